@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmarr.h — read and write mmarr files: many named, typed arrays in one memory-mapped file
+ * that any number of processes share without copies.
+ *
+ * Families:
+ *   write   mmarr_writer_create / _add / _reserve / _set_meta / _commit / _free
+ *   read    mmarr_open / mmarr_open_buffer / mmarr_file_find / mmarr_file_array / mmarr_close
+ *   inspect mmarr_file_get_info, metadata getters, mmarr_file_verify*, dtype parsing
+ *   memory  mmarr_file_advise / _prefetch / _lock / _flush
+ *
+ * Usage:
+ *   mmarr_writer *w; mmarr_error e;
+ *   if (mmarr_writer_create("data.mmarr", NULL, &w, &e)) die(e.message);
+ *   uint64_t shape[2] = {1000, 3};
+ *   mmarr_writer_add(w, "xyz", "<f4", 2, shape, MMARR_ORDER_C, buf);
+ *   if (mmarr_writer_commit(w)) die(mmarr_writer_error(w)->message);
+ *   mmarr_writer_free(w);
+ *
+ *   mmarr_file *f; mmarr_array_info a;
+ *   if (mmarr_open("data.mmarr", 0, &f, &e)) die(e.message);
+ *   if (mmarr_file_find_array(f, "xyz", &a, &e) == MMARR_OK) use((const float *)a.data);
+ *   mmarr_close(f);
+ *
+ * Lifetimes: every pointer a reader call returns (names, dtype strings, shapes, metadata,
+ *   data) points into the mapping or into the handle, and stays valid until mmarr_close() on
+ *   that handle. Do not free them. Data pointers are writable only for handles opened with
+ *   MMARR_OPEN_RDWR. A writer's reserve pointer is valid until commit or free.
+ * Threads: one mmarr_file may be used by any number of threads at once: every reader call is
+ *   safe concurrently. Errors go to the caller's optional mmarr_error; the handle also keeps a
+ *   copy of its latest error (mmarr_file_last_error) under a lock. A mmarr_writer belongs to
+ *   one thread at a time.
+ * Processes: a mmarr_file opened before fork() keeps working in the child (the mapping is
+ *   MAP_SHARED and the handle holds no thread or lock). There are no lock files, daemons or
+ *   global state.
+ * Errors: functions return mmarr_err (MMARR_OK is 0). mmarr_strerror() names a code; the
+ *   mmarr_error message says what failed and where (file, array, offset).
+ * Hosts: little-endian only (the index is read in place).
+ */
+#ifndef MMARR_H
+#define MMARR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MMARR_STATIC_DEFINE)
+#define MMARR_API
+#elif defined(__GNUC__)
+#define MMARR_API __attribute__((visibility("default")))
+#else
+#define MMARR_API
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Versions                                                                                   */
+
+#define MMARR_VERSION_MAJOR 0
+#define MMARR_VERSION_MINOR 1
+#define MMARR_VERSION_PATCH 0
+#define MMARR_VERSION_STRING "0.1.0"
+/** Format version this library writes; it reads every 1.x file without unknown features. */
+#define MMARR_FORMAT_VERSION_MAJOR 1
+#define MMARR_FORMAT_VERSION_MINOR 0
+
+/** Library version of the linked library, e.g. "0.1.0". Static string. */
+MMARR_API const char *mmarr_version_string(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors                                                                                     */
+
+/** Error codes. Explicit values; append only, never renumbered. */
+typedef enum mmarr_err {
+    MMARR_OK = 0,
+    MMARR_E_INVAL = 1,       /**< bad argument (API misuse) */
+    MMARR_E_NOMEM = 2,       /**< out of memory */
+    MMARR_E_IO = 3,          /**< a system call failed; see mmarr_error.sys_errno */
+    MMARR_E_NOSPACE = 4,     /**< disk or tmpfs full, or file size limit, while reserving space */
+    MMARR_E_BADMAGIC = 10,   /**< not an mmarr file */
+    MMARR_E_VERSION = 11,    /**< format major version not supported */
+    MMARR_E_CORRUPT = 12,    /**< structure invalid: bounds, overlap, overflow, names, flags */
+    MMARR_E_CHECKSUM = 13,   /**< a checksum does not match: the bytes were damaged */
+    MMARR_E_TRUNCATED = 14,  /**< the file is shorter than its superblock says */
+    MMARR_E_UNSUPPORTED = 15,/**< valid, but needs a feature this library lacks */
+    MMARR_E_STALE = 16,      /**< checksums are stale after in-place writes; rehash first */
+    MMARR_E_NOTFOUND = 20,   /**< no array (or metadata key) of that name */
+    MMARR_E_DTYPE = 21,      /**< dtype text invalid or not representable */
+    MMARR_E_EXISTS = 22,     /**< duplicate array name or metadata key; or target file exists */
+    MMARR_E_RANGE = 23,      /**< shape or size overflows, or a limit is exceeded */
+    MMARR_E_READONLY = 24,   /**< the operation needs a read-write handle */
+    MMARR_E_STATE = 30       /**< call not valid in the handle's current state */
+} mmarr_err;
+
+/** Value of mmarr_error.offset when no file offset applies. */
+#define MMARR_NO_OFFSET UINT64_MAX
+
+/** A detailed error. Contents are defined only after a call failed. */
+typedef struct mmarr_error {
+    mmarr_err code;
+    int sys_errno;      /**< errno for MMARR_E_IO / MMARR_E_NOSPACE, else 0 */
+    uint64_t offset;    /**< file offset concerned, or MMARR_NO_OFFSET */
+    char message[512];  /**< one sentence naming file, array and offset; no trailing newline */
+} mmarr_error;
+
+/** Static text for a code, e.g. "MMARR_E_CHECKSUM: checksum mismatch". Never NULL. */
+MMARR_API const char *mmarr_strerror(mmarr_err code);
+/** The code's bare name, e.g. "MMARR_E_CHECKSUM" ("MMARR_E_UNKNOWN" for others). */
+MMARR_API const char *mmarr_err_name(mmarr_err code);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Data types                                                                                 */
+
+/** Element kinds. Values are numpy's dtype.kind characters where numpy has one. */
+typedef enum mmarr_kind {
+    MMARR_KIND_BOOL = 'b',
+    MMARR_KIND_INT = 'i',
+    MMARR_KIND_UINT = 'u',
+    MMARR_KIND_FLOAT = 'f', /**< f2, f4, f8, bfloat16, float8_e4m3fn, float8_e5m2 */
+    MMARR_KIND_COMPLEX = 'c',
+    MMARR_KIND_BYTES = 'S',
+    MMARR_KIND_UNICODE = 'U',
+    MMARR_KIND_VOID = 'V',
+    MMARR_KIND_DATETIME = 'M',
+    MMARR_KIND_TIMEDELTA = 'm',
+    MMARR_KIND_STRUCT = 'T' /**< structured (record) dtype with fields */
+} mmarr_kind;
+
+/** A parsed dtype (immutable). */
+typedef struct mmarr_dtype mmarr_dtype;
+
+/** One field of a structured dtype. Pointers live as long as the dtype. */
+typedef struct mmarr_field {
+    const char *name;          /**< UTF-8; "" for a padding field */
+    uint64_t offset;           /**< byte offset inside the record */
+    const mmarr_dtype *dtype;  /**< the element type of the field */
+    unsigned ndim;             /**< subarray dimensions, 0 for a scalar field */
+    const uint64_t *shape;     /**< ndim subarray dimensions */
+} mmarr_field;
+
+/**
+ * Parse dtype text into a canonical dtype. Accepts numpy's canonical forms ("<f4", "|S6",
+ * "<M8[ns]", "[('a', '<i4'), ('b', '<f8', (3,))]"), and, for convenience, "=" or missing
+ * byte order ("f4" = "<f4"), double quotes, free spacing, and names such as "float32",
+ * "int64", "bool", "complex64", "bfloat16". Errors: MMARR_E_DTYPE (message says where), or
+ * MMARR_E_NOMEM. Free the result with mmarr_dtype_free().
+ */
+MMARR_API mmarr_err mmarr_dtype_parse(const char *text, mmarr_dtype **out, mmarr_error *err);
+/** Free a dtype from mmarr_dtype_parse(). Accepts NULL. Not for dtypes owned by a file. */
+MMARR_API void mmarr_dtype_free(mmarr_dtype *dt);
+/** Canonical text (spec.md §8), e.g. "<f4". Owned by the dtype. */
+MMARR_API const char *mmarr_dtype_str(const mmarr_dtype *dt);
+MMARR_API mmarr_kind mmarr_dtype_kind(const mmarr_dtype *dt);
+/** Bytes per element. */
+MMARR_API uint64_t mmarr_dtype_itemsize(const mmarr_dtype *dt);
+/** '<', '>' or '|' (not applicable); structured dtypes return '|'. */
+MMARR_API char mmarr_dtype_byteorder(const mmarr_dtype *dt);
+/** Datetime/timedelta unit text ("ns", "" for generic) and count; NULL for other kinds. */
+MMARR_API const char *mmarr_dtype_time_unit(const mmarr_dtype *dt, uint64_t *count);
+/** Number of fields (0 unless kind is MMARR_KIND_STRUCT). */
+MMARR_API size_t mmarr_dtype_nfields(const mmarr_dtype *dt);
+/** Field i (i < nfields), or NULL. */
+MMARR_API const mmarr_field *mmarr_dtype_field(const mmarr_dtype *dt, size_t i);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading                                                                                    */
+
+typedef struct mmarr_file mmarr_file;
+
+/** Element order. */
+typedef enum mmarr_order { MMARR_ORDER_C = 0, MMARR_ORDER_F = 1 } mmarr_order;
+/** Storage kind (spec.md §7.2). */
+typedef enum mmarr_storage { MMARR_STORAGE_HOT = 0, MMARR_STORAGE_COLD = 1 } mmarr_storage;
+
+/** Maximum number of dimensions. */
+#define MMARR_MAX_DIMS 64
+
+/** Flags for mmarr_open(). */
+#define MMARR_OPEN_RDWR 0x1u     /**< map read-write (MAP_SHARED): writes reach the file */
+#define MMARR_OPEN_VERIFY 0x2u   /**< also verify every array checksum before returning */
+#define MMARR_OPEN_POPULATE 0x4u /**< pre-fault the whole mapping (MAP_POPULATE) */
+
+/** A view of one array; filled by mmarr_file_array(). Pointers live until mmarr_close(). */
+typedef struct mmarr_array_info {
+    size_t index;              /**< entry number, 0..count-1, in file order */
+    const char *name;          /**< NUL-terminated UTF-8 */
+    size_t name_size;          /**< bytes, without the NUL */
+    const char *dtype_str;     /**< canonical dtype text, e.g. "<f4" */
+    const mmarr_dtype *dtype;  /**< parsed dtype (owned by the file) */
+    uint64_t itemsize;
+    unsigned ndim;
+    const uint64_t *shape;     /**< ndim dimensions */
+    int64_t strides[MMARR_MAX_DIMS]; /**< byte strides for the order, numpy-style */
+    mmarr_order order;
+    mmarr_storage storage;
+    uint64_t nitems;           /**< product of shape (1 for 0-d) */
+    uint64_t nbytes;           /**< raw bytes = nitems * itemsize */
+    uint64_t stored_bytes;     /**< bytes in the file (compressed size for cold arrays) */
+    uint64_t offset;           /**< file offset of the stored bytes */
+    uint64_t checksum;         /**< XXH3-64 of the raw bytes, as recorded */
+    int packed;                /**< 1 if placed at 256-byte alignment in a shared page */
+    size_t meta_count;         /**< number of metadata entries */
+    void *data;                /**< hot: the bytes in the mapping; cold: NULL */
+} mmarr_array_info;
+
+/** File-wide facts, filled by mmarr_file_get_info(). */
+typedef struct mmarr_file_info {
+    const char *path;          /**< as given to mmarr_open, or "<buffer>" */
+    unsigned format_major, format_minor;
+    uint64_t file_size;        /**< bytes covered by the active generation */
+    uint64_t alignment;
+    uint64_t generation;
+    size_t count;              /**< number of arrays */
+    size_t meta_count;         /**< file-level metadata entries */
+    uint64_t index_offset, index_size;
+    uint64_t required_features, optional_features;
+    int writable;              /**< opened with MMARR_OPEN_RDWR */
+    int checksums_stale;       /**< in-place writes may have changed data since checksums */
+    int inactive_slot_damaged; /**< the other superblock slot is damaged (open still works) */
+} mmarr_file_info;
+
+/**
+ * mmarr_open() — map a file and validate its superblock and whole index (spec.md §12).
+ *
+ * @param path  file to map.
+ * @param flags 0 or MMARR_OPEN_* bits. With MMARR_OPEN_RDWR the file is opened O_RDWR and
+ *              mapped writable, and the on-disk "checksums stale" flag is published before
+ *              this returns (spec.md §11.2), so verification never mistakes an update for
+ *              damage; mmarr_file_flush(MMARR_FLUSH_REHASH) clears it.
+ * @param out   receives the handle; NULL on failure.
+ * @param err   optional; receives the details on failure.
+ * @return MMARR_OK, MMARR_E_IO, MMARR_E_BADMAGIC, MMARR_E_VERSION, MMARR_E_CORRUPT,
+ *         MMARR_E_CHECKSUM, MMARR_E_TRUNCATED, MMARR_E_UNSUPPORTED, MMARR_E_NOMEM,
+ *         MMARR_E_INVAL; with MMARR_OPEN_VERIFY also MMARR_E_STALE.
+ */
+MMARR_API mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out,
+                               mmarr_error *err);
+
+/**
+ * Open a file image held in memory (tests, fuzzing, files received over a network). No copy:
+ * the caller keeps [data, data+size) alive and unchanged until mmarr_close(). Read-only;
+ * MMARR_OPEN_RDWR is refused with MMARR_E_INVAL. Same validation and errors as mmarr_open().
+ */
+MMARR_API mmarr_err mmarr_open_buffer(const void *data, size_t size, unsigned flags,
+                                      mmarr_file **out, mmarr_error *err);
+
+/** Unmap and free. Every pointer obtained from the handle becomes invalid. Accepts NULL. */
+MMARR_API void mmarr_close(mmarr_file *f);
+
+/** Copy the handle's most recent error into *out; returns its code (MMARR_OK if none). */
+MMARR_API mmarr_err mmarr_file_last_error(mmarr_file *f, mmarr_error *out);
+
+/** File-wide facts. */
+MMARR_API void mmarr_file_get_info(const mmarr_file *f, mmarr_file_info *out);
+
+/** Number of arrays. */
+MMARR_API size_t mmarr_file_count(const mmarr_file *f);
+
+/**
+ * Find an array by name (binary search over the mapped index, no allocation).
+ * @param index receives the entry number.
+ * @return MMARR_OK, MMARR_E_NOTFOUND, MMARR_E_INVAL.
+ */
+MMARR_API mmarr_err mmarr_file_find(mmarr_file *f, const char *name, size_t *index,
+                                    mmarr_error *err);
+
+/** Describe array number `index` (0..count-1, file order). MMARR_E_INVAL if out of range. */
+MMARR_API mmarr_err mmarr_file_array(mmarr_file *f, size_t index, mmarr_array_info *out,
+                                     mmarr_error *err);
+
+/** mmarr_file_find() then mmarr_file_array(). */
+MMARR_API mmarr_err mmarr_file_find_array(mmarr_file *f, const char *name,
+                                          mmarr_array_info *out, mmarr_error *err);
+
+/**
+ * File-level metadata entry i (0..meta_count-1, sorted by key). Key and value are
+ * NUL-terminated UTF-8 inside the mapping. MMARR_E_INVAL if i is out of range.
+ */
+MMARR_API mmarr_err mmarr_file_meta(mmarr_file *f, size_t i, const char **key,
+                                    const char **value, mmarr_error *err);
+/** Value of a file-level metadata key, or NULL if absent. */
+MMARR_API const char *mmarr_file_meta_get(const mmarr_file *f, const char *key);
+/** Metadata entry i of array `index`. */
+MMARR_API mmarr_err mmarr_array_meta(mmarr_file *f, size_t index, size_t i, const char **key,
+                                     const char **value, mmarr_error *err);
+/** Value of an array's metadata key, or NULL if absent (or index out of range). */
+MMARR_API const char *mmarr_array_meta_get(const mmarr_file *f, size_t index, const char *key);
+
+/**
+ * Verify one array's data against its checksum.
+ * @return MMARR_OK; MMARR_E_CHECKSUM (err names the array, its offset, both hashes);
+ *         MMARR_E_STALE if the file's checksums are marked stale (spec.md §11.2);
+ *         MMARR_E_UNSUPPORTED for a cold array with this library version.
+ */
+MMARR_API mmarr_err mmarr_file_verify_array(mmarr_file *f, size_t index, mmarr_error *err);
+
+/**
+ * Verify the whole file: every array checksum, zero padding between arrays, and the inactive
+ * superblock slot. Stops at the first failure (loop mmarr_file_verify_array() to list all).
+ */
+MMARR_API mmarr_err mmarr_file_verify(mmarr_file *f, mmarr_error *err);
+
+/** Access hints for mmarr_file_advise(). */
+typedef enum mmarr_advice {
+    MMARR_ADVICE_NORMAL = 0,
+    MMARR_ADVICE_SEQUENTIAL = 1,
+    MMARR_ADVICE_RANDOM = 2,
+    MMARR_ADVICE_WILLNEED = 3, /**< start reading ahead now (asynchronous) */
+    MMARR_ADVICE_DONTNEED = 4, /**< drop this process's page mappings (data stays in file) */
+    MMARR_ADVICE_HUGEPAGE = 5  /**< ask for transparent huge pages where the kernel can */
+} mmarr_advice;
+
+/** Whole file, for the `index` argument of the memory functions below. */
+#define MMARR_ALL SIZE_MAX
+
+/** madvise() an array's pages (or MMARR_ALL). Not for buffer handles (MMARR_E_INVAL). */
+MMARR_API mmarr_err mmarr_file_advise(mmarr_file *f, size_t index, mmarr_advice advice,
+                                      mmarr_error *err);
+/** Fault an array's pages (or MMARR_ALL) into this process now, reading them if needed. */
+MMARR_API mmarr_err mmarr_file_prefetch(mmarr_file *f, size_t index, mmarr_error *err);
+/** mlock() an array's pages (or MMARR_ALL). MMARR_E_IO with EPERM/ENOMEM when not permitted
+ *  (RLIMIT_MEMLOCK). */
+MMARR_API mmarr_err mmarr_file_lock(mmarr_file *f, size_t index, mmarr_error *err);
+/** munlock() what mmarr_file_lock() locked. */
+MMARR_API mmarr_err mmarr_file_unlock(mmarr_file *f, size_t index, mmarr_error *err);
+
+/** Flags for mmarr_file_flush(). */
+#define MMARR_FLUSH_ASYNC 0x1u  /**< schedule the write-back, do not wait */
+#define MMARR_FLUSH_REHASH 0x2u /**< recompute checksums and clear the stale flag */
+
+/**
+ * Write changes made through a read-write mapping back to the file (msync). With
+ * MMARR_FLUSH_REHASH, also recompute every array checksum, append a new index and publish
+ * it through the inactive superblock slot with the stale flag cleared (spec.md §11.2); call
+ * it when no other process is writing the arrays. The handle then uses the new index (array
+ * infos obtained before stay valid). The file grows by one index per rehash.
+ * @return MMARR_OK, MMARR_E_READONLY, MMARR_E_IO, MMARR_E_NOSPACE, MMARR_E_NOMEM.
+ */
+MMARR_API mmarr_err mmarr_file_flush(mmarr_file *f, unsigned flags, mmarr_error *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing                                                                                    */
+
+typedef struct mmarr_writer mmarr_writer;
+
+/** Writer options. Zero-initialise, then set what you need (0 means the default). */
+typedef struct mmarr_writer_options {
+    uint32_t alignment;        /**< power of two 4096..2 MiB; default 4096 */
+    uint64_t pack_threshold;   /**< arrays smaller than this many bytes are packed at 256-byte
+                                    alignment; default 2048; MMARR_PACK_NONE disables */
+    unsigned flags;            /**< MMARR_WRITE_* */
+} mmarr_writer_options;
+
+#define MMARR_PACK_NONE UINT64_MAX
+/** Fail the commit with MMARR_E_EXISTS if the target already exists. */
+#define MMARR_WRITE_NO_REPLACE 0x1u
+/** Skip fsync (tests and scratch files on tmpfs): the rename is still atomic for readers. */
+#define MMARR_WRITE_NO_SYNC 0x2u
+
+/**
+ * mmarr_writer_create() — start writing `path`. Nothing appears at `path` until commit: the
+ * data goes to a temporary "<path>.tmp.XXXXXX" in the same directory, created with mode
+ * 0666 & ~umask, which commit renames over `path` and any failure or mmarr_writer_free()
+ * removes. @param opts may be NULL for defaults.
+ * @return MMARR_OK, MMARR_E_INVAL (bad options), MMARR_E_IO, MMARR_E_NOMEM.
+ */
+MMARR_API mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts,
+                                        mmarr_writer **out, mmarr_error *err);
+
+/**
+ * Add an array by copying nbytes = itemsize * product(shape) bytes from `data` (which may be
+ * NULL only when nbytes is 0). The bytes are taken as-is, in the given order and in the
+ * byte order `dtype` declares. Space is reserved in the file first (posix_fallocate).
+ * @return MMARR_OK; MMARR_E_EXISTS (duplicate name); MMARR_E_DTYPE; MMARR_E_RANGE (shape
+ *         overflow, ndim > 64, name too long); MMARR_E_INVAL (empty or non-UTF-8 name);
+ *         MMARR_E_NOSPACE (message says which filesystem, how much is free, and for tmpfs how
+ *         to grow it); MMARR_E_IO; MMARR_E_STATE after commit or failure.
+ * After a failure other than INVAL/EXISTS/DTYPE/RANGE the writer is unusable (STATE).
+ */
+MMARR_API mmarr_err mmarr_writer_add(mmarr_writer *w, const char *name, const char *dtype,
+                                     unsigned ndim, const uint64_t *shape, mmarr_order order,
+                                     const void *data);
+
+/**
+ * Reserve an array and return a writable pointer to its nbytes bytes inside the output file,
+ * so it can be generated in place without a copy. The memory is zero-filled and stays valid
+ * until commit or free. Same errors as mmarr_writer_add(). *ptr is NULL for nbytes 0.
+ */
+MMARR_API mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dtype,
+                                         unsigned ndim, const uint64_t *shape,
+                                         mmarr_order order, void **ptr);
+
+/** Set file-level metadata `key` to UTF-8 `value` (replacing an earlier value). */
+MMARR_API mmarr_err mmarr_writer_set_file_meta(mmarr_writer *w, const char *key,
+                                               const char *value);
+/** Set metadata `key` = `value` on the already added array `name`. */
+MMARR_API mmarr_err mmarr_writer_set_array_meta(mmarr_writer *w, const char *name,
+                                                const char *key, const char *value);
+
+/**
+ * Finish: checksum reserved arrays, write the index and superblock, fsync, rename over the
+ * target atomically, fsync the directory. On failure the target is untouched (the old file
+ * or none) and the temporary is removed.
+ * @return MMARR_OK, MMARR_E_IO, MMARR_E_NOSPACE, MMARR_E_EXISTS (NO_REPLACE), MMARR_E_STATE.
+ */
+MMARR_API mmarr_err mmarr_writer_commit(mmarr_writer *w);
+
+/** Abandon (if not committed), remove the temporary, and free. Accepts NULL. */
+MMARR_API void mmarr_writer_free(mmarr_writer *w);
+
+/** The writer's latest error (never NULL; code MMARR_OK if none). */
+MMARR_API const mmarr_error *mmarr_writer_error(const mmarr_writer *w);
+
+/** Number of arrays added so far. */
+MMARR_API size_t mmarr_writer_count(const mmarr_writer *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MMARR_H */

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* testutil.h — helpers shared by the cmocka tests: temp dirs and whole-file I/O. */
+#ifndef MMARR_TESTUTIL_H
+#define MMARR_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Make a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
+char *tu_mkdtemp(void);
+/* Remove a directory tree made by tu_mkdtemp() and free the path. Accepts NULL. */
+void tu_rmtree(char *dir);
+/* malloc'd "dir/name". */
+char *tu_path(const char *dir, const char *name);
+/* Read a whole file into a malloc'd buffer; NULL on error. */
+void *tu_read_file(const char *path, size_t *size);
+/* Write a whole file; 0 on success. */
+int tu_write_file(const char *path, const void *data, size_t size);
+/* Deterministic pseudo-random bytes (splitmix64 of seed). */
+void tu_fill(void *buf, size_t n, uint64_t seed);
+/* Directory of the golden files: $MMARR_TESTDATA, or the source tree's format/testdata. */
+const char *tu_testdata_dir(void);
+
+#endif
