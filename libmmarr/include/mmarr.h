@@ -333,10 +333,14 @@ MMARR_API mmarr_err mmarr_file_unlock(mmarr_file *f, size_t index, mmarr_error *
 /**
  * Write changes made through a read-write mapping back to the file (msync). With
  * MMARR_FLUSH_REHASH, also recompute every array checksum, append a new index and publish
- * it through the inactive superblock slot with the stale flag cleared (spec.md §11.2); call
- * it when no other process is writing the arrays. The handle then uses the new index (array
- * infos obtained before stay valid). The file grows by one index per rehash.
- * @return MMARR_OK, MMARR_E_READONLY, MMARR_E_IO, MMARR_E_NOSPACE, MMARR_E_NOMEM.
+ * it through the inactive superblock slot with the stale flag cleared (spec.md §11.2).
+ * A rehash is the handle's last write: it needs every other read-write handle on the file
+ * closed (each holds a shared flock; else MMARR_E_STATE), and afterwards this handle is
+ * read-only (its mappings become PROT_READ, so a stray write faults instead of silently
+ * breaking the new checksums). Array infos obtained before stay valid for reading. The file
+ * grows by one index per rehash.
+ * @return MMARR_OK, MMARR_E_READONLY, MMARR_E_STATE, MMARR_E_IO, MMARR_E_NOSPACE,
+ *         MMARR_E_NOMEM.
  */
 MMARR_API mmarr_err mmarr_file_flush(mmarr_file *f, unsigned flags, mmarr_error *err);
 

@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * index.c — decode and validate the superblock and the index (spec.md §4, §7, §9, §10, §12).
+ *
+ * Every offset, size and count read from the file is checked here, once, in one pass over
+ * fixed-width records, before any pointer into the file is handed out. The rest of the
+ * library relies on these invariants and does not re-check them.
+ */
+#include "mm_internal.h"
+
+#include <stdlib.h>
+
+#define FAIL(code, off, ...) mm_set_error(err, (code), (off), __VA_ARGS__)
+
+typedef struct mm_section {
+    const char *name;
+    uint64_t offset, count, recsize;
+} mm_section;
+
+static bool all_zero(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return false;
+    return true;
+}
+
+/* spec.md §4.1 */
+static mmarr_err check_prologue(mmarr_file *f, mmarr_error *err)
+{
+    const char *path = f->path;
+    if (f->size == 0)
+        return FAIL(MMARR_E_BADMAGIC, 0, "%s: not an mmarr file (the file is empty)", path);
+    size_t cmp = f->size < MMARR_MAGIC_SIZE ? (size_t)f->size : MMARR_MAGIC_SIZE;
+    if (memcmp(f->base, MMARR_MAGIC, cmp) != 0) {
+        if (f->size >= 9 && !memcmp(f->base, "\x89MMARR\n\x1a\n", 9))
+            return FAIL(MMARR_E_BADMAGIC, 0,
+                        "%s: not a valid mmarr file: the magic's \\r\\n became \\n "
+                        "(transferred in text mode?)",
+                        path);
+        if (f->size >= 11 && !memcmp(f->base, "\x89MMARR\r\r\n\x1a", 10))
+            return FAIL(MMARR_E_BADMAGIC, 0,
+                        "%s: not a valid mmarr file: the magic's \\n became \\r\\n "
+                        "(transferred in text mode?)",
+                        path);
+        return FAIL(MMARR_E_BADMAGIC, 0, "%s: not an mmarr file (bad magic bytes)", path);
+    }
+    if (f->size < MMARR_SUPERBLOCK_SIZE)
+        return FAIL(MMARR_E_TRUNCATED, f->size,
+                    "%s: truncated: %llu bytes, shorter than the %u-byte superblock", path,
+                    (unsigned long long)f->size, MMARR_SUPERBLOCK_SIZE);
+    const mmarr_disk_prologue *pr = (const mmarr_disk_prologue *)f->base;
+    if (pr->format_major != MMARR_FORMAT_MAJOR)
+        return FAIL(MMARR_E_VERSION, offsetof(mmarr_disk_prologue, format_major),
+                    "%s: format version %u.%u; this library reads major version %u", path,
+                    pr->format_major, pr->format_minor, MMARR_FORMAT_MAJOR);
+    uint64_t sum = mm_prologue_checksum(pr);
+    if (sum != pr->checksum)
+        return FAIL(MMARR_E_CHECKSUM, offsetof(mmarr_disk_prologue, checksum),
+                    "%s: prologue checksum mismatch at offset 56 (stored %016llx, computed "
+                    "%016llx)",
+                    path, (unsigned long long)pr->checksum, (unsigned long long)sum);
+    if (!mm_is_pow2(pr->alignment) || pr->alignment < MMARR_MIN_ALIGNMENT ||
+        pr->alignment > MMARR_MAX_ALIGNMENT)
+        return FAIL(MMARR_E_CORRUPT, offsetof(mmarr_disk_prologue, alignment),
+                    "%s: alignment %u at offset 16 is not a power of two in 4096..2097152",
+                    path, pr->alignment);
+    f->alignment = pr->alignment;
+    f->format_minor = pr->format_minor;
+    return MMARR_OK;
+}
+
+/* spec.md §4.2: choose the active slot. */
+static mmarr_err choose_slot(mmarr_file *f, mmarr_error *err)
+{
+    const uint64_t offs[2] = {MMARR_SLOT_A_OFFSET, MMARR_SLOT_B_OFFSET};
+    const mmarr_disk_slot *s[2];
+    int state[2]; /* 0 empty, 1 valid, 2 damaged */
+    for (int i = 0; i < 2; i++) {
+        s[i] = (const mmarr_disk_slot *)(f->base + offs[i]);
+        if (all_zero(s[i], sizeof *s[i]))
+            state[i] = 0;
+        else if (mm_slot_checksum(s[i]) == s[i]->checksum && s[i]->generation >= 1)
+            state[i] = 1;
+        else
+            state[i] = 2;
+    }
+    int pick;
+    if (state[0] == 1 && state[1] == 1) {
+        if (s[0]->generation == s[1]->generation) {
+            if (memcmp(s[0], s[1], sizeof *s[0]) != 0)
+                return FAIL(MMARR_E_CORRUPT, MMARR_SLOT_B_OFFSET,
+                            "%s: superblock slots A and B differ with the same generation "
+                            "%llu",
+                            f->path, (unsigned long long)s[0]->generation);
+            pick = 0;
+        } else {
+            pick = s[1]->generation > s[0]->generation;
+        }
+    } else if (state[0] == 1) {
+        pick = 0;
+    } else if (state[1] == 1) {
+        pick = 1;
+    } else if (state[0] == 2 || state[1] == 2) {
+        return FAIL(MMARR_E_CHECKSUM, state[0] == 2 ? MMARR_SLOT_A_OFFSET : MMARR_SLOT_B_OFFSET,
+                    "%s: no valid superblock slot (checksum mismatch in slot %s)", f->path,
+                    state[0] == 2 ? (state[1] == 2 ? "A and B" : "A") : "B");
+    } else {
+        return FAIL(MMARR_E_CORRUPT, MMARR_SLOT_A_OFFSET,
+                    "%s: both superblock slots are empty (an unfinished file?)", f->path);
+    }
+    f->active_slot = (unsigned)pick;
+    f->other_slot_damaged = state[!pick] == 2;
+    memcpy(&f->slot, s[pick], sizeof f->slot);
+    return MMARR_OK;
+}
+
+static mmarr_err check_slot(mmarr_file *f, mmarr_error *err)
+{
+    const mmarr_disk_slot *s = &f->slot;
+    const uint64_t base = f->active_slot ? MMARR_SLOT_B_OFFSET : MMARR_SLOT_A_OFFSET;
+    uint64_t unknown = s->required_features & ~MMARR_FEAT_REQ_KNOWN;
+    if (unknown)
+        return FAIL(MMARR_E_UNSUPPORTED, base + offsetof(mmarr_disk_slot, required_features),
+                    "%s: the file needs features this library lacks (required feature bits "
+                    "0x%llx; format %u.%u)",
+                    f->path, (unsigned long long)unknown, MMARR_FORMAT_MAJOR, f->format_minor);
+    if (s->file_size > f->size)
+        return FAIL(MMARR_E_TRUNCATED, f->size,
+                    "%s: truncated: %llu bytes, but the superblock describes %llu", f->path,
+                    (unsigned long long)f->size, (unsigned long long)s->file_size);
+    uint64_t end;
+    if (s->index_offset < MMARR_SUPERBLOCK_SIZE || s->index_offset % MMARR_INDEX_ALIGNMENT ||
+        s->index_size < sizeof(mmarr_disk_index_header) ||
+        mm_add_overflow(s->index_offset, s->index_size, &end) || end > s->file_size)
+        return FAIL(MMARR_E_CORRUPT, base + offsetof(mmarr_disk_slot, index_offset),
+                    "%s: index range [%llu, +%llu) is misaligned or outside the file (%llu "
+                    "bytes)",
+                    f->path, (unsigned long long)s->index_offset,
+                    (unsigned long long)s->index_size, (unsigned long long)s->file_size);
+    if (s->index_size > SIZE_MAX)
+        return FAIL(MMARR_E_RANGE, base + 24, "%s: index too large for this host", f->path);
+    f->index = f->base + s->index_offset;
+    uint64_t sum = mm_xxh3(f->index, (size_t)s->index_size);
+    if (sum != s->index_checksum)
+        return FAIL(MMARR_E_CHECKSUM, s->index_offset,
+                    "%s: index checksum mismatch for [%llu, +%llu) (stored %016llx, computed "
+                    "%016llx)",
+                    f->path, (unsigned long long)s->index_offset,
+                    (unsigned long long)s->index_size, (unsigned long long)s->index_checksum,
+                    (unsigned long long)sum);
+    return MMARR_OK;
+}
+
+/* spec.md §7.1: sections in order, 8-aligned, inside the index. */
+static mmarr_err check_sections(mmarr_file *f, mmarr_error *err)
+{
+    const mmarr_disk_index_header *h = f->ih;
+    const uint64_t io = f->slot.index_offset, isz = f->slot.index_size;
+    if (memcmp(h->magic, MMARR_INDEX_MAGIC, 8) != 0)
+        return FAIL(MMARR_E_CORRUPT, io, "%s: index at offset %llu has no MMARRIDX magic",
+                    f->path, (unsigned long long)io);
+    mm_section sec[] = {
+        {"entries", h->entries_offset, h->entry_count, sizeof(mmarr_disk_entry)},
+        {"sorted", h->sorted_offset, h->entry_count, 4},
+        {"dtypes", h->dtypes_offset, h->dtype_count, sizeof(mmarr_disk_dtype)},
+        {"dims", h->dims_offset, h->dim_count, 8},
+        {"meta", h->meta_offset, h->meta_count, sizeof(mmarr_disk_meta)},
+        {"cold", h->cold_offset, h->cold_count, sizeof(mmarr_disk_cold)},
+        {"chunks", h->chunks_offset, h->chunk_count, sizeof(mmarr_disk_chunk)},
+        {"heap", h->heap_offset, h->heap_size, 1},
+    };
+    uint64_t prev_end = sizeof(mmarr_disk_index_header);
+    for (size_t i = 0; i < sizeof sec / sizeof sec[0]; i++) {
+        uint64_t bytes, end;
+        const uint64_t limit = i == 7 ? (1ull << 32) : (1ull << 32) - 1;
+        if (sec[i].count > limit)
+            return FAIL(MMARR_E_CORRUPT, io + 8,
+                        "%s: index section %s: count %llu exceeds the format's limit",
+                        f->path, sec[i].name, (unsigned long long)sec[i].count);
+        if (sec[i].offset % MMARR_SECTION_ALIGNMENT || sec[i].offset < prev_end ||
+            mm_mul_overflow(sec[i].count, sec[i].recsize, &bytes) ||
+            mm_add_overflow(sec[i].offset, bytes, &end) || end > isz)
+            return FAIL(MMARR_E_CORRUPT, io + sec[i].offset,
+                        "%s: index section %s [%llu, +%llu x %llu) is misaligned, out of "
+                        "order or outside the index (%llu bytes)",
+                        f->path, sec[i].name, (unsigned long long)sec[i].offset,
+                        (unsigned long long)sec[i].count, (unsigned long long)sec[i].recsize,
+                        (unsigned long long)isz);
+        prev_end = end;
+    }
+    f->entries = (const mmarr_disk_entry *)(f->index + h->entries_offset);
+    f->sorted = (const uint32_t *)(f->index + h->sorted_offset);
+    f->dims = (const uint64_t *)(f->index + h->dims_offset);
+    f->meta = (const mmarr_disk_meta *)(f->index + h->meta_offset);
+    f->heap = (const char *)(f->index + h->heap_offset);
+    f->entry_count = h->entry_count;
+    f->meta_count = h->meta_count;
+    f->dim_count = h->dim_count;
+    return MMARR_OK;
+}
+
+/* spec.md §7.5 */
+static bool heap_str_ok(const mmarr_file *f, uint32_t off, uint32_t size)
+{
+    uint64_t end = (uint64_t)off + size;
+    if (end >= f->ih->heap_size || f->heap[end] != '\0')
+        return false;
+    return mm_utf8_valid((const unsigned char *)f->heap + off, size);
+}
+
+static mmarr_err check_dtypes(mmarr_file *f, mmarr_error *err)
+{
+    const mmarr_disk_index_header *h = f->ih;
+    const mmarr_disk_dtype *d = (const mmarr_disk_dtype *)(f->index + h->dtypes_offset);
+    f->dtype_count = h->dtype_count;
+    if (h->dtype_count == 0)
+        return MMARR_OK;
+    f->dtypes = calloc((size_t)h->dtype_count, sizeof *f->dtypes);
+    if (!f->dtypes)
+        return FAIL(MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+    for (uint64_t i = 0; i < h->dtype_count; i++) {
+        const uint64_t at = f->slot.index_offset + h->dtypes_offset + i * sizeof *d;
+        if (!heap_str_ok(f, d[i].str_offset, d[i].str_size))
+            return FAIL(MMARR_E_CORRUPT, at, "%s: dtype record %llu: bad heap string", f->path,
+                        (unsigned long long)i);
+        mmarr_error e2;
+        mmarr_err rc = mm_dtype_parse(f->heap + d[i].str_offset, d[i].str_size, true,
+                                      &f->dtypes[i], &e2);
+        if (rc == MMARR_E_NOMEM)
+            return FAIL(rc, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+        if (rc != MMARR_OK)
+            return FAIL(MMARR_E_CORRUPT, at, "%s: dtype record %llu at offset %llu: %s",
+                        f->path, (unsigned long long)i, (unsigned long long)at, e2.message);
+    }
+    return MMARR_OK;
+}
+
+uint64_t mm_entry_nitems(const mmarr_file *f, const mmarr_disk_entry *e)
+{
+    uint64_t n = 1;
+    for (unsigned d = 0; d < e->ndim; d++)
+        n *= f->dims[e->dims_first + d];
+    return n;
+}
+
+/* Check one metadata group (spec.md §7.4). */
+static mmarr_err check_meta_group(const mmarr_file *f, uint32_t first, uint32_t count,
+                                  uint64_t at, const char *owner, uint64_t *budget,
+                                  mmarr_error *err)
+{
+    if (count == 0)
+        return MMARR_OK;
+    if ((uint64_t)first + count > f->meta_count || count > *budget)
+        return FAIL(MMARR_E_CORRUPT, at,
+                    "%s: %s: metadata records [%u, +%u) out of range (or groups exceed the "
+                    "%llu records)",
+                    f->path, owner, first, count, (unsigned long long)f->meta_count);
+    *budget -= count;
+    for (uint32_t k = first + 1; k < first + count; k++) {
+        const mmarr_disk_meta *a = &f->meta[k - 1], *b = &f->meta[k];
+        if (mm_name_cmp(f->heap + a->key_offset, a->key_size, f->heap + b->key_offset,
+                        b->key_size) >= 0)
+            return FAIL(MMARR_E_CORRUPT, at,
+                        "%s: %s: metadata keys not in strictly increasing order at record %u",
+                        f->path, owner, k);
+    }
+    return MMARR_OK;
+}
+
+static mmarr_err check_meta(mmarr_file *f, mmarr_error *err)
+{
+    const uint64_t base = f->slot.index_offset + f->ih->meta_offset;
+    for (uint64_t i = 0; i < f->meta_count; i++) {
+        const mmarr_disk_meta *m = &f->meta[i];
+        if (m->key_size == 0 || m->key_size > MMARR_MAX_NAME_BYTES ||
+            !heap_str_ok(f, m->key_offset, m->key_size) ||
+            !heap_str_ok(f, m->value_offset, m->value_size))
+            return FAIL(MMARR_E_CORRUPT, base + i * sizeof *m,
+                        "%s: metadata record %llu: bad key or value string", f->path,
+                        (unsigned long long)i);
+    }
+    return MMARR_OK;
+}
+
+/* spec.md §10: a cold entry's descriptor and chunks. */
+static mmarr_err check_cold(mmarr_file *f, const mmarr_disk_entry *e, uint64_t i,
+                            uint64_t nbytes, unsigned char *cold_used, mmarr_error *err)
+{
+    const mmarr_disk_index_header *h = f->ih;
+    const uint64_t at = f->slot.index_offset + h->entries_offset + i * sizeof *e;
+    const char *name = f->heap + e->name_offset;
+    if (!(f->slot.required_features & MMARR_FEAT_REQ_COLD_ZSTD))
+        return FAIL(MMARR_E_CORRUPT, at, "%s: array \"%s\" is cold but COLD_ZSTD is not set",
+                    f->path, name);
+    if (e->cold_id >= h->cold_count || (cold_used[e->cold_id / 8] & (1u << (e->cold_id % 8))))
+        return FAIL(MMARR_E_CORRUPT, at,
+                    "%s: array \"%s\": cold descriptor %u out of range or shared", f->path, name,
+                    e->cold_id);
+    cold_used[e->cold_id / 8] |= (unsigned char)(1u << (e->cold_id % 8));
+    const mmarr_disk_cold *c =
+        (const mmarr_disk_cold *)(f->index + h->cold_offset) + e->cold_id;
+    if (c->codec != MMARR_CODEC_ZSTD || c->filter > MMARR_FILTER_SHUFFLE ||
+        c->chunk_size == 0 || c->chunk_size > (1ull << 30))
+        return FAIL(MMARR_E_CORRUPT, at,
+                    "%s: array \"%s\": cold descriptor %u has codec %u, filter %u, chunk size "
+                    "%llu",
+                    f->path, name, e->cold_id, c->codec, c->filter,
+                    (unsigned long long)c->chunk_size);
+    uint64_t want = nbytes / c->chunk_size + (nbytes % c->chunk_size != 0);
+    if (c->chunk_count != want || (uint64_t)c->chunk_first + c->chunk_count > h->chunk_count)
+        return FAIL(MMARR_E_CORRUPT, at,
+                    "%s: array \"%s\": %u chunks at %u, expected %llu within %llu", f->path,
+                    name, c->chunk_count, c->chunk_first, (unsigned long long)want,
+                    (unsigned long long)h->chunk_count);
+    const mmarr_disk_chunk *ch =
+        (const mmarr_disk_chunk *)(f->index + h->chunks_offset) + c->chunk_first;
+    uint64_t prev = 0;
+    for (uint32_t k = 0; k < c->chunk_count; k++) {
+        uint64_t end;
+        if (ch[k].size == 0 || ch[k].offset < prev ||
+            mm_add_overflow(ch[k].offset, ch[k].size, &end) || end > e->data_size)
+            return FAIL(MMARR_E_CORRUPT, e->data_offset + ch[k].offset,
+                        "%s: array \"%s\": chunk %u [%llu, +%u) overlaps or lies outside the "
+                        "array's %llu stored bytes",
+                        f->path, name, k, (unsigned long long)ch[k].offset, ch[k].size,
+                        (unsigned long long)e->data_size);
+        prev = end;
+    }
+    return MMARR_OK;
+}
+
+/* spec.md §7.2, §9.1: one pass over the entries in entry (= data) order. */
+static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
+{
+    const mmarr_disk_index_header *h = f->ih;
+    const uint64_t ebase = f->slot.index_offset + h->entries_offset;
+    const uint64_t ibeg = f->slot.index_offset, iend = ibeg + f->slot.index_size;
+    const uint64_t fsize = f->slot.file_size;
+    uint64_t cursor = MMARR_SUPERBLOCK_SIZE;
+    uint64_t meta_budget = f->meta_count;
+    unsigned char *cold_used = NULL;
+    mmarr_err rc = MMARR_OK;
+    if (h->cold_count) {
+        cold_used = calloc((size_t)(h->cold_count / 8 + 1), 1);
+        if (!cold_used)
+            return FAIL(MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+    }
+    rc = check_meta_group(f, h->file_meta_first, h->file_meta_count, ibeg + 128, "file",
+                          &meta_budget, err);
+    for (uint64_t i = 0; i < f->entry_count && rc == MMARR_OK; i++) {
+        const mmarr_disk_entry *e = &f->entries[i];
+        const uint64_t at = ebase + i * sizeof *e;
+        if (e->name_size == 0 || e->name_size > MMARR_MAX_NAME_BYTES ||
+            !heap_str_ok(f, e->name_offset, e->name_size)) {
+            rc = FAIL(MMARR_E_CORRUPT, at,
+                      "%s: entry %llu at offset %llu: name is not a valid UTF-8 heap string "
+                      "of 1..65535 bytes",
+                      f->path, (unsigned long long)i, (unsigned long long)at);
+            break;
+        }
+        const char *name = f->heap + e->name_offset;
+        if ((e->flags & ~MMARR_ENTRY_KNOWN) || e->storage > MMARR_STORAGE_ZSTD_CHUNKED ||
+            e->ndim > MMARR_MAX_NDIM || e->dtype_id >= f->dtype_count ||
+            (e->ndim && (uint64_t)e->dims_first + e->ndim > f->dim_count)) {
+            rc = FAIL(MMARR_E_CORRUPT, at,
+                      "%s: array \"%s\" (entry %llu at offset %llu): bad flags 0x%x, storage "
+                      "%u, ndim %u, dtype %u or dims %u",
+                      f->path, name, (unsigned long long)i, (unsigned long long)at, e->flags,
+                      e->storage, e->ndim, e->dtype_id, e->dims_first);
+            break;
+        }
+        uint64_t nbytes = f->dtypes[e->dtype_id]->itemsize;
+        for (unsigned d = 0; d < e->ndim; d++)
+            if (mm_mul_overflow(nbytes, f->dims[e->dims_first + d], &nbytes)) {
+                rc = FAIL(MMARR_E_CORRUPT, at,
+                          "%s: array \"%s\" (entry %llu): byte size overflows", f->path, name,
+                          (unsigned long long)i);
+                break;
+            }
+        if (rc != MMARR_OK)
+            break;
+        if (e->storage == MMARR_STORAGE_RAW) {
+            if (e->data_size != nbytes || e->cold_id != MMARR_NONE32) {
+                rc = FAIL(MMARR_E_CORRUPT, at,
+                          "%s: array \"%s\" (entry %llu): stored size %llu, but shape and "
+                          "dtype give %llu bytes",
+                          f->path, name, (unsigned long long)i,
+                          (unsigned long long)e->data_size, (unsigned long long)nbytes);
+                break;
+            }
+        } else {
+            rc = check_cold(f, e, i, nbytes, cold_used, err);
+            if (rc != MMARR_OK)
+                break;
+        }
+        const uint64_t a = (e->flags & MMARR_ENTRY_PACKED) ? MMARR_PACKED_ALIGNMENT : f->alignment;
+        uint64_t end = 0, pend = 0;
+        bool bad = e->data_offset % a || e->data_offset < cursor ||
+                   mm_add_overflow(e->data_offset, e->data_size, &end) || end > fsize;
+        if (!bad) {
+            pend = mm_align_up(end, a); /* end <= fsize <= file length < 2^63: no overflow */
+            bad = pend > fsize || (e->data_size && e->data_offset < iend && pend > ibeg);
+        }
+        if (bad) {
+            rc = FAIL(MMARR_E_CORRUPT, at,
+                      "%s: array \"%s\" (entry %llu): data range [%llu, +%llu) is misaligned "
+                      "(%llu), overlaps the previous array or the index, or exceeds the file",
+                      f->path, name, (unsigned long long)i, (unsigned long long)e->data_offset,
+                      (unsigned long long)e->data_size, (unsigned long long)a);
+            break;
+        }
+        cursor = pend;
+        rc = check_meta_group(f, e->meta_first, e->meta_count, at + 40, name, &meta_budget, err);
+    }
+    free(cold_used);
+    return rc;
+}
+
+/* spec.md §7.6 */
+static mmarr_err check_sorted(mmarr_file *f, mmarr_error *err)
+{
+    const uint64_t n = f->entry_count, at = f->slot.index_offset + f->ih->sorted_offset;
+    if (n == 0)
+        return MMARR_OK;
+    unsigned char *seen = calloc((size_t)(n / 8 + 1), 1);
+    if (!seen)
+        return FAIL(MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+    mmarr_err rc = MMARR_OK;
+    const mmarr_disk_entry *prev = NULL;
+    for (uint64_t k = 0; k < n; k++) {
+        uint32_t v = f->sorted[k];
+        if (v >= n || (seen[v / 8] & (1u << (v % 8)))) {
+            rc = FAIL(MMARR_E_CORRUPT, at + 4 * k,
+                      "%s: sorted name table is not a permutation at position %llu", f->path,
+                      (unsigned long long)k);
+            break;
+        }
+        seen[v / 8] |= (unsigned char)(1u << (v % 8));
+        const mmarr_disk_entry *e = &f->entries[v];
+        if (prev && mm_name_cmp(f->heap + prev->name_offset, prev->name_size,
+                                f->heap + e->name_offset, e->name_size) >= 0) {
+            rc = FAIL(MMARR_E_CORRUPT, at + 4 * k,
+                      "%s: array names not unique or not sorted: \"%s\" then \"%s\"", f->path,
+                      f->heap + prev->name_offset, f->heap + e->name_offset);
+            break;
+        }
+        prev = e;
+    }
+    free(seen);
+    return rc;
+}
+
+mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
+{
+    MM_TRY(check_prologue(f, err));
+    MM_TRY(choose_slot(f, err));
+    MM_TRY(check_slot(f, err));
+    f->ih = (const mmarr_disk_index_header *)f->index;
+    MM_TRY(check_sections(f, err));
+    MM_TRY(check_dtypes(f, err));
+    MM_TRY(check_meta(f, err));
+    MM_TRY(check_entries(f, err));
+    MM_TRY(check_sorted(f, err));
+    return MMARR_OK;
+}
+
+void mm_index_unload(mmarr_file *f)
+{
+    if (f->dtypes) {
+        for (uint64_t i = 0; i < f->dtype_count; i++)
+            mmarr_dtype_free(f->dtypes[i]);
+        free(f->dtypes);
+    }
+    f->dtypes = NULL;
+    f->dtype_count = 0;
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/* mm_internal.h — private structures and helpers shared by the libmmarr sources. */
+#ifndef MM_INTERNAL_H
+#define MM_INTERNAL_H
+
+#include "mmarr.h"
+#include "mmarr_format.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "libmmarr reads the index in place and needs a little-endian host"
+#endif
+
+#define MM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- errors (error.c) ---- */
+
+/* Fill *e (if not NULL) and return code. printf-style message. */
+mmarr_err mm_set_error(mmarr_error *e, mmarr_err code, uint64_t offset, const char *fmt, ...)
+    MM_PRINTF(4, 5);
+/* As mm_set_error, with errno recorded and strerror appended. */
+mmarr_err mm_set_syserr(mmarr_error *e, mmarr_err code, int sys_errno, const char *fmt, ...)
+    MM_PRINTF(4, 5);
+
+#define MM_TRY(expr)                                                                          \
+    do {                                                                                      \
+        mmarr_err mm_rc_ = (expr);                                                            \
+        if (mm_rc_ != MMARR_OK)                                                               \
+            return mm_rc_;                                                                    \
+    } while (0)
+
+/* ---- arithmetic ---- */
+
+static inline bool mm_add_overflow(uint64_t a, uint64_t b, uint64_t *r)
+{
+    return __builtin_add_overflow(a, b, r);
+}
+static inline bool mm_mul_overflow(uint64_t a, uint64_t b, uint64_t *r)
+{
+    return __builtin_mul_overflow(a, b, r);
+}
+/* a must be a power of two; caller guarantees no overflow (x <= UINT64_MAX - a). */
+static inline uint64_t mm_align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
+static inline bool mm_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+/* ---- checksums (checksum.c) ---- */
+uint64_t mm_xxh3(const void *p, size_t n);
+
+/* ---- strings (utf8.c) ---- */
+/* true when [s, s+n) is valid UTF-8 without NUL bytes. */
+bool mm_utf8_valid(const unsigned char *s, size_t n);
+/* memcmp order, shorter prefix first; <0, 0, >0. */
+int mm_name_cmp(const char *a, size_t an, const char *b, size_t bn);
+
+/* ---- dtypes (dtype.c) ---- */
+
+struct mmarr_dtype {
+    mmarr_kind kind;
+    char byteorder;     /* '<', '>', '|' */
+    uint64_t itemsize;
+    char *str;          /* canonical text */
+    /* datetime / timedelta */
+    char unit[4];
+    uint64_t unit_count;
+    /* special floats: 0 = IEEE, else a tag below */
+    int special;
+    /* struct */
+    size_t nfields;
+    mmarr_field *fields; /* fields[i].name, .shape owned; .dtype owned */
+};
+#define MM_SPECIAL_BF16 1
+#define MM_SPECIAL_E4M3FN 2
+#define MM_SPECIAL_E5M2 3
+
+/* Parse strictly (only the canonical text of spec.md §8 is accepted when strict). */
+mmarr_err mm_dtype_parse(const char *text, size_t len, bool strict, mmarr_dtype **out,
+                         mmarr_error *err);
+
+/* ---- the read handle ---- */
+
+typedef struct mm_meta_view {
+    const mmarr_disk_meta *recs;
+    uint32_t count;
+} mm_meta_view;
+
+struct mmarr_file {
+    char *path;                 /* owned, "<buffer>" for buffers */
+    const unsigned char *base;  /* start of the mapping or buffer */
+    uint64_t size;              /* bytes mapped */
+    bool mapped;                /* base came from mmap (else a caller buffer) */
+    bool writable;
+    int fd;                     /* kept for read-write handles (rehash), else -1 */
+
+    /* active state (spec.md §4.2); replaced by rehash */
+    mmarr_disk_slot slot;
+    unsigned active_slot;       /* 0 = A, 1 = B */
+    bool other_slot_damaged;
+    uint32_t alignment;
+    unsigned format_minor;
+
+    /* index views (pointers into base) */
+    const unsigned char *index;
+    const mmarr_disk_index_header *ih;
+    const mmarr_disk_entry *entries;
+    const uint32_t *sorted;
+    const uint64_t *dims;
+    const mmarr_disk_meta *meta;
+    const char *heap;
+    uint64_t entry_count, meta_count, dim_count;
+
+    /* parsed dtypes, one per dtype record; owned */
+    mmarr_dtype **dtypes;
+    uint64_t dtype_count;
+    /* mappings and dtypes replaced by a rehash, kept until close so that pointers handed
+     * out before stay valid */
+    struct mm_retired {
+        void *map;
+        size_t map_size;
+        mmarr_dtype **dtypes;
+        uint64_t dtype_count;
+    } *retired;
+    size_t retired_count;
+
+    pthread_mutex_t err_lock;
+    mmarr_error last_err;
+};
+
+/* index.c: validate superblock + index of f->base/f->size and fill the views. */
+mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err);
+/* Free what mm_index_load allocated. */
+void mm_index_unload(mmarr_file *f);
+
+/* reader.c: copy a finished error into the handle's last error; returns its code. */
+mmarr_err mm_file_record(mmarr_file *f, const mmarr_error *e);
+/* reader.c: finish a public call: on failure copy *e to *err and the handle. */
+mmarr_err mm_file_done(mmarr_file *f, mmarr_err rc, const mmarr_error *e, mmarr_error *err);
+
+/* update.c: publish CHECKSUMS_STALE before the first in-place write (spec.md §11.2). */
+mmarr_err mm_publish_stale(mmarr_file *f, mmarr_error *e);
+
+/* Heap string at (off, size) — caller has validated it. */
+static inline const char *mm_heap_str(const mmarr_file *f, uint32_t off) { return f->heap + off; }
+
+/* Compute nbytes of an entry; validated at load so cannot overflow afterwards. */
+uint64_t mm_entry_nitems(const mmarr_file *f, const mmarr_disk_entry *e);
+
+/* Slot checksum over bytes 0..119. */
+static inline uint64_t mm_slot_checksum(const mmarr_disk_slot *s)
+{
+    return mm_xxh3(s, offsetof(mmarr_disk_slot, checksum));
+}
+static inline uint64_t mm_prologue_checksum(const mmarr_disk_prologue *p)
+{
+    return mm_xxh3(p, offsetof(mmarr_disk_prologue, checksum));
+}
+
+/* fs.c: describe "no space" for path's filesystem into e (tmpfs advice included). */
+mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t need,
+                           int sys_errno);
+/* posix_fallocate with a clear error. */
+mmarr_err mm_reserve_space(mmarr_error *e, int fd, const char *path, uint64_t off,
+                           uint64_t len);
+/* pwrite all bytes or fail. */
+mmarr_err mm_pwrite_all(mmarr_error *e, int fd, const char *path, const void *buf, size_t n,
+                        uint64_t off);
+
+#endif /* MM_INTERNAL_H */

@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reader.c — open a file or buffer, find arrays, describe them, read metadata, verify
+ * checksums (spec.md §11), and the memory calls (advise, prefetch, lock).
+ *
+ * Reader calls never modify the handle after open (except the error copy, under a lock), so
+ * any number of threads may share it. mmarr_file_flush() lives in update.c.
+ */
+#include "mm_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+mmarr_err mm_file_record(mmarr_file *f, const mmarr_error *e)
+{
+    pthread_mutex_lock(&f->err_lock);
+    f->last_err = *e;
+    pthread_mutex_unlock(&f->err_lock);
+    return e->code;
+}
+
+/* Finish a public call: on failure copy the error to the caller and the handle. */
+mmarr_err mm_file_done(mmarr_file *f, mmarr_err rc, const mmarr_error *e, mmarr_error *err)
+{
+    if (rc == MMARR_OK)
+        return rc;
+    if (err)
+        *err = *e;
+    return mm_file_record(f, e);
+}
+
+mmarr_err mmarr_file_last_error(mmarr_file *f, mmarr_error *out)
+{
+    pthread_mutex_lock(&f->err_lock);
+    mmarr_error copy = f->last_err;
+    pthread_mutex_unlock(&f->err_lock);
+    if (out)
+        *out = copy;
+    return copy.code;
+}
+
+static mmarr_file *file_new(const char *path)
+{
+    mmarr_file *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->path = strdup(path);
+    if (!f->path) {
+        free(f);
+        return NULL;
+    }
+    f->fd = -1;
+    f->last_err.offset = MMARR_NO_OFFSET;
+    pthread_mutex_init(&f->err_lock, NULL);
+    return f;
+}
+
+void mmarr_close(mmarr_file *f)
+{
+    if (!f)
+        return;
+    mm_index_unload(f);
+    for (size_t i = 0; i < f->retired_count; i++) {
+        for (uint64_t k = 0; k < f->retired[i].dtype_count; k++)
+            mmarr_dtype_free(f->retired[i].dtypes[k]);
+        free(f->retired[i].dtypes);
+        if (f->retired[i].map)
+            munmap(f->retired[i].map, f->retired[i].map_size);
+    }
+    free(f->retired);
+    if (f->mapped && f->base)
+        munmap((void *)f->base, (size_t)f->size);
+    if (f->fd >= 0)
+        close(f->fd);
+    pthread_mutex_destroy(&f->err_lock);
+    free(f->path);
+    free(f);
+}
+
+static mmarr_err finish_open(mmarr_file *f, unsigned flags, mmarr_file **out, mmarr_error *e)
+{
+    mmarr_err rc = mm_index_load(f, e);
+    if (rc == MMARR_OK && f->writable)
+        rc = mm_publish_stale(f, e);
+    if (rc == MMARR_OK && (flags & MMARR_OPEN_VERIFY))
+        rc = mmarr_file_verify(f, e);
+    if (rc != MMARR_OK) {
+        mmarr_close(f);
+        return rc;
+    }
+    *out = f;
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_error *err)
+{
+    mmarr_error e0, *e = err ? err : &e0;
+    if (!out || !path)
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_open: NULL argument");
+    *out = NULL;
+    if (flags & ~(MMARR_OPEN_RDWR | MMARR_OPEN_VERIFY | MMARR_OPEN_POPULATE))
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown open flags 0x%x",
+                            path, flags);
+    const bool rw = flags & MMARR_OPEN_RDWR;
+    int fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
+        return mm_set_syserr(e, MMARR_E_IO, errno, "%s: cannot open%s", path,
+                             rw ? " for reading and writing" : "");
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int se = errno;
+        close(fd);
+        return mm_set_syserr(e, MMARR_E_IO, se, "%s: cannot stat", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: not a regular file", path);
+    }
+    mmarr_file *f = file_new(path);
+    if (!f) {
+        close(fd);
+        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+    }
+    f->size = (uint64_t)st.st_size;
+    f->writable = rw;
+    if (f->size > 0) {
+        if (f->size > SIZE_MAX) {
+            close(fd);
+            mmarr_close(f);
+            return mm_set_error(e, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                                "%s: too large to map on this host", path);
+        }
+        int prot = PROT_READ | (rw ? PROT_WRITE : 0);
+        int mflags = MAP_SHARED | ((flags & MMARR_OPEN_POPULATE) ? MAP_POPULATE : 0);
+        void *p = mmap(NULL, (size_t)f->size, prot, mflags, fd, 0);
+        if (p == MAP_FAILED) {
+            int se = errno;
+            close(fd);
+            mmarr_close(f);
+            return mm_set_syserr(e, MMARR_E_IO, se, "%s: cannot map %llu bytes", path,
+                                 (unsigned long long)st.st_size);
+        }
+        f->base = p;
+        f->mapped = true;
+    } else {
+        f->base = (const unsigned char *)"";
+    }
+    if (rw)
+        f->fd = fd;
+    else
+        close(fd);
+    return finish_open(f, flags, out, e);
+}
+
+mmarr_err mmarr_open_buffer(const void *data, size_t size, unsigned flags, mmarr_file **out,
+                            mmarr_error *err)
+{
+    mmarr_error e0, *e = err ? err : &e0;
+    if (!out || (!data && size))
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                            "mmarr_open_buffer: NULL argument");
+    *out = NULL;
+    if (flags & ~(MMARR_OPEN_VERIFY))
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                            "<buffer>: only MMARR_OPEN_VERIFY is valid for buffers (flags 0x%x)",
+                            flags);
+    if ((uint64_t)size > (uint64_t)INT64_MAX)
+        return mm_set_error(e, MMARR_E_RANGE, MMARR_NO_OFFSET, "<buffer>: too large");
+    if (size && ((uintptr_t)data % 8))
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                            "<buffer>: the buffer must be 8-byte aligned");
+    mmarr_file *f = file_new("<buffer>");
+    if (!f)
+        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "<buffer>: out of memory");
+    f->base = size ? data : (const unsigned char *)"";
+    f->size = size;
+    return finish_open(f, flags, out, e);
+}
+
+void mmarr_file_get_info(const mmarr_file *f, mmarr_file_info *out)
+{
+    memset(out, 0, sizeof *out);
+    out->path = f->path;
+    out->format_major = MMARR_FORMAT_MAJOR;
+    out->format_minor = f->format_minor;
+    out->file_size = f->slot.file_size;
+    out->alignment = f->alignment;
+    out->generation = f->slot.generation;
+    out->count = (size_t)f->entry_count;
+    out->meta_count = f->ih->file_meta_count;
+    out->index_offset = f->slot.index_offset;
+    out->index_size = f->slot.index_size;
+    out->required_features = f->slot.required_features;
+    out->optional_features = f->slot.optional_features;
+    out->writable = f->writable;
+    out->checksums_stale = (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE) != 0;
+    out->inactive_slot_damaged = f->other_slot_damaged;
+}
+
+size_t mmarr_file_count(const mmarr_file *f) { return (size_t)f->entry_count; }
+
+static bool find_index(const mmarr_file *f, const char *name, size_t *index)
+{
+    const size_t len = strlen(name);
+    size_t lo = 0, hi = (size_t)f->entry_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const mmarr_disk_entry *e = &f->entries[f->sorted[mid]];
+        int c = mm_name_cmp(f->heap + e->name_offset, e->name_size, name, len);
+        if (c == 0) {
+            *index = f->sorted[mid];
+            return true;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+mmarr_err mmarr_file_find(mmarr_file *f, const char *name, size_t *index, mmarr_error *err)
+{
+    mmarr_error e;
+    if (!name || !index)
+        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                    "%s: mmarr_file_find: NULL argument", f->path),
+                    &e, err);
+    if (find_index(f, name, index))
+        return MMARR_OK;
+    return mm_file_done(f, mm_set_error(&e, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
+                                "%s: no array named \"%s\"", f->path, name),
+                &e, err);
+}
+
+static void fill_info(const mmarr_file *f, size_t index, mmarr_array_info *a)
+{
+    const mmarr_disk_entry *e = &f->entries[index];
+    const mmarr_dtype *dt = f->dtypes[e->dtype_id];
+    a->index = index;
+    a->name = f->heap + e->name_offset;
+    a->name_size = e->name_size;
+    a->dtype = dt;
+    a->dtype_str = dt->str;
+    a->itemsize = dt->itemsize;
+    a->ndim = e->ndim;
+    a->shape = e->ndim ? f->dims + e->dims_first : f->dims; /* never dereferenced when 0-d */
+    a->order = (e->flags & MMARR_ENTRY_FORTRAN) ? MMARR_ORDER_F : MMARR_ORDER_C;
+    a->storage = e->storage == MMARR_STORAGE_RAW ? MMARR_STORAGE_HOT : MMARR_STORAGE_COLD;
+    a->nitems = mm_entry_nitems(f, e);
+    a->nbytes = a->nitems * dt->itemsize;
+    a->stored_bytes = e->data_size;
+    a->offset = e->data_offset;
+    a->checksum = e->checksum;
+    a->packed = (e->flags & MMARR_ENTRY_PACKED) != 0;
+    a->meta_count = e->meta_count;
+    a->data = e->storage == MMARR_STORAGE_RAW ? (void *)(f->base + e->data_offset) : NULL;
+    /* numpy's rule: a zero-length dimension does not scale the strides */
+    int64_t s = (int64_t)dt->itemsize;
+    for (unsigned k = 0; k < e->ndim; k++) {
+        unsigned d = a->order == MMARR_ORDER_C ? e->ndim - 1 - k : k;
+        a->strides[d] = s;
+        if (a->shape[d])
+            s *= (int64_t)a->shape[d];
+    }
+}
+
+mmarr_err mmarr_file_array(mmarr_file *f, size_t index, mmarr_array_info *out,
+                           mmarr_error *err)
+{
+    mmarr_error e;
+    if (!out || index >= f->entry_count)
+        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                    "%s: array index %zu out of range (%llu arrays)", f->path,
+                                    index, (unsigned long long)f->entry_count),
+                    &e, err);
+    fill_info(f, index, out);
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_file_find_array(mmarr_file *f, const char *name, mmarr_array_info *out,
+                                mmarr_error *err)
+{
+    size_t i;
+    MM_TRY(mmarr_file_find(f, name, &i, err));
+    return mmarr_file_array(f, i, out, err);
+}
+
+/* ---- metadata ---- */
+
+static const char *group_get(const mmarr_file *f, uint32_t first, uint32_t count,
+                             const char *key)
+{
+    const size_t len = strlen(key);
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const mmarr_disk_meta *m = &f->meta[first + mid];
+        int c = mm_name_cmp(f->heap + m->key_offset, m->key_size, key, len);
+        if (c == 0)
+            return f->heap + m->value_offset;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static mmarr_err group_at(mmarr_file *f, uint32_t first, uint32_t count, size_t i,
+                          const char **key, const char **value, const char *owner,
+                          mmarr_error *err)
+{
+    mmarr_error e;
+    if (i >= count)
+        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                    "%s: %s: metadata index %zu out of range (%u entries)",
+                                    f->path, owner, i, count),
+                    &e, err);
+    const mmarr_disk_meta *m = &f->meta[first + i];
+    if (key)
+        *key = f->heap + m->key_offset;
+    if (value)
+        *value = f->heap + m->value_offset;
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_file_meta(mmarr_file *f, size_t i, const char **key, const char **value,
+                          mmarr_error *err)
+{
+    return group_at(f, f->ih->file_meta_first, f->ih->file_meta_count, i, key, value, "file",
+                    err);
+}
+
+const char *mmarr_file_meta_get(const mmarr_file *f, const char *key)
+{
+    if (!key)
+        return NULL;
+    return group_get(f, f->ih->file_meta_first, f->ih->file_meta_count, key);
+}
+
+mmarr_err mmarr_array_meta(mmarr_file *f, size_t index, size_t i, const char **key,
+                           const char **value, mmarr_error *err)
+{
+    mmarr_error e;
+    if (index >= f->entry_count)
+        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                    "%s: array index %zu out of range", f->path, index),
+                    &e, err);
+    const mmarr_disk_entry *en = &f->entries[index];
+    return group_at(f, en->meta_first, en->meta_count, i, key, value,
+                    f->heap + en->name_offset, err);
+}
+
+const char *mmarr_array_meta_get(const mmarr_file *f, size_t index, const char *key)
+{
+    if (!key || index >= f->entry_count)
+        return NULL;
+    const mmarr_disk_entry *en = &f->entries[index];
+    return group_get(f, en->meta_first, en->meta_count, key);
+}
+
+/* ---- verification ---- */
+
+static mmarr_err verify_array(const mmarr_file *f, size_t index, mmarr_error *e)
+{
+    const mmarr_disk_entry *en = &f->entries[index];
+    const char *name = f->heap + en->name_offset;
+    if (en->storage != MMARR_STORAGE_RAW)
+        return mm_set_error(e, MMARR_E_UNSUPPORTED, en->data_offset,
+                            "%s: array \"%s\": cold (zstd) arrays cannot be verified by "
+                            "libmmarr %s",
+                            f->path, name, MMARR_VERSION_STRING);
+    uint64_t sum = mm_xxh3(f->base + en->data_offset, (size_t)en->data_size);
+    if (sum == en->checksum)
+        return MMARR_OK;
+    if (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE)
+        return mm_set_error(e, MMARR_E_STALE, en->data_offset,
+                            "%s: array \"%s\" at offset %llu differs from its checksum, and "
+                            "the file was opened for writing since checksums were computed: "
+                            "rehash (mmarr_file_flush with MMARR_FLUSH_REHASH) to verify",
+                            f->path, name, (unsigned long long)en->data_offset);
+    return mm_set_error(e, MMARR_E_CHECKSUM, en->data_offset,
+                        "%s: array \"%s\": checksum mismatch for [%llu, +%llu) (stored "
+                        "%016llx, computed %016llx)",
+                        f->path, name, (unsigned long long)en->data_offset,
+                        (unsigned long long)en->data_size, (unsigned long long)en->checksum,
+                        (unsigned long long)sum);
+}
+
+mmarr_err mmarr_file_verify_array(mmarr_file *f, size_t index, mmarr_error *err)
+{
+    mmarr_error e;
+    if (index >= f->entry_count)
+        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                    "%s: array index %zu out of range", f->path, index),
+                    &e, err);
+    return mm_file_done(f, verify_array(f, index, &e), &e, err);
+}
+
+/* spec.md §9.1: padding inside each padded range is zero. */
+static mmarr_err verify_padding(const mmarr_file *f, size_t index, mmarr_error *e)
+{
+    const mmarr_disk_entry *en = &f->entries[index];
+    const uint64_t a = (en->flags & MMARR_ENTRY_PACKED) ? MMARR_PACKED_ALIGNMENT : f->alignment;
+    const uint64_t end = en->data_offset + en->data_size, pend = mm_align_up(end, a);
+    for (uint64_t o = end; o < pend; o++)
+        if (f->base[o])
+            return mm_set_error(e, MMARR_E_CHECKSUM, o,
+                                "%s: array \"%s\": non-zero padding byte at offset %llu",
+                                f->path, f->heap + en->name_offset, (unsigned long long)o);
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_file_verify(mmarr_file *f, mmarr_error *err)
+{
+    mmarr_error e;
+    mmarr_err rc = MMARR_OK;
+    if (f->other_slot_damaged) {
+        const uint64_t off = f->active_slot ? MMARR_SLOT_A_OFFSET : MMARR_SLOT_B_OFFSET;
+        rc = mm_set_error(&e, MMARR_E_CHECKSUM, off,
+                          "%s: superblock slot %c at offset %llu is damaged (the active slot "
+                          "%c is intact)",
+                          f->path, f->active_slot ? 'A' : 'B', (unsigned long long)off,
+                          f->active_slot ? 'B' : 'A');
+        return mm_file_done(f, rc, &e, err);
+    }
+    for (size_t i = 0; i < f->entry_count && rc == MMARR_OK; i++) {
+        rc = verify_padding(f, i, &e);
+        if (rc == MMARR_OK)
+            rc = verify_array(f, i, &e);
+    }
+    return mm_file_done(f, rc, &e, err);
+}
+
+/* ---- memory calls ---- */
+
+/* Page-aligned span of an array (or the whole map) for madvise/mlock. */
+static mmarr_err span(mmarr_file *f, size_t index, void **addr, size_t *len, mmarr_error *e)
+{
+    if (!f->mapped)
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                            "%s: memory calls need a file handle, not a buffer", f->path);
+    uint64_t beg = 0, end = f->size;
+    if (index != MMARR_ALL) {
+        if (index >= f->entry_count)
+            return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                "%s: array index %zu out of range", f->path, index);
+        const mmarr_disk_entry *en = &f->entries[index];
+        beg = en->data_offset;
+        end = beg + en->data_size;
+    }
+    const uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
+    beg &= ~(pg - 1);
+    end = mm_align_up(end, pg);
+    if (end > mm_align_up(f->size, pg))
+        end = mm_align_up(f->size, pg);
+    *addr = (void *)(f->base + beg);
+    *len = (size_t)(end - beg);
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_file_advise(mmarr_file *f, size_t index, mmarr_advice advice, mmarr_error *err)
+{
+    mmarr_error e;
+    static const int map[] = {MADV_NORMAL,   MADV_SEQUENTIAL, MADV_RANDOM,
+                              MADV_WILLNEED, MADV_DONTNEED,   MADV_HUGEPAGE};
+    if ((unsigned)advice >= sizeof map / sizeof map[0])
+        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                    "%s: unknown advice %d", f->path, (int)advice),
+                    &e, err);
+    void *addr;
+    size_t len;
+    mmarr_err rc = span(f, index, &addr, &len, &e);
+    if (rc != MMARR_OK)
+        return mm_file_done(f, rc, &e, err);
+    if (len && madvise(addr, len, map[advice]) != 0) {
+        int se = errno;
+        rc = mm_set_syserr(&e, se == EINVAL ? MMARR_E_UNSUPPORTED : MMARR_E_IO, se,
+                           "%s: madvise(%s) refused by the kernel for this mapping", f->path,
+                           advice == MMARR_ADVICE_HUGEPAGE ? "MADV_HUGEPAGE" : "advice");
+    }
+    return mm_file_done(f, rc, &e, err);
+}
+
+mmarr_err mmarr_file_prefetch(mmarr_file *f, size_t index, mmarr_error *err)
+{
+    mmarr_error e;
+    void *addr;
+    size_t len;
+    mmarr_err rc = span(f, index, &addr, &len, &e);
+    if (rc != MMARR_OK || !len)
+        return mm_file_done(f, rc, &e, err);
+    if (madvise(addr, len, MADV_POPULATE_READ) == 0)
+        return MMARR_OK;
+    /* older kernels: touch one byte per page */
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    volatile const unsigned char *p = addr;
+    unsigned char sink = 0;
+    for (size_t o = 0; o < len && (uint64_t)((const unsigned char *)addr - f->base) + o < f->size;
+         o += pg)
+        sink ^= p[o];
+    (void)sink;
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_file_lock(mmarr_file *f, size_t index, mmarr_error *err)
+{
+    mmarr_error e;
+    void *addr;
+    size_t len;
+    mmarr_err rc = span(f, index, &addr, &len, &e);
+    if (rc == MMARR_OK && len && mlock(addr, len) != 0)
+        rc = mm_set_syserr(&e, MMARR_E_IO, errno,
+                           "%s: cannot lock %zu bytes in memory (see ulimit -l / "
+                           "RLIMIT_MEMLOCK or CAP_IPC_LOCK)",
+                           f->path, len);
+    return mm_file_done(f, rc, &e, err);
+}
+
+mmarr_err mmarr_file_unlock(mmarr_file *f, size_t index, mmarr_error *err)
+{
+    mmarr_error e;
+    void *addr;
+    size_t len;
+    mmarr_err rc = span(f, index, &addr, &len, &e);
+    if (rc == MMARR_OK && len && munlock(addr, len) != 0)
+        rc = mm_set_syserr(&e, MMARR_E_IO, errno, "%s: munlock failed", f->path);
+    return mm_file_done(f, rc, &e, err);
+}

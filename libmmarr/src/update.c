@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * update.c — read-write handles: the CHECKSUMS_STALE protocol and rehash (spec.md §11.2),
+ * and mmarr_file_flush().
+ *
+ * Index bytes are never modified in place. A state change writes the *inactive* superblock
+ * slot with the next generation and syncs it, so a crash leaves either slot valid (§4.2).
+ *
+ * Every read-write handle holds a shared flock() on the file; a rehash takes it exclusively
+ * (without waiting), so it cannot clear the stale flag while another handle may still write.
+ * After a rehash the handle is read-only: its mappings are made PROT_READ, so a later write
+ * through an old pointer faults loudly instead of silently invalidating the new checksums.
+ */
+#include "mm_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static mmarr_err sync_fd(mmarr_file *f, mmarr_error *e)
+{
+    if (fdatasync(f->fd) != 0)
+        return mm_set_syserr(e, MMARR_E_IO, errno, "%s: fdatasync failed", f->path);
+    return MMARR_OK;
+}
+
+/* Write `ns` into the inactive slot, sync, and make it the handle's active slot. */
+static mmarr_err publish_slot(mmarr_file *f, mmarr_disk_slot *ns, mmarr_error *e)
+{
+    ns->generation = f->slot.generation + 1;
+    ns->checksum = mm_slot_checksum(ns);
+    const uint64_t off = f->active_slot ? MMARR_SLOT_A_OFFSET : MMARR_SLOT_B_OFFSET;
+    MM_TRY(mm_pwrite_all(e, f->fd, f->path, ns, sizeof *ns, off));
+    MM_TRY(sync_fd(f, e));
+    f->slot = *ns;
+    f->active_slot = !f->active_slot;
+    f->other_slot_damaged = false;
+    return MMARR_OK;
+}
+
+mmarr_err mm_publish_stale(mmarr_file *f, mmarr_error *e)
+{
+    if (flock(f->fd, LOCK_SH) != 0)
+        return mm_set_syserr(e, MMARR_E_IO, errno, "%s: flock failed", f->path);
+    if (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE)
+        return MMARR_OK;
+    mmarr_disk_slot ns = f->slot;
+    ns.state_flags |= MMARR_STATE_CHECKSUMS_STALE;
+    return publish_slot(f, &ns, e);
+}
+
+/* Map the whole file again after it grew, retiring the old mapping and dtypes. */
+static mmarr_err remap(mmarr_file *f, uint64_t new_size, mmarr_error *e)
+{
+    struct mm_retired *r = realloc(f->retired, (f->retired_count + 1) * sizeof *r);
+    if (!r)
+        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+    f->retired = r;
+    void *p = mmap(NULL, (size_t)new_size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
+    if (p == MAP_FAILED)
+        return mm_set_syserr(e, MMARR_E_IO, errno, "%s: cannot map %llu bytes", f->path,
+                             (unsigned long long)new_size);
+    r[f->retired_count++] = (struct mm_retired){(void *)f->base, (size_t)f->size, f->dtypes,
+                                                f->dtype_count};
+    f->dtypes = NULL;
+    f->dtype_count = 0;
+    f->base = p;
+    f->size = new_size;
+    return mm_index_load(f, e);
+}
+
+/* Drop write access after a rehash (see the file comment). */
+static void make_readonly(mmarr_file *f)
+{
+    if (f->size)
+        mprotect((void *)f->base, (size_t)f->size, PROT_READ);
+    for (size_t i = 0; i < f->retired_count; i++)
+        mprotect(f->retired[i].map, f->retired[i].map_size, PROT_READ);
+    f->writable = false;
+    flock(f->fd, LOCK_UN);
+}
+
+static mmarr_err rehash(mmarr_file *f, mmarr_error *e)
+{
+    if (flock(f->fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            return mm_set_error(e, MMARR_E_STATE, MMARR_NO_OFFSET,
+                                "%s: cannot rehash while another read-write handle has the "
+                                "file open (close the others first)",
+                                f->path);
+        return mm_set_syserr(e, MMARR_E_IO, errno, "%s: flock failed", f->path);
+    }
+    const size_t isz = (size_t)f->slot.index_size;
+    unsigned char *buf = malloc(isz);
+    if (!buf)
+        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+    memcpy(buf, f->index, isz);
+    mmarr_disk_entry *ents = (mmarr_disk_entry *)(buf + f->ih->entries_offset);
+    for (uint64_t i = 0; i < f->entry_count; i++)
+        if (ents[i].storage == MMARR_STORAGE_RAW)
+            ents[i].checksum = mm_xxh3(f->base + ents[i].data_offset, (size_t)ents[i].data_size);
+    mmarr_err rc = MMARR_OK;
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) {
+        rc = mm_set_syserr(e, MMARR_E_IO, errno, "%s: cannot stat", f->path);
+        goto out;
+    }
+    /* never overwrite a byte any generation may refer to: append past the physical end */
+    uint64_t end = (uint64_t)st.st_size > f->slot.file_size ? (uint64_t)st.st_size
+                                                            : f->slot.file_size;
+    const uint64_t off = mm_align_up(end, MMARR_INDEX_ALIGNMENT);
+    if ((rc = mm_reserve_space(e, f->fd, f->path, off, isz)) != MMARR_OK ||
+        (rc = mm_pwrite_all(e, f->fd, f->path, buf, isz, off)) != MMARR_OK ||
+        (rc = sync_fd(f, e)) != MMARR_OK)
+        goto out;
+    mmarr_disk_slot ns = f->slot;
+    ns.file_size = off + isz;
+    ns.index_offset = off;
+    ns.index_checksum = mm_xxh3(buf, isz);
+    ns.state_flags &= ~MMARR_STATE_CHECKSUMS_STALE;
+    if ((rc = publish_slot(f, &ns, e)) != MMARR_OK)
+        goto out;
+    rc = remap(f, off + isz, e);
+    if (rc == MMARR_OK)
+        make_readonly(f);
+out:
+    if (rc != MMARR_OK && f->writable)
+        flock(f->fd, LOCK_SH);
+    free(buf);
+    return rc;
+}
+
+mmarr_err mmarr_file_flush(mmarr_file *f, unsigned flags, mmarr_error *err)
+{
+    mmarr_error e;
+    mmarr_err rc = MMARR_OK;
+    if (!f->writable)
+        rc = mm_set_error(&e, MMARR_E_READONLY, MMARR_NO_OFFSET,
+                          "%s: flush needs a handle opened with MMARR_OPEN_RDWR", f->path);
+    else if (flags & ~(MMARR_FLUSH_ASYNC | MMARR_FLUSH_REHASH))
+        rc = mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown flush flags 0x%x",
+                          f->path, flags);
+    else if (f->size && msync((void *)f->base, (size_t)f->size,
+                              (flags & MMARR_FLUSH_ASYNC) && !(flags & MMARR_FLUSH_REHASH)
+                                  ? MS_ASYNC
+                                  : MS_SYNC) != 0)
+        rc = mm_set_syserr(&e, MMARR_E_IO, errno, "%s: msync failed", f->path);
+    else if (flags & MMARR_FLUSH_REHASH)
+        rc = rehash(f, &e);
+    return mm_file_done(f, rc, &e, err);
+}

@@ -1,0 +1,838 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer.c — write a new file: layout and zero padding (spec.md §9), the index (§7), the
+ * superblock (§4), and atomic publication (temporary file, fsync, rename).
+ *
+ * Data goes to "<path>.tmp.XXXXXX" as arrays arrive. Space is reserved with posix_fallocate
+ * before any byte is written or mapped, so a full disk or tmpfs is an error at add/reserve
+ * time, never a SIGBUS. Small arrays are gathered in a staging buffer and written in large
+ * pieces. The superblock is written last: until commit the temporary has no valid magic, so
+ * no reader can take it for a dataset.
+ */
+#include "mm_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MM_STAGE_CAP (1u << 20)          /* staging buffer for small arrays */
+#define MM_STAGE_MAX_ARRAY (64u << 10)   /* arrays up to this size go through staging */
+#define MM_RESERVE_STEP (16ull << 20)    /* grow the fallocated region in steps of this */
+
+typedef struct mm_wmeta {
+    size_t owner;  /* entry number, or SIZE_MAX for the file */
+    size_t seq;    /* insertion order, so the last value for a key wins */
+    char *key, *value;
+} mm_wmeta;
+
+typedef struct mm_wmap {
+    void *addr;
+    size_t len;
+    size_t entry;
+} mm_wmap;
+
+/* Open-addressing hash set of heap strings -> u32 id (+1; 0 = empty). */
+typedef struct mm_strmap {
+    uint32_t *slots;
+    size_t cap, count;
+} mm_strmap;
+
+struct mmarr_writer {
+    char *path, *tmp_path;
+    int fd;
+    bool failed, committed;
+    mmarr_writer_options opt;
+    mmarr_error err;
+
+    uint64_t cursor;        /* next free offset (aligned) */
+    uint64_t reserved_end;  /* fallocated up to here */
+
+    unsigned char *stage;   /* bytes for [stage_off, stage_off + stage_len) */
+    uint64_t stage_off;
+    size_t stage_len;
+
+    mmarr_disk_entry *ents;
+    size_t n, ecap;
+    uint64_t *dims;
+    size_t ndims, dcap;
+    char *heap;
+    size_t heap_len, heap_cap;
+    mmarr_disk_dtype *dtypes;
+    size_t ndtypes, dtcap;
+    mm_strmap names, dtype_map;
+    char *last_dtype_text;  /* cache: last input text -> last dtype id */
+    uint32_t last_dtype_id;
+    uint64_t last_itemsize;
+    mm_wmeta *meta;
+    size_t nmeta, mcap;
+    mm_wmap *maps;
+    size_t nmaps, mapcap;
+};
+
+/* ---- small containers ---- */
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need)
+        nc *= 2;
+    void *q = realloc(*p, nc * elem);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = nc;
+    return true;
+}
+
+static mmarr_err wfail(mmarr_writer *w, mmarr_err code, const char *fmt, ...) MM_PRINTF(3, 4);
+static mmarr_err wfail(mmarr_writer *w, mmarr_err code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    w->err.code = code;
+    w->err.sys_errno = 0;
+    w->err.offset = MMARR_NO_OFFSET;
+    vsnprintf(w->err.message, sizeof w->err.message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static mmarr_err nomem(mmarr_writer *w)
+{
+    w->failed = true;
+    return wfail(w, MMARR_E_NOMEM, "%s: out of memory", w->path);
+}
+
+/* Append a NUL-terminated string to the heap; returns its offset or UINT32_MAX. */
+static uint32_t heap_add(mmarr_writer *w, const char *s, size_t n)
+{
+    if (w->heap_len + n + 1 > (1ull << 32) - 1)
+        return UINT32_MAX;
+    if (!grow((void **)&w->heap, &w->heap_cap, w->heap_len + n + 1, 1))
+        return UINT32_MAX;
+    uint32_t off = (uint32_t)w->heap_len;
+    memcpy(w->heap + w->heap_len, s, n);
+    w->heap[w->heap_len + n] = '\0';
+    w->heap_len += n + 1;
+    return off;
+}
+
+static bool strmap_grow(mm_strmap *m, const mmarr_writer *w,
+                        uint32_t (*off_of)(const mmarr_writer *, uint32_t, uint32_t *))
+{
+    size_t nc = m->cap ? m->cap * 2 : 1024;
+    uint32_t *ns = calloc(nc, sizeof *ns);
+    if (!ns)
+        return false;
+    for (size_t i = 0; i < m->cap; i++) {
+        uint32_t v = m->slots[i];
+        if (!v)
+            continue;
+        uint32_t len, off = off_of(w, v - 1, &len);
+        size_t h = (size_t)mm_xxh3(w->heap + off, len) & (nc - 1);
+        while (ns[h])
+            h = (h + 1) & (nc - 1);
+        ns[h] = v;
+    }
+    free(m->slots);
+    m->slots = ns;
+    m->cap = nc;
+    return true;
+}
+
+/* Find `s` in the map; returns the slot index; *found says whether slots[idx] holds it. */
+static size_t strmap_find(const mm_strmap *m, const mmarr_writer *w, const char *s, size_t n,
+                          uint32_t (*off_of)(const mmarr_writer *, uint32_t, uint32_t *),
+                          bool *found)
+{
+    size_t h = (size_t)mm_xxh3(s, n) & (m->cap - 1);
+    for (;;) {
+        uint32_t v = m->slots[h];
+        if (!v) {
+            *found = false;
+            return h;
+        }
+        uint32_t len, off = off_of(w, v - 1, &len);
+        if (len == n && !memcmp(w->heap + off, s, n)) {
+            *found = true;
+            return h;
+        }
+        h = (h + 1) & (m->cap - 1);
+    }
+}
+
+static uint32_t name_of(const mmarr_writer *w, uint32_t id, uint32_t *len)
+{
+    *len = w->ents[id].name_size;
+    return w->ents[id].name_offset;
+}
+
+static uint32_t dtype_of(const mmarr_writer *w, uint32_t id, uint32_t *len)
+{
+    *len = w->dtypes[id].str_size;
+    return w->dtypes[id].str_offset;
+}
+
+/* ---- file space ---- */
+
+static mmarr_err io_fail(mmarr_writer *w, mmarr_err rc, const mmarr_error *e)
+{
+    w->failed = true;
+    w->err = *e;
+    return rc;
+}
+
+/* Make sure [0, end) is allocated in the temporary. */
+static mmarr_err ensure_space(mmarr_writer *w, uint64_t end)
+{
+    if (end <= w->reserved_end)
+        return MMARR_OK;
+    mmarr_error e;
+    uint64_t want = end;
+    if (want - w->reserved_end < MM_RESERVE_STEP)
+        want = w->reserved_end + MM_RESERVE_STEP;
+    mmarr_err rc = mm_reserve_space(&e, w->fd, w->tmp_path, w->reserved_end,
+                                    want - w->reserved_end);
+    if (rc == MMARR_E_NOSPACE && want != end) /* the step was too greedy: ask for what we need */
+        rc = mm_reserve_space(&e, w->fd, w->tmp_path, w->reserved_end, end - w->reserved_end);
+    else
+        end = want;
+    if (rc != MMARR_OK) {
+        snprintf(e.message + strlen(e.message), sizeof e.message - strlen(e.message),
+                 " (writing %s)", w->path);
+        return io_fail(w, rc, &e);
+    }
+    w->reserved_end = end;
+    return MMARR_OK;
+}
+
+static mmarr_err stage_flush(mmarr_writer *w)
+{
+    if (!w->stage_len)
+        return MMARR_OK;
+    mmarr_error e;
+    mmarr_err rc = mm_pwrite_all(&e, w->fd, w->tmp_path, w->stage, w->stage_len, w->stage_off);
+    if (rc != MMARR_OK)
+        return io_fail(w, rc, &e);
+    w->stage_off += w->stage_len;
+    w->stage_len = 0;
+    return MMARR_OK;
+}
+
+/* Write nbytes at off (off >= everything staged so far). */
+static mmarr_err put_bytes(mmarr_writer *w, uint64_t off, const void *data, uint64_t nbytes)
+{
+    if (nbytes == 0)
+        return MMARR_OK;
+    if (nbytes <= MM_STAGE_MAX_ARRAY) {
+        if (w->stage_len && off + nbytes - w->stage_off > MM_STAGE_CAP)
+            MM_TRY(stage_flush(w));
+        if (!w->stage_len)
+            w->stage_off = off;
+        size_t at = (size_t)(off - w->stage_off);
+        memset(w->stage + w->stage_len, 0, at - w->stage_len); /* padding */
+        memcpy(w->stage + at, data, (size_t)nbytes);
+        w->stage_len = at + (size_t)nbytes;
+        return MMARR_OK;
+    }
+    MM_TRY(stage_flush(w));
+    mmarr_error e;
+    mmarr_err rc = mm_pwrite_all(&e, w->fd, w->tmp_path, data, (size_t)nbytes, off);
+    return rc == MMARR_OK ? rc : io_fail(w, rc, &e);
+}
+
+/* ---- create ---- */
+
+static char *make_tmp_name(const char *path)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    unsigned char rnd[6];
+    if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)rnd;
+        memcpy(rnd, &x, sizeof rnd);
+    }
+    size_t n = strlen(path);
+    char *t = malloc(n + 12);
+    if (!t)
+        return NULL;
+    memcpy(t, path, n);
+    memcpy(t + n, ".tmp.", 5);
+    for (int i = 0; i < 6; i++)
+        t[n + 5 + i] = alphabet[rnd[i] % (sizeof alphabet - 1)];
+    t[n + 11] = '\0';
+    return t;
+}
+
+mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts,
+                              mmarr_writer **out, mmarr_error *err)
+{
+    mmarr_error e0, *e = err ? err : &e0;
+    if (!path || !out || !*path)
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                            "mmarr_writer_create: NULL or empty argument");
+    *out = NULL;
+    mmarr_writer_options o = {0};
+    if (opts)
+        o = *opts;
+    if (!o.alignment)
+        o.alignment = MMARR_DEFAULT_ALIGNMENT;
+    if (!o.pack_threshold)
+        o.pack_threshold = 2048;
+    if (!mm_is_pow2(o.alignment) || o.alignment < MMARR_MIN_ALIGNMENT ||
+        o.alignment > MMARR_MAX_ALIGNMENT)
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                            "%s: alignment %u is not a power of two in 4096..2097152", path,
+                            o.alignment);
+    if (o.flags & ~(MMARR_WRITE_NO_REPLACE | MMARR_WRITE_NO_SYNC))
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown writer flags 0x%x",
+                            path, o.flags);
+    mmarr_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+    w->fd = -1;
+    w->opt = o;
+    w->err.offset = MMARR_NO_OFFSET;
+    w->path = strdup(path);
+    w->stage = malloc(MM_STAGE_CAP);
+    if (!w->path || !w->stage || !strmap_grow(&w->names, w, name_of) ||
+        !strmap_grow(&w->dtype_map, w, dtype_of)) {
+        mmarr_writer_free(w);
+        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+    }
+    for (int attempt = 0; attempt < 100 && w->fd < 0; attempt++) {
+        free(w->tmp_path);
+        w->tmp_path = make_tmp_name(path);
+        if (!w->tmp_path) {
+            mmarr_writer_free(w);
+            return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+        }
+        w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (w->fd < 0 && errno != EEXIST) {
+            int se = errno;
+            free(w->tmp_path);
+            w->tmp_path = NULL; /* nothing to remove */
+            mmarr_writer_free(w);
+            return mm_set_syserr(e, MMARR_E_IO, se, "%s: cannot create a temporary file beside it",
+                                 path);
+        }
+    }
+    if (w->fd < 0) {
+        free(w->tmp_path);
+        w->tmp_path = NULL;
+        mmarr_writer_free(w);
+        return mm_set_error(e, MMARR_E_IO, MMARR_NO_OFFSET,
+                            "%s: cannot find a free temporary name", path);
+    }
+    w->cursor = MMARR_SUPERBLOCK_SIZE;
+    *out = w;
+    return MMARR_OK;
+}
+
+/* ---- adding arrays ---- */
+
+static mmarr_err check_usable(mmarr_writer *w)
+{
+    if (w->committed)
+        return wfail(w, MMARR_E_STATE, "%s: the writer has already committed", w->path);
+    if (w->failed)
+        return wfail(w, MMARR_E_STATE, "%s: the writer failed earlier and cannot continue: %s",
+                     w->path, "start again");
+    return MMARR_OK;
+}
+
+static mmarr_err check_name(mmarr_writer *w, const char *what, const char *s, size_t *len)
+{
+    if (!s)
+        return wfail(w, MMARR_E_INVAL, "%s: %s is NULL", w->path, what);
+    size_t n = strlen(s);
+    if (n == 0)
+        return wfail(w, MMARR_E_INVAL, "%s: %s is empty", w->path, what);
+    if (n > MMARR_MAX_NAME_BYTES)
+        return wfail(w, MMARR_E_RANGE, "%s: %s is %zu bytes long; the limit is 65535", w->path,
+                     what, n);
+    if (!mm_utf8_valid((const unsigned char *)s, n))
+        return wfail(w, MMARR_E_INVAL, "%s: %s \"%.64s\" is not valid UTF-8", w->path, what, s);
+    *len = n;
+    return MMARR_OK;
+}
+
+/* dtype text -> dtype id (deduplicated), itemsize */
+static mmarr_err intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, uint64_t *itemsize)
+{
+    if (!text)
+        return wfail(w, MMARR_E_DTYPE, "%s: dtype is NULL", w->path);
+    if (w->last_dtype_text && !strcmp(text, w->last_dtype_text)) {
+        *id = w->last_dtype_id;
+        *itemsize = w->last_itemsize;
+        return MMARR_OK;
+    }
+    mmarr_dtype *dt;
+    mmarr_error e;
+    mmarr_err rc = mmarr_dtype_parse(text, &dt, &e);
+    if (rc != MMARR_OK) {
+        w->err = e;
+        return rc;
+    }
+    const size_t n = strlen(dt->str);
+    bool found;
+    size_t slot = strmap_find(&w->dtype_map, w, dt->str, n, dtype_of, &found);
+    if (found) {
+        *id = w->dtype_map.slots[slot] - 1;
+    } else {
+        if (w->ndtypes >= UINT32_MAX - 1 ||
+            !grow((void **)&w->dtypes, &w->dtcap, w->ndtypes + 1, sizeof *w->dtypes)) {
+            mmarr_dtype_free(dt);
+            return nomem(w);
+        }
+        uint32_t off = heap_add(w, dt->str, n);
+        if (off == UINT32_MAX) {
+            mmarr_dtype_free(dt);
+            return nomem(w);
+        }
+        *id = (uint32_t)w->ndtypes;
+        w->dtypes[w->ndtypes++] = (mmarr_disk_dtype){off, (uint32_t)n};
+        w->dtype_map.slots[slot] = *id + 1;
+        if (++w->dtype_map.count * 2 > w->dtype_map.cap && !strmap_grow(&w->dtype_map, w, dtype_of)) {
+            mmarr_dtype_free(dt);
+            return nomem(w);
+        }
+    }
+    *itemsize = dt->itemsize;
+    mmarr_dtype_free(dt);
+    char *copy = strdup(text);
+    if (copy) {
+        free(w->last_dtype_text);
+        w->last_dtype_text = copy;
+        w->last_dtype_id = *id;
+        w->last_itemsize = *itemsize;
+    }
+    return MMARR_OK;
+}
+
+/* Validate, place and record a new array; returns its entry number in *idx. */
+static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
+                           const uint64_t *shape, mmarr_order order, size_t *idx)
+{
+    MM_TRY(check_usable(w));
+    size_t nlen;
+    MM_TRY(check_name(w, "array name", name, &nlen));
+    if (ndim > MMARR_MAX_NDIM)
+        return wfail(w, MMARR_E_RANGE, "%s: array \"%s\": %u dimensions; the limit is 64",
+                     w->path, name, ndim);
+    if (ndim && !shape)
+        return wfail(w, MMARR_E_INVAL, "%s: array \"%s\": shape is NULL", w->path, name);
+    if (order != MMARR_ORDER_C && order != MMARR_ORDER_F)
+        return wfail(w, MMARR_E_INVAL, "%s: array \"%s\": bad order %d", w->path, name,
+                     (int)order);
+    if (w->n >= UINT32_MAX - 1)
+        return wfail(w, MMARR_E_RANGE, "%s: too many arrays", w->path);
+    bool found;
+    size_t slot = strmap_find(&w->names, w, name, nlen, name_of, &found);
+    if (found)
+        return wfail(w, MMARR_E_EXISTS, "%s: an array named \"%s\" was already added", w->path,
+                     name);
+    uint32_t dtype_id = 0;
+    uint64_t nbytes = 0;
+    mmarr_err rc = intern_dtype(w, dtype, &dtype_id, &nbytes);
+    if (rc != MMARR_OK) {
+        char msg[sizeof w->err.message];
+        memcpy(msg, w->err.message, sizeof msg);
+        snprintf(w->err.message, sizeof w->err.message, "%.200s: array \"%.64s\": %.200s", w->path,
+                 name, msg);
+        return rc;
+    }
+    for (unsigned d = 0; d < ndim; d++)
+        if (mm_mul_overflow(nbytes, shape[d], &nbytes) || nbytes > (uint64_t)INT64_MAX)
+            return wfail(w, MMARR_E_RANGE,
+                         "%s: array \"%s\": shape overflows (dimension %u = %llu)", w->path,
+                         name, d, (unsigned long long)shape[d]);
+    const bool packed = w->opt.pack_threshold != MMARR_PACK_NONE && nbytes < w->opt.pack_threshold;
+    const uint64_t a = packed ? MMARR_PACKED_ALIGNMENT : w->opt.alignment;
+    uint64_t off = mm_align_up(w->cursor, a), end;
+    if (mm_add_overflow(off, nbytes, &end) || end > (uint64_t)INT64_MAX - 2 * MMARR_MAX_ALIGNMENT)
+        return wfail(w, MMARR_E_RANGE, "%s: array \"%s\": the file would be too large", w->path,
+                     name);
+    /* grow every container before touching state, so a failure leaves nothing half-added */
+    if (!grow((void **)&w->ents, &w->ecap, w->n + 1, sizeof *w->ents) ||
+        !grow((void **)&w->dims, &w->dcap, w->ndims + ndim, sizeof *w->dims))
+        return nomem(w);
+    uint32_t name_off = heap_add(w, name, nlen);
+    if (name_off == UINT32_MAX)
+        return nomem(w);
+    MM_TRY(ensure_space(w, mm_align_up(end, a)));
+    mmarr_disk_entry *e = &w->ents[w->n];
+    memset(e, 0, sizeof *e);
+    e->data_offset = off;
+    e->data_size = nbytes;
+    e->name_offset = name_off;
+    e->name_size = (uint32_t)nlen;
+    e->dtype_id = dtype_id;
+    e->dims_first = (uint32_t)w->ndims;
+    e->cold_id = MMARR_NONE32;
+    e->ndim = (uint8_t)ndim;
+    e->storage = MMARR_STORAGE_RAW;
+    e->flags = (uint8_t)((order == MMARR_ORDER_F ? MMARR_ENTRY_FORTRAN : 0) |
+                         (packed ? MMARR_ENTRY_PACKED : 0));
+    if (ndim)
+        memcpy(w->dims + w->ndims, shape, ndim * sizeof *shape);
+    w->ndims += ndim;
+    w->names.slots[slot] = (uint32_t)w->n + 1;
+    *idx = w->n++;
+    w->cursor = mm_align_up(end, a);
+    if (++w->names.count * 2 > w->names.cap && !strmap_grow(&w->names, w, name_of))
+        return nomem(w);
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_writer_add(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
+                           const uint64_t *shape, mmarr_order order, const void *data)
+{
+    if (!data && w && !w->failed && !w->committed) {
+        bool empty = false;
+        for (unsigned d = 0; shape && d < ndim && d <= MMARR_MAX_NDIM; d++)
+            empty |= shape[d] == 0;
+        if (!empty)
+            return wfail(w, MMARR_E_INVAL, "%s: array \"%s\": data is NULL", w->path,
+                         name ? name : "(null)");
+    }
+    size_t i;
+    MM_TRY(new_entry(w, name, dtype, ndim, shape, order, &i));
+    mmarr_disk_entry *e = &w->ents[i];
+    e->checksum = mm_xxh3(e->data_size ? data : "", (size_t)e->data_size);
+    return put_bytes(w, e->data_offset, data, e->data_size);
+}
+
+mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dtype,
+                               unsigned ndim, const uint64_t *shape, mmarr_order order,
+                               void **ptr)
+{
+    if (!ptr)
+        return wfail(w, MMARR_E_INVAL, "%s: mmarr_writer_reserve: ptr is NULL", w->path);
+    *ptr = NULL;
+    size_t i;
+    MM_TRY(new_entry(w, name, dtype, ndim, shape, order, &i));
+    mmarr_disk_entry *e = &w->ents[i];
+    if (!e->data_size) {
+        e->checksum = mm_xxh3("", 0);
+        return MMARR_OK;
+    }
+    /* staged bytes may share this array's first page: write them out before mapping */
+    MM_TRY(stage_flush(w));
+    if (!grow((void **)&w->maps, &w->mapcap, w->nmaps + 1, sizeof *w->maps))
+        return nomem(w);
+    const uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
+    const uint64_t beg = e->data_offset & ~(pg - 1);
+    const size_t len = (size_t)(e->data_offset + e->data_size - beg);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, (off_t)beg);
+    if (p == MAP_FAILED) {
+        w->failed = true;
+        return mm_set_syserr(&w->err, MMARR_E_IO, errno, "%s: array \"%s\": cannot map %zu bytes",
+                             w->path, name, len);
+    }
+    w->maps[w->nmaps++] = (mm_wmap){p, len, i};
+    *ptr = (unsigned char *)p + (e->data_offset - beg);
+    w->stage_len = 0;
+    w->stage_off = w->cursor;
+    return MMARR_OK;
+}
+
+/* ---- metadata ---- */
+
+static mmarr_err add_meta(mmarr_writer *w, size_t owner, const char *key, const char *value)
+{
+    MM_TRY(check_usable(w));
+    size_t klen;
+    MM_TRY(check_name(w, "metadata key", key, &klen));
+    if (!value)
+        return wfail(w, MMARR_E_INVAL, "%s: metadata \"%s\": value is NULL", w->path, key);
+    size_t vlen = strlen(value);
+    if (!mm_utf8_valid((const unsigned char *)value, vlen))
+        return wfail(w, MMARR_E_INVAL, "%s: metadata \"%s\": value is not valid UTF-8", w->path,
+                     key);
+    if (!grow((void **)&w->meta, &w->mcap, w->nmeta + 1, sizeof *w->meta))
+        return nomem(w);
+    char *k = strdup(key), *v = strdup(value);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return nomem(w);
+    }
+    w->meta[w->nmeta] = (mm_wmeta){owner, w->nmeta, k, v};
+    w->nmeta++;
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_writer_set_file_meta(mmarr_writer *w, const char *key, const char *value)
+{
+    return add_meta(w, SIZE_MAX, key, value);
+}
+
+mmarr_err mmarr_writer_set_array_meta(mmarr_writer *w, const char *name, const char *key,
+                                      const char *value)
+{
+    MM_TRY(check_usable(w));
+    if (!name)
+        return wfail(w, MMARR_E_INVAL, "%s: array name is NULL", w->path);
+    bool found;
+    size_t slot = strmap_find(&w->names, w, name, strlen(name), name_of, &found);
+    if (!found)
+        return wfail(w, MMARR_E_NOTFOUND, "%s: no array named \"%s\" has been added", w->path,
+                     name);
+    return add_meta(w, w->names.slots[slot] - 1, key, value);
+}
+
+/* ---- commit ---- */
+
+static int cmp_meta(const void *a, const void *b)
+{
+    const mm_wmeta *x = a, *y = b;
+    if (x->owner != y->owner)
+        return x->owner < y->owner ? -1 : 1;
+    int c = mm_name_cmp(x->key, strlen(x->key), y->key, strlen(y->key));
+    if (c)
+        return c;
+    return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+static int cmp_sorted(const void *a, const void *b, void *ctx)
+{
+    const mmarr_writer *w = ctx;
+    const mmarr_disk_entry *x = &w->ents[*(const uint32_t *)a], *y = &w->ents[*(const uint32_t *)b];
+    return mm_name_cmp(w->heap + x->name_offset, x->name_size, w->heap + y->name_offset,
+                       y->name_size);
+}
+
+/* Serialise the index (spec.md §7) into a new buffer. */
+static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_size,
+                             uint32_t *fmeta_first, uint32_t *fmeta_count)
+{
+    /* metadata: sort by (owner, key, seq); keep the last value of each key */
+    qsort(w->meta, w->nmeta, sizeof *w->meta, cmp_meta);
+    mmarr_disk_meta *recs = malloc((w->nmeta ? w->nmeta : 1) * sizeof *recs);
+    if (!recs)
+        return nomem(w);
+    size_t nrec = 0;
+    *fmeta_first = 0;
+    *fmeta_count = 0;
+    for (size_t i = 0; i < w->nmeta; i++) {
+        const mm_wmeta *m = &w->meta[i];
+        if (i + 1 < w->nmeta && m[1].owner == m->owner && !strcmp(m[1].key, m->key))
+            continue; /* a later set of the same key wins */
+        uint32_t ko = heap_add(w, m->key, strlen(m->key));
+        uint32_t vo = heap_add(w, m->value, strlen(m->value));
+        if (ko == UINT32_MAX || vo == UINT32_MAX) {
+            free(recs);
+            return nomem(w);
+        }
+        if (m->owner == SIZE_MAX) {
+            if (!*fmeta_count)
+                *fmeta_first = (uint32_t)nrec;
+            (*fmeta_count)++;
+        } else {
+            mmarr_disk_entry *e = &w->ents[m->owner];
+            if (!e->meta_count)
+                e->meta_first = (uint32_t)nrec;
+            e->meta_count++;
+        }
+        recs[nrec++] = (mmarr_disk_meta){ko, (uint32_t)strlen(m->key), vo,
+                                         (uint32_t)strlen(m->value)};
+    }
+    uint32_t *sorted = malloc((w->n ? w->n : 1) * sizeof *sorted);
+    if (!sorted) {
+        free(recs);
+        return nomem(w);
+    }
+    for (size_t i = 0; i < w->n; i++)
+        sorted[i] = (uint32_t)i;
+    qsort_r(sorted, w->n, sizeof *sorted, cmp_sorted, w);
+
+    mmarr_disk_index_header h = {0};
+    memcpy(h.magic, MMARR_INDEX_MAGIC, 8);
+    uint64_t off = sizeof h;
+#define SECTION(field, bytes)                                                                  \
+    do {                                                                                       \
+        off = mm_align_up(off, MMARR_SECTION_ALIGNMENT);                                       \
+        h.field = off;                                                                         \
+        off += (bytes);                                                                        \
+    } while (0)
+    h.entry_count = w->n;
+    SECTION(entries_offset, w->n * sizeof(mmarr_disk_entry));
+    SECTION(sorted_offset, w->n * 4);
+    h.dtype_count = w->ndtypes;
+    SECTION(dtypes_offset, w->ndtypes * sizeof(mmarr_disk_dtype));
+    h.dim_count = w->ndims;
+    SECTION(dims_offset, w->ndims * 8);
+    h.meta_count = nrec;
+    SECTION(meta_offset, nrec * sizeof(mmarr_disk_meta));
+    SECTION(cold_offset, 0);
+    SECTION(chunks_offset, 0);
+    h.heap_size = w->heap_len;
+    SECTION(heap_offset, w->heap_len);
+#undef SECTION
+    h.file_meta_first = *fmeta_first;
+    h.file_meta_count = *fmeta_count;
+    const size_t size = (size_t)mm_align_up(off, MMARR_SECTION_ALIGNMENT);
+    unsigned char *buf = calloc(1, size);
+    if (!buf || w->ndims > UINT32_MAX || nrec > UINT32_MAX) {
+        free(buf);
+        free(recs);
+        free(sorted);
+        return nomem(w);
+    }
+    memcpy(buf, &h, sizeof h);
+    if (w->n) {
+        memcpy(buf + h.entries_offset, w->ents, w->n * sizeof(mmarr_disk_entry));
+        memcpy(buf + h.sorted_offset, sorted, w->n * 4);
+    }
+    if (w->ndtypes)
+        memcpy(buf + h.dtypes_offset, w->dtypes, w->ndtypes * sizeof(mmarr_disk_dtype));
+    if (w->ndims)
+        memcpy(buf + h.dims_offset, w->dims, w->ndims * 8);
+    if (nrec)
+        memcpy(buf + h.meta_offset, recs, nrec * sizeof *recs);
+    if (w->heap_len)
+        memcpy(buf + h.heap_offset, w->heap, w->heap_len);
+    free(recs);
+    free(sorted);
+    *out = buf;
+    *out_size = size;
+    return MMARR_OK;
+}
+
+static mmarr_err sys_fail(mmarr_writer *w, int se, const char *what)
+{
+    w->failed = true;
+    return mm_set_syserr(&w->err, se == ENOSPC || se == EDQUOT ? MMARR_E_NOSPACE : MMARR_E_IO,
+                         se, "%s: %s", w->path, what);
+}
+
+static mmarr_err sync_dir(mmarr_writer *w)
+{
+    char *copy = strdup(w->path);
+    if (!copy)
+        return nomem(w);
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (dfd < 0)
+        return MMARR_OK; /* nothing more we can do; the rename itself succeeded */
+    int rc = fsync(dfd);
+    int se = errno;
+    close(dfd);
+    return (rc != 0 && se != EINVAL) ? sys_fail(w, se, "fsync of the directory failed")
+                                     : MMARR_OK;
+}
+
+mmarr_err mmarr_writer_commit(mmarr_writer *w)
+{
+    MM_TRY(check_usable(w));
+    MM_TRY(stage_flush(w));
+    for (size_t i = 0; i < w->nmaps; i++) {
+        mm_wmap *m = &w->maps[i];
+        mmarr_disk_entry *e = &w->ents[m->entry];
+        e->checksum = mm_xxh3((unsigned char *)m->addr + (m->len - e->data_size),
+                              (size_t)e->data_size);
+        munmap(m->addr, m->len);
+    }
+    w->nmaps = 0;
+
+    unsigned char *index = NULL;
+    size_t isize = 0;
+    uint32_t fmf, fmc;
+    MM_TRY(build_index(w, &index, &isize, &fmf, &fmc));
+    const uint64_t ioff = mm_align_up(w->cursor, MMARR_INDEX_ALIGNMENT);
+    const uint64_t fsize = ioff + isize;
+    mmarr_err rc = ensure_space(w, fsize);
+    if (rc == MMARR_OK) {
+        mmarr_error e;
+        rc = mm_pwrite_all(&e, w->fd, w->tmp_path, index, isize, ioff);
+        if (rc != MMARR_OK)
+            io_fail(w, rc, &e);
+    }
+    uint64_t isum = mm_xxh3(index, isize);
+    free(index);
+    MM_TRY(rc);
+    if (ftruncate(w->fd, (off_t)fsize) != 0)
+        return sys_fail(w, errno, "cannot set the file size");
+
+    unsigned char sb[MMARR_SUPERBLOCK_SIZE] = {0};
+    mmarr_disk_prologue *pr = (mmarr_disk_prologue *)sb;
+    memcpy(pr->magic, MMARR_MAGIC, MMARR_MAGIC_SIZE);
+    pr->format_major = MMARR_FORMAT_MAJOR;
+    pr->format_minor = MMARR_FORMAT_MINOR;
+    pr->alignment = w->opt.alignment;
+    pr->checksum = mm_prologue_checksum(pr);
+    mmarr_disk_slot *s = (mmarr_disk_slot *)(sb + MMARR_SLOT_A_OFFSET);
+    s->generation = 1;
+    s->file_size = fsize;
+    s->index_offset = ioff;
+    s->index_size = isize;
+    s->index_checksum = isum;
+    s->checksum = mm_slot_checksum(s);
+    mmarr_error e;
+    rc = mm_pwrite_all(&e, w->fd, w->tmp_path, sb, sizeof sb, 0);
+    if (rc != MMARR_OK)
+        return io_fail(w, rc, &e);
+    const bool sync = !(w->opt.flags & MMARR_WRITE_NO_SYNC);
+    if (sync && fsync(w->fd) != 0)
+        return sys_fail(w, errno, "fsync failed");
+    if (w->opt.flags & MMARR_WRITE_NO_REPLACE) {
+        if (link(w->tmp_path, w->path) != 0) {
+            int se = errno;
+            w->failed = true;
+            if (se == EEXIST)
+                return wfail(w, MMARR_E_EXISTS, "%s: already exists (not replaced)", w->path);
+            return sys_fail(w, se, "cannot publish (link)");
+        }
+        unlink(w->tmp_path);
+    } else if (rename(w->tmp_path, w->path) != 0) {
+        return sys_fail(w, errno, "cannot publish (rename)");
+    }
+    w->committed = true;
+    close(w->fd);
+    w->fd = -1;
+    return sync ? sync_dir(w) : MMARR_OK;
+}
+
+void mmarr_writer_free(mmarr_writer *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->nmaps; i++)
+        munmap(w->maps[i].addr, w->maps[i].len);
+    if (w->fd >= 0)
+        close(w->fd);
+    if (!w->committed && w->tmp_path)
+        unlink(w->tmp_path);
+    for (size_t i = 0; i < w->nmeta; i++) {
+        free(w->meta[i].key);
+        free(w->meta[i].value);
+    }
+    free(w->meta);
+    free(w->maps);
+    free(w->names.slots);
+    free(w->dtype_map.slots);
+    free(w->last_dtype_text);
+    free(w->ents);
+    free(w->dims);
+    free(w->heap);
+    free(w->dtypes);
+    free(w->stage);
+    free(w->tmp_path);
+    free(w->path);
+    free(w);
+}
+
+const mmarr_error *mmarr_writer_error(const mmarr_writer *w) { return &w->err; }
+size_t mmarr_writer_count(const mmarr_writer *w) { return w->n; }
