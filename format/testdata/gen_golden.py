@@ -47,7 +47,8 @@ bytes ("-" for the empty string). Lines, in this order:
     checksum <16 hex digits>              (as recorded in the entry)
     data <hex or ->                       (raw bytes, arrays up to 1024 bytes; else absent)
     xxh3 <16 hex digits>                  (XXH3-64 of the bytes actually in the file)
-    averify <ok|MMARR_E_...>              (what mmarr_file_verify_array returns)
+    averify <ok|MMARR_E_...>[,<...>]      (what mmarr_file_verify_array returns; a comma
+                                          list when the spec allows either)
     meta <key> <value>                    (zero or more, sorted by key)
     end
 
@@ -82,10 +83,12 @@ HEADER = struct.Struct("<8s15QII56s")  # §7.1
 ENTRY = struct.Struct("<QQQ7I4BQ")  # §7.2
 DTYPE = struct.Struct("<II")  # §7.3
 META = struct.Struct("<4I")  # §7.4
+COLD = struct.Struct("<QIIBBHiQ")  # §10.1
+CHUNK = struct.Struct("<QIIQ")  # §10.2
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
 assert (PROLOGUE.size, SLOT.size, HEADER.size, ENTRY.size) == (64, 128, 192, 64)
-assert (DTYPE.size, META.size) == (8, 16)
+assert (DTYPE.size, META.size, COLD.size, CHUNK.size) == (8, 16, 32, 24)
 
 SECTIONS = ["entries", "sorted", "dtypes", "dims", "meta", "cold", "chunks", "heap"]  # §7.1
 
@@ -101,6 +104,14 @@ def hex16(v):
 
 def align_up(x, a):
     return (x + a - 1) // a * a
+
+
+def zstd_raw_frame(raw):
+    """One zstd frame (RFC 8878) holding `raw` (< 256 bytes) in a single raw block, with the
+    content size declared in a 1-byte single-segment field."""
+    assert len(raw) < 256
+    return (struct.pack("<IBB", 0xFD2FB528, 0x20, len(raw))
+            + struct.pack("<I", 1 | (len(raw) << 3))[:3] + raw)
 
 
 def u8(s):
@@ -197,7 +208,7 @@ class Image:
     """Every field of a file before serialisation; invalid vectors edit it."""
 
 
-def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True):
+def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=False):
     im = Image()
     im.arrays = arrays
     im.alignment = alignment
@@ -211,8 +222,10 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True):
     def group(pairs):
         if not pairs:
             return 0, 0
-        key = tuple(pairs)
-        if key not in groups:  # identical groups share records (§7.4 allows it)
+        # Each group gets its own records: the counts of all groups add up to at most
+        # meta_count (§7.4). share_meta (invalid vectors only) reuses identical groups.
+        key = tuple(pairs) if share_meta else len(metas)
+        if key not in groups:
             groups[key] = (len(metas), len(pairs))
             for k, v in pairs:
                 metas.append(heap.add(k) + heap.add(v))
@@ -244,6 +257,7 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True):
         dims.extend(a.shape)
     im.entries, im.blobs, im.dtypes, im.dims, im.metas = entries, blobs, dtypes, dims, metas
     im.heap = heap.buf
+    im.colds, im.chunks = [], []
     im.sorted = sorted(range(len(arrays)), key=lambda i: arrays[i].name)  # §7.6
     im.data_end = cur
     im.index_shift = 0
@@ -269,8 +283,8 @@ def index_bytes(im):
         "dtypes": b"".join(DTYPE.pack(*d) for d in im.dtypes),
         "dims": b"".join(U64.pack(d) for d in im.dims),
         "meta": b"".join(META.pack(*m) for m in im.metas),
-        "cold": b"",
-        "chunks": b"",
+        "cold": b"".join(COLD.pack(*d) for d in im.colds),
+        "chunks": b"".join(CHUNK.pack(*d) for d in im.chunks),
         "heap": bytes(im.heap),
     }
     pos = HEADER.size
@@ -286,7 +300,8 @@ def index_bytes(im):
              sorted_offset=offs["sorted"], dtypes_offset=offs["dtypes"],
              dtype_count=len(im.dtypes), dims_offset=offs["dims"], dim_count=len(im.dims),
              meta_offset=offs["meta"], meta_count=len(im.metas), cold_offset=offs["cold"],
-             cold_count=0, chunks_offset=offs["chunks"], chunk_count=0,
+             cold_count=len(im.colds), chunks_offset=offs["chunks"],
+             chunk_count=len(im.chunks),
              heap_offset=offs["heap"], heap_size=len(im.heap),
              file_meta_first=im.file_meta_first, file_meta_count=im.file_meta_count)
     for k, v in im.header_over.items():
@@ -315,8 +330,8 @@ def write_slot(buf, at, **fields):
 def read_slot(buf, at):
     v = SLOT.unpack(bytes(buf[at:at + 128]))
     names = ["generation", "file_size", "index_offset", "index_size", "index_checksum",
-             "required", "optional", "state", "reserved", "checksum"]
-    return dict(zip(names, v))
+             "required", "optional", "state", "reserved"]
+    return dict(zip(names, v))  # without the checksum: pack_slot recomputes it
 
 
 def fix_slot(buf, at):
@@ -578,7 +593,7 @@ def gen_valid():
 
     # -- every plain dtype
     simple(plan(all_dtype_arrays(), [("about", "every plain dtype kind of spec §8")]),
-           "all_dtypes", "all_dtypes: every plain dtype of §8 in one file (26 packed arrays)")
+           "all_dtypes", "every plain dtype of §8 in one file (26 packed arrays)")
 
     # -- structured
     simple(plan([struct_basic_array()]), "struct_basic",
@@ -623,7 +638,7 @@ def gen_valid():
     ]
     simple(plan(arrs, fmeta), "metadata",
            "file and array metadata with non-ASCII keys and values, an empty value, two "
-           "arrays sharing one metadata group, non-ASCII array names")
+           "arrays with equal metadata (separate records), non-ASCII array names")
 
     # -- names and the sorted table
     names = ["b", "a/b", "ab", "a", "é", "Z", "a b", "~", "tab\there", "a/b/c", "ä", "aa"]
@@ -720,8 +735,8 @@ def gen_valid():
     simple(im, "checksums_stale",
            "CHECKSUMS_STALE set and 'alpha' changed in place after its checksum was taken: "
            "opens; verify must say MMARR_E_STALE, not MMARR_E_CHECKSUM",
-           stale=1, verify="MMARR_E_STALE", averify={0: "MMARR_E_STALE", 1: "MMARR_E_STALE",
-                                                     2: "MMARR_E_STALE"})
+           stale=1, verify="MMARR_E_STALE",
+           averify={0: "ok,MMARR_E_STALE", 1: "ok,MMARR_E_STALE", 2: "MMARR_E_STALE"})
 
     # -- damaged data (checksum mismatch without the stale flag)
     arrs = base_arrays()
@@ -756,6 +771,15 @@ def gen_valid():
     simple(im, "reserved_nonzero",
            "format_minor 1 giving meaning to reserved fields (prologue, slot, index header, "
            "entries all non-zero): readers MUST ignore reserved fields (§2)")
+
+    im = base(paged=True)
+    buf = serialize(im)
+    gap = b"bytes between padded ranges have no meaning (spec 9.1) "
+    buf[768:768 + len(gap)] = gap  # after gamma's padded range [512, 768), before beta at 4096
+    buf[4096 - len(gap):4096] = gap
+    emit_valid("gap_nonzero", buf, describe(im),
+               "non-zero bytes between padded ranges (not padding, not an index): they have "
+               "no meaning (§9.1); must open and verify")
 
     im = base()
     buf = serialize(im)
@@ -1020,6 +1044,16 @@ def gen_invalid():
                e_set(2, flags=ENTRY_PACKED | 4))
     structural("entry_flag_bit7", C, "beta's flags has unknown bit 7 set",
                e_set(1, flags=ENTRY_PACKED | 0x80))
+    def cold_no_feature(im):
+        e, raw = im.entries[2], im.arrays[2].data
+        frame = zstd_raw_frame(raw)
+        e.update(storage=1, data_size=len(frame), cold_id=0)
+        im.colds = [(len(raw), 0, 1, 1, 0, 0, 0, 0)]
+        im.chunks = [(0, len(frame), 0, xxh(raw))]
+        im.blobs[2] = (e["data_offset"], frame)
+    structural("cold_entry_without_feature", C,
+               "alpha stored cold (one valid raw-block zstd chunk, valid descriptor) but the "
+               "slot lacks the required COLD_ZSTD bit (§5, §12.5)", cold_no_feature)
     structural("entry_raw_with_cold_id", C, "raw entry alpha with cold_id 0, not 0xFFFFFFFF",
                e_set(2, cold_id=0))
     structural("entry_data_size_mismatch", C, "alpha's data_size = nbytes + 1",
@@ -1036,6 +1070,12 @@ def gen_invalid():
         im.dims[1:3] = [2 ** 61, 1]
     structural("nbytes_overflow", C,
                "beta's shape (2^61, 1) with itemsize 8: nbytes overflows u64", nbytes_over)
+
+    def nbytes_2_63(im):
+        im.dims[1:3] = [2 ** 60, 1]
+    structural("nbytes_2_63", C,
+               "beta's shape (2^60, 1) with itemsize 8: nbytes = 2^63, not below 2^63 (§6)",
+               nbytes_2_63)
 
     def ndim65(arrs):
         b = arrs[1]
@@ -1198,6 +1238,15 @@ def gen_invalid():
         arrs[0] = Arr(g.name, g.dtype, g.shape, g.data, meta=[(b"a", b"x\x00y")])
     with_arrays("meta_value_with_nul", C, "gamma's metadata value contains NUL",
                 meta_nul_value)
+
+    arrs = base_arrays()
+    a = arrs[2]
+    arrs[2] = Arr(a.name, a.dtype, a.shape, a.data, meta=arrs[0].meta)
+    im = plan(arrs, BASE_META, share_meta=True)
+    assert im.entries[0]["meta_first"] == im.entries[2]["meta_first"]
+    emit_invalid("meta_groups_share_records", serialize(im), C,
+                 "gamma and alpha point at the same 2 metadata records: the group counts add "
+                 "up to 6 > meta_count 4 (§7.4) (checksums recomputed)")
 
     with_arrays("file_meta_out_of_order", C, "file metadata keys 'title' then 'creator'",
                 lambda arrs: None, file_meta=list(reversed(sorted(BASE_META))),

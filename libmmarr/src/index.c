@@ -81,10 +81,10 @@ static mmarr_err choose_slot(mmarr_file *f, mmarr_error *err)
         s[i] = (const mmarr_disk_slot *)(f->base + offs[i]);
         if (all_zero(s[i], sizeof *s[i]))
             state[i] = 0;
-        else if (mm_slot_checksum(s[i]) == s[i]->checksum && s[i]->generation >= 1)
-            state[i] = 1;
-        else
+        else if (mm_slot_checksum(s[i]) != s[i]->checksum)
             state[i] = 2;
+        else
+            state[i] = s[i]->generation >= 1 ? 1 : 3; /* 3: generation 0 in a used slot */
     }
     int pick;
     if (state[0] == 1 && state[1] == 1) {
@@ -102,16 +102,18 @@ static mmarr_err choose_slot(mmarr_file *f, mmarr_error *err)
         pick = 0;
     } else if (state[1] == 1) {
         pick = 1;
-    } else if (state[0] == 2 || state[1] == 2) {
-        return FAIL(MMARR_E_CHECKSUM, state[0] == 2 ? MMARR_SLOT_A_OFFSET : MMARR_SLOT_B_OFFSET,
-                    "%s: no valid superblock slot (checksum mismatch in slot %s)", f->path,
-                    state[0] == 2 ? (state[1] == 2 ? "A and B" : "A") : "B");
-    } else {
+    } else if (state[0] == 0 && state[1] == 0) {
         return FAIL(MMARR_E_CORRUPT, MMARR_SLOT_A_OFFSET,
                     "%s: both superblock slots are empty (an unfinished file?)", f->path);
+    } else {
+        static const char *const why[] = {"empty", "", "checksum mismatch", "generation 0"};
+        return FAIL(MMARR_E_CORRUPT, state[0] ? MMARR_SLOT_A_OFFSET : MMARR_SLOT_B_OFFSET,
+                    "%s: no valid superblock slot (slot A at offset 64: %s; slot B at offset "
+                    "192: %s)",
+                    f->path, why[state[0]], why[state[1]]);
     }
     f->active_slot = (unsigned)pick;
-    f->other_slot_damaged = state[!pick] == 2;
+    f->other_slot_damaged = state[!pick] >= 2;
     memcpy(&f->slot, s[pick], sizeof f->slot);
     return MMARR_OK;
 }
@@ -201,13 +203,28 @@ static mmarr_err check_sections(mmarr_file *f, mmarr_error *err)
     return MMARR_OK;
 }
 
-/* spec.md §7.5 */
-static bool heap_str_ok(const mmarr_file *f, uint32_t off, uint32_t size)
+/* spec.md §7.5. Names are nearly always short ASCII: check 8 bytes at a time first. */
+static inline bool heap_str_ok(const mmarr_file *f, uint32_t off, uint32_t size)
 {
     uint64_t end = (uint64_t)off + size;
     if (end >= f->ih->heap_size || f->heap[end] != '\0')
         return false;
-    return mm_utf8_valid((const unsigned char *)f->heap + off, size);
+    const unsigned char *p = (const unsigned char *)f->heap + off;
+    uint64_t acc = 0, zero = 0;
+    uint32_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        acc |= w;
+        zero |= (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
+    }
+    for (; i < size; i++) {
+        acc |= p[i];
+        zero |= (uint64_t)(p[i] == 0) << 7;
+    }
+    if (!((acc | zero) & 0x8080808080808080ull))
+        return true; /* ASCII without NUL */
+    return mm_utf8_valid(p, size);
 }
 
 static mmarr_err check_dtypes(mmarr_file *f, mmarr_error *err)
@@ -352,14 +369,6 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
     for (uint64_t i = 0; i < f->entry_count && rc == MMARR_OK; i++) {
         const mmarr_disk_entry *e = &f->entries[i];
         const uint64_t at = ebase + i * sizeof *e;
-        if (e->name_size == 0 || e->name_size > MMARR_MAX_NAME_BYTES ||
-            !heap_str_ok(f, e->name_offset, e->name_size)) {
-            rc = FAIL(MMARR_E_CORRUPT, at,
-                      "%s: entry %llu at offset %llu: name is not a valid UTF-8 heap string "
-                      "of 1..65535 bytes",
-                      f->path, (unsigned long long)i, (unsigned long long)at);
-            break;
-        }
         const char *name = f->heap + e->name_offset;
         if ((e->flags & ~MMARR_ENTRY_KNOWN) || e->storage > MMARR_STORAGE_ZSTD_CHUNKED ||
             e->ndim > MMARR_MAX_NDIM || e->dtype_id >= f->dtype_count ||
@@ -373,7 +382,8 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
         }
         uint64_t nbytes = f->dtypes[e->dtype_id]->itemsize;
         for (unsigned d = 0; d < e->ndim; d++)
-            if (mm_mul_overflow(nbytes, f->dims[e->dims_first + d], &nbytes)) {
+            if (mm_mul_overflow(nbytes, f->dims[e->dims_first + d], &nbytes) ||
+                nbytes > (uint64_t)INT64_MAX) {
                 rc = FAIL(MMARR_E_CORRUPT, at,
                           "%s: array \"%s\" (entry %llu): byte size overflows", f->path, name,
                           (unsigned long long)i);
@@ -384,10 +394,11 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
         if (e->storage == MMARR_STORAGE_RAW) {
             if (e->data_size != nbytes || e->cold_id != MMARR_NONE32) {
                 rc = FAIL(MMARR_E_CORRUPT, at,
-                          "%s: array \"%s\" (entry %llu): stored size %llu, but shape and "
-                          "dtype give %llu bytes",
-                          f->path, name, (unsigned long long)i,
-                          (unsigned long long)e->data_size, (unsigned long long)nbytes);
+                          "%s: array \"%s\" (entry %llu): raw storage needs stored size = "
+                          "%llu bytes (shape x dtype) and cold_id 0xffffffff, found %llu and "
+                          "0x%x",
+                          f->path, name, (unsigned long long)i, (unsigned long long)nbytes,
+                          (unsigned long long)e->data_size, e->cold_id);
                 break;
             }
         } else {
@@ -397,7 +408,7 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
         }
         const uint64_t a = (e->flags & MMARR_ENTRY_PACKED) ? MMARR_PACKED_ALIGNMENT : f->alignment;
         uint64_t end = 0, pend = 0;
-        bool bad = e->data_offset % a || e->data_offset < cursor ||
+        bool bad = (e->data_offset & (a - 1)) || e->data_offset < cursor ||
                    mm_add_overflow(e->data_offset, e->data_size, &end) || end > fsize;
         if (!bad) {
             pend = mm_align_up(end, a); /* end <= fsize <= file length < 2^63: no overflow */
@@ -412,7 +423,9 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
             break;
         }
         cursor = pend;
-        rc = check_meta_group(f, e->meta_first, e->meta_count, at + 40, name, &meta_budget, err);
+        if (e->meta_count)
+            rc = check_meta_group(f, e->meta_first, e->meta_count, at + 40, name, &meta_budget,
+                                  err);
     }
     free(cold_used);
     return rc;
@@ -439,6 +452,15 @@ static mmarr_err check_sorted(mmarr_file *f, mmarr_error *err)
         }
         seen[v / 8] |= (unsigned char)(1u << (v % 8));
         const mmarr_disk_entry *e = &f->entries[v];
+        if (e->name_size == 0 || e->name_size > MMARR_MAX_NAME_BYTES ||
+            !heap_str_ok(f, e->name_offset, e->name_size)) {
+            const uint64_t eat = f->slot.index_offset + f->ih->entries_offset + v * sizeof *e;
+            rc = FAIL(MMARR_E_CORRUPT, eat,
+                      "%s: entry %u at offset %llu: name is not a valid UTF-8 heap string "
+                      "of 1..65535 bytes",
+                      f->path, v, (unsigned long long)eat);
+            break;
+        }
         if (prev && mm_name_cmp(f->heap + prev->name_offset, prev->name_size,
                                 f->heap + e->name_offset, e->name_size) >= 0) {
             rc = FAIL(MMARR_E_CORRUPT, at + 4 * k,
@@ -461,8 +483,8 @@ mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
     MM_TRY(check_sections(f, err));
     MM_TRY(check_dtypes(f, err));
     MM_TRY(check_meta(f, err));
+    MM_TRY(check_sorted(f, err)); /* validates the names that messages below print */
     MM_TRY(check_entries(f, err));
-    MM_TRY(check_sorted(f, err));
     return MMARR_OK;
 }
 

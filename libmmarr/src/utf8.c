@@ -53,10 +53,3 @@ bool mm_utf8_valid(const unsigned char *s, size_t n)
     return true;
 }
 
-int mm_name_cmp(const char *a, size_t an, const char *b, size_t bn)
-{
-    int c = memcmp(a, b, an < bn ? an : bn);
-    if (c)
-        return c;
-    return an < bn ? -1 : (an > bn ? 1 : 0);
-}

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_open.c — how long writing, opening (with full validation) and finding cost.
+ *
+ * Writes a file of N small arrays (default 100,000) and one of a single array, then times
+ *   write    create + add N arrays + commit (fsync off and on)
+ *   open     mmarr_open (superblock + whole index validated) + find one name + close
+ *   find     mmarr_file_find of random names on an open handle
+ * Each measurement is repeated; it prints the median with the 10th and 90th percentiles.
+ * Usage: bench_open [--dir DIR] [--arrays N] [--reps R]
+ */
+#include <mmarr.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void report(const char *what, double *t, int n, double scale, const char *unit)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    printf("%-44s median %10.3f %s   p10 %10.3f   p90 %10.3f   (n=%d)\n", what,
+           t[n / 2] * scale, unit, t[n / 10] * scale, t[(n * 9) / 10] * scale, n);
+}
+
+static void die(const char *msg)
+{
+    fprintf(stderr, "bench_open: %s\n", msg);
+    exit(1);
+}
+
+static void write_file(const char *path, int n, unsigned flags)
+{
+    mmarr_writer *w;
+    mmarr_error e;
+    mmarr_writer_options o = {.flags = flags};
+    if (mmarr_writer_create(path, &o, &w, &e))
+        die(e.message);
+    float data[16];
+    char name[64];
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < 16; k++)
+            data[k] = (float)(i + k);
+        uint64_t shape[1] = {16};
+        snprintf(name, sizeof name, "group%03d/array%06d", i % 1000, i);
+        if (mmarr_writer_add(w, name, "<f4", 1, shape, MMARR_ORDER_C, data))
+            die(mmarr_writer_error(w)->message);
+    }
+    mmarr_writer_set_file_meta(w, "source", "bench_open");
+    if (mmarr_writer_commit(w))
+        die(mmarr_writer_error(w)->message);
+    mmarr_writer_free(w);
+}
+
+static void bench_open(const char *label, const char *path, const char *name, int reps)
+{
+    double *t = malloc(sizeof(double) * (size_t)reps);
+    for (int r = -3; r < reps; r++) { /* 3 warm-up rounds */
+        double t0 = now();
+        mmarr_file *f;
+        mmarr_error e;
+        size_t idx;
+        if (mmarr_open(path, 0, &f, &e))
+            die(e.message);
+        if (mmarr_file_find(f, name, &idx, &e))
+            die(e.message);
+        mmarr_close(f);
+        if (r >= 0)
+            t[r] = now() - t0;
+    }
+    report(label, t, reps, 1e3, "ms");
+    free(t);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "/dev/shm";
+    int n = 100000, reps = 50;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+            dir = argv[++i];
+        else if (!strcmp(argv[i], "--arrays") && i + 1 < argc)
+            n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else {
+            printf("usage: bench_open [--dir DIR] [--arrays N] [--reps R]\n");
+            return strcmp(argv[i], "--help") ? 2 : 0;
+        }
+    }
+    if (n < 1 || reps < 10)
+        die("need --arrays >= 1 and --reps >= 10");
+    char big[4096], one[4096];
+    snprintf(big, sizeof big, "%s/bench_open_%d.%d.mmarr", dir, n, (int)getpid());
+    snprintf(one, sizeof one, "%s/bench_open_1.%d.mmarr", dir, (int)getpid());
+    printf("mmarr %s — %d arrays of 16 float32 in %s\n", mmarr_version_string(), n, dir);
+
+    int wreps = 5;
+    double tw[5], tws[5];
+    for (int r = 0; r < wreps; r++) {
+        double t0 = now();
+        write_file(big, n, MMARR_WRITE_NO_SYNC);
+        tw[r] = now() - t0;
+    }
+    for (int r = 0; r < wreps; r++) {
+        double t0 = now();
+        write_file(big, n, 0);
+        tws[r] = now() - t0;
+    }
+    char label[128];
+    snprintf(label, sizeof label, "write %d arrays (no fsync)", n);
+    report(label, tw, wreps, 1e3, "ms");
+    snprintf(label, sizeof label, "write %d arrays (fsync + rename)", n);
+    report(label, tws, wreps, 1e3, "ms");
+    write_file(one, 1, MMARR_WRITE_NO_SYNC);
+
+    char target[64];
+    snprintf(target, sizeof target, "group%03d/array%06d", (n / 2) % 1000, n / 2);
+    snprintf(label, sizeof label, "open+validate+find+close, %d arrays", n);
+    bench_open(label, big, target, reps);
+    bench_open("open+validate+find+close, 1 array", one, "group000/array000000", reps * 20);
+
+    /* lookups on an open handle */
+    mmarr_file *f;
+    mmarr_error e;
+    if (mmarr_open(big, 0, &f, &e))
+        die(e.message);
+    const int lookups = 200000;
+    char (*names)[64] = malloc(sizeof *names * 1000);
+    unsigned seed = 12345;
+    for (int i = 0; i < 1000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        int k = (int)(seed % (unsigned)n);
+        snprintf(names[i], 64, "group%03d/array%06d", k % 1000, k);
+    }
+    double tf[10];
+    for (int r = 0; r < 10; r++) {
+        double t0 = now();
+        size_t idx, acc = 0;
+        for (int i = 0; i < lookups; i++) {
+            if (mmarr_file_find(f, names[i % 1000], &idx, NULL))
+                die("lookup failed");
+            acc += idx;
+        }
+        tf[r] = (now() - t0) / lookups;
+        if (acc == 0)
+            printf(" ");
+    }
+    report("find by name on an open handle", tf, 10, 1e9, "ns");
+    mmarr_file_info fi;
+    mmarr_file_get_info(f, &fi);
+    printf("file size %.1f MiB, index %.1f MiB\n", (double)fi.file_size / 1048576.0,
+           (double)fi.index_size / 1048576.0);
+    mmarr_close(f);
+    free(names);
+    unlink(big);
+    unlink(one);
+    return 0;
+}
