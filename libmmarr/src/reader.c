@@ -103,9 +103,10 @@ static mmarr_err finish_open(mmarr_file *f, unsigned flags, mmarr_file **out, mm
 mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_error *err)
 {
     mmarr_error e0, *e = err ? err : &e0;
+    if (out)
+        *out = NULL;
     if (!out || !path)
         return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_open: NULL argument");
-    *out = NULL;
     if (flags & ~(MMARR_OPEN_RDWR | MMARR_OPEN_VERIFY | MMARR_OPEN_POPULATE))
         return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown open flags 0x%x",
                             path, flags);
@@ -164,10 +165,11 @@ mmarr_err mmarr_open_buffer(const void *data, size_t size, unsigned flags, mmarr
                             mmarr_error *err)
 {
     mmarr_error e0, *e = err ? err : &e0;
+    if (out)
+        *out = NULL;
     if (!out || (!data && size))
         return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
                             "mmarr_open_buffer: NULL argument");
-    *out = NULL;
     if (flags & ~(MMARR_OPEN_VERIFY))
         return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
                             "<buffer>: only MMARR_OPEN_VERIFY is valid for buffers (flags 0x%x)",

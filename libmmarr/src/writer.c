@@ -279,10 +279,11 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
                               mmarr_writer **out, mmarr_error *err)
 {
     mmarr_error e0, *e = err ? err : &e0;
+    if (out)
+        *out = NULL;
     if (!path || !out || !*path)
         return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
                             "mmarr_writer_create: NULL or empty argument");
-    *out = NULL;
     mmarr_writer_options o = {0};
     if (opts)
         o = *opts;

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# demo.sh — the quick start's first command: install what is missing, build, then run the
+# main job: pack a dataset into one file on /dev/shm, map it from worker processes that each
+# reduce their share, inspect and verify it, and report the workers' real memory (PSS).
+# Usage: scripts/demo.sh [mmarr_demo options, e.g. -w 8 -m 1024]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh build
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMMARR_BUILD_TESTS=OFF >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+exec build/examples/mmarr_demo "$@"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# deps.sh — install the Debian 12 packages mmarr needs, only those that are missing.
+# Usage: scripts/deps.sh [build|test]   (test adds clang + sanitizer runtime and Python checks)
+set -euo pipefail
+pkgs=(cmake make gcc pkg-config libzstd-dev libxxhash-dev libcmocka-dev)
+if [ "${1:-build}" = test ]; then
+  pkgs+=(clang-14 libclang-rt-14-dev python3-xxhash valgrind)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps.sh: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

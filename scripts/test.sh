@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# test.sh — the quick start's second command: every test.
+#   1. gcc, -Werror, all ctest suites (unit, golden)
+#   2. clang, -Werror, AddressSanitizer + UndefinedBehaviorSanitizer, all ctest suites
+#   3. the golden-file generator reproduces the committed vectors byte for byte
+#   4. the demo under valgrind (no leaks, no invalid accesses)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+jobs=$(nproc)
+
+echo "== gcc build + tests"
+cmake -S . -B build/gcc -DCMAKE_C_COMPILER=gcc -DMMARR_WERROR=ON >/dev/null
+cmake --build build/gcc -j"$jobs" >/dev/null
+ctest --test-dir build/gcc --output-on-failure -j"$jobs"
+
+echo "== clang + ASan/UBSan build + tests"
+cmake -S . -B build/asan -DCMAKE_C_COMPILER=clang-14 -DMMARR_WERROR=ON -DMMARR_SANITIZE=ON \
+  -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/asan -j"$jobs" >/dev/null
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build/asan --output-on-failure -j"$jobs"
+
+echo "== golden vectors regenerate identically"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp format/testdata/gen_golden.py "$tmp/"
+/usr/bin/python3 "$tmp/gen_golden.py" >/dev/null
+diff -r -q -x gen_golden.py -x __pycache__ "$tmp" format/testdata
+echo "golden vectors: identical"
+
+echo "== demo under valgrind"
+valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+  --trace-children=yes build/gcc/examples/mmarr_demo -w 2 -m 8 -o "$tmp/demo.mmarr" >/dev/null
+echo "valgrind: clean"
