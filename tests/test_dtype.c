@@ -507,12 +507,16 @@ static void test_dtype__rejects_huge_itemsizes(void **state)
 static void test_dtype__deep_nesting_no_stack_overflow(void **state)
 {
     (void)state;
-    /* 10000 opening brackets: must be refused, not recurse off the stack. */
+    /* 10000 opening brackets: must be refused, not recurse off the stack; and a million,
+     * which would overflow any stack if each level took a frame. */
     size_t n = 10000;
-    char *text = malloc(n + 1);
+    char *text = malloc(1000001);
     assert_non_null(text);
     memset(text, '[', n);
     text[n] = '\0';
+    parse_fails(text);
+    memset(text, '[', 1000000);
+    text[1000000] = '\0';
     parse_fails(text);
 
     /* Well-formed but absurdly deep: "[('a', [('a', ... '<f4' ...)])]". The library may
@@ -520,7 +524,7 @@ static void test_dtype__deep_nesting_no_stack_overflow(void **state)
     free(text);
     const char *open = "[('a', ";
     const char *close = ")]";
-    size_t depth = 10000;
+    size_t depth = 200000;
     size_t len = depth * (strlen(open) + strlen(close)) + 8;
     text = malloc(len);
     assert_non_null(text);

@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -738,7 +739,7 @@ static void check_meta(mmarr_file *f)
     mmarr_file_get_info(f, &fi);
     /* sorted byte-wise: "\xc3\xbc..." (0xC3) sorts after ASCII */
     static const char *const keys[] = {"alpha", "emoji", "empty", "mid", "zeta",
-                                       "\xc3\xbc" "ber"};
+                                       ("\xc3\xbc" "ber")};
     static const char *const vals[] = {"first-replaced", "\xf0\x9f\x98\x80", "",
                                        "{\"json\": [1, 2]}", "last", "gr\xc3\xbc\xc3\x9f"};
     assert_int_equal(fi.meta_count, 6);
@@ -1163,6 +1164,17 @@ static void test_roundtrip__open_flags_and_memory_hints(void **state)
     assert_int_equal(mmarr_file_advise(f, 0, MMARR_ADVICE_DONTNEED, NULL), MMARR_OK);
     /* Still readable after DONTNEED: the data comes back from the file. */
     check_found(f, "big", "|u1", 1, 1, s, MMARR_ORDER_C, d);
+    /* mlock may be refused by RLIMIT_MEMLOCK: then MMARR_E_IO with EPERM or ENOMEM. */
+    mmarr_error e;
+    memset(&e, 0, sizeof e);
+    mmarr_err rc = mmarr_file_lock(f, 0, &e);
+    if (rc == MMARR_OK) {
+        assert_int_equal(mmarr_file_unlock(f, 0, NULL), MMARR_OK);
+    } else {
+        assert_int_equal(rc, MMARR_E_IO);
+        assert_true(e.sys_errno == EPERM || e.sys_errno == ENOMEM || e.sys_errno == EAGAIN);
+    }
+    assert_int_equal(mmarr_file_lock(f, 5, NULL), MMARR_E_INVAL);
     mmarr_close(f);
     free(d);
     free(path);

@@ -431,47 +431,38 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
     return rc;
 }
 
-/* spec.md §7.6 */
+/* spec.md §7.6. Strictly increasing names also prove the table is a permutation: a repeated
+ * entry number would repeat a name, so in-range values that pass are n distinct entries. */
 static mmarr_err check_sorted(mmarr_file *f, mmarr_error *err)
 {
     const uint64_t n = f->entry_count, at = f->slot.index_offset + f->ih->sorted_offset;
-    if (n == 0)
-        return MMARR_OK;
-    unsigned char *seen = calloc((size_t)(n / 8 + 1), 1);
-    if (!seen)
-        return FAIL(MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
-    mmarr_err rc = MMARR_OK;
-    const mmarr_disk_entry *prev = NULL;
+    const char *prev = NULL;
+    uint32_t prev_size = 0;
     for (uint64_t k = 0; k < n; k++) {
-        uint32_t v = f->sorted[k];
-        if (v >= n || (seen[v / 8] & (1u << (v % 8)))) {
-            rc = FAIL(MMARR_E_CORRUPT, at + 4 * k,
-                      "%s: sorted name table is not a permutation at position %llu", f->path,
-                      (unsigned long long)k);
-            break;
-        }
-        seen[v / 8] |= (unsigned char)(1u << (v % 8));
+        const uint32_t v = f->sorted[k];
+        if (v >= n)
+            return FAIL(MMARR_E_CORRUPT, at + 4 * k,
+                        "%s: sorted name table: entry number %u at position %llu is out of "
+                        "range",
+                        f->path, v, (unsigned long long)k);
         const mmarr_disk_entry *e = &f->entries[v];
         if (e->name_size == 0 || e->name_size > MMARR_MAX_NAME_BYTES ||
             !heap_str_ok(f, e->name_offset, e->name_size)) {
             const uint64_t eat = f->slot.index_offset + f->ih->entries_offset + v * sizeof *e;
-            rc = FAIL(MMARR_E_CORRUPT, eat,
-                      "%s: entry %u at offset %llu: name is not a valid UTF-8 heap string "
-                      "of 1..65535 bytes",
-                      f->path, v, (unsigned long long)eat);
-            break;
+            return FAIL(MMARR_E_CORRUPT, eat,
+                        "%s: entry %u at offset %llu: name is not a valid UTF-8 heap string "
+                        "of 1..65535 bytes",
+                        f->path, v, (unsigned long long)eat);
         }
-        if (prev && mm_name_cmp(f->heap + prev->name_offset, prev->name_size,
-                                f->heap + e->name_offset, e->name_size) >= 0) {
-            rc = FAIL(MMARR_E_CORRUPT, at + 4 * k,
-                      "%s: array names not unique or not sorted: \"%s\" then \"%s\"", f->path,
-                      f->heap + prev->name_offset, f->heap + e->name_offset);
-            break;
-        }
-        prev = e;
+        const char *name = f->heap + e->name_offset;
+        if (prev && mm_name_cmp(prev, prev_size, name, e->name_size) >= 0)
+            return FAIL(MMARR_E_CORRUPT, at + 4 * k,
+                        "%s: array names not unique or not sorted: \"%s\" then \"%s\"",
+                        f->path, prev, name);
+        prev = name;
+        prev_size = e->name_size;
     }
-    free(seen);
-    return rc;
+    return MMARR_OK;
 }
 
 mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)

@@ -620,7 +620,8 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
                              uint32_t *fmeta_first, uint32_t *fmeta_count)
 {
     /* metadata: sort by (owner, key, seq); keep the last value of each key */
-    qsort(w->meta, w->nmeta, sizeof *w->meta, cmp_meta);
+    if (w->nmeta)
+        qsort(w->meta, w->nmeta, sizeof *w->meta, cmp_meta);
     mmarr_disk_meta *recs = malloc((w->nmeta ? w->nmeta : 1) * sizeof *recs);
     if (!recs)
         return nomem(w);
@@ -657,7 +658,8 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
     }
     for (size_t i = 0; i < w->n; i++)
         sorted[i] = (uint32_t)i;
-    qsort_r(sorted, w->n, sizeof *sorted, cmp_sorted, w);
+    if (w->n)
+        qsort_r(sorted, w->n, sizeof *sorted, cmp_sorted, w);
 
     mmarr_disk_index_header h = {0};
     memcpy(h.magic, MMARR_INDEX_MAGIC, 8);
