@@ -218,8 +218,11 @@ int main(int argc, char **argv)
             return 1;
         }
         if (pids[k] == 0) {
+            const int fd = pipes[k][1];
+            free(pipes); /* the child exits without returning: release the parent's copies */
+            free(pids);
             result r = work(path, k, nworkers);
-            ssize_t wr = write(pipes[k][1], &r, sizeof r);
+            ssize_t wr = write(fd, &r, sizeof r);
             _exit(wr == (ssize_t)sizeof r && r.ok ? 0 : 1);
         }
         close(pipes[k][1]);

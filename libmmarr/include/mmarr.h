@@ -25,7 +25,9 @@
  * Lifetimes: every pointer a reader call returns (names, dtype strings, shapes, metadata,
  *   data) points into the mapping or into the handle, and stays valid until mmarr_close() on
  *   that handle. Do not free them. Data pointers are writable only for handles opened with
- *   MMARR_OPEN_RDWR. A writer's reserve pointer is valid until commit or free.
+ *   MMARR_OPEN_RDWR, and only until that handle's rehash (mmarr_file_flush with
+ *   MMARR_FLUSH_REHASH), after which they are read-only. A writer's reserve pointer is valid
+ *   until commit or free.
  * Threads: one mmarr_file may be used by any number of threads at once: every reader call is
  *   safe concurrently. Errors go to the caller's optional mmarr_error; the handle also keeps a
  *   copy of its latest error (mmarr_file_last_error) under a lock. A mmarr_writer belongs to
@@ -290,8 +292,10 @@ MMARR_API const char *mmarr_array_meta_get(const mmarr_file *f, size_t index, co
 
 /**
  * Verify one array's data against its checksum.
- * @return MMARR_OK; MMARR_E_CHECKSUM (err names the array, its offset, both hashes);
- *         MMARR_E_STALE if the file's checksums are marked stale (spec.md §11.2);
+ * @return MMARR_OK when the data matches its checksum (also while checksums are marked
+ *         stale: an unchanged array still verifies); MMARR_E_CHECKSUM on a mismatch (err
+ *         names the array, its offset, both hashes); MMARR_E_STALE on a mismatch while the
+ *         file's checksums are marked stale (spec.md §11.2), which may be a legitimate update;
  *         MMARR_E_UNSUPPORTED for a cold array with this library version.
  */
 MMARR_API mmarr_err mmarr_file_verify_array(mmarr_file *f, size_t index, mmarr_error *err);
