@@ -248,8 +248,6 @@ static const struct {
     {"half", "<f2"},        {"single", "<f4"},      {"double", "<f8"},
 };
 
-static mmarr_err parse_simple(mm_parser *p, const char *s, size_t n, mmarr_dtype **out);
-
 static mmarr_err parse_simple_inner(mm_parser *p, const char *s, size_t n, mmarr_dtype *dt)
 {
     static const struct {
@@ -376,6 +374,23 @@ static mmarr_err parse_simple_inner(mm_parser *p, const char *s, size_t n, mmarr
     return MMARR_OK;
 }
 
+/* Allocate, parse and render one simple dtype. */
+static mmarr_err new_simple(mm_parser *p, const char *s, size_t n, mmarr_dtype **out)
+{
+    mmarr_dtype *dt = calloc(1, sizeof *dt);
+    if (!dt)
+        return mm_set_error(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+    mmarr_err rc = parse_simple_inner(p, s, n, dt);
+    if (rc == MMARR_OK)
+        rc = finish(p, dt);
+    if (rc != MMARR_OK) {
+        mmarr_dtype_free(dt);
+        return rc;
+    }
+    *out = dt;
+    return MMARR_OK;
+}
+
 static mmarr_err parse_simple(mm_parser *p, const char *s, size_t n, mmarr_dtype **out)
 {
     if (!p->strict) {
@@ -399,32 +414,10 @@ static mmarr_err parse_simple(mm_parser *p, const char *s, size_t n, mmarr_dtype
         }
         if (pre && n - plen < sizeof tmp - 4) {
             snprintf(tmp, sizeof tmp, "%s%.*s", pre, (int)(n - plen), s + plen);
-            mmarr_dtype *dt = calloc(1, sizeof *dt);
-            if (!dt)
-                return mm_set_error(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
-            mmarr_err rc = parse_simple_inner(p, tmp, strlen(tmp), dt);
-            if (rc == MMARR_OK)
-                rc = finish(p, dt);
-            if (rc != MMARR_OK) {
-                mmarr_dtype_free(dt);
-                return rc;
-            }
-            *out = dt;
-            return MMARR_OK;
+            return new_simple(p, tmp, strlen(tmp), out);
         }
     }
-    mmarr_dtype *dt = calloc(1, sizeof *dt);
-    if (!dt)
-        return mm_set_error(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
-    mmarr_err rc = parse_simple_inner(p, s, n, dt);
-    if (rc == MMARR_OK)
-        rc = finish(p, dt);
-    if (rc != MMARR_OK) {
-        mmarr_dtype_free(dt);
-        return rc;
-    }
-    *out = dt;
-    return MMARR_OK;
+    return new_simple(p, s, n, out);
 }
 
 /* ---- structs ---- */
