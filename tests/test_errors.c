@@ -36,20 +36,6 @@
         assert_string_equal(a_, (b));                                                        \
     } while (0)
 
-static int setup_dir(void **state)
-{
-    char *dir = tu_mkdtemp();
-    if (!dir)
-        return -1;
-    *state = dir;
-    return 0;
-}
-
-static int teardown_dir(void **state)
-{
-    tu_rmtree(*state);
-    return 0;
-}
 
 /* The message contains `frag` (case-insensitive); print it otherwise. */
 static void assert_msg_has(const char *msg, const char *frag)
@@ -1475,7 +1461,7 @@ static void test_errors__strerror_and_names(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup_dir, teardown_dir)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_dir, tu_teardown_dir)
     const struct CMUnitTest tests[] = {
         T(test_errors__index_overlapping_data_ranges),
         T(test_errors__index_misaligned_data_offset),

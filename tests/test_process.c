@@ -40,20 +40,6 @@
         assert_string_equal(a_, (b));                                                        \
     } while (0)
 
-static int setup_dir(void **state)
-{
-    char *dir = tu_mkdtemp();
-    if (!dir)
-        return -1;
-    *state = dir;
-    return 0;
-}
-
-static int teardown_dir(void **state)
-{
-    tu_rmtree(*state);
-    return 0;
-}
 
 /* Compare error codes, printing both names and the message on a mismatch; the failure is
  * reported at the caller's line. */
@@ -878,7 +864,7 @@ static void test_process__concurrent_reader_threads(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup_dir, teardown_dir)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_dir, tu_teardown_dir)
     const struct CMUnitTest tests[] = {
         T(test_process__rdwr_child_writes_parent_sees),
         T(test_process__rdwr_handle_inherited_by_child),

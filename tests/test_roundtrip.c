@@ -38,20 +38,6 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Fixture and helpers                                                                       */
 
-static int setup_dir(void **state)
-{
-    char *dir = tu_mkdtemp();
-    if (!dir)
-        return -1;
-    *state = dir;
-    return 0;
-}
-
-static int teardown_dir(void **state)
-{
-    tu_rmtree(*state);
-    return 0;
-}
 
 static uint64_t align_up(uint64_t x, uint64_t a)
 {
@@ -1207,7 +1193,7 @@ static void test_roundtrip__rewrite_replaces_file(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup_dir, teardown_dir)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_dir, tu_teardown_dir)
     const struct CMUnitTest tests[] = {
         T(test_roundtrip__every_dtype_kind),
         T(test_roundtrip__struct_fields_through_file),

@@ -122,3 +122,18 @@ const char *tu_testdata_dir(void)
     const char *d = getenv("MMARR_TESTDATA");
     return (d && *d) ? d : "format/testdata";
 }
+
+int tu_setup_dir(void **state)
+{
+    char *dir = tu_mkdtemp();
+    if (!dir)
+        return -1;
+    *state = dir;
+    return 0;
+}
+
+int tu_teardown_dir(void **state)
+{
+    tu_rmtree(*state);
+    return 0;
+}

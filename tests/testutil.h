@@ -18,6 +18,9 @@ void *tu_read_file(const char *path, size_t *size);
 int tu_write_file(const char *path, const void *data, size_t size);
 /* Deterministic pseudo-random bytes (splitmix64 of seed). */
 void tu_fill(void *buf, size_t n, uint64_t seed);
+/* cmocka fixtures: a fresh temp dir in *state, removed afterwards. */
+int tu_setup_dir(void **state);
+int tu_teardown_dir(void **state);
 /* Directory of the golden files: $MMARR_TESTDATA, or the source tree's format/testdata. */
 const char *tu_testdata_dir(void);
 
