@@ -479,8 +479,8 @@ mmarr_err mmarr_file_advise(mmarr_file *f, size_t index, mmarr_advice advice, mm
         return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
                                     "%s: unknown advice %d", f->path, (int)advice),
                     &e, err);
-    void *addr;
-    size_t len;
+    void *addr = NULL;
+    size_t len = 0;
     mmarr_err rc = span(f, index, &addr, &len, &e);
     if (rc != MMARR_OK)
         return mm_file_done(f, rc, &e, err);
@@ -496,8 +496,8 @@ mmarr_err mmarr_file_advise(mmarr_file *f, size_t index, mmarr_advice advice, mm
 mmarr_err mmarr_file_prefetch(mmarr_file *f, size_t index, mmarr_error *err)
 {
     mmarr_error e;
-    void *addr;
-    size_t len;
+    void *addr = NULL;
+    size_t len = 0;
     mmarr_err rc = span(f, index, &addr, &len, &e);
     if (rc != MMARR_OK || !len)
         return mm_file_done(f, rc, &e, err);
@@ -517,8 +517,8 @@ mmarr_err mmarr_file_prefetch(mmarr_file *f, size_t index, mmarr_error *err)
 mmarr_err mmarr_file_lock(mmarr_file *f, size_t index, mmarr_error *err)
 {
     mmarr_error e;
-    void *addr;
-    size_t len;
+    void *addr = NULL;
+    size_t len = 0;
     mmarr_err rc = span(f, index, &addr, &len, &e);
     if (rc == MMARR_OK && len && mlock(addr, len) != 0)
         rc = mm_set_syserr(&e, MMARR_E_IO, errno,
@@ -531,8 +531,8 @@ mmarr_err mmarr_file_lock(mmarr_file *f, size_t index, mmarr_error *err)
 mmarr_err mmarr_file_unlock(mmarr_file *f, size_t index, mmarr_error *err)
 {
     mmarr_error e;
-    void *addr;
-    size_t len;
+    void *addr = NULL;
+    size_t len = 0;
     mmarr_err rc = span(f, index, &addr, &len, &e);
     if (rc == MMARR_OK && len && munlock(addr, len) != 0)
         rc = mm_set_syserr(&e, MMARR_E_IO, errno, "%s: munlock failed", f->path);
