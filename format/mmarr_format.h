@@ -78,43 +78,49 @@ typedef struct mmarr_disk_slot {
 typedef struct mmarr_disk_index_header {
     uint8_t magic[8];         /* 0: MMARR_INDEX_MAGIC */
     uint64_t entry_count;     /* 8 */
-    uint64_t entries_offset;  /* 16: entry_count x mmarr_disk_entry */
-    uint64_t sorted_offset;   /* 24: entry_count x u32, entry numbers in name order */
-    uint64_t dtypes_offset;   /* 32: dtype_count x mmarr_disk_dtype */
-    uint64_t dtype_count;     /* 40 */
-    uint64_t dims_offset;     /* 48: dim_count x u64 */
-    uint64_t dim_count;       /* 56 */
-    uint64_t meta_offset;     /* 64: meta_count x mmarr_disk_meta */
-    uint64_t meta_count;      /* 72 */
-    uint64_t cold_offset;     /* 80: cold_count x mmarr_disk_cold */
-    uint64_t cold_count;      /* 88 */
-    uint64_t chunks_offset;   /* 96: chunk_count x mmarr_disk_chunk */
-    uint64_t chunk_count;     /* 104 */
-    uint64_t heap_offset;     /* 112: heap_size bytes of NUL-terminated UTF-8 strings */
-    uint64_t heap_size;       /* 120 */
-    uint32_t file_meta_first; /* 128: first file-level metadata record */
-    uint32_t file_meta_count; /* 132 */
-    uint8_t reserved[56];     /* 136: zero */
+    uint64_t entries_offset;  /* 16: entry_count x mmarr_disk_entry, in data order */
+    uint64_t order_offset;    /* 24: entry_count x u32: entry numbers in name order */
+    uint64_t names_offset;    /* 32: entry_count x mmarr_disk_name, in name order */
+    uint64_t dtypes_offset;   /* 40: dtype_count x mmarr_disk_dtype */
+    uint64_t dtype_count;     /* 48 */
+    uint64_t dims_offset;     /* 56: dim_count x u64 */
+    uint64_t dim_count;       /* 64 */
+    uint64_t meta_offset;     /* 72: meta_count x mmarr_disk_meta */
+    uint64_t meta_count;      /* 80 */
+    uint64_t cold_offset;     /* 88: cold_count x mmarr_disk_cold */
+    uint64_t cold_count;      /* 96 */
+    uint64_t chunks_offset;   /* 104: chunk_count x mmarr_disk_chunk */
+    uint64_t chunk_count;     /* 112 */
+    uint64_t heap_offset;     /* 120: heap_size bytes of NUL-terminated UTF-8 strings */
+    uint64_t heap_size;       /* 128 */
+    uint32_t file_meta_first; /* 136: first file-level metadata record */
+    uint32_t file_meta_count; /* 140 */
+    uint8_t reserved[48];     /* 144: zero */
 } mmarr_disk_index_header;
 
-/* spec.md §7.2 "Entry" — 64 bytes per array. */
+/* spec.md §7.2 "Entry" — 64 bytes per array, in data order. */
 typedef struct mmarr_disk_entry {
     uint64_t data_offset; /* 0: absolute file offset of the stored bytes */
     uint64_t data_size;   /* 8: stored bytes (raw: equals the array's byte size) */
     uint64_t checksum;    /* 16: XXH3-64 (seed 0) of the raw (uncompressed) array bytes */
-    uint32_t name_offset; /* 24: heap offset of the name */
-    uint32_t name_size;   /* 28: bytes, excluding the terminating NUL; 1..65535 */
-    uint32_t dtype_id;    /* 32: index into the dtype table */
-    uint32_t dims_first;  /* 36: index of the first dimension in the dims table */
-    uint32_t meta_first;  /* 40: first metadata record (ignored when meta_count is 0) */
-    uint32_t meta_count;  /* 44 */
-    uint32_t cold_id;     /* 48: cold descriptor for ZSTD_CHUNKED, else MMARR_NONE32 */
-    uint8_t ndim;         /* 52: 0..64 */
-    uint8_t storage;      /* 53: MMARR_STORAGE_* */
-    uint8_t flags;        /* 54: MMARR_ENTRY_* */
-    uint8_t reserved0;    /* 55: zero */
-    uint64_t reserved1;   /* 56: zero */
+    uint32_t name_rank;   /* 24: k such that order[k] is this entry (names[k] is its name) */
+    uint32_t dtype_id;    /* 28: index into the dtype table */
+    uint32_t dims_first;  /* 32: index of the first dimension in the dims table */
+    uint32_t meta_first;  /* 36: first metadata record (ignored when meta_count is 0) */
+    uint32_t meta_count;  /* 40 */
+    uint32_t cold_id;     /* 44: cold descriptor for ZSTD_CHUNKED, else MMARR_NONE32 */
+    uint8_t ndim;         /* 48: 0..64 */
+    uint8_t storage;      /* 49: MMARR_STORAGE_* */
+    uint8_t flags;        /* 50: MMARR_ENTRY_* */
+    uint8_t reserved[13]; /* 51: zero */
 } mmarr_disk_entry;
+
+/* spec.md §7.6 "Name record" — 8 bytes per array, in name order (bytewise, strictly
+ * increasing); record k names the entry order[k]. */
+typedef struct mmarr_disk_name {
+    uint32_t name_offset; /* 0: heap offset of the name */
+    uint32_t name_size;   /* 4: bytes, excluding the terminating NUL; 1..65535 */
+} mmarr_disk_name;
 
 #define MMARR_STORAGE_RAW 0u
 #define MMARR_STORAGE_ZSTD_CHUNKED 1u
@@ -167,10 +173,13 @@ _Static_assert(sizeof(mmarr_disk_slot) == 128, "spec.md §4.2: slot is 128 bytes
 _Static_assert(offsetof(mmarr_disk_slot, state_flags) == 56, "spec.md §4.2");
 _Static_assert(offsetof(mmarr_disk_slot, checksum) == 120, "spec.md §4.2");
 _Static_assert(sizeof(mmarr_disk_index_header) == 192, "spec.md §7.1: index header");
-_Static_assert(offsetof(mmarr_disk_index_header, file_meta_first) == 128, "spec.md §7.1");
+_Static_assert(offsetof(mmarr_disk_index_header, file_meta_first) == 136, "spec.md §7.1");
 _Static_assert(sizeof(mmarr_disk_entry) == 64, "spec.md §7.2: entry is 64 bytes");
-_Static_assert(offsetof(mmarr_disk_entry, cold_id) == 48, "spec.md §7.2");
-_Static_assert(offsetof(mmarr_disk_entry, ndim) == 52, "spec.md §7.2");
+_Static_assert(offsetof(mmarr_disk_entry, name_rank) == 24, "spec.md §7.2");
+_Static_assert(offsetof(mmarr_disk_entry, meta_first) == 36, "spec.md §7.2");
+_Static_assert(offsetof(mmarr_disk_entry, cold_id) == 44, "spec.md §7.2");
+_Static_assert(offsetof(mmarr_disk_entry, ndim) == 48, "spec.md §7.2");
+_Static_assert(sizeof(mmarr_disk_name) == 8, "spec.md §7.6: name record is 8 bytes");
 _Static_assert(sizeof(mmarr_disk_dtype) == 8, "spec.md §7.3");
 _Static_assert(sizeof(mmarr_disk_meta) == 16, "spec.md §7.4");
 _Static_assert(sizeof(mmarr_disk_cold) == 32, "spec.md §10.1");

@@ -157,7 +157,8 @@ typedef struct img {
     unsigned char *index;
     mmarr_disk_index_header *hdr;
     mmarr_disk_entry *ent;
-    uint32_t *sorted;
+    uint32_t *order;
+    mmarr_disk_name *names;
     mmarr_disk_dtype *dtypes;
     uint64_t *dims;
     mmarr_disk_meta *meta;
@@ -179,7 +180,8 @@ static void img_load(img *im, const char *path)
     im->hdr = (mmarr_disk_index_header *)im->index;
     assert_memory_equal(im->hdr->magic, MMARR_INDEX_MAGIC, 8);
     im->ent = (mmarr_disk_entry *)(im->index + im->hdr->entries_offset);
-    im->sorted = (uint32_t *)(im->index + im->hdr->sorted_offset);
+    im->order = (uint32_t *)(im->index + im->hdr->order_offset);
+    im->names = (mmarr_disk_name *)(im->index + im->hdr->names_offset);
     im->dtypes = (mmarr_disk_dtype *)(im->index + im->hdr->dtypes_offset);
     im->dims = (uint64_t *)(im->index + im->hdr->dims_offset);
     im->meta = (mmarr_disk_meta *)(im->index + im->hdr->meta_offset);
@@ -224,8 +226,8 @@ static char *img_heap_find(img *im, const char *s)
 static size_t img_entry(img *im, const char *s)
 {
     for (size_t i = 0; i < im->hdr->entry_count; i++) {
-        const mmarr_disk_entry *e = &im->ent[i];
-        if (e->name_size == strlen(s) && !memcmp(im->heap + e->name_offset, s, e->name_size))
+        const mmarr_disk_name *r = &im->names[im->ent[i].name_rank];
+        if (r->name_size == strlen(s) && !memcmp(im->heap + r->name_offset, s, r->name_size))
             return i;
     }
     fail_msg("entry \"%s\" not found", s);
@@ -361,12 +363,12 @@ CORRUPT_CASE(cold_entry_without_feature, MMARR_E_CORRUPT)
 
 CORRUPT_CASE(empty_name, MMARR_E_CORRUPT)
 {
-    im->ent[0].name_size = 0;
+    im->names[im->ent[0].name_rank].name_size = 0;
 }
 
 CORRUPT_CASE(name_not_nul_terminated, MMARR_E_CORRUPT)
 {
-    im->ent[0].name_size -= 1; /* "alph" followed by 'a', not NUL */
+    im->names[im->ent[0].name_rank].name_size -= 1; /* "alph" followed by 'a', not NUL */
 }
 
 CORRUPT_CASE(name_invalid_utf8, MMARR_E_CORRUPT)
@@ -376,7 +378,7 @@ CORRUPT_CASE(name_invalid_utf8, MMARR_E_CORRUPT)
 
 CORRUPT_CASE(name_outside_heap, MMARR_E_CORRUPT)
 {
-    im->ent[0].name_offset = (uint32_t)im->hdr->heap_size;
+    im->names[im->ent[0].name_rank].name_offset = (uint32_t)im->hdr->heap_size;
 }
 
 CORRUPT_CASE(duplicate_names, MMARR_E_CORRUPT)
@@ -384,21 +386,38 @@ CORRUPT_CASE(duplicate_names, MMARR_E_CORRUPT)
     memcpy(img_heap_find(im, "bravo"), "alpha", 5);
 }
 
-CORRUPT_CASE(sorted_not_a_permutation, MMARR_E_CORRUPT)
+CORRUPT_CASE(names_not_a_permutation, MMARR_E_CORRUPT)
 {
-    im->sorted[1] = im->sorted[0];
+    im->order[1] = im->order[0]; /* two ranks claim one entry */
 }
 
-CORRUPT_CASE(sorted_wrong_order, MMARR_E_CORRUPT)
+CORRUPT_CASE(names_wrong_order, MMARR_E_CORRUPT)
 {
-    uint32_t t = im->sorted[0];
-    im->sorted[0] = im->sorted[1];
-    im->sorted[1] = t;
+    mmarr_disk_name t = im->names[0]; /* swap ranks 0 and 1 consistently: only the order */
+    im->names[0] = im->names[1];          /* of the names is wrong */
+    im->names[1] = t;
+    uint32_t o = im->order[0];
+    im->order[0] = im->order[1];
+    im->order[1] = o;
+    im->ent[im->order[0]].name_rank = 0;
+    im->ent[im->order[1]].name_rank = 1;
 }
 
-CORRUPT_CASE(sorted_entry_out_of_range, MMARR_E_CORRUPT)
+CORRUPT_CASE(names_entry_out_of_range, MMARR_E_CORRUPT)
 {
-    im->sorted[2] = 3;
+    im->order[2] = 3;
+}
+
+CORRUPT_CASE(name_rank_out_of_range, MMARR_E_CORRUPT)
+{
+    im->ent[1].name_rank = 3;
+}
+
+CORRUPT_CASE(name_ranks_swapped, MMARR_E_CORRUPT)
+{
+    uint32_t t = im->ent[0].name_rank; /* the names table no longer points back */
+    im->ent[0].name_rank = im->ent[1].name_rank;
+    im->ent[1].name_rank = t;
 }
 
 CORRUPT_CASE(dtype_id_out_of_range, MMARR_E_CORRUPT)
@@ -505,8 +524,8 @@ CORRUPT_CASE(meta_value_invalid_utf8, MMARR_E_CORRUPT)
 /* Reserved fields must be ignored by readers (spec.md §2): these files open. */
 CORRUPT_CASE(reserved_entry_fields_ignored, MMARR_OK)
 {
-    im->ent[0].reserved0 = 0x5A;
-    im->ent[1].reserved1 = 0x0123456789ABCDEFull;
+    im->ent[0].reserved[0] = 0x5A;
+    memset(im->ent[1].reserved, 0xC3, sizeof im->ent[1].reserved);
 }
 
 CORRUPT_CASE(reserved_header_fields_ignored, MMARR_OK)
@@ -534,8 +553,8 @@ static void test_errors__flipped_index_bits_fail_checksum(void **state)
         0,                                    /* header magic */
         8,                                    /* entry_count */
         im.hdr->entries_offset + 1,           /* entry 0 data_offset */
-        im.hdr->entries_offset + 64 + 52,     /* entry 1 ndim */
-        im.hdr->sorted_offset,                /* sorted table */
+        im.hdr->entries_offset + 64 + 48,     /* entry 1 ndim */
+        im.hdr->names_offset,                 /* names table */
         im.hdr->heap_offset + 1,              /* heap */
         im.slot->index_size - 1,              /* last byte */
     };
@@ -550,6 +569,43 @@ static void test_errors__flipped_index_bits_fail_checksum(void **state)
     mmarr_error e;
     assert_int_equal(img_open(&im, *state, &e, NULL), MMARR_OK);
     img_free(&im);
+}
+
+/* An index of 20,000 arrays (over 1 MiB) is hashed on a second thread while the structure is
+ * validated (index.c): a flipped bit must still be reported as a checksum failure, even where
+ * the structural checks also fail, and a resealed structural fault as corruption. */
+static void test_errors__large_index_checksum_and_structure(void **state)
+{
+    char *path = tu_path(*state, "large.mmarr");
+    mmarr_writer_options o = {.flags = MMARR_WRITE_NO_SYNC};
+    mmarr_writer *w;
+    assert_int_equal(mmarr_writer_create(path, &o, &w, NULL), MMARR_OK);
+    const uint64_t shape[1] = {2};
+    const uint16_t v[2] = {1, 2};
+    for (int i = 0; i < 20000; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "some/longer/group/name/array%06d", (i * 7919) % 20000);
+        assert_int_equal(mmarr_writer_add(w, name, "<u2", 1, shape, MMARR_ORDER_C, v), MMARR_OK);
+    }
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    img im;
+    img_load(&im, path);
+    assert_true(im.slot->index_size > (1u << 20));
+    mmarr_error e;
+    /* a rank that no longer points back, without resealing: checksum wins */
+    im.ent[12345].name_rank ^= 1;
+    assert_code(img_open(&im, *state, &e, NULL), MMARR_E_CHECKSUM, e.message);
+    assert_msg_has(e.message, "index checksum");
+    /* the same fault resealed: the structural check reports it, naming the entry */
+    img_reseal(&im);
+    assert_code(img_open(&im, *state, &e, NULL), MMARR_E_CORRUPT, e.message);
+    assert_msg_has(e.message, "entry 12345");
+    im.ent[12345].name_rank ^= 1;
+    img_reseal(&im);
+    assert_code(img_open(&im, *state, &e, NULL), MMARR_OK, e.message);
+    img_free(&im);
+    free(path);
 }
 
 static void test_errors__bad_magic(void **state)
@@ -1480,9 +1536,12 @@ int main(void)
         T(test_errors__index_name_invalid_utf8),
         T(test_errors__index_name_outside_heap),
         T(test_errors__index_duplicate_names),
-        T(test_errors__index_sorted_not_a_permutation),
-        T(test_errors__index_sorted_wrong_order),
-        T(test_errors__index_sorted_entry_out_of_range),
+        T(test_errors__large_index_checksum_and_structure),
+        T(test_errors__index_names_not_a_permutation),
+        T(test_errors__index_names_wrong_order),
+        T(test_errors__index_names_entry_out_of_range),
+        T(test_errors__index_name_rank_out_of_range),
+        T(test_errors__index_name_ranks_swapped),
         T(test_errors__index_dtype_id_out_of_range),
         T(test_errors__index_dims_out_of_range),
         T(test_errors__index_nbytes_overflow),

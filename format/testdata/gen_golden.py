@@ -79,8 +79,9 @@ DATA_HEX_MAX = 1024  # arrays up to this size carry their bytes in the descripti
 
 PROLOGUE = struct.Struct("<10sHHHII32sQ")  # §4.1
 SLOT = struct.Struct("<8Q56sQ")  # §4.2
-HEADER = struct.Struct("<8s15QII56s")  # §7.1
-ENTRY = struct.Struct("<QQQ7I4BQ")  # §7.2
+HEADER = struct.Struct("<8s16QII48s")  # §7.1
+ENTRY = struct.Struct("<QQQ6I3B13s")  # §7.2
+NAME = struct.Struct("<2I")  # §7.6
 DTYPE = struct.Struct("<II")  # §7.3
 META = struct.Struct("<4I")  # §7.4
 COLD = struct.Struct("<QIIBBHiQ")  # §10.1
@@ -88,9 +89,9 @@ CHUNK = struct.Struct("<QIIQ")  # §10.2
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
 assert (PROLOGUE.size, SLOT.size, HEADER.size, ENTRY.size) == (64, 128, 192, 64)
-assert (DTYPE.size, META.size, COLD.size, CHUNK.size) == (8, 16, 32, 24)
+assert (DTYPE.size, META.size, COLD.size, CHUNK.size, NAME.size) == (8, 16, 32, 24, 8)
 
-SECTIONS = ["entries", "sorted", "dtypes", "dims", "meta", "cold", "chunks", "heap"]  # §7.1
+SECTIONS = ["entries", "order", "names", "dtypes", "dims", "meta", "cold", "chunks", "heap"]  # §7.1
 
 
 def xxh(data):
@@ -218,6 +219,10 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=F
     heap = Heap()
     metas = []
     groups = {}
+    # Names go first in the heap, in name order, as writers lay them out (§7.5, §7.6).
+    order = sorted(range(len(arrays)), key=lambda i: arrays[i].name)
+    rank = {i: k for k, i in enumerate(order)}
+    name_ref = {i: heap.add(arrays[i].name) for i in order}
 
     def group(pairs):
         if not pairs:
@@ -242,30 +247,30 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=F
         off = a.offset if a.offset is not None else align_up(cur, al)
         cur = max(cur, align_up(off + len(a.data), al))
         blobs.append((off, a.data))
-        noff, nsize = heap.add(a.name)
         if a.dtype not in dtype_ids:
             dtype_ids[a.dtype] = len(dtypes)
             dtypes.append(heap.add(u8(a.dtype)))
         mfirst, mcount = group(a.meta)
         entries.append(dict(
             data_offset=off, data_size=len(a.data), checksum=a.checksum,
-            name_offset=noff, name_size=nsize, dtype_id=dtype_ids[a.dtype],
+            name_rank=rank[len(entries)], dtype_id=dtype_ids[a.dtype],
             dims_first=len(dims), meta_first=mfirst, meta_count=mcount, cold_id=NONE32,
             ndim=len(a.shape), storage=0,
             flags=(ENTRY_FORTRAN if a.order == "F" else 0) | (ENTRY_PACKED if a.packed else 0),
-            reserved0=0, reserved1=0))
+            reserved=bytes(13)))
         dims.extend(a.shape)
     im.entries, im.blobs, im.dtypes, im.dims, im.metas = entries, blobs, dtypes, dims, metas
     im.heap = heap.buf
     im.colds, im.chunks = [], []
-    im.sorted = sorted(range(len(arrays)), key=lambda i: arrays[i].name)  # §7.6
+    im.names = [dict(entry=i, name_offset=name_ref[i][0], name_size=name_ref[i][1])
+                for i in order]  # §7.6
     im.data_end = cur
     im.index_shift = 0
     im.index_offset = None
     im.section_order = list(SECTIONS)
     im.section_gap = {}
     im.header_over = {}
-    im.header_reserved = bytes(56)
+    im.header_reserved = bytes(48)
     im.index_magic = b"MMARRIDX"
     im.slots = {"A": dict(generation=1), "B": None}
     return im
@@ -275,11 +280,12 @@ def index_bytes(im):
     """§7: the index region for an Image."""
     content = {
         "entries": b"".join(ENTRY.pack(
-            e["data_offset"], e["data_size"], e["checksum"], e["name_offset"], e["name_size"],
-            e["dtype_id"], e["dims_first"], e["meta_first"], e["meta_count"], e["cold_id"],
-            e["ndim"], e["storage"], e["flags"], e["reserved0"], e["reserved1"])
+            e["data_offset"], e["data_size"], e["checksum"], e["name_rank"], e["dtype_id"],
+            e["dims_first"], e["meta_first"], e["meta_count"], e["cold_id"], e["ndim"],
+            e["storage"], e["flags"], e["reserved"])
             for e in im.entries),
-        "sorted": b"".join(U32.pack(i) for i in im.sorted),
+        "order": b"".join(U32.pack(r["entry"]) for r in im.names),
+        "names": b"".join(NAME.pack(r["name_offset"], r["name_size"]) for r in im.names),
         "dtypes": b"".join(DTYPE.pack(*d) for d in im.dtypes),
         "dims": b"".join(U64.pack(d) for d in im.dims),
         "meta": b"".join(META.pack(*m) for m in im.metas),
@@ -297,7 +303,7 @@ def index_bytes(im):
     for name in SECTIONS:
         buf[offs[name]:offs[name] + len(content[name])] = content[name]
     h = dict(entry_count=len(im.entries), entries_offset=offs["entries"],
-             sorted_offset=offs["sorted"], dtypes_offset=offs["dtypes"],
+             order_offset=offs["order"], names_offset=offs["names"], dtypes_offset=offs["dtypes"],
              dtype_count=len(im.dtypes), dims_offset=offs["dims"], dim_count=len(im.dims),
              meta_offset=offs["meta"], meta_count=len(im.metas), cold_offset=offs["cold"],
              cold_count=len(im.colds), chunks_offset=offs["chunks"],
@@ -308,7 +314,7 @@ def index_bytes(im):
         assert k in h, k
         h[k] = v
     buf[0:HEADER.size] = HEADER.pack(
-        im.index_magic, h["entry_count"], h["entries_offset"], h["sorted_offset"],
+        im.index_magic, h["entry_count"], h["entries_offset"], h["order_offset"], h["names_offset"],
         h["dtypes_offset"], h["dtype_count"], h["dims_offset"], h["dim_count"],
         h["meta_offset"], h["meta_count"], h["cold_offset"], h["cold_count"],
         h["chunks_offset"], h["chunk_count"], h["heap_offset"], h["heap_size"],
@@ -534,7 +540,7 @@ def all_dtype_arrays():
         npa("dtype/M8_10ms", np.array([0, 1, 2 ** 40], dt("<i8")).view("<M8[10ms]")),
         npa("dtype/M8generic", np.array(["NaT", "NaT", "NaT"], "<M8")),
     ]
-    # Interleave the entry order so the sorted table is not the identity permutation.
+    # Interleave the entry order so the names table is not the identity permutation.
     return out[1::2] + out[0::2]
 
 
@@ -640,12 +646,12 @@ def gen_valid():
            "file and array metadata with non-ASCII keys and values, an empty value, two "
            "arrays with equal metadata (separate records), non-ASCII array names")
 
-    # -- names and the sorted table
+    # -- names and the names table
     names = ["b", "a/b", "ab", "a", "é", "Z", "a b", "~", "tab\there", "a/b/c", "ä", "aa"]
     arrs = [npa(n, np.array([i], "|u1")) for i, n in enumerate(names)]
     simple(plan(arrs), "names",
            "names where byte order matters: prefixes (a < a/b < a/b/c), non-ASCII after "
-           "ASCII (unsigned bytes), space, tab; sorted table far from identity")
+           "ASCII (unsigned bytes), space, tab; names table far from identity")
 
     # -- packed beside page-aligned
     big = np.arange(1250, dtype="<f4")  # 5000 bytes: two pages, not packed
@@ -765,9 +771,9 @@ def gen_valid():
     im.minor = 1
     im.prologue_reserved = (0xBEEF, 0xCAFEF00D, bytes(range(1, 33)))
     im.slots["A"] = dict(generation=1, reserved=bytes(range(100, 156)))
-    im.header_reserved = bytes(range(200, 256))
+    im.header_reserved = bytes(range(200, 248))
     for e in im.entries:
-        e["reserved0"], e["reserved1"] = 0x5A, 0x0102030405060708
+        e["reserved"] = bytes(range(0x5A, 0x5A + 13))
     simple(im, "reserved_nonzero",
            "format_minor 1 giving meaning to reserved fields (prologue, slot, index header, "
            "entries all non-zero): readers MUST ignore reserved fields (§2)")
@@ -1004,7 +1010,7 @@ def gen_invalid():
     structural("index_magic_bad", C, "index header magic MMARRIDY", magic_idx)
 
     def order_swap(im):
-        im.section_order = ["entries", "sorted", "dims", "dtypes", "meta", "cold", "chunks",
+        im.section_order = ["entries", "order", "names", "dims", "dtypes", "meta", "cold", "chunks",
                             "heap"]
     structural("sections_out_of_order", C,
                "dims section placed before dtypes, header offsets point at the right bytes: "
@@ -1017,9 +1023,9 @@ def gen_invalid():
 
     def overlap_sec(im):
         im.section_order = list(SECTIONS)
-        im.header_over["dtypes_offset"] = 192 + 64 * 3  # = sorted_offset
+        im.header_over["dtypes_offset"] = 192 + 64 * 3 + 16  # = names_offset
     structural("sections_overlap", C,
-               "dtypes_offset equals sorted_offset: dtypes overlaps the sorted table", overlap_sec)
+               "dtypes_offset equals names_offset: dtypes overlaps the names table", overlap_sec)
     structural("entries_inside_header", C, "entries_offset 128, inside the index header",
                h_set(entries_offset=128))
 
@@ -1134,24 +1140,24 @@ def gen_invalid():
         ("name_with_nul", b"al\x00pha", "NUL inside the name (heap string still "
                                        "NUL-terminated after name_size bytes)"),
         ("name_empty", b"", "empty name (name_size 0)"),
-        ("name_duplicate", b"beta", "two arrays named 'beta': sorted table not strictly "
+        ("name_duplicate", b"beta", "two arrays named 'beta': names table not strictly "
                                     "increasing"),
     ]
     for vname, nb, why in bad_names:
         def rename(arrs, nb=nb):
             a = arrs[2]
             arrs[2] = Arr(nb, a.dtype, a.shape, a.data, meta=a.meta)
-        with_arrays(vname, C, "array name: %s; sorted table consistent with the bytes" % why,
+        with_arrays(vname, C, "array name: %s; names table consistent with the bytes" % why,
                     rename)
 
     def name_no_nul(im):
-        e = im.entries[0]
+        e = im.names[im.entries[0]["name_rank"]]
         im.heap[e["name_offset"] + e["name_size"]] = ord("X")
     structural("heap_name_not_nul_terminated", C,
                "the byte after gamma's name in the heap is 'X', not NUL", name_no_nul)
 
     def name_oob(im):
-        e = im.entries[2]
+        e = im.names[im.entries[2]["name_rank"]]
         e["name_size"] = len(im.heap) - e["name_offset"]
     structural("heap_name_beyond_heap", C,
                "alpha's name_size reaches the end of the heap (offset + size = heap_size)",
@@ -1163,22 +1169,35 @@ def gen_invalid():
     structural("heap_dtype_not_nul_terminated", C,
                "the byte after dtype '|S6' in the heap is '6', not NUL", dtype_no_nul)
 
-    # ---- sorted table (§7.6)
-    def sorted_dup(im):
-        im.sorted = [2, 2, 0]
-    structural("sorted_not_permutation", C, "sorted table [2, 2, 0] (entry 1 missing)",
-               sorted_dup)
+    # ---- names table (§7.6)
+    def names_dup(im):
+        im.names[1] = dict(im.names[1], entry=im.names[0]["entry"])
+    structural("order_not_permutation", C,
+               "order table positions 0 and 1 hold the same entry: an entry's name_rank no "
+               "longer points back", names_dup)
 
-    def sorted_range(im):
-        im.sorted = [2, 1, 3]
-    structural("sorted_out_of_range", C, "sorted table [2, 1, 3]: 3 is not an entry",
-               sorted_range)
+    def names_range(im):
+        im.names[2]["entry"] = 3
+    structural("order_entry_out_of_range", C, "order table position 2 holds entry 3 of 3",
+               names_range)
 
-    def sorted_wrong(im):
-        im.sorted = [1, 2, 0]
-    structural("sorted_wrong_order", C,
-               "sorted table a permutation but in the wrong order (beta, alpha, gamma)",
-               sorted_wrong)
+    def names_wrong(im):
+        im.names[0], im.names[1] = im.names[1], im.names[0]
+        for k, r in enumerate(im.names):
+            im.entries[r["entry"]]["name_rank"] = k
+    structural("names_wrong_order", C,
+               "names and order tables a consistent permutation (ranks point back) but not "
+               "in name order", names_wrong)
+
+    def rank_range(im):
+        im.entries[1]["name_rank"] = 3
+    structural("name_rank_out_of_range", C, "entry 1 name_rank 3 with 3 arrays", rank_range)
+
+    def rank_swap(im):
+        a, b = im.entries[0], im.entries[1]
+        a["name_rank"], b["name_rank"] = b["name_rank"], a["name_rank"]
+    structural("name_ranks_swapped", C,
+               "entries 0 and 1 swap name ranks: the names table points elsewhere", rank_swap)
 
     # ---- dtypes (§8, §12.4): the bad text replaces alpha's dtype, and alpha's shape makes
     # data_size equal what a lenient parse would give, so only canonical form is at fault.

@@ -8,6 +8,7 @@
  */
 #include "mm_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #define FAIL(code, off, ...) mm_set_error(err, (code), (off), __VA_ARGS__)
@@ -144,15 +145,51 @@ static mmarr_err check_slot(mmarr_file *f, mmarr_error *err)
     if (s->index_size > SIZE_MAX)
         return FAIL(MMARR_E_RANGE, base + 24, "%s: index too large for this host", f->path);
     f->index = f->base + s->index_offset;
-    uint64_t sum = mm_xxh3(f->index, (size_t)s->index_size);
-    if (sum != s->index_checksum)
+    return MMARR_OK;
+}
+
+/* The index checksum (spec.md §11.1). A large index is hashed on a second thread while this
+ * one validates the structure, which is safe because validation never trusts the bytes it
+ * reads; a checksum mismatch then takes precedence over whatever validation found. */
+typedef struct mm_hash_job {
+    const void *p;
+    size_t n;
+    uint64_t sum;
+    pthread_t thread;
+    bool threaded;
+} mm_hash_job;
+
+#define MM_HASH_THREAD_MIN (1u << 20)
+
+static void *hash_main(void *arg)
+{
+    mm_hash_job *j = arg;
+    j->sum = mm_xxh3(j->p, j->n);
+    return NULL;
+}
+
+static void hash_start(mm_hash_job *j, const mmarr_file *f)
+{
+    j->p = f->index;
+    j->n = (size_t)f->slot.index_size;
+    j->threaded = j->n >= MM_HASH_THREAD_MIN && pthread_create(&j->thread, NULL, hash_main, j) == 0;
+    if (!j->threaded)
+        hash_main(j);
+}
+
+static mmarr_err hash_finish(mm_hash_job *j, const mmarr_file *f, mmarr_err rc, mmarr_error *err)
+{
+    if (j->threaded)
+        pthread_join(j->thread, NULL);
+    const mmarr_disk_slot *s = &f->slot;
+    if (j->sum != s->index_checksum)
         return FAIL(MMARR_E_CHECKSUM, s->index_offset,
                     "%s: index checksum mismatch for [%llu, +%llu) (stored %016llx, computed "
                     "%016llx)",
                     f->path, (unsigned long long)s->index_offset,
                     (unsigned long long)s->index_size, (unsigned long long)s->index_checksum,
-                    (unsigned long long)sum);
-    return MMARR_OK;
+                    (unsigned long long)j->sum);
+    return rc;
 }
 
 /* spec.md §7.1: sections in order, 8-aligned, inside the index. */
@@ -165,7 +202,8 @@ static mmarr_err check_sections(mmarr_file *f, mmarr_error *err)
                     f->path, (unsigned long long)io);
     mm_section sec[] = {
         {"entries", h->entries_offset, h->entry_count, sizeof(mmarr_disk_entry)},
-        {"sorted", h->sorted_offset, h->entry_count, 4},
+        {"order", h->order_offset, h->entry_count, 4},
+        {"names", h->names_offset, h->entry_count, sizeof(mmarr_disk_name)},
         {"dtypes", h->dtypes_offset, h->dtype_count, sizeof(mmarr_disk_dtype)},
         {"dims", h->dims_offset, h->dim_count, 8},
         {"meta", h->meta_offset, h->meta_count, sizeof(mmarr_disk_meta)},
@@ -176,7 +214,7 @@ static mmarr_err check_sections(mmarr_file *f, mmarr_error *err)
     uint64_t prev_end = sizeof(mmarr_disk_index_header);
     for (size_t i = 0; i < sizeof sec / sizeof sec[0]; i++) {
         uint64_t bytes, end;
-        const uint64_t limit = i == 7 ? (1ull << 32) : (1ull << 32) - 1;
+        const uint64_t limit = i == 8 ? (1ull << 32) : (1ull << 32) - 1;
         if (sec[i].count > limit)
             return FAIL(MMARR_E_CORRUPT, io + 8,
                         "%s: index section %s: count %llu exceeds the format's limit",
@@ -193,7 +231,8 @@ static mmarr_err check_sections(mmarr_file *f, mmarr_error *err)
         prev_end = end;
     }
     f->entries = (const mmarr_disk_entry *)(f->index + h->entries_offset);
-    f->sorted = (const uint32_t *)(f->index + h->sorted_offset);
+    f->order = (const uint32_t *)(f->index + h->order_offset);
+    f->names = (const mmarr_disk_name *)(f->index + h->names_offset);
     f->dims = (const uint64_t *)(f->index + h->dims_offset);
     f->meta = (const mmarr_disk_meta *)(f->index + h->meta_offset);
     f->heap = (const char *)(f->index + h->heap_offset);
@@ -307,7 +346,7 @@ static mmarr_err check_cold(mmarr_file *f, const mmarr_disk_entry *e, uint64_t i
 {
     const mmarr_disk_index_header *h = f->ih;
     const uint64_t at = f->slot.index_offset + h->entries_offset + i * sizeof *e;
-    const char *name = f->heap + e->name_offset;
+    const char *name = mm_entry_name(f, e);
     if (!(f->slot.required_features & MMARR_FEAT_REQ_COLD_ZSTD))
         return FAIL(MMARR_E_CORRUPT, at, "%s: array \"%s\" is cold but COLD_ZSTD is not set",
                     f->path, name);
@@ -348,6 +387,8 @@ static mmarr_err check_cold(mmarr_file *f, const mmarr_disk_entry *e, uint64_t i
     return MMARR_OK;
 }
 
+#define MM_PREFETCH_AHEAD 16
+
 /* spec.md §7.2, §9.1: one pass over the entries in entry (= data) order. */
 static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
 {
@@ -364,12 +405,26 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
         if (!cold_used)
             return FAIL(MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
     }
-    rc = check_meta_group(f, h->file_meta_first, h->file_meta_count, ibeg + 128, "file",
+    rc = check_meta_group(f, h->file_meta_first, h->file_meta_count, ibeg + 136, "file",
                           &meta_budget, err);
     for (uint64_t i = 0; i < f->entry_count && rc == MMARR_OK; i++) {
         const mmarr_disk_entry *e = &f->entries[i];
         const uint64_t at = ebase + i * sizeof *e;
-        const char *name = f->heap + e->name_offset;
+        /* order[rank] == i for every i makes the ranks distinct, so the order table is
+         * exactly the inverse permutation (spec.md §7.6). The table is 4 bytes per array
+         * so that these random reads stay in the L2 cache. */
+        if (i + MM_PREFETCH_AHEAD < f->entry_count) { /* the loads below are random */
+            const uint32_t r = f->entries[i + MM_PREFETCH_AHEAD].name_rank;
+            __builtin_prefetch(&f->order[r < f->entry_count ? r : 0]);
+        }
+        if (e->name_rank >= f->entry_count || f->order[e->name_rank] != i) {
+            rc = FAIL(MMARR_E_CORRUPT, at + 24,
+                      "%s: entry %llu at offset %llu: name rank %u does not point back to it "
+                      "in the order table",
+                      f->path, (unsigned long long)i, (unsigned long long)at, e->name_rank);
+            break;
+        }
+#define name mm_entry_name(f, e) /* only on error paths: it is a second random read */
         if ((e->flags & ~MMARR_ENTRY_KNOWN) || e->storage > MMARR_STORAGE_ZSTD_CHUNKED ||
             e->ndim > MMARR_MAX_NDIM || e->dtype_id >= f->dtype_count ||
             (e->ndim && (uint64_t)e->dims_first + e->ndim > f->dim_count)) {
@@ -424,45 +479,56 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
         }
         cursor = pend;
         if (e->meta_count)
-            rc = check_meta_group(f, e->meta_first, e->meta_count, at + 40, name, &meta_budget,
+            rc = check_meta_group(f, e->meta_first, e->meta_count, at + 36, name, &meta_budget,
                                   err);
     }
+#undef name
     free(cold_used);
     return rc;
 }
 
-/* spec.md §7.6. Strictly increasing names also prove the table is a permutation: a repeated
- * entry number would repeat a name, so in-range values that pass are n distinct entries. */
-static mmarr_err check_sorted(mmarr_file *f, mmarr_error *err)
+/* spec.md §7.6: the names table, sequentially (writers put the names in the heap in the same
+ * order, so this streams through both), and the order table's range. That order is a
+ * permutation consistent with the entries' ranks is proved by the entry pass. */
+static mmarr_err check_names(mmarr_file *f, mmarr_error *err)
 {
-    const uint64_t n = f->entry_count, at = f->slot.index_offset + f->ih->sorted_offset;
+    const uint64_t n = f->entry_count;
+    const uint64_t at = f->slot.index_offset + f->ih->names_offset;
+    const uint64_t oat = f->slot.index_offset + f->ih->order_offset;
     const char *prev = NULL;
     uint32_t prev_size = 0;
     for (uint64_t k = 0; k < n; k++) {
-        const uint32_t v = f->sorted[k];
-        if (v >= n)
-            return FAIL(MMARR_E_CORRUPT, at + 4 * k,
-                        "%s: sorted name table: entry number %u at position %llu is out of "
-                        "range",
-                        f->path, v, (unsigned long long)k);
-        const mmarr_disk_entry *e = &f->entries[v];
-        if (e->name_size == 0 || e->name_size > MMARR_MAX_NAME_BYTES ||
-            !heap_str_ok(f, e->name_offset, e->name_size)) {
-            const uint64_t eat = f->slot.index_offset + f->ih->entries_offset + v * sizeof *e;
-            return FAIL(MMARR_E_CORRUPT, eat,
-                        "%s: entry %u at offset %llu: name is not a valid UTF-8 heap string "
+        const mmarr_disk_name *r = &f->names[k];
+        if (f->order[k] >= n)
+            return FAIL(MMARR_E_CORRUPT, oat + 4 * k,
+                        "%s: order table position %llu: entry number %u is out of range",
+                        f->path, (unsigned long long)k, f->order[k]);
+        if (r->name_size == 0 || r->name_size > MMARR_MAX_NAME_BYTES ||
+            !heap_str_ok(f, r->name_offset, r->name_size))
+            return FAIL(MMARR_E_CORRUPT, at + k * sizeof *r,
+                        "%s: name record %llu at offset %llu: not a valid UTF-8 heap string "
                         "of 1..65535 bytes",
-                        f->path, v, (unsigned long long)eat);
-        }
-        const char *name = f->heap + e->name_offset;
-        if (prev && mm_name_cmp(prev, prev_size, name, e->name_size) >= 0)
-            return FAIL(MMARR_E_CORRUPT, at + 4 * k,
+                        f->path, (unsigned long long)k,
+                        (unsigned long long)(at + k * sizeof *r));
+        const char *name = f->heap + r->name_offset;
+        if (prev && mm_name_cmp(prev, prev_size, name, r->name_size) >= 0)
+            return FAIL(MMARR_E_CORRUPT, at + k * sizeof *r,
                         "%s: array names not unique or not sorted: \"%s\" then \"%s\"",
                         f->path, prev, name);
         prev = name;
-        prev_size = e->name_size;
+        prev_size = r->name_size;
     }
     return MMARR_OK;
+}
+
+static mmarr_err check_index(mmarr_file *f, mmarr_error *err)
+{
+    f->ih = (const mmarr_disk_index_header *)f->index;
+    MM_TRY(check_sections(f, err));
+    MM_TRY(check_dtypes(f, err));
+    MM_TRY(check_meta(f, err));
+    MM_TRY(check_names(f, err)); /* validates the names that messages below print */
+    return check_entries(f, err);
 }
 
 mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
@@ -470,13 +536,10 @@ mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
     MM_TRY(check_prologue(f, err));
     MM_TRY(choose_slot(f, err));
     MM_TRY(check_slot(f, err));
-    f->ih = (const mmarr_disk_index_header *)f->index;
-    MM_TRY(check_sections(f, err));
-    MM_TRY(check_dtypes(f, err));
-    MM_TRY(check_meta(f, err));
-    MM_TRY(check_sorted(f, err)); /* validates the names that messages below print */
-    MM_TRY(check_entries(f, err));
-    return MMARR_OK;
+    mm_hash_job job;
+    hash_start(&job, f);
+    mmarr_err rc = check_index(f, err);
+    return hash_finish(&job, f, rc, err);
 }
 
 void mm_index_unload(mmarr_file *f)

@@ -126,7 +126,8 @@ struct mmarr_file {
     const unsigned char *index;
     const mmarr_disk_index_header *ih;
     const mmarr_disk_entry *entries;
-    const uint32_t *sorted;
+    const uint32_t *order;        /* entry numbers in name order (spec.md §7.6) */
+    const mmarr_disk_name *names; /* names in name order (spec.md §7.6) */
     const uint64_t *dims;
     const mmarr_disk_meta *meta;
     const char *heap;
@@ -167,6 +168,11 @@ static inline const char *mm_heap_str(const mmarr_file *f, uint32_t off) { retur
 
 /* Compute nbytes of an entry; validated at load so cannot overflow afterwards. */
 uint64_t mm_entry_nitems(const mmarr_file *f, const mmarr_disk_entry *e);
+/* The name of a validated entry (NUL-terminated, in the mapping). */
+static inline const char *mm_entry_name(const mmarr_file *f, const mmarr_disk_entry *e)
+{
+    return f->heap + f->names[e->name_rank].name_offset;
+}
 
 /* Slot checksum over bytes 0..119. */
 static inline uint64_t mm_slot_checksum(const mmarr_disk_slot *s)

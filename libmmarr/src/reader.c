@@ -215,10 +215,10 @@ static bool find_index(const mmarr_file *f, const char *name, size_t *index)
     size_t lo = 0, hi = (size_t)f->entry_count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const mmarr_disk_entry *e = &f->entries[f->sorted[mid]];
-        int c = mm_name_cmp(f->heap + e->name_offset, e->name_size, name, len);
+        const mmarr_disk_name *r = &f->names[mid];
+        int c = mm_name_cmp(f->heap + r->name_offset, r->name_size, name, len);
         if (c == 0) {
-            *index = f->sorted[mid];
+            *index = f->order[mid];
             return true;
         }
         if (c < 0)
@@ -248,8 +248,8 @@ static void fill_info(const mmarr_file *f, size_t index, mmarr_array_info *a)
     const mmarr_disk_entry *e = &f->entries[index];
     const mmarr_dtype *dt = f->dtypes[e->dtype_id];
     a->index = index;
-    a->name = f->heap + e->name_offset;
-    a->name_size = e->name_size;
+    a->name = mm_entry_name(f, e);
+    a->name_size = f->names[e->name_rank].name_size;
     a->dtype = dt;
     a->dtype_str = dt->str;
     a->itemsize = dt->itemsize;
@@ -359,7 +359,7 @@ mmarr_err mmarr_array_meta(mmarr_file *f, size_t index, size_t i, const char **k
                     &e, err);
     const mmarr_disk_entry *en = &f->entries[index];
     return group_at(f, en->meta_first, en->meta_count, i, key, value,
-                    f->heap + en->name_offset, err);
+                    mm_entry_name(f, en), err);
 }
 
 const char *mmarr_array_meta_get(const mmarr_file *f, size_t index, const char *key)
@@ -375,7 +375,7 @@ const char *mmarr_array_meta_get(const mmarr_file *f, size_t index, const char *
 static mmarr_err verify_array(const mmarr_file *f, size_t index, mmarr_error *e)
 {
     const mmarr_disk_entry *en = &f->entries[index];
-    const char *name = f->heap + en->name_offset;
+    const char *name = mm_entry_name(f, en);
     if (en->storage != MMARR_STORAGE_RAW)
         return mm_set_error(e, MMARR_E_UNSUPPORTED, en->data_offset,
                             "%s: array \"%s\": cold (zstd) arrays cannot be verified by "
@@ -418,7 +418,7 @@ static mmarr_err verify_padding(const mmarr_file *f, size_t index, mmarr_error *
         if (f->base[o])
             return mm_set_error(e, MMARR_E_CHECKSUM, o,
                                 "%s: array \"%s\": non-zero padding byte at offset %llu",
-                                f->path, f->heap + en->name_offset, (unsigned long long)o);
+                                f->path, mm_entry_name(f, en), (unsigned long long)o);
     return MMARR_OK;
 }
 

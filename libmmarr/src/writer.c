@@ -45,6 +45,11 @@ typedef struct mm_strmap {
     size_t cap, count;
 } mm_strmap;
 
+/* Where an array's name sits in the working heap (the index gets its own heap, §7.5). */
+typedef struct mm_wname {
+    uint32_t off, len;
+} mm_wname;
+
 struct mmarr_writer {
     char *path, *tmp_path;
     int fd;
@@ -61,6 +66,8 @@ struct mmarr_writer {
 
     mmarr_disk_entry *ents;
     size_t n, ecap;
+    mm_wname *wnames;       /* name of ents[i] in the working heap */
+    size_t wncap;
     uint64_t *dims;
     size_t ndims, dcap;
     char *heap;
@@ -173,8 +180,8 @@ static size_t strmap_find(const mm_strmap *m, const mmarr_writer *w, const char 
 
 static uint32_t name_of(const mmarr_writer *w, uint32_t id, uint32_t *len)
 {
-    *len = w->ents[id].name_size;
-    return w->ents[id].name_offset;
+    *len = w->wnames[id].len;
+    return w->wnames[id].off;
 }
 
 static uint32_t dtype_of(const mmarr_writer *w, uint32_t id, uint32_t *len)
@@ -467,6 +474,7 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
                      name);
     /* grow every container before touching state, so a failure leaves nothing half-added */
     if (!grow((void **)&w->ents, &w->ecap, w->n + 1, sizeof *w->ents) ||
+        !grow((void **)&w->wnames, &w->wncap, w->n + 1, sizeof *w->wnames) ||
         !grow((void **)&w->dims, &w->dcap, w->ndims + ndim, sizeof *w->dims))
         return nomem(w);
     uint32_t name_off = heap_add(w, name, nlen);
@@ -477,8 +485,7 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
     memset(e, 0, sizeof *e);
     e->data_offset = off;
     e->data_size = nbytes;
-    e->name_offset = name_off;
-    e->name_size = (uint32_t)nlen;
+    w->wnames[w->n] = (mm_wname){name_off, (uint32_t)nlen};
     e->dtype_id = dtype_id;
     e->dims_first = (uint32_t)w->ndims;
     e->cold_id = MMARR_NONE32;
@@ -610,34 +617,81 @@ static int cmp_meta(const void *a, const void *b)
 static int cmp_sorted(const void *a, const void *b, void *ctx)
 {
     const mmarr_writer *w = ctx;
-    const mmarr_disk_entry *x = &w->ents[*(const uint32_t *)a], *y = &w->ents[*(const uint32_t *)b];
-    return mm_name_cmp(w->heap + x->name_offset, x->name_size, w->heap + y->name_offset,
-                       y->name_size);
+    const mm_wname *x = &w->wnames[*(const uint32_t *)a], *y = &w->wnames[*(const uint32_t *)b];
+    return mm_name_cmp(w->heap + x->off, x->len, w->heap + y->off, y->len);
+}
+
+/* The index's own string heap: names first, in name order, so a reader validating the names
+ * table streams through the heap (spec.md §7.5, §7.6); then dtype strings and metadata. */
+typedef struct mm_oheap {
+    char *buf;
+    size_t len, cap;
+} mm_oheap;
+
+static uint32_t oheap_add(mm_oheap *h, const char *s, size_t n)
+{
+    if (h->len + n + 1 > (1ull << 32) - 1 || !grow((void **)&h->buf, &h->cap, h->len + n + 1, 1))
+        return UINT32_MAX;
+    uint32_t off = (uint32_t)h->len;
+    memcpy(h->buf + h->len, s, n);
+    h->buf[h->len + n] = '\0';
+    h->len += n + 1;
+    return off;
 }
 
 /* Serialise the index (spec.md §7) into a new buffer. */
 static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_size,
                              uint32_t *fmeta_first, uint32_t *fmeta_count)
 {
-    /* metadata: sort by (owner, key, seq); keep the last value of each key */
-    if (w->nmeta)
-        qsort(w->meta, w->nmeta, sizeof *w->meta, cmp_meta);
-    mmarr_disk_meta *recs = malloc((w->nmeta ? w->nmeta : 1) * sizeof *recs);
-    if (!recs)
-        return nomem(w);
+    mm_oheap oh = {0};
+    mmarr_disk_meta *recs = NULL;
+    mmarr_disk_name *names = NULL;
+    mmarr_disk_dtype *dts = NULL;
+    uint32_t *order = NULL;
+    unsigned char *buf = NULL;
     size_t nrec = 0;
     *fmeta_first = 0;
     *fmeta_count = 0;
+    for (size_t i = 0; i < w->n; i++)
+        w->ents[i].meta_count = 0;
+
+    /* names, in name order */
+    order = malloc((w->n ? w->n : 1) * sizeof *order);
+    names = malloc((w->n ? w->n : 1) * sizeof *names);
+    dts = malloc((w->ndtypes ? w->ndtypes : 1) * sizeof *dts);
+    recs = malloc((w->nmeta ? w->nmeta : 1) * sizeof *recs);
+    if (!order || !names || !dts || !recs)
+        goto nomem;
+    for (size_t i = 0; i < w->n; i++)
+        order[i] = (uint32_t)i;
+    if (w->n)
+        qsort_r(order, w->n, sizeof *order, cmp_sorted, w);
+    for (size_t k = 0; k < w->n; k++) {
+        const mm_wname *nm = &w->wnames[order[k]];
+        uint32_t off = oheap_add(&oh, w->heap + nm->off, nm->len);
+        if (off == UINT32_MAX)
+            goto nomem;
+        names[k] = (mmarr_disk_name){off, nm->len};
+        w->ents[order[k]].name_rank = (uint32_t)k;
+    }
+    for (size_t i = 0; i < w->ndtypes; i++) {
+        uint32_t off = oheap_add(&oh, w->heap + w->dtypes[i].str_offset, w->dtypes[i].str_size);
+        if (off == UINT32_MAX)
+            goto nomem;
+        dts[i] = (mmarr_disk_dtype){off, w->dtypes[i].str_size};
+    }
+
+    /* metadata: sort by (owner, key, seq); keep the last value of each key */
+    if (w->nmeta)
+        qsort(w->meta, w->nmeta, sizeof *w->meta, cmp_meta);
     for (size_t i = 0; i < w->nmeta; i++) {
         const mm_wmeta *m = &w->meta[i];
         if (i + 1 < w->nmeta && m[1].owner == m->owner && !strcmp(m[1].key, m->key))
             continue; /* a later set of the same key wins */
-        uint32_t ko = heap_add(w, m->key, strlen(m->key));
-        uint32_t vo = heap_add(w, m->value, strlen(m->value));
-        if (ko == UINT32_MAX || vo == UINT32_MAX) {
-            free(recs);
-            return nomem(w);
-        }
+        uint32_t ko = oheap_add(&oh, m->key, strlen(m->key));
+        uint32_t vo = oheap_add(&oh, m->value, strlen(m->value));
+        if (ko == UINT32_MAX || vo == UINT32_MAX)
+            goto nomem;
         if (m->owner == SIZE_MAX) {
             if (!*fmeta_count)
                 *fmeta_first = (uint32_t)nrec;
@@ -651,15 +705,6 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
         recs[nrec++] = (mmarr_disk_meta){ko, (uint32_t)strlen(m->key), vo,
                                          (uint32_t)strlen(m->value)};
     }
-    uint32_t *sorted = malloc((w->n ? w->n : 1) * sizeof *sorted);
-    if (!sorted) {
-        free(recs);
-        return nomem(w);
-    }
-    for (size_t i = 0; i < w->n; i++)
-        sorted[i] = (uint32_t)i;
-    if (w->n)
-        qsort_r(sorted, w->n, sizeof *sorted, cmp_sorted, w);
 
     mmarr_disk_index_header h = {0};
     memcpy(h.magic, MMARR_INDEX_MAGIC, 8);
@@ -672,7 +717,8 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
     } while (0)
     h.entry_count = w->n;
     SECTION(entries_offset, w->n * sizeof(mmarr_disk_entry));
-    SECTION(sorted_offset, w->n * 4);
+    SECTION(order_offset, w->n * 4);
+    SECTION(names_offset, w->n * sizeof(mmarr_disk_name));
     h.dtype_count = w->ndtypes;
     SECTION(dtypes_offset, w->ndtypes * sizeof(mmarr_disk_dtype));
     h.dim_count = w->ndims;
@@ -681,37 +727,43 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
     SECTION(meta_offset, nrec * sizeof(mmarr_disk_meta));
     SECTION(cold_offset, 0);
     SECTION(chunks_offset, 0);
-    h.heap_size = w->heap_len;
-    SECTION(heap_offset, w->heap_len);
+    h.heap_size = oh.len;
+    SECTION(heap_offset, oh.len);
 #undef SECTION
     h.file_meta_first = *fmeta_first;
     h.file_meta_count = *fmeta_count;
     const size_t size = (size_t)mm_align_up(off, MMARR_SECTION_ALIGNMENT);
-    unsigned char *buf = calloc(1, size);
-    if (!buf || w->ndims > UINT32_MAX || nrec > UINT32_MAX) {
-        free(buf);
-        free(recs);
-        free(sorted);
-        return nomem(w);
-    }
+    if (w->ndims > UINT32_MAX || nrec > UINT32_MAX || !(buf = calloc(1, size)))
+        goto nomem;
     memcpy(buf, &h, sizeof h);
     if (w->n) {
         memcpy(buf + h.entries_offset, w->ents, w->n * sizeof(mmarr_disk_entry));
-        memcpy(buf + h.sorted_offset, sorted, w->n * 4);
+        memcpy(buf + h.order_offset, order, w->n * 4);
+        memcpy(buf + h.names_offset, names, w->n * sizeof(mmarr_disk_name));
     }
     if (w->ndtypes)
-        memcpy(buf + h.dtypes_offset, w->dtypes, w->ndtypes * sizeof(mmarr_disk_dtype));
+        memcpy(buf + h.dtypes_offset, dts, w->ndtypes * sizeof(mmarr_disk_dtype));
     if (w->ndims)
         memcpy(buf + h.dims_offset, w->dims, w->ndims * 8);
     if (nrec)
         memcpy(buf + h.meta_offset, recs, nrec * sizeof *recs);
-    if (w->heap_len)
-        memcpy(buf + h.heap_offset, w->heap, w->heap_len);
+    if (oh.len)
+        memcpy(buf + h.heap_offset, oh.buf, oh.len);
+    free(oh.buf);
     free(recs);
-    free(sorted);
+    free(names);
+    free(dts);
+    free(order);
     *out = buf;
     *out_size = size;
     return MMARR_OK;
+nomem:
+    free(oh.buf);
+    free(recs);
+    free(names);
+    free(dts);
+    free(order);
+    return nomem(w);
 }
 
 static mmarr_err sys_fail(mmarr_writer *w, int se, const char *what)
@@ -828,6 +880,7 @@ void mmarr_writer_free(mmarr_writer *w)
     free(w->dtype_map.slots);
     free(w->last_dtype_text);
     free(w->ents);
+    free(w->wnames);
     free(w->dims);
     free(w->heap);
     free(w->dtypes);
