@@ -4,10 +4,14 @@
  * that any number of processes share without copies.
  *
  * Families:
- *   write   mmarr_writer_create / _add / _reserve / _set_meta / _commit / _free
+ *   write   mmarr_writer_create / _add / _add_cold / _reserve / _begin+_write+_end /
+ *           _set_meta / _commit / _free
  *   read    mmarr_open / mmarr_open_buffer / mmarr_file_find / mmarr_file_array / mmarr_close
+ *           mmarr_file_read (ranges, hot or cold) / mmarr_file_chunk / _read_chunk
  *   inspect mmarr_file_get_info, metadata getters, mmarr_file_verify*, dtype parsing
  *   memory  mmarr_file_advise / _prefetch / _lock / _flush
+ *   cache   mmarr_file_map (cold arrays decompressed once, shared) / _map_info / _set_cache,
+ *           mmarr_cache_list / _clear
  *
  * Usage:
  *   mmarr_writer *w; mmarr_error e;
@@ -33,8 +37,8 @@
  *   copy of its latest error (mmarr_file_last_error) under a lock. A mmarr_writer belongs to
  *   one thread at a time.
  * Processes: a mmarr_file opened before fork() keeps working in the child (the mapping is
- *   MAP_SHARED and the handle holds no thread or lock). There are no lock files, daemons or
- *   global state.
+ *   MAP_SHARED and the handle holds no thread or lock). There are no daemons or global
+ *   state; lock files exist only in the decompression cache (see mmarr_file_map()).
  * Errors: functions return mmarr_err (MMARR_OK is 0). mmarr_strerror() names a code; the
  *   mmarr_error message says what failed and where (file, array, offset).
  * Hosts: little-endian only (the index is read in place).
@@ -183,6 +187,9 @@ typedef enum mmarr_storage { MMARR_STORAGE_HOT = 0, MMARR_STORAGE_COLD = 1 } mma
 #define MMARR_OPEN_RDWR 0x1u     /**< map read-write (MAP_SHARED): writes reach the file */
 #define MMARR_OPEN_VERIFY 0x2u   /**< also verify every array checksum before returning */
 #define MMARR_OPEN_POPULATE 0x4u /**< pre-fault the whole mapping (MAP_POPULATE) */
+/** Skip the per-chunk checksum when decompressing cold arrays (faster; corruption inside a
+ *  valid zstd frame then goes unnoticed). mmarr_file_verify*() always check. */
+#define MMARR_OPEN_NO_CHUNK_VERIFY 0x8u
 
 /** A view of one array; filled by mmarr_file_array(). Pointers live until mmarr_close(). */
 typedef struct mmarr_array_info {
@@ -204,7 +211,13 @@ typedef struct mmarr_array_info {
     uint64_t checksum;         /**< XXH3-64 of the raw bytes, as recorded */
     int packed;                /**< 1 if placed at 256-byte alignment in a shared page */
     size_t meta_count;         /**< number of metadata entries */
-    void *data;                /**< hot: the bytes in the mapping; cold: NULL */
+    void *data;                /**< hot: the bytes in the mapping; cold: NULL (see
+                                    mmarr_file_read(), mmarr_file_map()) */
+    /* cold arrays (storage MMARR_STORAGE_COLD); zero for hot ones */
+    uint64_t chunk_size;       /**< raw bytes per chunk (the last may be shorter) */
+    size_t chunk_count;        /**< number of chunks (0 for an empty array) */
+    int level;                 /**< zstd level the writer used (informational) */
+    int shuffle;               /**< 1 if chunks are byte-shuffled by itemsize (spec.md §10.3) */
 } mmarr_array_info;
 
 /** File-wide facts, filled by mmarr_file_get_info(). */
@@ -306,6 +319,201 @@ MMARR_API mmarr_err mmarr_file_verify_array(mmarr_file *f, size_t index, mmarr_e
  */
 MMARR_API mmarr_err mmarr_file_verify(mmarr_file *f, mmarr_error *err);
 
+/**
+ * mmarr_file_read() — copy bytes [offset, offset + n) of array `index` (its raw bytes, in the
+ * array's own element order) into dst. Hot arrays: a copy from the mapping. Cold arrays:
+ * only the chunks the range touches are decompressed, a range over several chunks on up to
+ * mmarr_file_set_threads() threads, and each chunk is checked against its checksum unless
+ * the file was opened with MMARR_OPEN_NO_CHUNK_VERIFY. For element ranges, multiply by the
+ * itemsize. Safe to call from several threads at once.
+ * @return MMARR_OK; MMARR_E_INVAL (index out of range, NULL dst with n > 0); MMARR_E_RANGE
+ *         (the range passes the end of the array); MMARR_E_CHECKSUM (a chunk's bytes differ
+ *         from its checksum: err names the array, chunk and file offset); MMARR_E_CORRUPT (a
+ *         frame that is not valid zstd or declares or yields another size); MMARR_E_NOMEM.
+ */
+MMARR_API mmarr_err mmarr_file_read(mmarr_file *f, size_t index, uint64_t offset, void *dst,
+                                    uint64_t n, mmarr_error *err);
+
+/** One chunk of a cold array (spec.md §10.2), filled by mmarr_file_chunk(). */
+typedef struct mmarr_chunk_info {
+    size_t index;           /**< chunk number */
+    uint64_t raw_offset;    /**< first raw byte of the array this chunk holds */
+    uint64_t raw_size;      /**< raw bytes (chunk_size, or less for the last chunk) */
+    uint64_t stored_offset; /**< file offset of its zstd frame */
+    uint64_t stored_size;   /**< compressed bytes */
+    uint64_t checksum;      /**< XXH3-64 of the raw bytes */
+} mmarr_chunk_info;
+
+/** Describe chunk k (0..chunk_count-1) of cold array `index`. MMARR_E_INVAL for a hot array
+ *  or k out of range. */
+MMARR_API mmarr_err mmarr_file_chunk(mmarr_file *f, size_t index, size_t k,
+                                     mmarr_chunk_info *out, mmarr_error *err);
+/** Decompress chunk k of cold array `index` into dst (raw_size bytes), checking it as
+ *  mmarr_file_read() does. Iterate k = 0..chunk_count-1 to stream an array. */
+MMARR_API mmarr_err mmarr_file_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst,
+                                          mmarr_error *err);
+/** Threads mmarr_file_read() may use for ranges over several chunks: 0 (default) means the
+ *  online CPUs, 1 means the calling thread only. */
+MMARR_API void mmarr_file_set_threads(mmarr_file *f, unsigned n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Shared decompression cache                                                                 */
+/*
+ * mmarr_file_map() gives a cold array a pointer, as a hot array has one. The first process
+ * that maps a cold array decompresses it into a file of the cache directory and maps that
+ * file MAP_SHARED read-only; every later mapping of the same array, from any handle of any
+ * process of the same user, maps the same file. N processes then hold one decompressed copy
+ * (PSS ~1x, not Nx), and only the first pays for the decompression.
+ *
+ * Directory: mmarr_file_set_cache(), else $MMARR_CACHE_DIR, else /dev/shm/mmarr-cache-<euid>.
+ *   It is created (mode 0700, last path component only) if missing. It is opened without
+ *   following a symbolic link and must be a directory owned by the effective uid with no
+ *   group or other permission bits; anything else is refused, so no other user can plant,
+ *   swap or read an entry. Entries are used only through that directory descriptor
+ *   (openat/renameat/unlinkat, never following a link).
+ * Entries: a file named by 32 hex digits (XXH3-128 of the mmarr file's identity, i.e. the
+ *   device and inode of the mapped file, and of everything that decides the array's bytes:
+ *   data offset, stored and raw sizes, checksum, dtype, shape, order, chunk size, filter and
+ *   every chunk's offset, size and checksum), holding exactly the array's raw bytes. A file
+ *   rewritten at the same path (new inode), or an array rewritten with other bytes (other
+ *   checksums), therefore never finds an old entry. Entries are never written in place: the
+ *   first user locks "<key>.lock" (flock), writes "<key>.tmp.<pid>.<n>" after reserving its
+ *   whole size (posix_fallocate: a full tmpfs is an error at that point, never a SIGBUS
+ *   later) and renames it to "<key>"; users that find "<key>" map it at once. An entry found
+ *   with a size other than the array's is replaced.
+ * In use, LRU: a mapper holds a shared flock on the entry until mmarr_close(), and every map
+ *   sets the entry's mtime to now ("last used"). Before adding an entry, entries that no
+ *   process maps are evicted, least recently used first, until the new one fits the bound;
+ *   mapped entries are never evicted (their memory would stay in use anyway). The bound
+ *   counts the sizes of entries and unfinished temporaries (st_size).
+ * Private fallback: when the cache cannot hold the array (larger than the bound, bound
+ *   full of mapped entries, tmpfs full), when the directory is unusable, and for handles of
+ *   mmarr_open_buffer() (no file identity), the array is decompressed into private anonymous
+ *   memory of this handle instead. mmarr_file_map() still succeeds; mmarr_file_map_info()
+ *   tells which happened and why.
+ * Lifetimes: pointers from mmarr_file_map() stay valid until mmarr_close(), which unmaps
+ *   them and releases the entries (they stay in the cache for the next user). Each array
+ *   mapped through the cache keeps one file descriptor open until then.
+ * Threads: all calls are safe from several threads on one handle. A thread mapping an array
+ *   that another thread of the same handle is decompressing waits for it; other arrays
+ *   proceed in parallel. Do not fork() while another thread is inside mmarr_file_map() or
+ *   mmarr_file_set_cache() on the same handle (the child's copy of the handle's lock would
+ *   stay held); mappings made before fork() are inherited and stay valid in the child.
+ */
+
+/**
+ * mmarr_file_map() — a read-only pointer to the whole raw bytes of array `index`.
+ *
+ * Hot array: the pointer into the file's mapping (mmarr_array_info.data; writable for a
+ * MMARR_OPEN_RDWR handle). Cold array: the decompressed bytes, from the shared cache or a
+ * private copy (see above), mapped read-only (PROT_READ) even for a MMARR_OPEN_RDWR handle:
+ * cold data is never modified in place (spec.md §11.2), so writing through it faults.
+ * Chunks are checked against their checksums while decompressing, as mmarr_file_read() does.
+ * Repeated calls on the same handle return the same pointer without further work. An empty
+ * cold array gives a non-NULL pointer that must not be dereferenced.
+ *
+ * @param data receives the pointer; NULL on failure. Valid until mmarr_close().
+ * @return MMARR_OK (also when the cache could not be used); MMARR_E_INVAL (index out of
+ *         range, NULL data); MMARR_E_NOMEM (no memory for a private copy or the mapping);
+ *         MMARR_E_CHECKSUM / MMARR_E_CORRUPT when a chunk is damaged (err names the array
+ *         and chunk; nothing is cached). Cache problems are never errors here.
+ */
+MMARR_API mmarr_err mmarr_file_map(mmarr_file *f, size_t index, const void **data,
+                                   mmarr_error *err);
+
+/** Where the bytes of a mapped array come from (mmarr_map_info.source). */
+typedef enum mmarr_map_source {
+    MMARR_MAP_NONE = 0,    /**< cold array not mapped through this handle (yet) */
+    MMARR_MAP_FILE = 1,    /**< hot array: the file's own mapping */
+    MMARR_MAP_CACHE = 2,   /**< cold array: a shared cache entry (MAP_SHARED, read-only) */
+    MMARR_MAP_PRIVATE = 3  /**< cold array: a private copy of this handle; see reason */
+} mmarr_map_source;
+
+/** Filled by mmarr_file_map_info(). */
+typedef struct mmarr_map_info {
+    mmarr_map_source source;
+    const void *data;     /**< the pointer mmarr_file_map() returned; NULL for NONE */
+    uint64_t bytes;       /**< raw bytes of the array */
+    char entry[33];       /**< MMARR_MAP_CACHE: the entry's file name in the cache directory
+                               (32 hex digits); else "" */
+    mmarr_error reason;   /**< MMARR_MAP_PRIVATE: why the cache was not used, e.g.
+                               MMARR_E_NOSPACE (larger than the bound, bound full of mapped
+                               entries, tmpfs full), MMARR_E_IO (directory refused or
+                               unusable; the message names it), MMARR_E_UNSUPPORTED (buffer
+                               handle, or the mapped file cannot be identified), or MMARR_OK
+                               for an empty array (nothing to share). Code MMARR_OK otherwise. */
+} mmarr_map_info;
+
+/** Describe how array `index` is mapped by this handle. @return MMARR_OK, MMARR_E_INVAL. */
+MMARR_API mmarr_err mmarr_file_map_info(mmarr_file *f, size_t index, mmarr_map_info *out,
+                                        mmarr_error *err);
+
+/**
+ * mmarr_file_set_cache() — choose the cache directory and size bound for this handle's later
+ * mmarr_file_map() calls (arrays mapped before keep their mappings). Optional: the first cold
+ * mapping otherwise uses the defaults. The directory is created, opened and checked now.
+ *
+ * @param dir       NULL for the default: $MMARR_CACHE_DIR if set, else
+ *                  /dev/shm/mmarr-cache-<euid>.
+ * @param max_bytes bound on the cache's total size; 0 for the default: $MMARR_CACHE_MAX if
+ *                  set (bytes, or with a K, M, G or T suffix, binary multiples), else half
+ *                  the size of the filesystem holding the directory (half of the physical
+ *                  memory if that filesystem reports no size). The bound is applied by the
+ *                  process adding an entry, with its own setting.
+ * @return MMARR_OK; MMARR_E_IO (cannot create or open the directory, or it is refused: a
+ *         symbolic link, not a directory, another owner, group/other permission bits; the
+ *         message names it); MMARR_E_INVAL ($MMARR_CACHE_MAX is not a size > 0);
+ *         MMARR_E_RANGE (path too long); MMARR_E_NOMEM. On failure the previous setting stays.
+ */
+MMARR_API mmarr_err mmarr_file_set_cache(mmarr_file *f, const char *dir, uint64_t max_bytes,
+                                         mmarr_error *err);
+
+/** The default cache directory ($MMARR_CACHE_DIR, else /dev/shm/mmarr-cache-<euid>) into
+ *  buf (NUL-terminated). Nothing is created. @return MMARR_OK, MMARR_E_RANGE (buf too small),
+ *  MMARR_E_INVAL. */
+MMARR_API mmarr_err mmarr_cache_default_dir(char *buf, size_t size, mmarr_error *err);
+
+/** The default size bound for `dir` (NULL: the default directory), as mmarr_file_set_cache()
+ *  computes it for max_bytes 0. The directory must exist. @return MMARR_OK, MMARR_E_IO,
+ *  MMARR_E_INVAL ($MMARR_CACHE_MAX invalid), MMARR_E_RANGE. */
+MMARR_API mmarr_err mmarr_cache_default_max(const char *dir, uint64_t *max_bytes,
+                                            mmarr_error *err);
+
+/** One cache entry, passed to the mmarr_cache_list() callback (valid during the call). */
+typedef struct mmarr_cache_entry {
+    const char *name;       /**< file name in the cache directory (32 hex digits) */
+    uint64_t bytes;         /**< size: the array's raw bytes */
+    int64_t last_used_unix; /**< when it was last mapped (its mtime), seconds since 1970 */
+    int in_use;             /**< 1 if some process maps it now */
+} mmarr_cache_entry;
+
+/**
+ * mmarr_cache_list() — call cb for every complete entry of the cache directory `dir` (NULL:
+ * the default), least recently used first (the eviction order among unmapped entries). A
+ * nonzero return from cb stops the listing. A directory that does not exist has no entries.
+ * Temporaries and lock files are not listed. The directory is checked as for
+ * mmarr_file_set_cache(), but never created.
+ * @return MMARR_OK (also when cb stopped early); MMARR_E_INVAL (NULL cb); MMARR_E_IO;
+ *         MMARR_E_RANGE; MMARR_E_NOMEM.
+ */
+MMARR_API mmarr_err mmarr_cache_list(const char *dir,
+                                     int (*cb)(const mmarr_cache_entry *e, void *ctx),
+                                     void *ctx, mmarr_error *err);
+
+/**
+ * mmarr_cache_clear() — shrink the cache directory `dir` (NULL: the default) to at most
+ * `keep_bytes` bytes of entries (0: remove every entry). Entries no process maps go first,
+ * least recently used first, then mapped ones (removing a mapped entry is safe: its mappers
+ * keep their pages, which are freed when the last of them unmaps; a later mapper makes a new
+ * entry). Also removes temporaries left by processes that died while filling an entry and
+ * lock files nobody holds. Files whose names are not cache names are left alone.
+ * @param removed_bytes optional; receives the bytes of the entries and temporaries removed.
+ * @return MMARR_OK (also for a directory that does not exist); MMARR_E_IO (directory refused,
+ *         or an unlink failed: the message names the file); MMARR_E_RANGE; MMARR_E_NOMEM.
+ */
+MMARR_API mmarr_err mmarr_cache_clear(const char *dir, uint64_t keep_bytes,
+                                      uint64_t *removed_bytes, mmarr_error *err);
+
 /** Access hints for mmarr_file_advise(). */
 typedef enum mmarr_advice {
     MMARR_ADVICE_NORMAL = 0,
@@ -324,6 +532,29 @@ MMARR_API mmarr_err mmarr_file_advise(mmarr_file *f, size_t index, mmarr_advice 
                                       mmarr_error *err);
 /** Fault an array's pages (or MMARR_ALL) into this process now, reading them if needed. */
 MMARR_API mmarr_err mmarr_file_prefetch(mmarr_file *f, size_t index, mmarr_error *err);
+
+/**
+ * mmarr_file_resident() — how much of an array is in memory right now: the bytes of its
+ * stored range that lie on pages of the page cache, as mincore(2) reports them (like vmtouch).
+ * Nothing is read or faulted in. The answer is a snapshot; the kernel may read or evict pages
+ * at any moment.
+ *
+ * @param index          array number, or MMARR_ALL for the whole mapped file.
+ * @param resident_bytes receives the resident bytes, 0..total: a page counts whole or not at
+ *                       all, clipped to the range, so packed arrays sharing a page each count
+ *                       only their own bytes. Set only on success.
+ * @param total_bytes    optional (may be NULL); receives the bytes asked about: the stored
+ *                       bytes (stored_bytes of mmarr_array_info; for a cold array, its
+ *                       compressed chunks), or the file's length for MMARR_ALL.
+ * @return MMARR_OK (an empty array gives 0 of 0); MMARR_E_INVAL (index out of range, NULL
+ *         resident_bytes); MMARR_E_UNSUPPORTED for a mmarr_open_buffer() handle (its memory
+ *         is the caller's, not the file's pages); MMARR_E_IO if mincore fails (sys_errno).
+ * Linux (>= 5.0) reports page-cache pages only for files the caller owns or could open for
+ * writing; for other files it counts only the pages mapped into this process.
+ * Threads: like every reader call, safe on a handle shared between threads.
+ */
+MMARR_API mmarr_err mmarr_file_resident(mmarr_file *f, size_t index, uint64_t *resident_bytes,
+                                        uint64_t *total_bytes, mmarr_error *err);
 /** mlock() an array's pages (or MMARR_ALL). MMARR_E_IO with EPERM/ENOMEM when not permitted
  *  (RLIMIT_MEMLOCK). */
 MMARR_API mmarr_err mmarr_file_lock(mmarr_file *f, size_t index, mmarr_error *err);
@@ -399,6 +630,45 @@ MMARR_API mmarr_err mmarr_writer_add(mmarr_writer *w, const char *name, const ch
 MMARR_API mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dtype,
                                          unsigned ndim, const uint64_t *shape,
                                          mmarr_order order, void **ptr);
+
+/** Default raw bytes per chunk of a cold array (bench/README.md explains the choice). */
+#define MMARR_DEFAULT_CHUNK_SIZE (1u << 20)
+/** Default zstd level of cold arrays. */
+#define MMARR_DEFAULT_LEVEL 3
+
+/** How a cold array is stored (spec.md §10). Zero-initialise; 0 means the default. */
+typedef struct mmarr_compress_options {
+    int level;           /**< zstd level (1..22, negative for the fast modes); 0: 3 */
+    uint64_t chunk_size; /**< raw bytes per chunk, 1..1 GiB; 0: MMARR_DEFAULT_CHUNK_SIZE */
+    int shuffle;         /**< nonzero: byte-shuffle each chunk by itemsize before compressing
+                              (like Blosc; often much smaller for numeric data) */
+    unsigned threads;    /**< compression threads; 0: the online CPUs */
+} mmarr_compress_options;
+
+/**
+ * Add a cold array: its nbytes bytes are cut into chunks, each compressed into an
+ * independent zstd frame on `opts->threads` threads, with a checksum per chunk (spec.md §10).
+ * @param opts NULL for the defaults. Other parameters and errors as mmarr_writer_add(); also
+ *             MMARR_E_INVAL for a chunk size outside 1..1 GiB or a level zstd refuses.
+ */
+MMARR_API mmarr_err mmarr_writer_add_cold(mmarr_writer *w, const char *name, const char *dtype,
+                                          unsigned ndim, const uint64_t *shape,
+                                          mmarr_order order, const void *data,
+                                          const mmarr_compress_options *opts);
+
+/**
+ * Streaming: start an array whose bytes arrive in pieces through mmarr_writer_write(), for
+ * inputs larger than memory. `opts` NULL stores it hot (raw), else cold with those options.
+ * Exactly nbytes = itemsize * product(shape) bytes must be written before mmarr_writer_end();
+ * no other array can be added in between (MMARR_E_STATE).
+ */
+MMARR_API mmarr_err mmarr_writer_begin(mmarr_writer *w, const char *name, const char *dtype,
+                                       unsigned ndim, const uint64_t *shape, mmarr_order order,
+                                       const mmarr_compress_options *opts);
+/** Append n bytes to the array begun by mmarr_writer_begin(). MMARR_E_RANGE past nbytes. */
+MMARR_API mmarr_err mmarr_writer_write(mmarr_writer *w, const void *data, size_t n);
+/** Finish the array begun by mmarr_writer_begin(). MMARR_E_RANGE if bytes are missing. */
+MMARR_API mmarr_err mmarr_writer_end(mmarr_writer *w);
 
 /** Set file-level metadata `key` to UTF-8 `value` (replacing an earlier value). */
 MMARR_API mmarr_err mmarr_writer_set_file_meta(mmarr_writer *w, const char *key,

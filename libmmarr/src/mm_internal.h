@@ -146,8 +146,13 @@ struct mmarr_file {
     } *retired;
     size_t retired_count;
 
+    unsigned threads;           /* mmarr_file_set_threads(); 0 = online CPUs */
+    bool chunk_verify;          /* check chunk checksums on cold reads */
+
     pthread_mutex_t err_lock;
     mmarr_error last_err;
+
+    struct mm_cache *cache;     /* cache.c: mmarr_file_map() state, created on first use */
 };
 
 /* index.c: validate superblock + index of f->base/f->size and fill the views. */
@@ -159,6 +164,34 @@ void mm_index_unload(mmarr_file *f);
 mmarr_err mm_file_record(mmarr_file *f, const mmarr_error *e);
 /* reader.c: finish a public call: on failure copy *e to *err and the handle. */
 mmarr_err mm_file_done(mmarr_file *f, mmarr_err rc, const mmarr_error *e, mmarr_error *err);
+
+/* cold.c: cold arrays (spec.md §10). Indices are validated by the caller. */
+unsigned mm_online_cpus(void);
+void mm_shuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
+                size_t k);
+void mm_unshuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
+                  size_t k);
+void mm_cold_fill_info(const mmarr_file *f, const mmarr_disk_entry *e, mmarr_array_info *a);
+mmarr_err mm_cold_read(const mmarr_file *f, size_t index, uint64_t offset, void *dst,
+                       uint64_t n, unsigned threads, bool verify, mmarr_error *err);
+mmarr_err mm_cold_chunk_info(const mmarr_file *f, size_t index, size_t k, mmarr_chunk_info *out);
+mmarr_err mm_cold_read_chunk(const mmarr_file *f, size_t index, size_t k, void *dst, bool verify,
+                             mmarr_error *err);
+mmarr_err mm_cold_verify(const mmarr_file *f, size_t index, mmarr_error *err);
+/* cold.c: parallel chunk compression for the writer */
+typedef struct mm_zwriter mm_zwriter;
+mm_zwriter *mm_zwriter_new(int level, size_t chunk_size, size_t itemsize, bool shuffle,
+                           unsigned threads);
+void mm_zwriter_free(mm_zwriter *z);
+size_t mm_zwriter_batch_chunks(const mm_zwriter *z);
+mmarr_err mm_zwriter_run(mm_zwriter *z, const unsigned char *src, size_t src_len,
+                         size_t *nchunks, mmarr_error *err);
+const unsigned char *mm_zwriter_out(const mm_zwriter *z, size_t k, size_t *size,
+                                    uint64_t *raw_checksum);
+bool mm_zstd_level_ok(int level);
+
+/* cache.c: unmap what mmarr_file_map() mapped and free the cache state (mmarr_close). */
+void mm_cache_release(mmarr_file *f);
 
 /* update.c: publish CHECKSUMS_STALE before the first in-place write (spec.md §11.2). */
 mmarr_err mm_publish_stale(mmarr_file *f, mmarr_error *e);

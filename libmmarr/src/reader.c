@@ -87,6 +87,7 @@ void mmarr_close(mmarr_file *f)
 
 static mmarr_err finish_open(mmarr_file *f, unsigned flags, mmarr_file **out, mmarr_error *e)
 {
+    f->chunk_verify = !(flags & MMARR_OPEN_NO_CHUNK_VERIFY);
     mmarr_err rc = mm_index_load(f, e);
     if (rc == MMARR_OK && f->writable)
         rc = mm_publish_stale(f, e);
@@ -107,7 +108,8 @@ mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_e
         *out = NULL;
     if (!out || !path)
         return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_open: NULL argument");
-    if (flags & ~(MMARR_OPEN_RDWR | MMARR_OPEN_VERIFY | MMARR_OPEN_POPULATE))
+    if (flags & ~(MMARR_OPEN_RDWR | MMARR_OPEN_VERIFY | MMARR_OPEN_POPULATE |
+                  MMARR_OPEN_NO_CHUNK_VERIFY))
         return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown open flags 0x%x",
                             path, flags);
     const bool rw = flags & MMARR_OPEN_RDWR;
@@ -170,9 +172,10 @@ mmarr_err mmarr_open_buffer(const void *data, size_t size, unsigned flags, mmarr
     if (!out || (!data && size))
         return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
                             "mmarr_open_buffer: NULL argument");
-    if (flags & ~(MMARR_OPEN_VERIFY))
+    if (flags & ~(MMARR_OPEN_VERIFY | MMARR_OPEN_NO_CHUNK_VERIFY))
         return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                            "<buffer>: only MMARR_OPEN_VERIFY is valid for buffers (flags 0x%x)",
+                            "<buffer>: only MMARR_OPEN_VERIFY and MMARR_OPEN_NO_CHUNK_VERIFY are "
+                            "valid for buffers (flags 0x%x)",
                             flags);
     if ((uint64_t)size > (uint64_t)INT64_MAX)
         return mm_set_error(e, MMARR_E_RANGE, MMARR_NO_OFFSET, "<buffer>: too large");
@@ -265,6 +268,12 @@ static void fill_info(const mmarr_file *f, size_t index, mmarr_array_info *a)
     a->packed = (e->flags & MMARR_ENTRY_PACKED) != 0;
     a->meta_count = e->meta_count;
     a->data = e->storage == MMARR_STORAGE_RAW ? (void *)(f->base + e->data_offset) : NULL;
+    a->chunk_size = 0;
+    a->chunk_count = 0;
+    a->level = 0;
+    a->shuffle = 0;
+    if (e->storage != MMARR_STORAGE_RAW)
+        mm_cold_fill_info(f, e, a);
     /* numpy's rule: a zero-length dimension does not scale the strides */
     int64_t s = (int64_t)dt->itemsize;
     for (unsigned k = 0; k < e->ndim; k++) {
@@ -376,11 +385,12 @@ static mmarr_err verify_array(const mmarr_file *f, size_t index, mmarr_error *e)
 {
     const mmarr_disk_entry *en = &f->entries[index];
     const char *name = mm_entry_name(f, en);
-    if (en->storage != MMARR_STORAGE_RAW)
-        return mm_set_error(e, MMARR_E_UNSUPPORTED, en->data_offset,
-                            "%s: array \"%s\": cold (zstd) arrays cannot be verified by "
-                            "libmmarr %s",
-                            f->path, name, MMARR_VERSION_STRING);
+    if (en->storage != MMARR_STORAGE_RAW) {
+        mmarr_err rc = mm_cold_verify(f, index, e);
+        if (rc == MMARR_E_CHECKSUM && (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE))
+            e->code = rc = MMARR_E_STALE; /* cold data cannot change in place, but be exact */
+        return rc;
+    }
     uint64_t sum = mm_xxh3(f->base + en->data_offset, (size_t)en->data_size);
     if (sum == en->checksum)
         return MMARR_OK;
@@ -538,3 +548,81 @@ mmarr_err mmarr_file_unlock(mmarr_file *f, size_t index, mmarr_error *err)
         rc = mm_set_syserr(&e, MMARR_E_IO, errno, "%s: munlock failed", f->path);
     return mm_file_done(f, rc, &e, err);
 }
+
+/* ---- ranges and cold arrays ---- */
+
+static mmarr_err check_index(mmarr_file *f, size_t index, const char *fn, mmarr_error *e)
+{
+    if (index >= f->entry_count)
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: %s: array index %zu out of range",
+                            f->path, fn, index);
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_file_read(mmarr_file *f, size_t index, uint64_t offset, void *dst, uint64_t n,
+                          mmarr_error *err)
+{
+    mmarr_error e;
+    mmarr_err rc = check_index(f, index, "mmarr_file_read", &e);
+    if (rc != MMARR_OK)
+        return mm_file_done(f, rc, &e, err);
+    const mmarr_disk_entry *en = &f->entries[index];
+    const uint64_t nbytes = f->dtypes[en->dtype_id]->itemsize * mm_entry_nitems(f, en);
+    if (n && !dst)
+        rc = mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: mmarr_file_read: dst is NULL",
+                          f->path);
+    else if (offset > nbytes || n > nbytes - offset || n > SIZE_MAX)
+        rc = mm_set_error(&e, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                          "%s: array \"%s\": bytes [%llu, +%llu) lie outside its %llu bytes",
+                          f->path, mm_entry_name(f, en), (unsigned long long)offset,
+                          (unsigned long long)n, (unsigned long long)nbytes);
+    else if (en->storage == MMARR_STORAGE_RAW) {
+        if (n)
+            memcpy(dst, f->base + en->data_offset + offset, (size_t)n);
+    } else {
+        rc = mm_cold_read(f, index, offset, dst, n, f->threads, f->chunk_verify, &e);
+    }
+    return mm_file_done(f, rc, &e, err);
+}
+
+static mmarr_err check_chunk(mmarr_file *f, size_t index, size_t k, const char *fn,
+                             mmarr_error *e)
+{
+    MM_TRY(check_index(f, index, fn, e));
+    mmarr_array_info a;
+    fill_info(f, index, &a);
+    if (a.storage != MMARR_STORAGE_COLD)
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: %s: array \"%s\" is not cold",
+                            f->path, fn, a.name);
+    if (k >= a.chunk_count)
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                            "%s: %s: array \"%s\" has %zu chunks, not %zu", f->path, fn, a.name,
+                            a.chunk_count, k + 1);
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_file_chunk(mmarr_file *f, size_t index, size_t k, mmarr_chunk_info *out,
+                           mmarr_error *err)
+{
+    mmarr_error e;
+    mmarr_err rc = out ? check_chunk(f, index, k, "mmarr_file_chunk", &e)
+                       : mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                      "%s: mmarr_file_chunk: out is NULL", f->path);
+    if (rc == MMARR_OK)
+        rc = mm_cold_chunk_info(f, index, k, out);
+    return mm_file_done(f, rc, &e, err);
+}
+
+mmarr_err mmarr_file_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst,
+                                mmarr_error *err)
+{
+    mmarr_error e;
+    mmarr_err rc = dst ? check_chunk(f, index, k, "mmarr_file_read_chunk", &e)
+                       : mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                      "%s: mmarr_file_read_chunk: dst is NULL", f->path);
+    if (rc == MMARR_OK)
+        rc = mm_cold_read_chunk(f, index, k, dst, f->chunk_verify, &e);
+    return mm_file_done(f, rc, &e, err);
+}
+
+void mmarr_file_set_threads(mmarr_file *f, unsigned n) { f->threads = n; }

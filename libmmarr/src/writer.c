@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define MM_STAGE_CAP (1u << 20)          /* staging buffer for small arrays */
 #define MM_STAGE_MAX_ARRAY (64u << 10)   /* arrays up to this size go through staging */
@@ -82,6 +83,25 @@ struct mmarr_writer {
     size_t nmeta, mcap;
     mm_wmap *maps;
     size_t nmaps, mapcap;
+
+    /* cold arrays (spec.md §10) */
+    mmarr_disk_cold *colds;
+    size_t ncolds, ccap;
+    mmarr_disk_chunk *chunks;
+    size_t nchunks, chcap;
+
+    /* the array begun by mmarr_writer_begin(), if any */
+    struct mm_wstream {
+        bool active, cold;
+        size_t entry;
+        uint64_t nbytes, written; /* raw bytes expected, received */
+        uint64_t out_end;         /* cold: file offset for the next frame */
+        uint64_t chunk_size;
+        mm_zwriter *z;
+        unsigned char *buf;       /* cold: raw bytes waiting for a full batch */
+        size_t buf_len, batch;
+        XXH3_state_t *xs;         /* the whole array's checksum */
+    } st;
 };
 
 /* ---- small containers ---- */
@@ -352,6 +372,10 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
 
 static mmarr_err check_usable(mmarr_writer *w)
 {
+    if (w->st.active)
+        return wfail(w, MMARR_E_STATE,
+                     "%s: array \"%s\" was begun and not ended (mmarr_writer_end)", w->path,
+                     w->heap + w->wnames[w->st.entry].off);
     if (w->committed)
         return wfail(w, MMARR_E_STATE, "%s: the writer has already committed", w->path);
     if (w->failed)
@@ -431,7 +455,8 @@ static mmarr_err intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, u
 
 /* Validate, place and record a new array; returns its entry number in *idx. */
 static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
-                           const uint64_t *shape, mmarr_order order, size_t *idx)
+                           const uint64_t *shape, mmarr_order order, bool cold, size_t *idx,
+                           uint64_t *nbytes_out, uint64_t *itemsize_out)
 {
     MM_TRY(check_usable(w));
     size_t nlen;
@@ -454,6 +479,7 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
     uint32_t dtype_id = 0;
     uint64_t nbytes = 0;
     mmarr_err rc = intern_dtype(w, dtype, &dtype_id, &nbytes);
+    const uint64_t itemsize = nbytes;
     if (rc != MMARR_OK) {
         char msg[sizeof w->err.message];
         memcpy(msg, w->err.message, sizeof msg);
@@ -466,7 +492,9 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
             return wfail(w, MMARR_E_RANGE,
                          "%s: array \"%s\": shape overflows (dimension %u = %llu)", w->path,
                          name, d, (unsigned long long)shape[d]);
-    const bool packed = w->opt.pack_threshold != MMARR_PACK_NONE && nbytes < w->opt.pack_threshold;
+    /* cold arrays are never mapped as they are stored: 256-byte placement saves padding */
+    const bool packed = cold || (w->opt.pack_threshold != MMARR_PACK_NONE &&
+                                 nbytes < w->opt.pack_threshold);
     const uint64_t a = packed ? MMARR_PACKED_ALIGNMENT : w->opt.alignment;
     uint64_t off = mm_align_up(w->cursor, a), end;
     if (mm_add_overflow(off, nbytes, &end) || end > (uint64_t)INT64_MAX - 2 * MMARR_MAX_ALIGNMENT)
@@ -475,11 +503,16 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
     /* grow every container before touching state, so a failure leaves nothing half-added */
     if (!grow((void **)&w->ents, &w->ecap, w->n + 1, sizeof *w->ents) ||
         !grow((void **)&w->wnames, &w->wncap, w->n + 1, sizeof *w->wnames) ||
-        !grow((void **)&w->dims, &w->dcap, w->ndims + ndim, sizeof *w->dims))
+        !grow((void **)&w->dims, &w->dcap, w->ndims + ndim, sizeof *w->dims) ||
+        (cold && !grow((void **)&w->colds, &w->ccap, w->ncolds + 1, sizeof *w->colds)))
         return nomem(w);
+    if (cold && w->ncolds >= UINT32_MAX - 1)
+        return wfail(w, MMARR_E_RANGE, "%s: too many cold arrays", w->path);
     uint32_t name_off = heap_add(w, name, nlen);
     if (name_off == UINT32_MAX)
         return nomem(w);
+    if (cold)
+        end = off; /* the compressed size is known only at mmarr_writer_end() */
     MM_TRY(ensure_space(w, mm_align_up(end, a)));
     mmarr_disk_entry *e = &w->ents[w->n];
     memset(e, 0, sizeof *e);
@@ -488,9 +521,13 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
     w->wnames[w->n] = (mm_wname){name_off, (uint32_t)nlen};
     e->dtype_id = dtype_id;
     e->dims_first = (uint32_t)w->ndims;
-    e->cold_id = MMARR_NONE32;
+    e->cold_id = cold ? (uint32_t)w->ncolds : MMARR_NONE32;
     e->ndim = (uint8_t)ndim;
-    e->storage = MMARR_STORAGE_RAW;
+    e->storage = cold ? MMARR_STORAGE_ZSTD_CHUNKED : MMARR_STORAGE_RAW;
+    if (cold) {
+        e->data_size = 0;
+        w->colds[w->ncolds++] = (mmarr_disk_cold){0};
+    }
     e->flags = (uint8_t)((order == MMARR_ORDER_F ? MMARR_ENTRY_FORTRAN : 0) |
                          (packed ? MMARR_ENTRY_PACKED : 0));
     if (ndim)
@@ -498,6 +535,10 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
     w->ndims += ndim;
     w->names.slots[slot] = (uint32_t)w->n + 1;
     *idx = w->n++;
+    if (nbytes_out)
+        *nbytes_out = nbytes;
+    if (itemsize_out)
+        *itemsize_out = itemsize;
     w->cursor = mm_align_up(end, a);
     if (++w->names.count * 2 > w->names.cap && !strmap_grow(&w->names, w, name_of))
         return nomem(w);
@@ -516,7 +557,7 @@ mmarr_err mmarr_writer_add(mmarr_writer *w, const char *name, const char *dtype,
                          name ? name : "(null)");
     }
     size_t i;
-    MM_TRY(new_entry(w, name, dtype, ndim, shape, order, &i));
+    MM_TRY(new_entry(w, name, dtype, ndim, shape, order, false, &i, NULL, NULL));
     mmarr_disk_entry *e = &w->ents[i];
     e->checksum = mm_xxh3(e->data_size ? data : "", (size_t)e->data_size);
     return put_bytes(w, e->data_offset, data, e->data_size);
@@ -530,7 +571,7 @@ mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dt
         return wfail(w, MMARR_E_INVAL, "%s: mmarr_writer_reserve: ptr is NULL", w->path);
     *ptr = NULL;
     size_t i;
-    MM_TRY(new_entry(w, name, dtype, ndim, shape, order, &i));
+    MM_TRY(new_entry(w, name, dtype, ndim, shape, order, false, &i, NULL, NULL));
     mmarr_disk_entry *e = &w->ents[i];
     if (!e->data_size) {
         e->checksum = mm_xxh3("", 0);
@@ -554,6 +595,198 @@ mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dt
     w->stage_len = 0;
     w->stage_off = w->cursor;
     return MMARR_OK;
+}
+
+/* ---- streaming and cold arrays ---- */
+
+static void stream_reset(mmarr_writer *w)
+{
+    mm_zwriter_free(w->st.z);
+    free(w->st.buf);
+    XXH3_freeState(w->st.xs);
+    memset(&w->st, 0, sizeof w->st);
+}
+
+/* A failure in the middle of an array leaves it half-written: the writer is done. */
+static mmarr_err stream_fail(mmarr_writer *w, mmarr_err rc)
+{
+    stream_reset(w);
+    w->failed = true;
+    return rc;
+}
+
+/* Compress len bytes (whole chunks, but for the array's last piece) and append the frames. */
+static mmarr_err cold_flush(mmarr_writer *w, const unsigned char *src, size_t len)
+{
+    struct mm_wstream *st = &w->st;
+    mmarr_error e;
+    size_t n;
+    mmarr_err rc = mm_zwriter_run(st->z, src, len, &n, &e);
+    if (rc != MMARR_OK) {
+        w->err = e;
+        snprintf(w->err.message, sizeof w->err.message, "%.200s: array \"%.100s\": %.150s",
+                 w->path, w->heap + w->wnames[st->entry].off, e.message);
+        return rc;
+    }
+    if (w->nchunks + n >= UINT32_MAX ||
+        !grow((void **)&w->chunks, &w->chcap, w->nchunks + n, sizeof *w->chunks))
+        return nomem(w);
+    const uint64_t base = w->ents[st->entry].data_offset;
+    for (size_t k = 0; k < n; k++) {
+        size_t size;
+        uint64_t sum;
+        const unsigned char *out = mm_zwriter_out(st->z, k, &size, &sum);
+        MM_TRY(ensure_space(w, st->out_end + size));
+        MM_TRY(put_bytes(w, st->out_end, out, size));
+        w->chunks[w->nchunks++] = (mmarr_disk_chunk){.offset = st->out_end - base,
+                                                     .size = (uint32_t)size,
+                                                     .checksum = sum};
+        st->out_end += size;
+    }
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_writer_begin(mmarr_writer *w, const char *name, const char *dtype,
+                             unsigned ndim, const uint64_t *shape, mmarr_order order,
+                             const mmarr_compress_options *opts)
+{
+    mmarr_compress_options c = {0};
+    if (opts) {
+        c = *opts;
+        if (!c.level)
+            c.level = MMARR_DEFAULT_LEVEL;
+        if (!c.chunk_size)
+            c.chunk_size = MMARR_DEFAULT_CHUNK_SIZE;
+        if (c.chunk_size > (1ull << 30))
+            return wfail(w, MMARR_E_INVAL,
+                         "%s: array \"%s\": chunk size %llu is outside 1..1073741824", w->path,
+                         name ? name : "(null)", (unsigned long long)c.chunk_size);
+        if (!mm_zstd_level_ok(c.level))
+            return wfail(w, MMARR_E_INVAL, "%s: array \"%s\": zstd refuses level %d", w->path,
+                         name ? name : "(null)", c.level);
+    }
+    size_t i;
+    uint64_t nbytes, itemsize;
+    MM_TRY(new_entry(w, name, dtype, ndim, shape, order, opts != NULL, &i, &nbytes, &itemsize));
+    struct mm_wstream *st = &w->st;
+    memset(st, 0, sizeof *st);
+    st->active = true;
+    st->cold = opts != NULL;
+    st->entry = i;
+    st->nbytes = nbytes;
+    mmarr_disk_entry *e = &w->ents[i];
+    if (opts) {
+        st->chunk_size = c.chunk_size;
+        st->out_end = e->data_offset;
+        mmarr_disk_cold *cd = &w->colds[e->cold_id];
+        cd->chunk_size = c.chunk_size;
+        cd->chunk_first = (uint32_t)w->nchunks;
+        cd->codec = MMARR_CODEC_ZSTD;
+        cd->filter = c.shuffle ? MMARR_FILTER_SHUFFLE : MMARR_FILTER_NONE;
+        cd->level = c.level;
+        st->z = mm_zwriter_new(c.level, (size_t)c.chunk_size,
+                               (size_t)itemsize, c.shuffle != 0, c.threads);
+        if (!st->z)
+            return stream_fail(w, nomem(w));
+        st->batch = mm_zwriter_batch_chunks(st->z) * (size_t)c.chunk_size;
+    }
+    st->xs = XXH3_createState();
+    if (!st->xs)
+        return stream_fail(w, nomem(w));
+    XXH3_64bits_reset(st->xs);
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_writer_write(mmarr_writer *w, const void *data, size_t n)
+{
+    struct mm_wstream *st = &w->st;
+    if (!st->active)
+        return wfail(w, MMARR_E_STATE, "%s: mmarr_writer_write without mmarr_writer_begin",
+                     w->path);
+    const char *name = w->heap + w->wnames[st->entry].off;
+    if (n > st->nbytes - st->written) {
+        wfail(w, MMARR_E_RANGE, "%s: array \"%s\": %zu more bytes than its %llu", w->path, name,
+              (size_t)(n - (st->nbytes - st->written)), (unsigned long long)st->nbytes);
+        return stream_fail(w, MMARR_E_RANGE);
+    }
+    if (n && !data)
+        return wfail(w, MMARR_E_INVAL, "%s: array \"%s\": data is NULL", w->path, name);
+    const unsigned char *p = data;
+    XXH3_64bits_update(st->xs, p, n);
+    if (!st->cold) {
+        mmarr_err rc = put_bytes(w, w->ents[st->entry].data_offset + st->written, p, n);
+        st->written += n;
+        return rc == MMARR_OK ? rc : stream_fail(w, rc);
+    }
+    st->written += n;
+    while (n) {
+        if (!st->buf_len && (n >= st->batch || st->written == st->nbytes)) {
+            /* whole batches, or the array's last bytes, straight from the caller */
+            size_t take = n >= st->batch ? n - n % st->batch : n;
+            mmarr_err rc = cold_flush(w, p, take);
+            if (rc != MMARR_OK)
+                return stream_fail(w, rc);
+            p += take;
+            n -= take;
+            continue;
+        }
+        if (!st->buf && !(st->buf = malloc(st->batch)))
+            return stream_fail(w, nomem(w));
+        size_t take = st->batch - st->buf_len < n ? st->batch - st->buf_len : n;
+        memcpy(st->buf + st->buf_len, p, take);
+        st->buf_len += take;
+        p += take;
+        n -= take;
+        if (st->buf_len == st->batch) {
+            mmarr_err rc = cold_flush(w, st->buf, st->buf_len);
+            if (rc != MMARR_OK)
+                return stream_fail(w, rc);
+            st->buf_len = 0;
+        }
+    }
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_writer_end(mmarr_writer *w)
+{
+    struct mm_wstream *st = &w->st;
+    if (!st->active)
+        return wfail(w, MMARR_E_STATE, "%s: mmarr_writer_end without mmarr_writer_begin",
+                     w->path);
+    mmarr_disk_entry *e = &w->ents[st->entry];
+    if (st->written != st->nbytes) {
+        wfail(w, MMARR_E_RANGE, "%s: array \"%s\": %llu of its %llu bytes were written", w->path,
+              w->heap + w->wnames[st->entry].off, (unsigned long long)st->written,
+              (unsigned long long)st->nbytes);
+        return stream_fail(w, MMARR_E_RANGE);
+    }
+    e->checksum = XXH3_64bits_digest(st->xs);
+    if (st->cold) {
+        if (st->buf_len) {
+            mmarr_err rc = cold_flush(w, st->buf, st->buf_len);
+            if (rc != MMARR_OK)
+                return stream_fail(w, rc);
+        }
+        mmarr_disk_cold *cd = &w->colds[e->cold_id];
+        cd->chunk_count = (uint32_t)(w->nchunks - cd->chunk_first);
+        e->data_size = st->out_end - e->data_offset;
+        w->cursor = mm_align_up(st->out_end, MMARR_PACKED_ALIGNMENT);
+        mmarr_err rc = ensure_space(w, w->cursor);
+        if (rc != MMARR_OK)
+            return stream_fail(w, rc);
+    }
+    stream_reset(w);
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_writer_add_cold(mmarr_writer *w, const char *name, const char *dtype,
+                                unsigned ndim, const uint64_t *shape, mmarr_order order,
+                                const void *data, const mmarr_compress_options *opts)
+{
+    const mmarr_compress_options defaults = {0};
+    MM_TRY(mmarr_writer_begin(w, name, dtype, ndim, shape, order, opts ? opts : &defaults));
+    MM_TRY(mmarr_writer_write(w, data, (size_t)w->st.nbytes));
+    return mmarr_writer_end(w);
 }
 
 /* ---- metadata ---- */
@@ -725,8 +958,10 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
     SECTION(dims_offset, w->ndims * 8);
     h.meta_count = nrec;
     SECTION(meta_offset, nrec * sizeof(mmarr_disk_meta));
-    SECTION(cold_offset, 0);
-    SECTION(chunks_offset, 0);
+    h.cold_count = w->ncolds;
+    SECTION(cold_offset, w->ncolds * sizeof(mmarr_disk_cold));
+    h.chunk_count = w->nchunks;
+    SECTION(chunks_offset, w->nchunks * sizeof(mmarr_disk_chunk));
     h.heap_size = oh.len;
     SECTION(heap_offset, oh.len);
 #undef SECTION
@@ -747,6 +982,10 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
         memcpy(buf + h.dims_offset, w->dims, w->ndims * 8);
     if (nrec)
         memcpy(buf + h.meta_offset, recs, nrec * sizeof *recs);
+    if (w->ncolds)
+        memcpy(buf + h.cold_offset, w->colds, w->ncolds * sizeof(mmarr_disk_cold));
+    if (w->nchunks)
+        memcpy(buf + h.chunks_offset, w->chunks, w->nchunks * sizeof(mmarr_disk_chunk));
     if (oh.len)
         memcpy(buf + h.heap_offset, oh.buf, oh.len);
     free(oh.buf);
@@ -834,6 +1073,7 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     s->index_offset = ioff;
     s->index_size = isize;
     s->index_checksum = isum;
+    s->required_features = w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0;
     s->checksum = mm_slot_checksum(s);
     mmarr_error e;
     rc = mm_pwrite_all(&e, w->fd, w->tmp_path, sb, sizeof sb, 0);
@@ -879,6 +1119,9 @@ void mmarr_writer_free(mmarr_writer *w)
     free(w->names.slots);
     free(w->dtype_map.slots);
     free(w->last_dtype_text);
+    stream_reset(w);
+    free(w->colds);
+    free(w->chunks);
     free(w->ents);
     free(w->wnames);
     free(w->dims);

@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cold.c — cold arrays (spec.md §10): byte shuffle, parallel chunk compression for the
+ * writer, and range reads that decompress only the chunks they touch.
+ *
+ * Every chunk is an independent zstd frame, so both directions parallelise over chunks: a
+ * batch of chunks is shared by a few threads that take the next chunk number from a counter.
+ * Threads are started per batch (tens of microseconds against milliseconds of work per
+ * chunk), so no thread outlives a call and handles hold none.
+ */
+#include "mm_internal.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#define MM_MAX_THREADS 64
+
+unsigned mm_online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1u : n > MM_MAX_THREADS ? MM_MAX_THREADS : (unsigned)n;
+}
+
+/* ---- byte shuffle (§10.3) ---- */
+
+void mm_shuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
+                size_t k)
+{
+    if (k <= 1) {
+        memcpy(dst, src, len);
+        return;
+    }
+    const size_t n = len / k;
+    if (k == 4) {
+        unsigned char *d0 = dst, *d1 = dst + n, *d2 = dst + 2 * n, *d3 = dst + 3 * n;
+        for (size_t i = 0; i < n; i++) {
+            d0[i] = src[4 * i];
+            d1[i] = src[4 * i + 1];
+            d2[i] = src[4 * i + 2];
+            d3[i] = src[4 * i + 3];
+        }
+    } else if (k == 8) {
+        for (size_t j = 0; j < 8; j++) {
+            unsigned char *d = dst + j * n;
+            for (size_t i = 0; i < n; i++)
+                d[i] = src[8 * i + j];
+        }
+    } else {
+        for (size_t j = 0; j < k; j++) {
+            unsigned char *d = dst + j * n;
+            for (size_t i = 0; i < n; i++)
+                d[i] = src[i * k + j];
+        }
+    }
+    memcpy(dst + n * k, src + n * k, len - n * k);
+}
+
+void mm_unshuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
+                  size_t k)
+{
+    if (k <= 1) {
+        memcpy(dst, src, len);
+        return;
+    }
+    const size_t n = len / k;
+    if (k == 4) {
+        const unsigned char *s0 = src, *s1 = src + n, *s2 = src + 2 * n, *s3 = src + 3 * n;
+        for (size_t i = 0; i < n; i++) {
+            dst[4 * i] = s0[i];
+            dst[4 * i + 1] = s1[i];
+            dst[4 * i + 2] = s2[i];
+            dst[4 * i + 3] = s3[i];
+        }
+    } else {
+        for (size_t j = 0; j < k; j++) {
+            const unsigned char *s = src + j * n;
+            for (size_t i = 0; i < n; i++)
+                dst[i * k + j] = s[i];
+        }
+    }
+    memcpy(dst + n * k, src + n * k, len - n * k);
+}
+
+/* ---- a batch of chunks over a few threads ---- */
+
+typedef struct mm_batch mm_batch;
+typedef int (*mm_chunk_fn)(mm_batch *b, unsigned worker, size_t k);
+
+struct mm_batch {
+    mm_chunk_fn fn;
+    void *ctx;
+    size_t count;
+    atomic_size_t next;
+    atomic_int failed;
+};
+
+typedef struct mm_worker {
+    mm_batch *b;
+    unsigned id;
+} mm_worker;
+
+static void *batch_worker(void *arg)
+{
+    mm_worker *w = arg;
+    mm_batch *b = w->b;
+    for (;;) {
+        if (atomic_load(&b->failed))
+            break;
+        size_t k = atomic_fetch_add(&b->next, 1);
+        if (k >= b->count)
+            break;
+        if (b->fn(b, w->id, k) != 0)
+            atomic_store(&b->failed, 1);
+    }
+    return NULL;
+}
+
+/* Run fn for k = 0..count-1 on up to `threads` threads (the caller is one of them). Returns
+ * nonzero if any call failed (the first failure stops the others taking new chunks). */
+static int run_batch(mm_batch *b, unsigned threads)
+{
+    atomic_init(&b->next, 0);
+    atomic_init(&b->failed, 0);
+    if (threads > b->count)
+        threads = (unsigned)b->count;
+    if (threads < 1)
+        threads = 1;
+    pthread_t tid[MM_MAX_THREADS];
+    mm_worker wk[MM_MAX_THREADS];
+    unsigned started = 0;
+    for (unsigned t = 1; t < threads; t++) {
+        wk[t] = (mm_worker){b, t};
+        if (pthread_create(&tid[t], NULL, batch_worker, &wk[t]) != 0)
+            break; /* fewer threads; the work still gets done */
+        started = t;
+    }
+    wk[0] = (mm_worker){b, 0};
+    batch_worker(&wk[0]);
+    for (unsigned t = 1; t <= started; t++)
+        pthread_join(tid[t], NULL);
+    return atomic_load(&b->failed);
+}
+
+/* ---- writer side: compress a batch ---- */
+
+struct mm_zwriter {
+    int level;
+    size_t chunk_size, itemsize;
+    bool shuffle;
+    unsigned threads;
+    ZSTD_CCtx *cctx[MM_MAX_THREADS];
+    unsigned char *scratch[MM_MAX_THREADS]; /* shuffle buffers */
+    size_t bound;                            /* ZSTD_compressBound(chunk_size) */
+    /* per batch */
+    const unsigned char *src;
+    size_t src_len, nchunks;
+    unsigned char **out; /* nchunks output buffers of `bound` bytes */
+    size_t *out_size;
+    uint64_t *sums;
+    size_t out_cap;
+    size_t zerr;
+};
+
+mm_zwriter *mm_zwriter_new(int level, size_t chunk_size, size_t itemsize, bool shuffle,
+                           unsigned threads)
+{
+    mm_zwriter *z = calloc(1, sizeof *z);
+    if (!z)
+        return NULL;
+    z->level = level;
+    z->chunk_size = chunk_size;
+    z->itemsize = itemsize;
+    z->shuffle = shuffle && itemsize > 1;
+    z->threads = threads ? (threads > MM_MAX_THREADS ? MM_MAX_THREADS : threads) : mm_online_cpus();
+    z->bound = ZSTD_compressBound(chunk_size);
+    for (unsigned t = 0; t < z->threads; t++) {
+        z->cctx[t] = ZSTD_createCCtx();
+        if (!z->cctx[t] ||
+            ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx[t], ZSTD_c_compressionLevel, level)) ||
+            ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx[t], ZSTD_c_contentSizeFlag, 1)) ||
+            ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx[t], ZSTD_c_checksumFlag, 0))) {
+            mm_zwriter_free(z);
+            return NULL;
+        }
+    }
+    return z;
+}
+
+void mm_zwriter_free(mm_zwriter *z)
+{
+    if (!z)
+        return;
+    for (unsigned t = 0; t < MM_MAX_THREADS; t++) {
+        ZSTD_freeCCtx(z->cctx[t]);
+        free(z->scratch[t]);
+    }
+    for (size_t i = 0; i < z->out_cap; i++)
+        free(z->out[i]);
+    free(z->out);
+    free(z->out_size);
+    free(z->sums);
+    free(z);
+}
+
+size_t mm_zwriter_batch_chunks(const mm_zwriter *z) { return (size_t)z->threads * 4; }
+
+static int compress_one(mm_batch *b, unsigned worker, size_t k)
+{
+    mm_zwriter *z = b->ctx;
+    const size_t off = k * z->chunk_size;
+    const size_t len = z->src_len - off < z->chunk_size ? z->src_len - off : z->chunk_size;
+    const unsigned char *in = z->src + off;
+    z->sums[k] = mm_xxh3(in, len);
+    if (z->shuffle) {
+        if (!z->scratch[worker] && !(z->scratch[worker] = malloc(z->chunk_size)))
+            return -1;
+        mm_shuffle(z->scratch[worker], in, len, z->itemsize);
+        in = z->scratch[worker];
+    }
+    size_t r = ZSTD_compress2(z->cctx[worker], z->out[k], z->bound, in, len);
+    if (ZSTD_isError(r)) {
+        z->zerr = r;
+        return -1;
+    }
+    z->out_size[k] = r;
+    return 0;
+}
+
+/* Compress src_len bytes (whole chunks, except possibly the last) into z->out[0..n). */
+mmarr_err mm_zwriter_run(mm_zwriter *z, const unsigned char *src, size_t src_len,
+                         size_t *nchunks, mmarr_error *err)
+{
+    const size_t n = src_len / z->chunk_size + (src_len % z->chunk_size != 0);
+    if (n > z->out_cap) {
+        unsigned char **o = realloc(z->out, n * sizeof *o);
+        if (!o)
+            return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+        z->out = o;
+        size_t *os = realloc(z->out_size, n * sizeof *os);
+        if (os)
+            z->out_size = os;
+        uint64_t *su = realloc(z->sums, n * sizeof *su);
+        if (su)
+            z->sums = su;
+        if (!os || !su)
+            return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+        for (size_t i = z->out_cap; i < n; i++) {
+            if (!(z->out[i] = malloc(z->bound)))
+                return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+            z->out_cap = i + 1;
+        }
+    }
+    z->src = src;
+    z->src_len = src_len;
+    z->nchunks = n;
+    z->zerr = 0;
+    mm_batch b = {.fn = compress_one, .ctx = z, .count = n};
+    if (run_batch(&b, z->threads))
+        return z->zerr ? mm_set_error(err, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                      "zstd compression failed: %s",
+                                      ZSTD_getErrorName(z->zerr))
+                       : mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+    *nchunks = n;
+    return MMARR_OK;
+}
+
+const unsigned char *mm_zwriter_out(const mm_zwriter *z, size_t k, size_t *size,
+                                    uint64_t *raw_checksum)
+{
+    *size = z->out_size[k];
+    *raw_checksum = z->sums[k];
+    return z->out[k];
+}
+
+/* Check that zstd accepts a level before a writer commits to it. */
+bool mm_zstd_level_ok(int level)
+{
+    return level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel();
+}
+
+/* ---- reader side ---- */
+
+static const mmarr_disk_cold *cold_desc(const mmarr_file *f, const mmarr_disk_entry *e)
+{
+    return (const mmarr_disk_cold *)(f->index + f->ih->cold_offset) + e->cold_id;
+}
+
+static const mmarr_disk_chunk *cold_chunks(const mmarr_file *f, const mmarr_disk_cold *c)
+{
+    return (const mmarr_disk_chunk *)(f->index + f->ih->chunks_offset) + c->chunk_first;
+}
+
+void mm_cold_fill_info(const mmarr_file *f, const mmarr_disk_entry *e, mmarr_array_info *a)
+{
+    const mmarr_disk_cold *c = cold_desc(f, e);
+    a->chunk_size = c->chunk_size;
+    a->chunk_count = c->chunk_count;
+    a->level = c->level;
+    a->shuffle = c->filter == MMARR_FILTER_SHUFFLE;
+}
+
+/* Per-thread decompression state. */
+typedef struct mm_dstate {
+    ZSTD_DCtx *dctx;
+    unsigned char *tmp;     /* a chunk's raw bytes, for partial chunks */
+    unsigned char *shuf;    /* shuffled bytes before unshuffling */
+} mm_dstate;
+
+static void dstate_free(mm_dstate *d)
+{
+    ZSTD_freeDCtx(d->dctx);
+    free(d->tmp);
+    free(d->shuf);
+}
+
+/* Decompress chunk k of entry e into dst (exactly its raw size), checking the frame's
+ * declared and actual sizes and (if verify) the chunk checksum. */
+static mmarr_err decode_chunk(const mmarr_file *f, size_t index, size_t k, unsigned char *dst,
+                              mm_dstate *ds, bool verify, mmarr_error *err)
+{
+    const mmarr_disk_entry *e = &f->entries[index];
+    const mmarr_disk_cold *c = cold_desc(f, e);
+    const mmarr_disk_chunk *ch = cold_chunks(f, c) + k;
+    const uint64_t nbytes = f->dtypes[e->dtype_id]->itemsize * mm_entry_nitems(f, e);
+    const uint64_t raw_off = (uint64_t)k * c->chunk_size;
+    const size_t raw = (size_t)(nbytes - raw_off < c->chunk_size ? nbytes - raw_off : c->chunk_size);
+    const unsigned char *src = f->base + e->data_offset + ch->offset;
+    const uint64_t at = e->data_offset + ch->offset;
+    const char *name = mm_entry_name(f, e);
+    if (!ds->dctx && !(ds->dctx = ZSTD_createDCtx()))
+        return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+    unsigned long long declared = ZSTD_getFrameContentSize(src, ch->size);
+    size_t fsize = ZSTD_findFrameCompressedSize(src, ch->size);
+    if (declared != raw || ZSTD_isError(fsize) || fsize != ch->size)
+        return mm_set_error(err, MMARR_E_CORRUPT, at,
+                            "%s: array \"%s\" chunk %zu at offset %llu: not one zstd frame of "
+                            "%u bytes declaring %zu raw bytes",
+                            f->path, name, k, (unsigned long long)at, ch->size, raw);
+    const bool shuffled = c->filter == MMARR_FILTER_SHUFFLE && f->dtypes[e->dtype_id]->itemsize > 1;
+    unsigned char *out = dst;
+    if (shuffled) {
+        if (!ds->shuf && !(ds->shuf = malloc((size_t)c->chunk_size)))
+            return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory",
+                                f->path);
+        out = ds->shuf;
+    }
+    size_t r = ZSTD_decompressDCtx(ds->dctx, out, raw, src, ch->size);
+    if (ZSTD_isError(r) || r != raw)
+        return mm_set_error(err, MMARR_E_CORRUPT, at,
+                            "%s: array \"%s\" chunk %zu at offset %llu: zstd: %s", f->path, name,
+                            k, (unsigned long long)at,
+                            ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong decompressed size");
+    if (shuffled)
+        mm_unshuffle(dst, out, raw, (size_t)f->dtypes[e->dtype_id]->itemsize);
+    if (verify) {
+        uint64_t sum = mm_xxh3(dst, raw);
+        if (sum != ch->checksum)
+            return mm_set_error(err, MMARR_E_CHECKSUM, at,
+                                "%s: array \"%s\" chunk %zu at offset %llu: checksum mismatch "
+                                "(stored %016llx, computed %016llx)",
+                                f->path, name, k, (unsigned long long)at,
+                                (unsigned long long)ch->checksum, (unsigned long long)sum);
+    }
+    return MMARR_OK;
+}
+
+typedef struct mm_rjob {
+    const mmarr_file *f;
+    size_t index, k0;
+    uint64_t offset, n, chunk_size, nbytes;
+    unsigned char *dst;
+    bool verify;
+    mm_dstate ds[MM_MAX_THREADS];
+    mmarr_error err[MM_MAX_THREADS];
+    atomic_int first_failed; /* worker whose error is reported, +1 */
+} mm_rjob;
+
+static int read_one(mm_batch *b, unsigned worker, size_t i)
+{
+    mm_rjob *j = b->ctx;
+    const size_t k = j->k0 + i;
+    const uint64_t cbeg = (uint64_t)k * j->chunk_size;
+    const uint64_t cend = cbeg + j->chunk_size < j->nbytes ? cbeg + j->chunk_size : j->nbytes;
+    const uint64_t lo = j->offset > cbeg ? j->offset : cbeg;
+    const uint64_t hi = j->offset + j->n < cend ? j->offset + j->n : cend;
+    mm_dstate *ds = &j->ds[worker];
+    mmarr_err rc;
+    if (lo == cbeg && hi == cend) { /* the whole chunk: straight into dst */
+        rc = decode_chunk(j->f, j->index, k, j->dst + (cbeg - j->offset), ds, j->verify,
+                          &j->err[worker]);
+    } else {
+        if (!ds->tmp && !(ds->tmp = malloc((size_t)j->chunk_size)))
+            rc = mm_set_error(&j->err[worker], MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+        else
+            rc = decode_chunk(j->f, j->index, k, ds->tmp, ds, j->verify, &j->err[worker]);
+        if (rc == MMARR_OK)
+            memcpy(j->dst + (lo - j->offset), ds->tmp + (lo - cbeg), (size_t)(hi - lo));
+    }
+    if (rc != MMARR_OK) {
+        int none = 0;
+        atomic_compare_exchange_strong(&j->first_failed, &none, (int)worker + 1);
+        return -1;
+    }
+    return 0;
+}
+
+mmarr_err mm_cold_read(const mmarr_file *f, size_t index, uint64_t offset, void *dst,
+                       uint64_t n, unsigned threads, bool verify, mmarr_error *err)
+{
+    const mmarr_disk_entry *e = &f->entries[index];
+    const mmarr_disk_cold *c = cold_desc(f, e);
+    if (n == 0)
+        return MMARR_OK;
+    mm_rjob *j = calloc(1, sizeof *j);
+    if (!j)
+        return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+    j->f = f;
+    j->index = index;
+    j->offset = offset;
+    j->n = n;
+    j->dst = dst;
+    j->verify = verify;
+    j->chunk_size = c->chunk_size;
+    j->nbytes = f->dtypes[e->dtype_id]->itemsize * mm_entry_nitems(f, e);
+    j->k0 = (size_t)(offset / c->chunk_size);
+    const size_t k1 = (size_t)((offset + n - 1) / c->chunk_size);
+    mm_batch b = {.fn = read_one, .ctx = j, .count = k1 - j->k0 + 1};
+    mmarr_err rc = MMARR_OK;
+    if (run_batch(&b, threads ? threads : mm_online_cpus())) {
+        int w = atomic_load(&j->first_failed);
+        *err = j->err[w > 0 ? w - 1 : 0];
+        rc = err->code;
+    }
+    for (unsigned t = 0; t < MM_MAX_THREADS; t++)
+        dstate_free(&j->ds[t]);
+    free(j);
+    return rc;
+}
+
+mmarr_err mm_cold_chunk_info(const mmarr_file *f, size_t index, size_t k, mmarr_chunk_info *out)
+{
+    const mmarr_disk_entry *e = &f->entries[index];
+    const mmarr_disk_cold *c = cold_desc(f, e);
+    const mmarr_disk_chunk *ch = cold_chunks(f, c) + k;
+    const uint64_t nbytes = f->dtypes[e->dtype_id]->itemsize * mm_entry_nitems(f, e);
+    out->index = k;
+    out->raw_offset = (uint64_t)k * c->chunk_size;
+    out->raw_size = nbytes - out->raw_offset < c->chunk_size ? nbytes - out->raw_offset
+                                                              : c->chunk_size;
+    out->stored_offset = e->data_offset + ch->offset;
+    out->stored_size = ch->size;
+    out->checksum = ch->checksum;
+    return MMARR_OK;
+}
+
+mmarr_err mm_cold_read_chunk(const mmarr_file *f, size_t index, size_t k, void *dst, bool verify,
+                             mmarr_error *err)
+{
+    mm_dstate ds = {0};
+    mmarr_err rc = decode_chunk(f, index, k, dst, &ds, verify, err);
+    dstate_free(&ds);
+    return rc;
+}
+
+/* Verify a cold array: every chunk against its checksum and the whole against the entry's. */
+mmarr_err mm_cold_verify(const mmarr_file *f, size_t index, mmarr_error *err)
+{
+    const mmarr_disk_entry *e = &f->entries[index];
+    const mmarr_disk_cold *c = cold_desc(f, e);
+    mm_dstate ds = {0};
+    mmarr_err rc = MMARR_OK;
+    XXH3_state_t *st = XXH3_createState();
+    unsigned char *buf = c->chunk_count ? malloc((size_t)c->chunk_size) : NULL;
+    if (!st || (c->chunk_count && !buf)) {
+        rc = mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+        goto out;
+    }
+    XXH3_64bits_reset(st);
+    for (size_t k = 0; k < c->chunk_count && rc == MMARR_OK; k++) {
+        mmarr_chunk_info ci;
+        mm_cold_chunk_info(f, index, k, &ci);
+        rc = decode_chunk(f, index, k, buf, &ds, true, err);
+        if (rc == MMARR_OK)
+            XXH3_64bits_update(st, buf, (size_t)ci.raw_size);
+    }
+    if (rc == MMARR_OK) {
+        uint64_t sum = XXH3_64bits_digest(st);
+        if (sum != e->checksum)
+            rc = mm_set_error(err, MMARR_E_CHECKSUM, e->data_offset,
+                              "%s: array \"%s\" (cold): checksum of the decompressed array "
+                              "mismatch (stored %016llx, computed %016llx)",
+                              f->path, mm_entry_name(f, e), (unsigned long long)e->checksum,
+                              (unsigned long long)sum);
+    }
+out:
+    XXH3_freeState(st);
+    free(buf);
+    dstate_free(&ds);
+    return rc;
+}
