@@ -363,7 +363,8 @@ MMARR_API void mmarr_file_set_threads(mmarr_file *f, unsigned n);
  * that maps a cold array decompresses it into a file of the cache directory and maps that
  * file MAP_SHARED read-only; every later mapping of the same array, from any handle of any
  * process of the same user, maps the same file. N processes then hold one decompressed copy
- * (PSS ~1x, not Nx), and only the first pays for the decompression.
+ * (PSS ~1x, not Nx), and only the first pays for the decompression. The mmarr-cache tool
+ * lists and clears the cache (mmarr_cache_list(), mmarr_cache_clear()).
  *
  * Directory: mmarr_file_set_cache(), else $MMARR_CACHE_DIR, else /dev/shm/mmarr-cache-<euid>.
  *   It is created (mode 0700, last path component only) if missing. It is opened without
@@ -416,7 +417,8 @@ MMARR_API void mmarr_file_set_threads(mmarr_file *f, unsigned n);
  * @return MMARR_OK (also when the cache could not be used); MMARR_E_INVAL (index out of
  *         range, NULL data); MMARR_E_NOMEM (no memory for a private copy or the mapping);
  *         MMARR_E_CHECKSUM / MMARR_E_CORRUPT when a chunk is damaged (err names the array
- *         and chunk; nothing is cached). Cache problems are never errors here.
+ *         and chunk; nothing is cached); MMARR_E_RANGE (larger than this host's address
+ *         space). Cache problems are never errors here.
  */
 MMARR_API mmarr_err mmarr_file_map(mmarr_file *f, size_t index, const void **data,
                                    mmarr_error *err);

@@ -76,6 +76,7 @@ void mmarr_close(mmarr_file *f)
             munmap(f->retired[i].map, f->retired[i].map_size);
     }
     free(f->retired);
+    mm_cache_release(f);
     if (f->mapped && f->base)
         munmap((void *)f->base, (size_t)f->size);
     if (f->fd >= 0)
