@@ -87,18 +87,20 @@ typedef struct mmarr_disk_index_header {
     uint64_t dim_count;       /* 64 */
     uint64_t meta_offset;     /* 72: meta_count x mmarr_disk_meta */
     uint64_t meta_count;      /* 80 */
-    uint64_t cold_offset;     /* 88: cold_count x mmarr_disk_cold */
-    uint64_t cold_count;      /* 96 */
-    uint64_t chunks_offset;   /* 104: chunk_count x mmarr_disk_chunk */
-    uint64_t chunk_count;     /* 112 */
-    uint64_t heap_offset;     /* 120: heap_size bytes of NUL-terminated UTF-8 strings */
-    uint64_t heap_size;       /* 128 */
-    uint32_t file_meta_first; /* 136: first file-level metadata record */
-    uint32_t file_meta_count; /* 140 */
-    uint8_t reserved[48];     /* 144: zero */
+    uint64_t ameta_offset;    /* 88: ameta_count x mmarr_disk_ameta, by entry number */
+    uint64_t ameta_count;     /* 96 */
+    uint64_t cold_offset;     /* 104: cold_count x mmarr_disk_cold */
+    uint64_t cold_count;      /* 112 */
+    uint64_t chunks_offset;   /* 120: chunk_count x mmarr_disk_chunk */
+    uint64_t chunk_count;     /* 128 */
+    uint64_t heap_offset;     /* 136: heap_size bytes of NUL-terminated UTF-8 strings */
+    uint64_t heap_size;       /* 144 */
+    uint32_t file_meta_first; /* 152: first file-level metadata record */
+    uint32_t file_meta_count; /* 156 */
+    uint8_t reserved[32];     /* 160: zero */
 } mmarr_disk_index_header;
 
-/* spec.md §7.2 "Entry" — 64 bytes per array, in data order. */
+/* spec.md §7.2 "Entry" — 48 bytes per array, in data order. */
 typedef struct mmarr_disk_entry {
     uint64_t data_offset; /* 0: absolute file offset of the stored bytes */
     uint64_t data_size;   /* 8: stored bytes (raw: equals the array's byte size) */
@@ -106,21 +108,12 @@ typedef struct mmarr_disk_entry {
     uint32_t name_rank;   /* 24: k such that order[k] is this entry (names[k] is its name) */
     uint32_t dtype_id;    /* 28: index into the dtype table */
     uint32_t dims_first;  /* 32: index of the first dimension in the dims table */
-    uint32_t meta_first;  /* 36: first metadata record (ignored when meta_count is 0) */
-    uint32_t meta_count;  /* 40 */
-    uint32_t cold_id;     /* 44: cold descriptor for ZSTD_CHUNKED, else MMARR_NONE32 */
-    uint8_t ndim;         /* 48: 0..64 */
-    uint8_t storage;      /* 49: MMARR_STORAGE_* */
-    uint8_t flags;        /* 50: MMARR_ENTRY_* */
-    uint8_t reserved[13]; /* 51: zero */
+    uint32_t cold_id;     /* 36: cold descriptor for ZSTD_CHUNKED, else MMARR_NONE32 */
+    uint8_t ndim;         /* 40: 0..64 */
+    uint8_t storage;      /* 41: MMARR_STORAGE_* */
+    uint8_t flags;        /* 42: MMARR_ENTRY_* */
+    uint8_t reserved[5];  /* 43: zero */
 } mmarr_disk_entry;
-
-/* spec.md §7.6 "Name record" — 8 bytes per array, in name order (bytewise, strictly
- * increasing); record k names the entry order[k]. */
-typedef struct mmarr_disk_name {
-    uint32_t name_offset; /* 0: heap offset of the name */
-    uint32_t name_size;   /* 4: bytes, excluding the terminating NUL; 1..65535 */
-} mmarr_disk_name;
 
 #define MMARR_STORAGE_RAW 0u
 #define MMARR_STORAGE_ZSTD_CHUNKED 1u
@@ -141,6 +134,21 @@ typedef struct mmarr_disk_meta {
     uint32_t value_offset;
     uint32_t value_size;
 } mmarr_disk_meta;
+
+/* spec.md §7.4 "Array metadata record" — 12 bytes; one per array that has metadata, in
+ * increasing entry order: that array's group is meta[meta_first, +meta_count). */
+typedef struct mmarr_disk_ameta {
+    uint32_t entry;
+    uint32_t meta_first;
+    uint32_t meta_count; /* >= 1 */
+} mmarr_disk_ameta;
+
+/* spec.md §7.6 "Name record" — 8 bytes per array, in name order (bytewise, strictly
+ * increasing); record k names the entry order[k]. */
+typedef struct mmarr_disk_name {
+    uint32_t name_offset; /* 0: heap offset of the name */
+    uint32_t name_size;   /* 4: bytes, excluding the terminating NUL; 1..65535 */
+} mmarr_disk_name;
 
 /* spec.md §10.1 "Cold descriptor" — 32 bytes. */
 typedef struct mmarr_disk_cold {
@@ -173,12 +181,12 @@ _Static_assert(sizeof(mmarr_disk_slot) == 128, "spec.md §4.2: slot is 128 bytes
 _Static_assert(offsetof(mmarr_disk_slot, state_flags) == 56, "spec.md §4.2");
 _Static_assert(offsetof(mmarr_disk_slot, checksum) == 120, "spec.md §4.2");
 _Static_assert(sizeof(mmarr_disk_index_header) == 192, "spec.md §7.1: index header");
-_Static_assert(offsetof(mmarr_disk_index_header, file_meta_first) == 136, "spec.md §7.1");
-_Static_assert(sizeof(mmarr_disk_entry) == 64, "spec.md §7.2: entry is 64 bytes");
+_Static_assert(offsetof(mmarr_disk_index_header, file_meta_first) == 152, "spec.md §7.1");
+_Static_assert(sizeof(mmarr_disk_entry) == 48, "spec.md §7.2: entry is 48 bytes");
+_Static_assert(sizeof(mmarr_disk_ameta) == 12, "spec.md §7.4: array metadata record");
 _Static_assert(offsetof(mmarr_disk_entry, name_rank) == 24, "spec.md §7.2");
-_Static_assert(offsetof(mmarr_disk_entry, meta_first) == 36, "spec.md §7.2");
-_Static_assert(offsetof(mmarr_disk_entry, cold_id) == 44, "spec.md §7.2");
-_Static_assert(offsetof(mmarr_disk_entry, ndim) == 48, "spec.md §7.2");
+_Static_assert(offsetof(mmarr_disk_entry, cold_id) == 36, "spec.md §7.2");
+_Static_assert(offsetof(mmarr_disk_entry, ndim) == 40, "spec.md §7.2");
 _Static_assert(sizeof(mmarr_disk_name) == 8, "spec.md §7.6: name record is 8 bytes");
 _Static_assert(sizeof(mmarr_disk_dtype) == 8, "spec.md §7.3");
 _Static_assert(sizeof(mmarr_disk_meta) == 16, "spec.md §7.4");

@@ -159,6 +159,7 @@ typedef struct img {
     mmarr_disk_entry *ent;
     uint32_t *order;
     mmarr_disk_name *names;
+    mmarr_disk_ameta *ameta;
     mmarr_disk_dtype *dtypes;
     uint64_t *dims;
     mmarr_disk_meta *meta;
@@ -182,6 +183,7 @@ static void img_load(img *im, const char *path)
     im->ent = (mmarr_disk_entry *)(im->index + im->hdr->entries_offset);
     im->order = (uint32_t *)(im->index + im->hdr->order_offset);
     im->names = (mmarr_disk_name *)(im->index + im->hdr->names_offset);
+    im->ameta = (mmarr_disk_ameta *)(im->index + im->hdr->ameta_offset);
     im->dtypes = (mmarr_disk_dtype *)(im->index + im->hdr->dtypes_offset);
     im->dims = (uint64_t *)(im->index + im->hdr->dims_offset);
     im->meta = (mmarr_disk_meta *)(im->index + im->hdr->meta_offset);
@@ -491,10 +493,20 @@ CORRUPT_CASE(file_meta_duplicate_key, MMARR_E_CORRUPT)
     im->meta[im->hdr->file_meta_first + 1] = im->meta[im->hdr->file_meta_first];
 }
 
+/* The array metadata record of entry b (fails the test if it has none). */
+static mmarr_disk_ameta *img_ameta(img *im, size_t b)
+{
+    for (uint64_t k = 0; k < im->hdr->ameta_count; k++)
+        if (im->ameta[k].entry == b)
+            return &im->ameta[k];
+    fail_msg("entry %zu has no metadata record", b);
+    return NULL;
+}
+
 CORRUPT_CASE(array_meta_duplicate_key, MMARR_E_CORRUPT)
 {
     size_t b = img_entry(im, "bravo");
-    mmarr_disk_meta *m = &im->meta[im->ent[b].meta_first];
+    mmarr_disk_meta *m = &im->meta[img_ameta(im, b)->meta_first];
     m[1].key_offset = m[0].key_offset; /* m1 = "x", m1 = "y" */
     m[1].key_size = m[0].key_size;
 }
@@ -507,8 +519,18 @@ CORRUPT_CASE(file_meta_out_of_range, MMARR_E_CORRUPT)
 CORRUPT_CASE(array_meta_out_of_range, MMARR_E_CORRUPT)
 {
     size_t b = img_entry(im, "bravo");
-    assert_int_equal(im->ent[b].meta_count, 2);
-    im->ent[b].meta_first = (uint32_t)im->hdr->meta_count;
+    assert_int_equal(img_ameta(im, b)->meta_count, 2);
+    img_ameta(im, b)->meta_first = (uint32_t)im->hdr->meta_count;
+}
+
+CORRUPT_CASE(array_meta_entry_out_of_range, MMARR_E_CORRUPT)
+{
+    img_ameta(im, img_entry(im, "bravo"))->entry = (uint32_t)im->hdr->entry_count;
+}
+
+CORRUPT_CASE(array_meta_empty_group, MMARR_E_CORRUPT)
+{
+    img_ameta(im, img_entry(im, "bravo"))->meta_count = 0;
 }
 
 CORRUPT_CASE(meta_key_empty, MMARR_E_CORRUPT)
@@ -553,7 +575,7 @@ static void test_errors__flipped_index_bits_fail_checksum(void **state)
         0,                                    /* header magic */
         8,                                    /* entry_count */
         im.hdr->entries_offset + 1,           /* entry 0 data_offset */
-        im.hdr->entries_offset + 64 + 48,     /* entry 1 ndim */
+        im.hdr->entries_offset + 48 + 40,     /* entry 1 ndim */
         im.hdr->names_offset,                 /* names table */
         im.hdr->heap_offset + 1,              /* heap */
         im.slot->index_size - 1,              /* last byte */
@@ -1558,6 +1580,8 @@ int main(void)
         T(test_errors__index_array_meta_duplicate_key),
         T(test_errors__index_file_meta_out_of_range),
         T(test_errors__index_array_meta_out_of_range),
+        T(test_errors__index_array_meta_entry_out_of_range),
+        T(test_errors__index_array_meta_empty_group),
         T(test_errors__index_meta_key_empty),
         T(test_errors__index_meta_value_invalid_utf8),
         T(test_errors__index_reserved_entry_fields_ignored),

@@ -79,8 +79,9 @@ DATA_HEX_MAX = 1024  # arrays up to this size carry their bytes in the descripti
 
 PROLOGUE = struct.Struct("<10sHHHII32sQ")  # §4.1
 SLOT = struct.Struct("<8Q56sQ")  # §4.2
-HEADER = struct.Struct("<8s16QII48s")  # §7.1
-ENTRY = struct.Struct("<QQQ6I3B13s")  # §7.2
+HEADER = struct.Struct("<8s18QII32s")  # §7.1
+ENTRY = struct.Struct("<QQQ4I3B5s")  # §7.2
+AMETA = struct.Struct("<3I")  # §7.4
 NAME = struct.Struct("<2I")  # §7.6
 DTYPE = struct.Struct("<II")  # §7.3
 META = struct.Struct("<4I")  # §7.4
@@ -88,10 +89,11 @@ COLD = struct.Struct("<QIIBBHiQ")  # §10.1
 CHUNK = struct.Struct("<QIIQ")  # §10.2
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
-assert (PROLOGUE.size, SLOT.size, HEADER.size, ENTRY.size) == (64, 128, 192, 64)
+assert (PROLOGUE.size, SLOT.size, HEADER.size, ENTRY.size, AMETA.size) == (64, 128, 192, 48, 12)
 assert (DTYPE.size, META.size, COLD.size, CHUNK.size, NAME.size) == (8, 16, 32, 24, 8)
 
-SECTIONS = ["entries", "order", "names", "dtypes", "dims", "meta", "cold", "chunks", "heap"]  # §7.1
+SECTIONS = ["entries", "order", "names", "dtypes", "dims", "meta", "ameta", "cold", "chunks",
+            "heap"]  # §7.1
 
 
 def xxh(data):
@@ -240,7 +242,7 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=F
     im.file_meta = sorted(fpairs) if sort_file_meta else fpairs
     im.file_meta_first, im.file_meta_count = group(im.file_meta)
 
-    dtypes, dtype_ids, dims, entries, blobs = [], {}, [], [], []
+    dtypes, dtype_ids, dims, entries, blobs, ameta = [], {}, [], [], [], []
     cur = 512
     for a in arrays:
         al = PACKED_ALIGN if a.packed else alignment
@@ -251,15 +253,18 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=F
             dtype_ids[a.dtype] = len(dtypes)
             dtypes.append(heap.add(u8(a.dtype)))
         mfirst, mcount = group(a.meta)
+        if mcount:
+            ameta.append(dict(entry=len(entries), meta_first=mfirst, meta_count=mcount))
         entries.append(dict(
             data_offset=off, data_size=len(a.data), checksum=a.checksum,
             name_rank=rank[len(entries)], dtype_id=dtype_ids[a.dtype],
-            dims_first=len(dims), meta_first=mfirst, meta_count=mcount, cold_id=NONE32,
+            dims_first=len(dims), cold_id=NONE32,
             ndim=len(a.shape), storage=0,
             flags=(ENTRY_FORTRAN if a.order == "F" else 0) | (ENTRY_PACKED if a.packed else 0),
-            reserved=bytes(13)))
+            reserved=bytes(5)))
         dims.extend(a.shape)
     im.entries, im.blobs, im.dtypes, im.dims, im.metas = entries, blobs, dtypes, dims, metas
+    im.ameta = ameta
     im.heap = heap.buf
     im.colds, im.chunks = [], []
     im.names = [dict(entry=i, name_offset=name_ref[i][0], name_size=name_ref[i][1])
@@ -270,7 +275,7 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=F
     im.section_order = list(SECTIONS)
     im.section_gap = {}
     im.header_over = {}
-    im.header_reserved = bytes(48)
+    im.header_reserved = bytes(32)
     im.index_magic = b"MMARRIDX"
     im.slots = {"A": dict(generation=1), "B": None}
     return im
@@ -281,14 +286,16 @@ def index_bytes(im):
     content = {
         "entries": b"".join(ENTRY.pack(
             e["data_offset"], e["data_size"], e["checksum"], e["name_rank"], e["dtype_id"],
-            e["dims_first"], e["meta_first"], e["meta_count"], e["cold_id"], e["ndim"],
-            e["storage"], e["flags"], e["reserved"])
+            e["dims_first"], e["cold_id"], e["ndim"], e["storage"], e["flags"],
+            e["reserved"])
             for e in im.entries),
         "order": b"".join(U32.pack(r["entry"]) for r in im.names),
         "names": b"".join(NAME.pack(r["name_offset"], r["name_size"]) for r in im.names),
         "dtypes": b"".join(DTYPE.pack(*d) for d in im.dtypes),
         "dims": b"".join(U64.pack(d) for d in im.dims),
         "meta": b"".join(META.pack(*m) for m in im.metas),
+        "ameta": b"".join(AMETA.pack(g["entry"], g["meta_first"], g["meta_count"])
+                          for g in im.ameta),
         "cold": b"".join(COLD.pack(*d) for d in im.colds),
         "chunks": b"".join(CHUNK.pack(*d) for d in im.chunks),
         "heap": bytes(im.heap),
@@ -305,7 +312,8 @@ def index_bytes(im):
     h = dict(entry_count=len(im.entries), entries_offset=offs["entries"],
              order_offset=offs["order"], names_offset=offs["names"], dtypes_offset=offs["dtypes"],
              dtype_count=len(im.dtypes), dims_offset=offs["dims"], dim_count=len(im.dims),
-             meta_offset=offs["meta"], meta_count=len(im.metas), cold_offset=offs["cold"],
+             meta_offset=offs["meta"], meta_count=len(im.metas),
+             ameta_offset=offs["ameta"], ameta_count=len(im.ameta), cold_offset=offs["cold"],
              cold_count=len(im.colds), chunks_offset=offs["chunks"],
              chunk_count=len(im.chunks),
              heap_offset=offs["heap"], heap_size=len(im.heap),
@@ -314,9 +322,11 @@ def index_bytes(im):
         assert k in h, k
         h[k] = v
     buf[0:HEADER.size] = HEADER.pack(
-        im.index_magic, h["entry_count"], h["entries_offset"], h["order_offset"], h["names_offset"],
+        im.index_magic, h["entry_count"], h["entries_offset"], h["order_offset"],
+        h["names_offset"],
         h["dtypes_offset"], h["dtype_count"], h["dims_offset"], h["dim_count"],
-        h["meta_offset"], h["meta_count"], h["cold_offset"], h["cold_count"],
+        h["meta_offset"], h["meta_count"], h["ameta_offset"], h["ameta_count"],
+        h["cold_offset"], h["cold_count"],
         h["chunks_offset"], h["chunk_count"], h["heap_offset"], h["heap_size"],
         h["file_meta_first"], h["file_meta_count"], im.header_reserved)
     return bytes(buf)
@@ -771,9 +781,9 @@ def gen_valid():
     im.minor = 1
     im.prologue_reserved = (0xBEEF, 0xCAFEF00D, bytes(range(1, 33)))
     im.slots["A"] = dict(generation=1, reserved=bytes(range(100, 156)))
-    im.header_reserved = bytes(range(200, 248))
+    im.header_reserved = bytes(range(200, 232))
     for e in im.entries:
-        e["reserved"] = bytes(range(0x5A, 0x5A + 13))
+        e["reserved"] = bytes(range(0x5A, 0x5A + 5))
     simple(im, "reserved_nonzero",
            "format_minor 1 giving meaning to reserved fields (prologue, slot, index header, "
            "entries all non-zero): readers MUST ignore reserved fields (§2)")
@@ -1010,8 +1020,8 @@ def gen_invalid():
     structural("index_magic_bad", C, "index header magic MMARRIDY", magic_idx)
 
     def order_swap(im):
-        im.section_order = ["entries", "order", "names", "dims", "dtypes", "meta", "cold", "chunks",
-                            "heap"]
+        im.section_order = ["entries", "order", "names", "dims", "dtypes", "meta", "ameta",
+                            "cold", "chunks", "heap"]
     structural("sections_out_of_order", C,
                "dims section placed before dtypes, header offsets point at the right bytes: "
                "sections must appear in header-field order (§7)", order_swap)
@@ -1023,7 +1033,7 @@ def gen_invalid():
 
     def overlap_sec(im):
         im.section_order = list(SECTIONS)
-        im.header_over["dtypes_offset"] = 192 + 64 * 3 + 16  # = names_offset
+        im.header_over["dtypes_offset"] = 192 + 48 * 3 + 16  # = names_offset
     structural("sections_overlap", C,
                "dtypes_offset equals names_offset: dtypes overlaps the names table", overlap_sec)
     structural("entries_inside_header", C, "entries_offset 128, inside the index header",
@@ -1042,8 +1052,15 @@ def gen_invalid():
                e_set(2, dtype_id=3))
     structural("entry_dims_out_of_range", C, "beta's dims [dims_first, +ndim) past dim_count",
                e_set(1, dims_first=3))
+    def ameta_range(im):
+        im.ameta[0]["meta_first"] = 4
     structural("entry_meta_out_of_range", C, "gamma's metadata range past meta_count",
-               e_set(0, meta_first=4))
+               ameta_range)
+
+    def ameta_order(im):
+        im.ameta.reverse()
+    structural("array_meta_records_out_of_order", C,
+               "array metadata records not in increasing entry order", ameta_order)
     structural("entry_storage_unknown", C, "alpha's storage kind 2", e_set(2, storage=2))
     structural("entry_storage_255", C, "alpha's storage kind 255", e_set(2, storage=255))
     structural("entry_flag_unknown", C, "alpha's flags has unknown bit 2 set (PACKED|0x04)",
@@ -1262,7 +1279,7 @@ def gen_invalid():
     a = arrs[2]
     arrs[2] = Arr(a.name, a.dtype, a.shape, a.data, meta=arrs[0].meta)
     im = plan(arrs, BASE_META, share_meta=True)
-    assert im.entries[0]["meta_first"] == im.entries[2]["meta_first"]
+    assert im.ameta[0]["meta_first"] == im.ameta[-1]["meta_first"]
     emit_invalid("meta_groups_share_records", serialize(im), C,
                  "gamma and alpha point at the same 2 metadata records: the group counts add "
                  "up to 6 > meta_count 4 (§7.4) (checksums recomputed)")

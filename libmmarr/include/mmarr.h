@@ -353,7 +353,8 @@ MMARR_API mmarr_err mmarr_file_chunk(mmarr_file *f, size_t index, size_t k,
 MMARR_API mmarr_err mmarr_file_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst,
                                           mmarr_error *err);
 /** Threads mmarr_file_read() may use for ranges over several chunks: 0 (default) means the
- *  online CPUs, 1 means the calling thread only. */
+ *  online CPUs, 1 means the calling thread only. A setting, not synchronised: call it before
+ *  the handle is shared between threads. */
 MMARR_API void mmarr_file_set_threads(mmarr_file *f, unsigned n);
 
 /* ------------------------------------------------------------------------------------------ */

@@ -207,6 +207,7 @@ static mmarr_err check_sections(mmarr_file *f, mmarr_error *err)
         {"dtypes", h->dtypes_offset, h->dtype_count, sizeof(mmarr_disk_dtype)},
         {"dims", h->dims_offset, h->dim_count, 8},
         {"meta", h->meta_offset, h->meta_count, sizeof(mmarr_disk_meta)},
+        {"ameta", h->ameta_offset, h->ameta_count, sizeof(mmarr_disk_ameta)},
         {"cold", h->cold_offset, h->cold_count, sizeof(mmarr_disk_cold)},
         {"chunks", h->chunks_offset, h->chunk_count, sizeof(mmarr_disk_chunk)},
         {"heap", h->heap_offset, h->heap_size, 1},
@@ -214,7 +215,8 @@ static mmarr_err check_sections(mmarr_file *f, mmarr_error *err)
     uint64_t prev_end = sizeof(mmarr_disk_index_header);
     for (size_t i = 0; i < sizeof sec / sizeof sec[0]; i++) {
         uint64_t bytes, end;
-        const uint64_t limit = i == 8 ? (1ull << 32) : (1ull << 32) - 1;
+        const bool heap = i + 1 == sizeof sec / sizeof sec[0];
+        const uint64_t limit = heap ? (1ull << 32) : (1ull << 32) - 1;
         if (sec[i].count > limit)
             return FAIL(MMARR_E_CORRUPT, io + 8,
                         "%s: index section %s: count %llu exceeds the format's limit",
@@ -235,6 +237,8 @@ static mmarr_err check_sections(mmarr_file *f, mmarr_error *err)
     f->names = (const mmarr_disk_name *)(f->index + h->names_offset);
     f->dims = (const uint64_t *)(f->index + h->dims_offset);
     f->meta = (const mmarr_disk_meta *)(f->index + h->meta_offset);
+    f->ameta = (const mmarr_disk_ameta *)(f->index + h->ameta_offset);
+    f->ameta_count = h->ameta_count;
     f->heap = (const char *)(f->index + h->heap_offset);
     f->entry_count = h->entry_count;
     f->meta_count = h->meta_count;
@@ -249,19 +253,29 @@ static inline bool heap_str_ok(const mmarr_file *f, uint32_t off, uint32_t size)
     if (end >= f->ih->heap_size || f->heap[end] != '\0')
         return false;
     const unsigned char *p = (const unsigned char *)f->heap + off;
-    uint64_t acc = 0, zero = 0;
-    uint32_t i = 0;
-    for (; i + 8 <= size; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        acc |= w;
-        zero |= (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t acc = 0, zero = 0, w;
+    if (size >= 8) {
+        /* whole words, then the last 8 bytes again (overlapping), never past the name */
+        for (uint32_t i = 0; i + 8 <= size; i += 8) {
+            memcpy(&w, p + i, 8);
+            acc |= w;
+            zero |= (w - ones) & ~w & highs;
+        }
+        memcpy(&w, p + size - 8, 8);
+    } else if (end + 8 <= f->ih->heap_size) {
+        /* one word from inside the heap; bytes past the name count as 0x01 */
+        const uint64_t mask = size ? ~0ull >> (64 - 8 * size) : 0;
+        memcpy(&w, p, 8);
+        w = (w & mask) | (ones & ~mask);
+    } else {
+        w = ones;
+        for (uint32_t i = 0; i < size; i++)
+            w ^= (uint64_t)(p[i] ^ 1u) << (8 * i);
     }
-    for (; i < size; i++) {
-        acc |= p[i];
-        zero |= (uint64_t)(p[i] == 0) << 7;
-    }
-    if (!((acc | zero) & 0x8080808080808080ull))
+    acc |= w;
+    zero |= (w - ones) & ~w & highs;
+    if (!((acc | zero) & highs))
         return true; /* ASCII without NUL */
     return mm_utf8_valid(p, size);
 }
@@ -397,7 +411,6 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
     const uint64_t ibeg = f->slot.index_offset, iend = ibeg + f->slot.index_size;
     const uint64_t fsize = f->slot.file_size;
     uint64_t cursor = MMARR_SUPERBLOCK_SIZE;
-    uint64_t meta_budget = f->meta_count;
     unsigned char *cold_used = NULL;
     mmarr_err rc = MMARR_OK;
     if (h->cold_count) {
@@ -405,8 +418,6 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
         if (!cold_used)
             return FAIL(MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
     }
-    rc = check_meta_group(f, h->file_meta_first, h->file_meta_count, ibeg + 136, "file",
-                          &meta_budget, err);
     for (uint64_t i = 0; i < f->entry_count && rc == MMARR_OK; i++) {
         const mmarr_disk_entry *e = &f->entries[i];
         const uint64_t at = ebase + i * sizeof *e;
@@ -478,9 +489,6 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
             break;
         }
         cursor = pend;
-        if (e->meta_count)
-            rc = check_meta_group(f, e->meta_first, e->meta_count, at + 36, name, &meta_budget,
-                                  err);
     }
 #undef name
     free(cold_used);
@@ -521,6 +529,31 @@ static mmarr_err check_names(mmarr_file *f, mmarr_error *err)
     return MMARR_OK;
 }
 
+/* spec.md §7.4: the file's metadata group and the array groups, in entry order. Their counts
+ * share one budget, meta_count, so the work is bounded by the size of the table. */
+static mmarr_err check_groups(mmarr_file *f, mmarr_error *err)
+{
+    const uint64_t ibeg = f->slot.index_offset;
+    const uint64_t at0 = ibeg + f->ih->ameta_offset;
+    uint64_t budget = f->meta_count;
+    MM_TRY(check_meta_group(f, f->ih->file_meta_first, f->ih->file_meta_count,
+                            ibeg + offsetof(mmarr_disk_index_header, file_meta_first), "file",
+                            &budget, err));
+    for (uint64_t k = 0; k < f->ameta_count; k++) {
+        const mmarr_disk_ameta *g = &f->ameta[k];
+        const uint64_t at = at0 + k * sizeof *g;
+        if (g->entry >= f->entry_count || (k && g->entry <= f->ameta[k - 1].entry) ||
+            g->meta_count == 0)
+            return FAIL(MMARR_E_CORRUPT, at,
+                        "%s: array metadata record %llu at offset %llu: entry %u out of range "
+                        "or order, or an empty group",
+                        f->path, (unsigned long long)k, (unsigned long long)at, g->entry);
+        MM_TRY(check_meta_group(f, g->meta_first, g->meta_count, at,
+                                mm_entry_name(f, &f->entries[g->entry]), &budget, err));
+    }
+    return MMARR_OK;
+}
+
 static mmarr_err check_index(mmarr_file *f, mmarr_error *err)
 {
     f->ih = (const mmarr_disk_index_header *)f->index;
@@ -528,7 +561,8 @@ static mmarr_err check_index(mmarr_file *f, mmarr_error *err)
     MM_TRY(check_dtypes(f, err));
     MM_TRY(check_meta(f, err));
     MM_TRY(check_names(f, err)); /* validates the names that messages below print */
-    return check_entries(f, err);
+    MM_TRY(check_entries(f, err));
+    return check_groups(f, err);
 }
 
 mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)

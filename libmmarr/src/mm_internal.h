@@ -130,6 +130,8 @@ struct mmarr_file {
     const mmarr_disk_name *names; /* names in name order (spec.md §7.6) */
     const uint64_t *dims;
     const mmarr_disk_meta *meta;
+    const mmarr_disk_ameta *ameta; /* array metadata groups, by entry number */
+    uint64_t ameta_count;
     const char *heap;
     uint64_t entry_count, meta_count, dim_count;
 
@@ -201,6 +203,8 @@ static inline const char *mm_heap_str(const mmarr_file *f, uint32_t off) { retur
 
 /* Compute nbytes of an entry; validated at load so cannot overflow afterwards. */
 uint64_t mm_entry_nitems(const mmarr_file *f, const mmarr_disk_entry *e);
+/* reader.c: the metadata group of entry `index` (count 0 if none); binary search. */
+void mm_entry_meta(const mmarr_file *f, size_t index, uint32_t *first, uint32_t *count);
 /* The name of a validated entry (NUL-terminated, in the mapping). */
 static inline const char *mm_entry_name(const mmarr_file *f, const mmarr_disk_entry *e)
 {

@@ -247,6 +247,24 @@ mmarr_err mmarr_file_find(mmarr_file *f, const char *name, size_t *index, mmarr_
                 &e, err);
 }
 
+void mm_entry_meta(const mmarr_file *f, size_t index, uint32_t *first, uint32_t *count)
+{
+    size_t lo = 0, hi = (size_t)f->ameta_count;
+    *first = *count = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->ameta[mid].entry == index) {
+            *first = f->ameta[mid].meta_first;
+            *count = f->ameta[mid].meta_count;
+            return;
+        }
+        if (f->ameta[mid].entry < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+}
+
 static void fill_info(const mmarr_file *f, size_t index, mmarr_array_info *a)
 {
     const mmarr_disk_entry *e = &f->entries[index];
@@ -267,7 +285,9 @@ static void fill_info(const mmarr_file *f, size_t index, mmarr_array_info *a)
     a->offset = e->data_offset;
     a->checksum = e->checksum;
     a->packed = (e->flags & MMARR_ENTRY_PACKED) != 0;
-    a->meta_count = e->meta_count;
+    uint32_t mfirst, mcount;
+    mm_entry_meta(f, index, &mfirst, &mcount);
+    a->meta_count = mcount;
     a->data = e->storage == MMARR_STORAGE_RAW ? (void *)(f->base + e->data_offset) : NULL;
     a->chunk_size = 0;
     a->chunk_count = 0;
@@ -368,7 +388,9 @@ mmarr_err mmarr_array_meta(mmarr_file *f, size_t index, size_t i, const char **k
                                     "%s: array index %zu out of range", f->path, index),
                     &e, err);
     const mmarr_disk_entry *en = &f->entries[index];
-    return group_at(f, en->meta_first, en->meta_count, i, key, value,
+    uint32_t mfirst, mcount;
+    mm_entry_meta(f, index, &mfirst, &mcount);
+    return group_at(f, mfirst, mcount, i, key, value,
                     mm_entry_name(f, en), err);
 }
 
@@ -376,8 +398,9 @@ const char *mmarr_array_meta_get(const mmarr_file *f, size_t index, const char *
 {
     if (!key || index >= f->entry_count)
         return NULL;
-    const mmarr_disk_entry *en = &f->entries[index];
-    return group_get(f, en->meta_first, en->meta_count, key);
+    uint32_t mfirst, mcount;
+    mm_entry_meta(f, index, &mfirst, &mcount);
+    return group_get(f, mfirst, mcount, key);
 }
 
 /* ---- verification ---- */

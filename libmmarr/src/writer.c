@@ -878,6 +878,8 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
 {
     mm_oheap oh = {0};
     mmarr_disk_meta *recs = NULL;
+    mmarr_disk_ameta *groups = NULL;
+    size_t ngroups = 0;
     mmarr_disk_name *names = NULL;
     mmarr_disk_dtype *dts = NULL;
     uint32_t *order = NULL;
@@ -885,15 +887,14 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
     size_t nrec = 0;
     *fmeta_first = 0;
     *fmeta_count = 0;
-    for (size_t i = 0; i < w->n; i++)
-        w->ents[i].meta_count = 0;
 
     /* names, in name order */
     order = malloc((w->n ? w->n : 1) * sizeof *order);
     names = malloc((w->n ? w->n : 1) * sizeof *names);
     dts = malloc((w->ndtypes ? w->ndtypes : 1) * sizeof *dts);
     recs = malloc((w->nmeta ? w->nmeta : 1) * sizeof *recs);
-    if (!order || !names || !dts || !recs)
+    groups = malloc((w->nmeta ? w->nmeta : 1) * sizeof *groups);
+    if (!order || !names || !dts || !recs || !groups)
         goto nomem;
     for (size_t i = 0; i < w->n; i++)
         order[i] = (uint32_t)i;
@@ -929,11 +930,10 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
             if (!*fmeta_count)
                 *fmeta_first = (uint32_t)nrec;
             (*fmeta_count)++;
-        } else {
-            mmarr_disk_entry *e = &w->ents[m->owner];
-            if (!e->meta_count)
-                e->meta_first = (uint32_t)nrec;
-            e->meta_count++;
+        } else { /* sorted by owner: one group per array, in entry order */
+            if (!ngroups || groups[ngroups - 1].entry != m->owner)
+                groups[ngroups++] = (mmarr_disk_ameta){(uint32_t)m->owner, (uint32_t)nrec, 0};
+            groups[ngroups - 1].meta_count++;
         }
         recs[nrec++] = (mmarr_disk_meta){ko, (uint32_t)strlen(m->key), vo,
                                          (uint32_t)strlen(m->value)};
@@ -958,6 +958,8 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
     SECTION(dims_offset, w->ndims * 8);
     h.meta_count = nrec;
     SECTION(meta_offset, nrec * sizeof(mmarr_disk_meta));
+    h.ameta_count = ngroups;
+    SECTION(ameta_offset, ngroups * sizeof(mmarr_disk_ameta));
     h.cold_count = w->ncolds;
     SECTION(cold_offset, w->ncolds * sizeof(mmarr_disk_cold));
     h.chunk_count = w->nchunks;
@@ -982,6 +984,8 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
         memcpy(buf + h.dims_offset, w->dims, w->ndims * 8);
     if (nrec)
         memcpy(buf + h.meta_offset, recs, nrec * sizeof *recs);
+    if (ngroups)
+        memcpy(buf + h.ameta_offset, groups, ngroups * sizeof *groups);
     if (w->ncolds)
         memcpy(buf + h.cold_offset, w->colds, w->ncolds * sizeof(mmarr_disk_cold));
     if (w->nchunks)
@@ -990,6 +994,7 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
         memcpy(buf + h.heap_offset, oh.buf, oh.len);
     free(oh.buf);
     free(recs);
+    free(groups);
     free(names);
     free(dts);
     free(order);
@@ -999,6 +1004,7 @@ static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_s
 nomem:
     free(oh.buf);
     free(recs);
+    free(groups);
     free(names);
     free(dts);
     free(order);
