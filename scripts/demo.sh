@@ -9,4 +9,10 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh build
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMMARR_BUILD_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
-exec build/examples/mmarr_demo "$@"
+out=/dev/shm/mmarr-demo-$$.mmarr
+trap 'rm -f "$out"' EXIT
+build/examples/mmarr_demo -o "$out" --keep "$@"
+echo
+echo "== mmarr-info $out"
+build/tools/mmarr-info "$out"
+build/tools/mmarr-info --verify "$out" | tail -n 1

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+#include "cli_common.h"
+
+#include <mmarr.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *progname = "mmarr";
+
+void cli_init(const char *argv0)
+{
+    if (argv0 && *argv0) {
+        const char *slash = strrchr(argv0, '/');
+        progname = slash ? slash + 1 : argv0;
+    }
+}
+
+const char *cli_progname(void) { return progname; }
+
+__attribute__((format(printf, 2, 0))) /* callers are checked (clang -Wformat-nonliteral) */
+static void vmsg(const char *prefix, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "%s: %s", progname, prefix);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg("", fmt, ap);
+    va_end(ap);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg("", fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "Try '%s --help' for more information.\n", progname);
+    return CLI_EXIT_USAGE;
+}
+
+void cli_print_version(void)
+{
+    printf("%s (mmarr) %s — library %s, format %d.%d\n", progname, MMARR_VERSION_STRING,
+           mmarr_version_string(), MMARR_FORMAT_VERSION_MAJOR, MMARR_FORMAT_VERSION_MINOR);
+}
+
+const char *cli_human_bytes(uint64_t n, char buf[32])
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (n < 1024) {
+        snprintf(buf, 32, "%llu B", (unsigned long long)n);
+        return buf;
+    }
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 6) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, 32, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, unit[u]);
+    return buf;
+}
+
+bool cli_parse_size(const char *s, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return false;
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: return false;
+    }
+    if (shift && (*end == 'i' || *end == 'I'))
+        end++;
+    if (shift && (*end == 'b' || *end == 'B'))
+        end++;
+    if (*end || (shift && v > (UINT64_MAX >> shift)))
+        return false;
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
+void cli_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                fprintf(out, "\\u%04x", *p);
+            else
+                fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cli_progress_begin(cli_progress *p, const char *label, uint64_t total, bool quiet)
+{
+    memset(p, 0, sizeof *p);
+    p->enabled = !quiet && isatty(STDERR_FILENO);
+    p->total = total;
+    p->label = label;
+    p->t0 = p->last = now();
+}
+
+static void progress_draw(cli_progress *p, double t)
+{
+    char a[32], b[32], r[32];
+    double el = t - p->t0;
+    double rate = el > 0 ? (double)p->done / el : 0;
+    fprintf(stderr, "\r\033[K%s  %s / %s", p->label, cli_human_bytes(p->done, a),
+            cli_human_bytes(p->total, b));
+    if (p->total)
+        fprintf(stderr, "  %3.0f%%", 100.0 * (double)p->done / (double)p->total);
+    fprintf(stderr, "  %s/s", cli_human_bytes((uint64_t)rate, r));
+    if (rate > 0 && p->total > p->done)
+        fprintf(stderr, "  ETA %.0fs", (double)(p->total - p->done) / rate);
+    fflush(stderr);
+}
+
+void cli_progress_add(cli_progress *p, uint64_t bytes)
+{
+    p->done += bytes;
+    if (!p->enabled)
+        return;
+    double t = now();
+    if (t - p->last >= 0.2) {
+        p->last = t;
+        progress_draw(p, t);
+    }
+}
+
+void cli_progress_end(cli_progress *p)
+{
+    if (!p->enabled)
+        return;
+    progress_draw(p, now());
+    fputc('\n', stderr);
+}
+
+static volatile sig_atomic_t caught_signal;
+
+static void on_signal(int sig) { caught_signal = sig; }
+
+void cli_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: blocking reads return EINTR and notice the signal */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+int cli_interrupted(void) { return (int)caught_signal; }
+
+void cli_reraise(void)
+{
+    const int sig = (int)caught_signal;
+    if (!sig)
+        return;
+    signal(sig, SIG_DFL);
+    raise(sig);
+    _exit(128 + sig); /* not reached unless the signal is blocked */
+}
+
+bool cli_utf8_valid(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        const unsigned char c = *s;
+        unsigned len;
+        uint32_t v, min;
+        if (c < 0x80) {
+            s++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            len = 2, v = c & 0x1Fu, min = 0x80;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3, v = c & 0x0Fu, min = 0x800;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4, v = c & 0x07u, min = 0x10000;
+        } else {
+            return false;
+        }
+        for (unsigned i = 1; i < len; i++) {
+            if ((s[i] & 0xC0) != 0x80) /* also stops at the terminating NUL */
+                return false;
+            v = (v << 6) | (s[i] & 0x3Fu);
+        }
+        if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+            return false;
+        s += len;
+    }
+    return true;
+}

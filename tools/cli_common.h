@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli_common.h — what the mmarr tools really share: program name and diagnostics, the exit
+ * code contract, --version text, byte-size formatting and parsing, JSON string output and a
+ * stderr progress line. Public libmmarr API only; no private headers.
+ */
+#ifndef MMARR_CLI_COMMON_H
+#define MMARR_CLI_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit codes every tool keeps (README "Tools"): scripts rely on them. */
+enum {
+    CLI_EXIT_OK = 0,    /* success */
+    CLI_EXIT_DATA = 1,  /* a data problem: unreadable/corrupt input, failed verification */
+    CLI_EXIT_USAGE = 2, /* bad command line */
+};
+
+/* Remember argv[0]'s basename for messages. Call first in main(). */
+void cli_init(const char *argv0);
+const char *cli_progname(void);
+
+/* "prog: message\n" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "prog: message\nTry 'prog --help' for more information.\n" on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "prog (mmarr) 0.1.0 — library 0.1.0, format 1.0" on stdout. */
+void cli_print_version(void);
+
+/* "1.5 GiB", "512 B": binary units, 3 significant digits. Returns buf. */
+const char *cli_human_bytes(uint64_t n, char buf[32]);
+/* Parse "4096", "64K", "2M", "1G" (binary multiples); false on junk or overflow. */
+bool cli_parse_size(const char *s, uint64_t *out);
+
+/* Write s as a JSON string literal (quotes, escapes, control characters as \u00XX). */
+void cli_json_string(FILE *out, const char *s);
+
+/* Progress on stderr: shown only when stderr is a terminal and not quiet; one line rewritten
+ * at most every 200 ms: "label  1.2 GiB / 4.0 GiB  30%  850 MiB/s  ETA 3s". */
+typedef struct cli_progress {
+    bool enabled;
+    uint64_t total, done;
+    double t0, last;
+    const char *label;
+} cli_progress;
+void cli_progress_begin(cli_progress *p, const char *label, uint64_t total, bool quiet);
+void cli_progress_add(cli_progress *p, uint64_t bytes);
+void cli_progress_end(cli_progress *p);
+
+/* Interruption by SIGINT, SIGTERM or SIGHUP. The handlers only record the signal (without
+ * SA_RESTART, so a blocked read returns EINTR); long loops poll cli_interrupted(), clean up
+ * (temporary files) through their normal error path, then call cli_reraise(), which ends the
+ * process by the same signal so the shell sees the usual status (130 for Ctrl-C). */
+void cli_catch_signals(void);
+/* The signal caught, or 0. */
+int cli_interrupted(void);
+/* If a signal was caught: restore its default action and raise it (does not return). */
+void cli_reraise(void);
+
+/* True if s is valid UTF-8 (strict: no overlong forms, surrogates or code points > U+10FFFF),
+ * as libmmarr requires of names, keys and values. */
+bool cli_utf8_valid(const char *s);
+
+#endif
