@@ -4,7 +4,7 @@
 #   1. gcc, -Werror, all ctest suites (unit, golden)
 #   2. clang, -Werror, AddressSanitizer + UndefinedBehaviorSanitizer, all ctest suites
 #   3. the golden-file generator reproduces the committed vectors byte for byte
-#   4. the demo under valgrind (no leaks, no invalid accesses)
+#   4. the demo and the tools under valgrind (no leaks, no invalid accesses)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -30,7 +30,13 @@ cp format/testdata/gen_golden.py "$tmp/"
 diff -r -q -x gen_golden.py -x __pycache__ "$tmp" format/testdata
 echo "golden vectors: identical"
 
-echo "== demo under valgrind"
-valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-  --trace-children=yes build/gcc/examples/mmarr_demo -w 2 -m 8 -o "$tmp/demo.mmarr" >/dev/null
+echo "== demo and tools under valgrind"
+vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite)
+"${vg[@]}" --trace-children=yes build/gcc/examples/mmarr_demo -w 2 -m 8 -o "$tmp/demo.mmarr" \
+  --keep >/dev/null
+"${vg[@]}" build/gcc/tools/mmarr-info --verify "$tmp/demo.mmarr" >/dev/null
+"${vg[@]}" build/gcc/tools/mmarr-info --json "$tmp/demo.mmarr" events >/dev/null
+"${vg[@]}" build/gcc/tools/mmarr-pack -q -o "$tmp/repacked.mmarr" "$tmp/demo.mmarr"
+"${vg[@]}" build/gcc/tools/mmarr-unpack "$tmp/repacked.mmarr" -o "$tmp/unpacked/" >/dev/null
+"${vg[@]}" build/gcc/tools/mmarr-cache --dir "$tmp/cache" list >/dev/null
 echo "valgrind: clean"
