@@ -107,6 +107,13 @@ bool cli_parse_size(const char *s, uint64_t *out)
     return true;
 }
 
+uint64_t cli_cold_piece(uint64_t chunk_size, uint64_t nbytes, uint64_t target)
+{
+    uint64_t piece = chunk_size == 0 ? target : chunk_size >= target ? chunk_size
+                                                                     : target - target % chunk_size;
+    return piece < nbytes ? piece : nbytes;
+}
+
 void cli_json_string(FILE *out, const char *s)
 {
     fputc('"', out);

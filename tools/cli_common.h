@@ -37,6 +37,11 @@ const char *cli_human_bytes(uint64_t n, char buf[32]);
 /* Parse "4096", "64K", "2M", "1G" (binary multiples); false on junk or overflow. */
 bool cli_parse_size(const char *s, uint64_t *out);
 
+/* How many raw bytes of a cold array to read per mmarr_file_read() call when streaming it:
+ * whole chunks (so no chunk is decompressed twice), about `target` bytes, at least one chunk,
+ * at most nbytes (0 for an empty array). */
+uint64_t cli_cold_piece(uint64_t chunk_size, uint64_t nbytes, uint64_t target);
+
 /* Write s as a JSON string literal (quotes, escapes, control characters as \u00XX). */
 void cli_json_string(FILE *out, const char *s);
 

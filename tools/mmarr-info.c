@@ -814,7 +814,7 @@ static void j_i64_list(jw *w, const char *key, unsigned n, const int64_t *v)
 /* Options                                                                                     */
 
 typedef struct opts {
-    int json, verify, resident;
+    int json, verify, resident, chunks;
     uint64_t values;
     const char *path, *array;
 } opts;
@@ -828,6 +828,8 @@ static void usage(void)
            "      --verify      check every array's checksum; report each failure\n"
            "      --resident    show how much of each array is in the page cache now\n"
            "  -n, --values=N    with ARRAY, show its first N values (default %d; 0: none)\n"
+           "      --chunks      with ARRAY, list a cold array's chunks: raw and stored\n"
+           "                    offsets and sizes, ratio, checksum\n"
            "  -h, --help        show this help and exit\n"
            "  -V, --version     show the program, library and format versions and exit\n"
            "\n"
@@ -841,12 +843,12 @@ static void usage(void)
 /* Parse argv into *o; returns -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, opts *o)
 {
-    enum { OPT_VERIFY = 256, OPT_RESIDENT };
+    enum { OPT_VERIFY = 256, OPT_RESIDENT, OPT_CHUNKS };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},          {"verify", no_argument, NULL, OPT_VERIFY},
         {"resident", no_argument, NULL, OPT_RESIDENT}, {"values", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
+        {"chunks", no_argument, NULL, OPT_CHUNKS}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->values = DEFAULT_VALUES;
     opterr = 0;
@@ -856,6 +858,7 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'j': o->json = 1; break;
         case OPT_VERIFY: o->verify = 1; break;
         case OPT_RESIDENT: o->resident = 1; break;
+        case OPT_CHUNKS: o->chunks = 1; break;
         case 'n': {
             char *end;
             errno = 0;
@@ -887,6 +890,8 @@ static int parse_args(int argc, char **argv, opts *o)
         return cli_usage_error("too many arguments: '%s'", argv[optind + 2]);
     o->path = argv[optind];
     o->array = optind + 1 < argc ? argv[optind + 1] : NULL;
+    if (o->chunks && !o->array)
+        return cli_usage_error("--chunks lists the chunks of one ARRAY: name it");
     return -1;
 }
 
@@ -1297,14 +1302,65 @@ static int j_values(jw *w, mmarr_file *f, const mmarr_array_info *a, uint64_t wa
  * a failure to read its values. */
 typedef struct array_extras {
     int details;
+    int chunks; /* with details: the chunk table of a cold array */
     uint64_t values;
     const residency *res;
     vsummary *verify;
     int rc;
 } array_extras;
 
-/* Chunking of a cold array (spec.md §10): JSON keys present for cold arrays only. */
-static void j_cold(jw *w, const mmarr_array_info *a)
+/* Chunk k of a cold array; an error (which only an index out of range could cause) is
+ * reported and returned as an exit code. */
+static int get_chunk(mmarr_file *f, const mmarr_array_info *a, size_t k, mmarr_chunk_info *c)
+{
+    mmarr_error e;
+    if (mmarr_file_chunk(f, a->index, k, c, &e) != MMARR_OK) {
+        cli_error("%s", e.message);
+        return CLI_EXIT_DATA;
+    }
+    return CLI_EXIT_OK;
+}
+
+static double chunk_ratio(const mmarr_chunk_info *c)
+{
+    return c->stored_size ? (double)c->raw_size / (double)c->stored_size : 1.0;
+}
+
+/* "chunks": one object per chunk, in array order. Returns an exit code. */
+static int j_chunks(jw *w, mmarr_file *f, const mmarr_array_info *a)
+{
+    j_key(w, "chunks");
+    putchar('[');
+    int rc = CLI_EXIT_OK;
+    for (size_t k = 0; k < a->chunk_count && rc == CLI_EXIT_OK; k++) {
+        mmarr_chunk_info c;
+        rc = get_chunk(f, a, k, &c);
+        if (rc != CLI_EXIT_OK)
+            break;
+        char hex[17];
+        jw o = {0};
+        fputs(k ? ", {" : "{", stdout);
+        j_u64(&o, "index", c.index);
+        j_u64(&o, "raw_offset", c.raw_offset);
+        j_u64(&o, "raw_size", c.raw_size);
+        j_u64(&o, "stored_offset", c.stored_offset);
+        j_u64(&o, "stored_size", c.stored_size);
+        j_key(&o, "ratio");
+        strbuf r = {0};
+        sb_put_real(&r, chunk_ratio(&c), &F64);
+        fputs(sb_str(&r), stdout);
+        free(r.p);
+        snprintf(hex, sizeof hex, "%016" PRIx64, c.checksum);
+        j_str(&o, "checksum", hex);
+        putchar('}');
+    }
+    putchar(']');
+    return rc;
+}
+
+/* Chunking of a cold array (spec.md §10): JSON keys present for cold arrays only; with
+ * --chunks, the chunks too. */
+static void j_cold(jw *w, mmarr_file *f, const mmarr_array_info *a, array_extras *x)
 {
     if (a->storage != MMARR_STORAGE_COLD)
         return;
@@ -1313,6 +1369,8 @@ static void j_cold(jw *w, const mmarr_array_info *a)
     j_key(w, "level");
     printf("%d", a->level);
     j_bool(w, "shuffle", a->shuffle);
+    if (x->details && x->chunks)
+        x->rc |= j_chunks(w, f, a);
 }
 
 static void j_array(mmarr_file *f, const mmarr_array_info *a, array_extras *x)
@@ -1342,7 +1400,7 @@ static void j_array(mmarr_file *f, const mmarr_array_info *a, array_extras *x)
     snprintf(hex, sizeof hex, "%016" PRIx64, a->checksum);
     j_str(&w, "checksum", hex);
     j_bool(&w, "packed", a->packed);
-    j_cold(&w, a);
+    j_cold(&w, f, a, x);
     j_meta_object(&w, "metadata", f, a->index, a->meta_count);
     if (x->res)
         j_u64(&w, "resident_bytes", x->res->bytes[a->index]);
@@ -1401,6 +1459,53 @@ static void print_fields(const mmarr_dtype *dt, int depth)
             print_fields(fl->dtype, depth + 1);
     }
     free(sb.p);
+}
+
+/* Digits of v in decimal. */
+static size_t digits(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+/* --chunks: one line per chunk of a cold array, exact byte counts (offsets to seek to).
+ * Returns an exit code. */
+static int print_chunks(mmarr_file *f, const mmarr_array_info *a)
+{
+    if (a->storage != MMARR_STORAGE_COLD) {
+        printf("chunk table: none (hot array: raw bytes)\n");
+        return CLI_EXIT_OK;
+    }
+    if (!a->chunk_count) {
+        printf("chunk table: none (empty array)\n");
+        return CLI_EXIT_OK;
+    }
+    static const char *const title[] = {"CHUNK", "RAW OFFSET", "RAW SIZE", "STORED OFFSET",
+                                         "STORED SIZE", "RATIO"};
+    const uint64_t widest[] = {a->chunk_count - 1, a->nbytes, a->chunk_size,
+                               a->offset + a->stored_bytes, a->stored_bytes, 0};
+    int w[6];
+    for (int i = 0; i < 6; i++)
+        w[i] = (int)max_size(strlen(title[i]), i == 5 ? 7 : digits(widest[i]));
+    printf("chunk table:\n");
+    for (int i = 0; i < 6; i++)
+        printf("  %*s", w[i], title[i]);
+    printf("  CHECKSUM\n");
+    int rc = CLI_EXIT_OK;
+    for (size_t k = 0; k < a->chunk_count && rc == CLI_EXIT_OK; k++) {
+        mmarr_chunk_info c;
+        rc = get_chunk(f, a, k, &c);
+        if (rc == CLI_EXIT_OK)
+            printf("  %*zu  %*" PRIu64 "  %*" PRIu64 "  %*" PRIu64 "  %*" PRIu64
+                   "  %*.2f  %016" PRIx64 "\n",
+                   w[0], c.index, w[1], c.raw_offset, w[2], c.raw_size, w[3], c.stored_offset,
+                   w[4], c.stored_size, w[5], chunk_ratio(&c), c.checksum);
+    }
+    return rc;
 }
 
 /* The first values, one per line with its index; returns an exit code. */
@@ -1470,8 +1575,9 @@ static void print_array(mmarr_file *f, const mmarr_array_info *a, array_extras *
     printf("checksum:    %016" PRIx64 " (XXH3-64)\n", a->checksum);
     printf("packed:      %s\n", a->packed ? "yes" : "no");
     if (a->storage == MMARR_STORAGE_COLD)
-        printf("chunks:      %zu of %s raw, zstd level %d%s\n", a->chunk_count,
-               cli_human_bytes(a->chunk_size, hb), a->level, a->shuffle ? ", byte-shuffled" : "");
+        printf("chunks:      %zu of %s raw, zstd level %d, %s\n", a->chunk_count,
+               cli_human_bytes(a->chunk_size, hb), a->level,
+               a->shuffle ? "byte-shuffled" : "not shuffled");
     if (x->res) {
         sb_clear(&sb);
         sb_put_percent(&sb, x->res->bytes[a->index], a->stored_bytes);
@@ -1494,6 +1600,8 @@ static void print_array(mmarr_file *f, const mmarr_array_info *a, array_extras *
         print_fields(a->dtype, 0);
     }
     x->rc |= print_values(f, a, x->values);
+    if (x->chunks)
+        x->rc |= print_chunks(f, a);
     free(sb.p);
 }
 
@@ -1520,7 +1628,7 @@ static void print_verify(mmarr_file *f, size_t first, size_t end, vsummary *s)
 static int json_document(mmarr_file *f, const mmarr_file_info *fi, const opts *o,
                          const mmarr_array_info *one, const residency *res, vsummary *vs)
 {
-    array_extras x = {one != NULL, o->values, res, vs, CLI_EXIT_OK};
+    array_extras x = {one != NULL, o->chunks, o->values, res, vs, CLI_EXIT_OK};
     jw w = {0};
     putchar('{');
     j_file_head(&w, f, fi);
@@ -1554,7 +1662,7 @@ static int json_document(mmarr_file *f, const mmarr_file_info *fi, const opts *o
 static int text_output(mmarr_file *f, const mmarr_file_info *fi, const opts *o,
                        const mmarr_array_info *one, const residency *res, vsummary *vs)
 {
-    array_extras x = {1, o->values, res, NULL, CLI_EXIT_OK};
+    array_extras x = {1, o->chunks, o->values, res, NULL, CLI_EXIT_OK};
     if (one) {
         strbuf sb = {0};
         sb_put_display(&sb, fi->path);

@@ -5,11 +5,14 @@
  *
  * Two phases. The plan reads every input's header (never its data) and lists the arrays to
  * write, so naming problems, duplicates, unknown --array-meta targets and bad inputs are
- * reported before any output exists, and the progress total is known. The copy then streams
- * each array into the output: small ones through one bounded buffer (mmarr_writer_add), large
- * ones straight into their reserved place in the output mapping (mmarr_writer_reserve), piece
- * by piece, so memory stays bounded whatever the input size. The writer publishes atomically
- * at commit; on any failure or signal it is freed, which removes its temporary file.
+ * reported before any output exists, and the progress total is known; it also decides each
+ * array's tier (hot or cold) and compression settings. The copy then streams each array into
+ * the output: small hot ones through one bounded buffer (mmarr_writer_add), large hot ones
+ * straight into their reserved place in the output mapping (mmarr_writer_reserve), cold ones
+ * through the streaming writer (mmarr_writer_begin/_write/_end), which compresses as the
+ * pieces arrive; cold inputs are read back with mmarr_file_read a few chunks at a time. So
+ * memory stays bounded whatever the input size. The writer publishes atomically at commit;
+ * on any failure or signal it is freed, which removes its temporary file.
  */
 #include "cli_common.h"
 #include "npyio.h"
@@ -20,12 +23,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* Arrays up to this size are read into one reused buffer and added; larger ones are reserved
  * in the output and filled in pieces of this size. (Each reserved array keeps a mapping until
@@ -33,6 +38,12 @@
 #define PACK_PIECE (8u << 20)
 #define EXIT_INTERRUPTED (-1)
 #define EXIT_DONE (-2) /* --help or --version handled */
+/* zstd levels: 1..22, and the fast modes down to ZSTD_minCLevel() (-(1 << 17) since zstd
+ * 1.3.4). 0 is not a level here: mmarr_compress_options reads it as "the default". */
+#define LEVEL_MIN (-131072)
+#define LEVEL_MAX 22
+#define CHUNK_SIZE_MAX (1ull << 30) /* spec.md §10.1 */
+#define THREADS_MAX 4096
 
 /* ------------------------------------------------------------------------------------------ */
 /* Command line                                                                               */
@@ -57,10 +68,10 @@ typedef struct kv {
 
 /*
  * Everything the command line sets. Options are global (fields here) or positional (raw_spec,
- * captured per input). The cold-tier options of issue 4 are global: how to compress
- * (--compress[=LEVEL], --chunk-size, --shuffle) and which arrays (--cold GLOB,
- * --cold-min-size) become fields here, and the copy phase, which already decides per array
- * between mmarr_writer_add and _reserve, then chooses the cold writer for the arrays selected.
+ * captured per input). The cold-tier options are global: which arrays go cold (--compress
+ * alone: all; --cold GLOB, --cold-min-size: those selected; --hot GLOB: never) and how
+ * (level, chunk size, shuffle, threads). Settings not given stay "unset", so that a re-packed
+ * cold array can keep its own.
  */
 typedef struct pack_opts {
     const char *output;
@@ -70,6 +81,17 @@ typedef struct pack_opts {
     size_t nmeta, narray_meta;
     input *inputs;
     size_t ninputs;
+    /* cold tier */
+    bool compress;         /* --compress, --cold or --cold-min-size given */
+    bool level_set;        /* --compress=LEVEL */
+    int level;
+    uint64_t chunk_size;   /* 0: not given */
+    int shuffle;           /* -1: not given (by dtype), 0: --no-shuffle, 1: --shuffle */
+    unsigned threads;      /* 0: every CPU */
+    bool cold_min_set;
+    uint64_t cold_min;
+    const char **cold_globs, **hot_globs; /* point into argv */
+    size_t ncold, nhot;
 } pack_opts;
 
 static void usage(FILE *out)
@@ -99,9 +121,28 @@ static void usage(FILE *out)
 "                           KEY may not)\n"
 "      --no-verify          do not verify checksums of re-packed .mmarr arrays\n"
 "  -q, --quiet              no progress display\n"
-"  -v, --verbose            list each array on stderr as it is packed\n"
+"  -v, --verbose            list each array on stderr as it is packed, then its tier,\n"
+"                           raw and stored sizes and compression ratio\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
+"\n"
+"Cold tier (arrays stored as zstd-compressed chunks):\n"
+"      --compress[=LEVEL]   store arrays cold: every array, or with --cold or\n"
+"                           --cold-min-size the ones they select; LEVEL is zstd's, 1 to\n"
+"                           22, or -1 to -131072 for the fast modes (default 3)\n"
+"      --cold GLOB          store arrays whose name matches GLOB cold (repeatable; '*'\n"
+"                           also matches '/'); implies --compress\n"
+"      --cold-min-size SIZE store arrays of SIZE raw bytes or more cold; implies --compress\n"
+"      --hot GLOB           store arrays whose name matches GLOB hot (repeatable; wins\n"
+"                           over the options above)\n"
+"      --chunk-size SIZE    raw bytes per chunk, 1 to 1G (default 1M)\n"
+"      --shuffle            byte-shuffle every cold array's chunks by item size\n"
+"      --no-shuffle         never byte-shuffle (default: shuffle numbers of 2 bytes or\n"
+"                           more: integers, floats, complex, datetime64, timedelta64)\n"
+"      --threads N          compression threads (default 0: one per CPU)\n"
+"  Arrays no tier option selects keep their input's tier (a re-packed cold array stays\n"
+"  cold, with its own level, chunk size and shuffle unless given here); .npy, .npz and\n"
+"  raw inputs are hot.\n"
 "\n"
 "Raw input options apply to every raw input after them on the command line:\n"
 "  -t, --dtype DTYPE        element type: '<f4', 'float32', '>i8', '|S6', '<M8[ns]',\n"
@@ -116,15 +157,29 @@ static void usage(FILE *out)
 "  %s -o data.mmarr --meta source=sensor-7 dataset/\n"
 "  %s -o data.mmarr -t '<f4' -s -1,3 points=points.bin\n"
 "  %s -o new.mmarr -a 2M --force old.mmarr             # re-pack with 2 MiB alignment\n"
+"  %s --cold-min-size 64M --compress=5 -o data.mmarr inputs/\n"
+"  %s --hot '*' -o hot.mmarr cold.mmarr               # decompress every array\n"
 "\n"
 "Exit status: 0 success, 1 data problem (unreadable, corrupt or unsupported input, existing\n"
 "output, I/O failure), 2 usage error. Interrupted by a signal, it leaves no output behind\n"
 "and ends by that signal.\n",
             cli_progname(), cli_progname(), cli_progname(), cli_progname(), cli_progname(),
-            cli_progname());
+            cli_progname(), cli_progname(), cli_progname());
 }
 
-enum { OPT_ARRAY_META = 256, OPT_ORDER, OPT_NO_VERIFY };
+enum {
+    OPT_ARRAY_META = 256,
+    OPT_ORDER,
+    OPT_NO_VERIFY,
+    OPT_COMPRESS,
+    OPT_COLD,
+    OPT_COLD_MIN_SIZE,
+    OPT_HOT,
+    OPT_CHUNK_SIZE,
+    OPT_SHUFFLE,
+    OPT_NO_SHUFFLE,
+    OPT_THREADS,
+};
 
 static const struct option long_opts[] = {
     {"output", required_argument, NULL, 'o'},
@@ -133,6 +188,14 @@ static const struct option long_opts[] = {
     {"meta", required_argument, NULL, 'm'},
     {"array-meta", required_argument, NULL, OPT_ARRAY_META},
     {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
+    {"compress", optional_argument, NULL, OPT_COMPRESS},
+    {"cold", required_argument, NULL, OPT_COLD},
+    {"cold-min-size", required_argument, NULL, OPT_COLD_MIN_SIZE},
+    {"hot", required_argument, NULL, OPT_HOT},
+    {"chunk-size", required_argument, NULL, OPT_CHUNK_SIZE},
+    {"shuffle", no_argument, NULL, OPT_SHUFFLE},
+    {"no-shuffle", no_argument, NULL, OPT_NO_SHUFFLE},
+    {"threads", required_argument, NULL, OPT_THREADS},
     {"dtype", required_argument, NULL, 't'},
     {"shape", required_argument, NULL, 's'},
     {"order", required_argument, NULL, OPT_ORDER},
@@ -196,6 +259,78 @@ static void free_opts(pack_opts *o)
     free(o->meta);
     free(o->array_meta);
     free(o->inputs);
+    free(o->cold_globs);
+    free(o->hot_globs);
+}
+
+/* An integer in [lo, hi], decimal, optional '-', nothing else. */
+static bool parse_int(const char *s, long lo, long hi, long *out)
+{
+    if (!s || !(*s == '-' || (*s >= '0' && *s <= '9')))
+        return false;
+    errno = 0;
+    char *end;
+    const long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* The cold-tier options; returns an exit code or 0. */
+static int parse_cold_opt(int c, const char *arg, pack_opts *o)
+{
+    uint64_t size;
+    long v;
+    switch (c) {
+    case OPT_COMPRESS:
+        o->compress = true;
+        if (!arg)
+            break;
+        if (!parse_int(arg, LEVEL_MIN, LEVEL_MAX, &v) || v == 0)
+            return cli_usage_error("--compress=%s: expected a zstd level from 1 to %d, or -1 "
+                                   "to %d for the fast modes",
+                                   arg, LEVEL_MAX, LEVEL_MIN);
+        o->level = (int)v;
+        o->level_set = true;
+        break;
+    case OPT_COLD:
+    case OPT_HOT: {
+        const char ***list = c == OPT_COLD ? &o->cold_globs : &o->hot_globs;
+        size_t *n = c == OPT_COLD ? &o->ncold : &o->nhot;
+        if (!*arg)
+            return cli_usage_error("--%s: empty GLOB", c == OPT_COLD ? "cold" : "hot");
+        if (!push((void **)list, n, sizeof **list))
+            return oom();
+        (*list)[(*n)++] = arg;
+        o->compress |= c == OPT_COLD;
+        break;
+    }
+    case OPT_COLD_MIN_SIZE:
+        if (!cli_parse_size(arg, &size))
+            return cli_usage_error("--cold-min-size '%s': expected a size such as 65536, 64K "
+                                   "or 1G", arg);
+        o->cold_min = size;
+        o->cold_min_set = o->compress = true;
+        break;
+    case OPT_CHUNK_SIZE:
+        if (!cli_parse_size(arg, &size) || size == 0 || size > CHUNK_SIZE_MAX)
+            return cli_usage_error("--chunk-size '%s': expected a size from 1 byte to 1G, such "
+                                   "as 65536, 256K or 4M", arg);
+        o->chunk_size = size;
+        break;
+    case OPT_SHUFFLE:
+    case OPT_NO_SHUFFLE:
+        o->shuffle = c == OPT_SHUFFLE;
+        break;
+    case OPT_THREADS:
+        if (!parse_int(arg, 0, THREADS_MAX, &v) || arg[0] == '-')
+            return cli_usage_error("--threads '%s': expected a count from 0 (one per CPU) to "
+                                   "%d", arg, THREADS_MAX);
+        o->threads = (unsigned)v;
+        break;
+    }
+    return 0;
 }
 
 static int add_input(pack_opts *o, const char *arg, const raw_spec *raw)
@@ -262,6 +397,16 @@ static int parse_args(int argc, char **argv, pack_opts *o)
         }
         case OPT_NO_VERIFY:
             o->verify = false;
+            break;
+        case OPT_COMPRESS:
+        case OPT_COLD:
+        case OPT_COLD_MIN_SIZE:
+        case OPT_HOT:
+        case OPT_CHUNK_SIZE:
+        case OPT_SHUFFLE:
+        case OPT_NO_SHUFFLE:
+        case OPT_THREADS:
+            rc = parse_cold_opt(c, optarg, o);
             break;
         case 't':
             raw.dtype = optarg;
@@ -331,6 +476,10 @@ typedef struct item { /* one array to write */
     size_t source;
     size_t member;      /* NPZ: entry index; MMARR: array index */
     char *member_name;  /* NPZ: the member, for messages */
+    bool in_cold;       /* MMARR: stored cold in the input ... */
+    mmarr_compress_options in_copts; /* ... with these settings (level, chunk_size, shuffle) */
+    bool cold;          /* the output tier, decided by choose_tiers() */
+    mmarr_compress_options copts;    /* cold: how to compress it */
 } item;
 
 typedef struct plan {
@@ -597,17 +746,17 @@ static int plan_mmarr(plan *p, mmarr_file *f, const char *path, const char *pref
             cli_error("%s", e.message);
             return CLI_EXIT_DATA;
         }
-        if (a.storage != MMARR_STORAGE_HOT) {
-            cli_error("%s: array \"%s\" is stored compressed (cold tier), which this version "
-                      "cannot read",
-                      path, a.name);
-            return CLI_EXIT_DATA;
-        }
         item *it = plan_item(p, str_concat(prefix, strlen(prefix), a.name, a.name_size),
                              a.dtype_str, a.ndim, a.shape, a.order, a.nbytes);
         if (!it)
             return CLI_EXIT_DATA;
         it->member = i;
+        if (a.storage == MMARR_STORAGE_COLD) {
+            it->in_cold = true;
+            it->in_copts.level = a.level;
+            it->in_copts.chunk_size = a.chunk_size;
+            it->in_copts.shuffle = a.shuffle;
+        }
     }
     return rc;
 }
@@ -995,6 +1144,103 @@ static int check_names(const plan *p, const pack_opts *o)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Tiers                                                                                      */
+
+/* Does name match one of the globs? Marks every glob that matches it as used. */
+static bool match_globs(const char *const *globs, size_t n, const char *name, bool *used)
+{
+    bool hit = false;
+    for (size_t i = 0; i < n; i++)
+        if (fnmatch(globs[i], name, 0) == 0)
+            hit = used[i] = true;
+    return hit;
+}
+
+/* Byte shuffle pays off for numbers wider than a byte, whose high bytes vary slowly. */
+static bool shuffle_by_default(const mmarr_dtype *dt)
+{
+    switch (mmarr_dtype_kind(dt)) {
+    case MMARR_KIND_INT:
+    case MMARR_KIND_UINT:
+    case MMARR_KIND_FLOAT:
+    case MMARR_KIND_COMPLEX:
+    case MMARR_KIND_DATETIME:
+    case MMARR_KIND_TIMEDELTA:
+        return mmarr_dtype_itemsize(dt) > 1;
+    default:
+        return false;
+    }
+}
+
+static void warn_unused(const char *opt, const char *const *globs, size_t n, const bool *used)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!used[i])
+            cli_warn("%s '%s' matches no array", opt, globs[i]);
+}
+
+/*
+ * Each array's tier: hot if a --hot glob matches it; else cold if --compress was given
+ * without --cold or --cold-min-size, or a --cold glob or --cold-min-size selects it; else the
+ * tier it has in its input (hot but for cold arrays of re-packed files). A cold array's
+ * settings are those given on the command line, else (re-packed cold arrays) its own, else
+ * the defaults, with shuffle chosen by dtype. Arrays of 1-byte items are never shuffled:
+ * it would change nothing but the flag.
+ */
+static int choose_tiers(plan *p, const pack_opts *o)
+{
+    bool *cold_used = calloc(o->ncold + 1, sizeof *cold_used);
+    bool *hot_used = calloc(o->nhot + 1, sizeof *hot_used);
+    int rc = 0;
+    if (!cold_used || !hot_used)
+        rc = oom();
+    const bool all = o->compress && !o->ncold && !o->cold_min_set;
+    size_t ncold = 0;
+    for (size_t i = 0; rc == 0 && i < p->n; i++) {
+        item *it = &p->items[i];
+        const bool hot = match_globs(o->hot_globs, o->nhot, it->name, hot_used);
+        const bool picked = match_globs(o->cold_globs, o->ncold, it->name, cold_used) ||
+                            (o->cold_min_set && it->nbytes >= o->cold_min);
+        it->cold = !hot && (all || picked || it->in_cold);
+        if (!it->cold)
+            continue;
+        ncold++;
+        mmarr_dtype *dt;
+        mmarr_error e;
+        if (mmarr_dtype_parse(it->dtype, &dt, &e) != MMARR_OK) { /* canonical: cannot fail */
+            cli_error("%s", e.message);
+            rc = CLI_EXIT_DATA;
+            break;
+        }
+        const mmarr_compress_options *in = it->in_cold ? &it->in_copts : NULL;
+        mmarr_compress_options *c = &it->copts;
+        /* a level outside zstd's range (only informational in the file) falls back */
+        const bool in_level_ok = in && in->level && in->level >= LEVEL_MIN &&
+                                 in->level <= LEVEL_MAX;
+        c->level = o->level_set ? o->level : in_level_ok ? in->level : MMARR_DEFAULT_LEVEL;
+        c->chunk_size = o->chunk_size ? o->chunk_size
+                        : in          ? in->chunk_size
+                                      : MMARR_DEFAULT_CHUNK_SIZE;
+        const bool shuffle = o->shuffle >= 0 ? o->shuffle != 0
+                             : in            ? in->shuffle != 0
+                                             : shuffle_by_default(dt);
+        c->shuffle = shuffle && mmarr_dtype_itemsize(dt) > 1;
+        c->threads = o->threads;
+        mmarr_dtype_free(dt);
+    }
+    if (rc == 0) {
+        warn_unused("--cold", o->cold_globs, o->ncold, cold_used);
+        warn_unused("--hot", o->hot_globs, o->nhot, hot_used);
+        if (!ncold && p->n && (o->chunk_size || o->shuffle >= 0))
+            cli_warn("no array is stored cold, so --chunk-size and --shuffle change nothing "
+                     "(select arrays with --compress, --cold or --cold-min-size)");
+    }
+    free(cold_used);
+    free(hot_used);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* The copy                                                                                   */
 
 typedef struct packer {
@@ -1022,9 +1268,59 @@ static void show_item(const packer *k, const item *it)
     fprintf(stderr, "%s: %s  %s  (", cli_progname(), it->name, it->dtype);
     for (unsigned d = 0; d < it->ndim; d++)
         fprintf(stderr, d ? ", %llu" : "%llu", (unsigned long long)item_shape(k->p, it)[d]);
-    fprintf(stderr, "%s)%s  %s  from %s\n", it->ndim == 1 ? "," : "",
+    fprintf(stderr, "%s)%s  %s  from %s", it->ndim == 1 ? "," : "",
             it->order == MMARR_ORDER_F ? " F" : "", cli_human_bytes(it->nbytes, sz),
             item_where(k->p, it, wh, sizeof wh));
+    if (it->cold)
+        fprintf(stderr, "  -> cold: zstd %d, %s chunks%s", it->copts.level,
+                cli_human_bytes(it->copts.chunk_size, sz),
+                it->copts.shuffle ? ", shuffled" : "");
+    else
+        fputs("  -> hot", stderr);
+    fputc('\n', stderr);
+}
+
+/* Grow the reused buffer to n bytes. */
+static int reserve_buf(packer *k, size_t n)
+{
+    if (n <= k->bufcap)
+        return 0;
+    unsigned char *b = realloc(k->buf, n);
+    if (!b)
+        return oom();
+    k->buf = b;
+    k->bufcap = n;
+    return 0;
+}
+
+/* Feed n bytes to the array begun with mmarr_writer_begin, in pieces of at most PACK_PIECE
+ * (the progress line moves, and a signal is noticed, between pieces). */
+static int write_pieces(packer *k, const unsigned char *p, uint64_t n)
+{
+    while (n) {
+        if (cli_interrupted())
+            return EXIT_INTERRUPTED;
+        const size_t piece = n < PACK_PIECE ? (size_t)n : PACK_PIECE;
+        if (mmarr_writer_write(k->w, p, piece) != MMARR_OK)
+            return writer_fail(k);
+        p += piece;
+        n -= piece;
+        cli_progress_add(&k->prog, piece);
+    }
+    return 0;
+}
+
+static int begin_array(packer *k, const item *it)
+{
+    if (mmarr_writer_begin(k->w, it->name, it->dtype, it->ndim, item_shape(k->p, it), it->order,
+                           it->cold ? &it->copts : NULL) != MMARR_OK)
+        return writer_fail(k);
+    return 0;
+}
+
+static int end_array(packer *k)
+{
+    return mmarr_writer_end(k->w) == MMARR_OK ? 0 : writer_fail(k);
 }
 
 /* Read exactly n bytes; a short input is a data error naming the position. */
@@ -1051,19 +1347,32 @@ static int read_full(npy_read_fn rd, void *ctx, unsigned char *dst, size_t n, co
     return 0;
 }
 
-/* Stream an array's bytes from rd into the output: buffered add, or reserve and fill. */
+/* A cold array from rd: read a piece, compress it (mmarr_writer_write), repeat. */
+static int fill_cold(packer *k, const item *it, npy_read_fn rd, void *ctx, const char *where)
+{
+    int rc = reserve_buf(k, it->nbytes < PACK_PIECE ? (size_t)it->nbytes : PACK_PIECE);
+    if (rc == 0)
+        rc = begin_array(k, it);
+    for (uint64_t at = 0; rc == 0 && at < it->nbytes;) {
+        const size_t piece = it->nbytes - at < PACK_PIECE ? (size_t)(it->nbytes - at) : PACK_PIECE;
+        rc = read_full(rd, ctx, k->buf, piece, it, at, where);
+        if (rc == 0)
+            rc = write_pieces(k, k->buf, piece);
+        at += piece;
+    }
+    return rc ? rc : end_array(k);
+}
+
+/* Stream an array's bytes from rd into the output: cold through the streaming writer; hot by
+ * buffered add, or reserve and fill. */
 static int fill_array(packer *k, const item *it, npy_read_fn rd, void *ctx, const char *where)
 {
+    if (it->cold)
+        return fill_cold(k, it, rd, ctx, where);
     if (it->nbytes <= PACK_PIECE) {
-        if (it->nbytes > k->bufcap) {
-            unsigned char *b = realloc(k->buf, (size_t)it->nbytes);
-            if (!b) {
-                return oom();
-            }
-            k->buf = b;
-            k->bufcap = (size_t)it->nbytes;
-        }
-        int rc = read_full(rd, ctx, k->buf, (size_t)it->nbytes, it, 0, where);
+        int rc = reserve_buf(k, (size_t)it->nbytes);
+        if (rc == 0)
+            rc = read_full(rd, ctx, k->buf, (size_t)it->nbytes, it, 0, where);
         if (rc)
             return rc;
         if (mmarr_writer_add(k->w, it->name, it->dtype, it->ndim, item_shape(k->p, it),
@@ -1205,6 +1514,67 @@ static int copy_meta(packer *k, mmarr_file *f, const item *it)
     return 0;
 }
 
+/*
+ * A cold input array, decompressed a few whole chunks at a time (mmarr_file_read, on the
+ * --threads threads) into the output, hot or cold. Verification happens on the way: the
+ * library checks each chunk as it decompresses it (unless the file was opened without), and
+ * the whole array is hashed here and compared with its checksum before the output can be
+ * committed, so damaged data never gets a fresh, valid checksum and nothing is read twice.
+ */
+static int copy_from_cold(packer *k, mmarr_file *f, const mmarr_array_info *a, const item *it)
+{
+    /* whole chunks, so none is decompressed twice: at most 1 GiB (spec.md §10.1) */
+    const uint64_t piece = cli_cold_piece(a->chunk_size, a->nbytes, PACK_PIECE);
+    int rc = reserve_buf(k, (size_t)piece);
+    XXH3_state_t *xs = NULL;
+    if (rc == 0 && k->o->verify) {
+        xs = XXH3_createState();
+        if (!xs)
+            rc = oom();
+        else
+            XXH3_64bits_reset(xs);
+    }
+    if (rc == 0)
+        rc = begin_array(k, it);
+    mmarr_file_advise(f, a->index, MMARR_ADVICE_SEQUENTIAL, NULL);
+    for (uint64_t at = 0; rc == 0 && at < a->nbytes;) {
+        const uint64_t n = a->nbytes - at < piece ? a->nbytes - at : piece;
+        mmarr_error e;
+        if (cli_interrupted()) {
+            rc = EXIT_INTERRUPTED;
+        } else if (mmarr_file_read(f, a->index, at, k->buf, n, &e) != MMARR_OK) {
+            cli_error("%s", e.message); /* names the array, the chunk and its file offset */
+            rc = CLI_EXIT_DATA;
+        } else {
+            if (xs)
+                XXH3_64bits_update(xs, k->buf, (size_t)n);
+            rc = write_pieces(k, k->buf, n);
+        }
+        at += n;
+    }
+    const uint64_t sum = rc == 0 && xs ? XXH3_64bits_digest(xs) : a->checksum;
+    if (sum != a->checksum) {
+        cli_error("%s: array \"%s\" (cold): checksum mismatch of the decompressed array "
+                  "(stored %016llx, computed %016llx)",
+                  k->p->src[it->source].path, a->name, (unsigned long long)a->checksum,
+                  (unsigned long long)sum);
+        rc = CLI_EXIT_DATA;
+    }
+    XXH3_freeState(xs);
+    return rc ? rc : end_array(k);
+}
+
+/* A hot input array stored cold: compressed straight from the input's mapping. */
+static int copy_hot_to_cold(packer *k, mmarr_file *f, const mmarr_array_info *a, const item *it)
+{
+    int rc = begin_array(k, it);
+    if (rc == 0) {
+        mmarr_file_advise(f, a->index, MMARR_ADVICE_SEQUENTIAL, NULL);
+        rc = write_pieces(k, a->data, a->nbytes);
+    }
+    return rc ? rc : end_array(k);
+}
+
 static int copy_mmarr_array(packer *k, mmarr_file *f, const source *s, const item *it)
 {
     mmarr_error e;
@@ -1214,14 +1584,22 @@ static int copy_mmarr_array(packer *k, mmarr_file *f, const source *s, const ite
         return CLI_EXIT_DATA;
     }
     if (strcmp(a.dtype_str, it->dtype) || a.nbytes != it->nbytes || a.ndim != it->ndim ||
-        a.storage != MMARR_STORAGE_HOT) {
+        (a.storage == MMARR_STORAGE_COLD) != it->in_cold) {
         cli_error("%s: changed while being packed", s->path);
         return CLI_EXIT_DATA;
+    }
+    if (it->in_cold) {
+        int rc = copy_from_cold(k, f, &a, it);
+        return rc ? rc : copy_meta(k, f, it);
     }
     /* verify first: re-packing must not give damaged data a fresh, valid checksum */
     if (k->o->verify && mmarr_file_verify_array(f, it->member, &e) != MMARR_OK) {
         cli_error("%s", e.message);
         return CLI_EXIT_DATA;
+    }
+    if (it->cold) {
+        int rc = copy_hot_to_cold(k, f, &a, it);
+        return rc ? rc : copy_meta(k, f, it);
     }
     if (it->nbytes <= PACK_PIECE) {
         if (mmarr_writer_add(k->w, it->name, it->dtype, it->ndim, item_shape(k->p, it),
@@ -1251,10 +1629,12 @@ static int copy_mmarr(packer *k, const source *s)
 {
     mmarr_file *f;
     mmarr_error e;
-    if (mmarr_open(s->path, 0, &f, &e) != MMARR_OK) {
+    /* --no-verify: cold chunks are not checked either (corrupt frames still fail) */
+    if (mmarr_open(s->path, k->o->verify ? 0 : MMARR_OPEN_NO_CHUNK_VERIFY, &f, &e) != MMARR_OK) {
         cli_error("%s", e.message);
         return CLI_EXIT_DATA;
     }
+    mmarr_file_set_threads(f, k->o->threads);
     int rc = 0;
     for (size_t i = s->first; rc == 0 && i < s->first + s->count; i++) {
         show_item(k, &k->p->items[i]);
@@ -1307,6 +1687,44 @@ static int apply_options_meta(packer *k)
     return 0;
 }
 
+static double ratio(uint64_t raw, uint64_t stored)
+{
+    return stored ? (double)raw / (double)stored : 1.0;
+}
+
+/* -v, after the commit: what each array became, read back from the new file (the writer does
+ * not tell a cold array's compressed size before then). */
+static void report_tiers(const pack_opts *o)
+{
+    mmarr_file *f;
+    mmarr_error e;
+    if (mmarr_open(o->output, 0, &f, &e) != MMARR_OK) {
+        cli_warn("%s", e.message);
+        return;
+    }
+    uint64_t raw = 0, stored = 0;
+    size_t ncold = 0;
+    const size_t n = mmarr_file_count(f);
+    for (size_t i = 0; i < n; i++) {
+        mmarr_array_info a;
+        if (mmarr_file_array(f, i, &a, &e) != MMARR_OK)
+            break;
+        char r[32], s[32];
+        const bool cold = a.storage == MMARR_STORAGE_COLD;
+        fprintf(stderr, "%s: %s: %s  %s -> %s  (%.2fx)\n", cli_progname(), a.name,
+                cold ? "cold" : "hot", cli_human_bytes(a.nbytes, r),
+                cli_human_bytes(a.stored_bytes, s), ratio(a.nbytes, a.stored_bytes));
+        raw += a.nbytes;
+        stored += a.stored_bytes;
+        ncold += cold;
+    }
+    char r[32], s[32];
+    fprintf(stderr, "%s: %s: %zu array%s, %zu cold: %s -> %s  (%.2fx)\n", cli_progname(),
+            o->output, n, n == 1 ? "" : "s", ncold, cli_human_bytes(raw, r),
+            cli_human_bytes(stored, s), ratio(raw, stored));
+    mmarr_close(f);
+}
+
 static int pack(const pack_opts *o, const plan *p)
 {
     mmarr_writer_options wo = {0};
@@ -1337,13 +1755,15 @@ static int pack(const pack_opts *o, const plan *p)
     cli_progress_end(&k.prog);
     mmarr_writer_free(k.w); /* removes the temporary unless committed */
     free(k.buf);
+    if (rc == 0 && o->verbose)
+        report_tiers(o);
     return rc;
 }
 
 int main(int argc, char **argv)
 {
     cli_init(argv[0]);
-    pack_opts o = {.verify = true};
+    pack_opts o = {.verify = true, .shuffle = -1};
     int rc = parse_args(argc, argv, &o);
     if (rc) {
         free_opts(&o);
@@ -1363,6 +1783,8 @@ int main(int argc, char **argv)
         rc = plan_input(&p, &o.inputs[i], i);
     if (rc == 0)
         rc = check_names(&p, &o);
+    if (rc == 0)
+        rc = choose_tiers(&p, &o);
     if (rc == 0)
         rc = pack(&o, &p);
     free_plan(&p);

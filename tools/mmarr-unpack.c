@@ -6,9 +6,12 @@
  * The .npy bytes are exactly np.save's (header text, padding, data in the stored order), so
  * npy -> mmarr -> npy gives back the same file. Everything that can be refused is checked
  * before anything is written: names, dtypes numpy cannot express, existing outputs, and the
- * checksums of every selected array (so damaged data is never exported). Each output file is
- * written to "<target>.tmp.XXXXXX", synced, and renamed into place (without replacing an
- * existing file unless --force); failures and signals remove the temporary.
+ * checksums of every selected array (so damaged data is never exported). Hot arrays are
+ * written straight from the mapping; cold ones are decompressed a few chunks at a time
+ * (mmarr_file_read) into a bounded buffer, for .npz members through a streaming zip source.
+ * Each output file is written to "<target>.tmp.XXXXXX", synced, and renamed into place
+ * (without replacing an existing file unless --force); failures and signals remove the
+ * temporary.
  */
 #include "cli_common.h"
 #include "npyio.h"
@@ -41,6 +44,7 @@ typedef struct unpack_opts {
 } unpack_opts;
 
 typedef struct job { /* one array to export */
+    mmarr_file *f;
     mmarr_array_info a;
     unsigned char *header; /* its .npy preamble + header */
     size_t hlen;
@@ -68,7 +72,8 @@ static void usage(FILE *out)
 "      --as-void         export dtypes numpy has no name for (bfloat16, float8_e4m3fn,\n"
 "                        float8_e5m2, also inside structs) as opaque '|V<n>' of the same\n"
 "                        bytes; without it such arrays are an error\n"
-"      --no-verify       do not check the arrays' checksums before exporting them\n"
+"      --no-verify       do not check the arrays' checksums before exporting them (nor\n"
+"                        the chunks of cold arrays as they are decompressed)\n"
 "  -q, --quiet           no progress display\n"
 "  -h, --help            show this help and exit\n"
 "  -V, --version         show the version and exit\n"
@@ -222,12 +227,7 @@ static int prepare_job(unpacker *u, size_t index, job *j)
         return CLI_EXIT_DATA;
     }
     const char *name = j->a.name;
-    if (j->a.storage != MMARR_STORAGE_HOT) {
-        cli_error("%s: array \"%s\" is stored compressed (cold tier), which this version "
-                  "cannot read",
-                  u->o->file, name);
-        return CLI_EXIT_DATA;
-    }
+    j->f = u->f;
     if (u->kind != OUT_NPY && !name_is_safe_path(name)) {
         cli_error("%s: array \"%s\": the name cannot be used as a path (absolute, empty, '.' or "
                   "'..' components); export it alone with -o NAME.npy",
@@ -429,6 +429,62 @@ static int write_all(int fd, const void *buf, size_t n, const char *path, cli_pr
     return 0;
 }
 
+/* Bytes of a cold array to decompress per mmarr_file_read(): whole chunks, ~WRITE_PIECE. */
+static size_t cold_piece(const job *j)
+{
+    return (size_t)cli_cold_piece(j->a.chunk_size, j->a.nbytes, WRITE_PIECE);
+}
+
+/* Decompress (and check) bytes [offset, offset+n) of a cold array into buf. */
+static int read_cold(const job *j, uint64_t offset, void *buf, size_t n, char *err,
+                     size_t errlen)
+{
+    mmarr_error e;
+    if (cli_interrupted()) {
+        snprintf(err, errlen, "interrupted");
+        return -1;
+    }
+    if (mmarr_file_read(j->f, j->a.index, offset, buf, n, &e) != MMARR_OK) {
+        snprintf(err, errlen, "%s", e.message); /* names the array, chunk and file offset */
+        return -1;
+    }
+    return 0;
+}
+
+/* npz_fill_fn: a cold array's data for its .npz member. */
+static int fill_cold(void *ctx, uint64_t offset, void *buf, size_t n, char *err, size_t errlen)
+{
+    return read_cold(ctx, offset, buf, n, err, errlen);
+}
+
+/* A cold array's data into fd, decompressed piece by piece. */
+static int write_cold(unpacker *u, const job *j, int fd, const char *tmp)
+{
+    const size_t piece = cold_piece(j);
+    unsigned char *buf = piece ? malloc(piece) : NULL;
+    if (piece && !buf) {
+        cli_error("out of memory");
+        return CLI_EXIT_DATA;
+    }
+    char err[768];
+    int rc = 0;
+    for (uint64_t at = 0; rc == 0 && at < j->a.nbytes; at += piece) {
+        const size_t n = j->a.nbytes - at < piece ? (size_t)(j->a.nbytes - at) : piece;
+        if (read_cold(j, at, buf, n, err, sizeof err) != 0) {
+            if (cli_interrupted())
+                rc = EXIT_INTERRUPTED;
+            else {
+                cli_error("%s", err);
+                rc = CLI_EXIT_DATA;
+            }
+        } else {
+            rc = write_all(fd, buf, n, tmp, &u->prog);
+        }
+    }
+    free(buf);
+    return rc;
+}
+
 static int write_npy(unpacker *u, const job *j, const char *target)
 {
     char *tmp;
@@ -439,12 +495,16 @@ static int write_npy(unpacker *u, const job *j, const char *target)
     if (j->a.nbytes)
         mmarr_file_advise(u->f, j->a.index, MMARR_ADVICE_SEQUENTIAL, NULL);
     rc = write_all(fd, j->header, j->hlen, tmp, NULL);
-    if (rc == 0 && j->a.nbytes > SIZE_MAX) {
-        cli_error("%s: array too large for this platform", target);
-        rc = CLI_EXIT_DATA;
+    if (rc == 0 && j->a.storage == MMARR_STORAGE_COLD) {
+        rc = write_cold(u, j, fd, tmp);
+    } else {
+        if (rc == 0 && j->a.nbytes > SIZE_MAX) {
+            cli_error("%s: array too large for this platform", target);
+            rc = CLI_EXIT_DATA;
+        }
+        if (rc == 0)
+            rc = write_all(fd, j->a.data, (size_t)j->a.nbytes, tmp, &u->prog);
     }
-    if (rc == 0)
-        rc = write_all(fd, j->a.data, (size_t)j->a.nbytes, tmp, &u->prog);
     if (rc == 0 && fsync(fd) != 0)
         rc = sys_error(tmp, "fsync");
     if (close(fd) != 0 && rc == 0)
@@ -531,8 +591,12 @@ static int write_npz(unpacker *u)
         job *j = &u->jobs[i];
         unsigned char *h = j->header;
         j->header = NULL; /* the archive owns it now */
-        if (npz_writer_add(zw, j->target, h, j->hlen, j->a.data, j->a.nbytes, err,
-                           sizeof err) != 0) {
+        const int r = j->a.storage == MMARR_STORAGE_COLD
+                          ? npz_writer_add_stream(zw, j->target, h, j->hlen, j->a.nbytes,
+                                                  cold_piece(j), fill_cold, j, err, sizeof err)
+                          : npz_writer_add(zw, j->target, h, j->hlen, j->a.data, j->a.nbytes,
+                                           err, sizeof err);
+        if (r != 0) {
             cli_error("%s", err);
             rc = CLI_EXIT_DATA;
         }
@@ -568,7 +632,9 @@ static void free_jobs(unpacker *u)
 static int unpack(unpacker *u)
 {
     mmarr_error e;
-    if (mmarr_open(u->o->file, 0, &u->f, &e) != MMARR_OK) {
+    /* with --no-verify, cold chunks are not checked as they are decompressed either */
+    if (mmarr_open(u->o->file, u->o->verify ? 0 : MMARR_OPEN_NO_CHUNK_VERIFY, &u->f, &e) !=
+        MMARR_OK) {
         cli_error("%s", e.message);
         return CLI_EXIT_DATA;
     }

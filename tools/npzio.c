@@ -8,7 +8,8 @@
  *
  * Writing builds each member from two buffer fragments, the .npy header and the array bytes
  * in place (zip_source_buffer_fragment), so nothing is copied before libzip streams it to the
- * archive in zip_close.
+ * archive in zip_close; or, for data that must be produced first (a cold array), from a
+ * zip_source_function whose reads are served from a buffer the caller's callback refills.
  */
 #include "npzio.h"
 
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -173,6 +175,7 @@ struct npz_writer {
     void (*progress)(double, void *);
     int (*cancel)(void *);
     void *ud;
+    char stream_err[768]; /* why a streamed member's callback failed, for close */
 };
 
 int npz_writer_open(const char *path, bool deflate, npz_writer **out, char *err,
@@ -198,8 +201,8 @@ int npz_writer_open(const char *path, bool deflate, npz_writer **out, char *err,
     return 0;
 }
 
-int npz_writer_add(npz_writer *w, const char *name, unsigned char *header, size_t hlen,
-                   const void *data, uint64_t nbytes, char *err, size_t errlen)
+/* Keep `header` until close; frees it if it cannot. */
+static int keep_header(npz_writer *w, unsigned char *header, char *err, size_t errlen)
 {
     if (w->nheaders == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 16;
@@ -213,13 +216,13 @@ int npz_writer_add(npz_writer *w, const char *name, unsigned char *header, size_
         w->cap = cap;
     }
     w->headers[w->nheaders++] = header;
-    /* libzip only reads fragment data; the cast drops const for its struct field */
-    zip_buffer_fragment_t frag[2] = {{header, hlen}, {(zip_uint8_t *)(uintptr_t)data, nbytes}};
-    zip_source_t *src = zip_source_buffer_fragment(w->za, frag, nbytes ? 2 : 1, 0);
-    if (!src) {
-        snprintf(err, errlen, "%s: member \"%s\": %s", w->path, name, zip_strerror(w->za));
-        return -1;
-    }
+    return 0;
+}
+
+/* Add src as member `name` (stored or deflated); src is freed on failure. */
+static int add_member(npz_writer *w, const char *name, zip_source_t *src, char *err,
+                      size_t errlen)
+{
     zip_int64_t idx = zip_file_add(w->za, name, src, ZIP_FL_ENC_UTF_8);
     if (idx < 0) {
         snprintf(err, errlen, "%s: member \"%s\": %s", w->path, name, zip_strerror(w->za));
@@ -233,6 +236,148 @@ int npz_writer_add(npz_writer *w, const char *name, unsigned char *header, size_
     }
     w->count++;
     return 0;
+}
+
+int npz_writer_add(npz_writer *w, const char *name, unsigned char *header, size_t hlen,
+                   const void *data, uint64_t nbytes, char *err, size_t errlen)
+{
+    if (keep_header(w, header, err, errlen) != 0)
+        return -1;
+    /* libzip only reads fragment data; the cast drops const for its struct field */
+    zip_buffer_fragment_t frag[2] = {{header, hlen}, {(zip_uint8_t *)(uintptr_t)data, nbytes}};
+    zip_source_t *src = zip_source_buffer_fragment(w->za, frag, nbytes ? 2 : 1, 0);
+    if (!src) {
+        snprintf(err, errlen, "%s: member \"%s\": %s", w->path, name, zip_strerror(w->za));
+        return -1;
+    }
+    return add_member(w, name, src, err, errlen);
+}
+
+/* One streamed member: its header, then its data from the fill callback, through buf. */
+typedef struct npz_member {
+    npz_writer *w;
+    const unsigned char *header; /* owned by w->headers */
+    size_t hlen;
+    uint64_t nbytes, data_at; /* data bytes, and how many have been produced */
+    size_t piece;
+    npz_fill_fn fill;
+    void *ctx;
+    unsigned char *buf;       /* while open: the latest piece, buf_at of buf_len handed on */
+    size_t buf_len, buf_at, hdr_at;
+    time_t mtime;
+    zip_error_t error;
+} npz_member;
+
+static size_t min_size(uint64_t a, uint64_t b) { return (size_t)(a < b ? a : b); }
+
+static zip_int64_t member_read(npz_member *m, unsigned char *out, zip_uint64_t len)
+{
+    zip_uint64_t done = 0;
+    while (done < len) {
+        if (m->hdr_at < m->hlen) {
+            const size_t n = min_size(m->hlen - m->hdr_at, len - done);
+            memcpy(out + done, m->header + m->hdr_at, n);
+            m->hdr_at += n;
+            done += n;
+            continue;
+        }
+        if (m->buf_at == m->buf_len) {
+            if (m->data_at == m->nbytes)
+                break; /* the end */
+            if (!m->buf && !(m->buf = malloc(m->piece))) {
+                zip_error_set(&m->error, ZIP_ER_MEMORY, 0);
+                return -1;
+            }
+            const size_t n = min_size(m->nbytes - m->data_at, m->piece);
+            if (m->fill(m->ctx, m->data_at, m->buf, n, m->w->stream_err,
+                        sizeof m->w->stream_err) != 0) {
+                zip_error_set(&m->error, ZIP_ER_READ, EIO);
+                return -1;
+            }
+            m->data_at += n;
+            m->buf_len = n;
+            m->buf_at = 0;
+        }
+        const size_t n = min_size(m->buf_len - m->buf_at, len - done);
+        memcpy(out + done, m->buf + m->buf_at, n);
+        m->buf_at += n;
+        done += n;
+    }
+    return (zip_int64_t)done;
+}
+
+static zip_int64_t member_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
+{
+    npz_member *m = ud;
+    switch (cmd) {
+    case ZIP_SOURCE_OPEN:
+        m->hdr_at = m->buf_len = m->buf_at = 0;
+        m->data_at = 0;
+        return 0;
+    case ZIP_SOURCE_READ:
+        return member_read(m, data, len);
+    case ZIP_SOURCE_CLOSE:
+        free(m->buf);
+        m->buf = NULL;
+        return 0;
+    case ZIP_SOURCE_STAT: {
+        zip_stat_t *st = data;
+        if (len < sizeof *st) {
+            zip_error_set(&m->error, ZIP_ER_INVAL, 0);
+            return -1;
+        }
+        zip_stat_init(st); /* described as zip_source_buffer describes its data */
+        st->valid = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD |
+                    ZIP_STAT_ENCRYPTION_METHOD | ZIP_STAT_MTIME;
+        st->size = st->comp_size = m->hlen + m->nbytes;
+        st->comp_method = ZIP_CM_STORE;
+        st->encryption_method = ZIP_EM_NONE;
+        st->mtime = m->mtime;
+        return (zip_int64_t)sizeof *st;
+    }
+    case ZIP_SOURCE_ERROR:
+        return zip_error_to_data(&m->error, data, len);
+    case ZIP_SOURCE_FREE:
+        free(m->buf);
+        zip_error_fini(&m->error);
+        free(m);
+        return 0;
+    case ZIP_SOURCE_SUPPORTS:
+        return ZIP_SOURCE_SUPPORTS_READABLE;
+    default:
+        zip_error_set(&m->error, ZIP_ER_OPNOTSUPP, 0);
+        return -1;
+    }
+}
+
+int npz_writer_add_stream(npz_writer *w, const char *name, unsigned char *header, size_t hlen,
+                          uint64_t nbytes, size_t piece, npz_fill_fn fill, void *ctx,
+                          char *err, size_t errlen)
+{
+    if (keep_header(w, header, err, errlen) != 0)
+        return -1;
+    npz_member *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "%s: out of memory", w->path);
+        return -1;
+    }
+    m->w = w;
+    m->header = header;
+    m->hlen = hlen;
+    m->nbytes = nbytes;
+    m->piece = piece ? piece : 1;
+    m->fill = fill;
+    m->ctx = ctx;
+    m->mtime = time(NULL);
+    zip_error_init(&m->error);
+    zip_source_t *src = zip_source_function(w->za, member_cb, m);
+    if (!src) {
+        snprintf(err, errlen, "%s: member \"%s\": %s", w->path, name, zip_strerror(w->za));
+        zip_error_fini(&m->error);
+        free(m);
+        return -1;
+    }
+    return add_member(w, name, src, err, errlen);
 }
 
 static void free_writer(npz_writer *w)
@@ -303,7 +448,10 @@ int npz_writer_close(npz_writer *w, void (*progress)(double done, void *ud),
     if (cancel)
         zip_register_cancel_callback_with_state(w->za, on_cancel, NULL, w);
     if (zip_close(w->za) != 0) {
-        snprintf(err, errlen, "%s: %s", w->path, zip_strerror(w->za));
+        if (w->stream_err[0]) /* a streamed member's own reason beats libzip's "Read error" */
+            snprintf(err, errlen, "%s", w->stream_err);
+        else
+            snprintf(err, errlen, "%s: %s", w->path, zip_strerror(w->za));
         zip_discard(w->za);
         rc = -1;
     } else {

@@ -2,7 +2,8 @@
 /*
  * npzio.h — .npz archives (zip files of .npy members, as np.savez writes them) through
  * libzip: streaming reads of stored and deflated members (zip64 included, CRC checked), and
- * writing stored or deflated members straight from caller memory, without a second copy.
+ * writing stored or deflated members straight from caller memory, without a second copy, or
+ * from a callback that produces the data piece by piece (a cold array, decompressed).
  *
  * Errors: functions returning int give 0 on success and -1 with one line in err.
  */
@@ -52,6 +53,21 @@ int npz_writer_open(const char *path, bool deflate, npz_writer **out, char *err,
  */
 int npz_writer_add(npz_writer *w, const char *name, unsigned char *header, size_t hlen,
                    const void *data, uint64_t nbytes, char *err, size_t errlen);
+/*
+ * Produce `n` bytes of a streamed member's data, starting at data offset `offset`, into buf.
+ * Returns 0, or -1 with one line in err (which npz_writer_close then reports).
+ */
+typedef int (*npz_fill_fn)(void *ctx, uint64_t offset, void *buf, size_t n, char *err,
+                           size_t errlen);
+/*
+ * Add member `name` whose bytes are header[0..hlen) then the nbytes bytes that fill(ctx, ...)
+ * produces at close, in order, `piece` bytes per call (the last call may get fewer) into a
+ * buffer of that size that exists only while the member is written. Takes ownership of
+ * `header` (freed even on failure); ctx must stay valid until close.
+ */
+int npz_writer_add_stream(npz_writer *w, const char *name, unsigned char *header, size_t hlen,
+                          uint64_t nbytes, size_t piece, npz_fill_fn fill, void *ctx,
+                          char *err, size_t errlen);
 /*
  * Write everything and fsync the file. progress (optional) receives the fraction done;
  * cancel (optional) returns nonzero to abandon. The writer is freed in every case.

@@ -236,6 +236,8 @@ TOP_KEYS = {"schema_version", "file", "format_version", "format_major", "format_
 ARRAY_KEYS = {"index", "name", "dtype", "kind", "itemsize", "shape", "strides", "order", "tier",
               "offset", "stored_bytes", "raw_bytes", "ratio", "checksum", "packed", "metadata"}
 COLD_KEYS = {"chunk_size", "chunk_count", "level", "shuffle"}
+CHUNK_KEYS = {"index", "raw_offset", "raw_size", "stored_offset", "stored_size", "ratio",
+              "checksum"}
 
 
 def test_json_file_facts(sample, doc):
@@ -477,6 +479,51 @@ def test_damaged_cold_chunk(sample, doc, tmp_path):
     run(bad, "f8_2d", rc=0)  # other arrays are unaffected
 
 
+def test_chunk_table_matches_numpy(sample, doc):
+    """--chunks: every chunk's raw range, frame and checksum, checked against the raw bytes
+    numpy gives (XXH3 of each 8 KiB slice) and against the array's stored range."""
+    a = by_name(doc)["cold_f8"]
+    raw = facts("cold_f8")[3]
+    d = info_json("--chunks", "-n", "0", sample, "cold_f8")["array"]
+    ch = d["chunks"]
+    assert len(ch) == a["chunk_count"] == 3
+    at = a["offset"]
+    for k, c in enumerate(ch):
+        assert set(c) == CHUNK_KEYS
+        assert c["index"] == k and c["raw_offset"] == 8192 * k
+        assert c["raw_size"] == min(8192, len(raw) - 8192 * k)
+        assert c["stored_offset"] == at and c["stored_size"] > 0  # frames back to back
+        at += c["stored_size"]
+        assert c["ratio"] == pytest.approx(c["raw_size"] / c["stored_size"])
+        assert c["checksum"] == xxhash.xxh3_64_hexdigest(
+            raw[c["raw_offset"]:c["raw_offset"] + c["raw_size"]])
+    assert at == a["offset"] + a["stored_bytes"]
+    assert ch[-1]["raw_size"] == 24000 - 2 * 8192  # the last chunk is partial
+
+    _, out, _ = run("--chunks", "-n", "0", sample, "cold_f8", rc=0)
+    table = out.split("chunk table:\n", 1)[1].rstrip("\n").split("\n")
+    assert table[0].split() == ["CHUNK", "RAW", "OFFSET", "RAW", "SIZE", "STORED", "OFFSET",
+                                "STORED", "SIZE", "RATIO", "CHECKSUM"]
+    rows = [line.split() for line in table[1:]]
+    assert rows == [[str(c["index"]), str(c["raw_offset"]), str(c["raw_size"]),
+                     str(c["stored_offset"]), str(c["stored_size"]), "%.2f" % c["ratio"],
+                     c["checksum"]] for c in ch]
+    # numbers right-aligned under their titles; the checksum column starts at one place
+    assert len({len(line.rsplit(" ", 1)[0]) for line in table}) == 1
+    # without --chunks: no table, no key
+    _, out, _ = run(sample, "cold_f8", rc=0)
+    assert "chunk table" not in out
+    assert "chunks" not in info_json(sample, "cold_f8")["array"]
+
+
+def test_chunks_needs_an_array(sample):
+    rc, out, err = run("--chunks", sample)
+    assert rc == 2 and out == "" and "--chunks" in err and "Try 'mmarr-info --help'" in err
+    _, out, _ = run("--chunks", sample, "f8_2d", rc=0)
+    assert out.endswith("chunk table: none (hot array: raw bytes)\n")
+    assert "chunks" not in info_json("--chunks", sample, "f8_2d")["array"]
+
+
 # ---------------------------------------------------------------------------------------------
 # --resident
 
@@ -597,8 +644,8 @@ def test_help_and_version():
     _require_env()
     _, out, err = run("--help", rc=0)
     assert out.startswith("Usage: mmarr-info [OPTION]... FILE [ARRAY]\n") and err == ""
-    for opt in ("--json", "--verify", "--resident", "--values=N", "--help", "--version",
-                "Exit status"):
+    for opt in ("--json", "--verify", "--resident", "--values=N", "--chunks", "--help",
+                "--version", "Exit status"):
         assert opt in out
     _, out2, _ = run("-h", rc=0)
     assert out2 == out
@@ -615,5 +662,7 @@ def test_man_page_documents_every_json_key(sample):
     keys = set(d) | set(d["array"]) | set(d["verify"]) | set(d["resident"])
     keys |= set(d["array"]["verify"]) | set(d["array"]["fields"][0])
     keys |= set(info_json(sample)) | {"error", "message", "values_error"} | COLD_KEYS
+    cold = info_json("--chunks", sample, "cold_f8")["array"]
+    keys |= set(cold) | set(cold["chunks"][0])
     for k in sorted(keys):
         assert "`%s`" % k in man, k
