@@ -308,8 +308,10 @@ MMARR_API const char *mmarr_array_meta_get(const mmarr_file *f, size_t index, co
  * @return MMARR_OK when the data matches its checksum (also while checksums are marked
  *         stale: an unchanged array still verifies); MMARR_E_CHECKSUM on a mismatch (err
  *         names the array, its offset, both hashes); MMARR_E_STALE on a mismatch while the
- *         file's checksums are marked stale (spec.md §11.2), which may be a legitimate update;
- *         MMARR_E_UNSUPPORTED for a cold array with this library version.
+ *         file's checksums are marked stale (spec.md §11.2), which may be a legitimate update.
+ *         Cold arrays: every chunk is decompressed (in parallel, see mmarr_file_set_threads)
+ *         and checked against its own checksum, then the whole against the array's;
+ *         MMARR_E_CHECKSUM or MMARR_E_CORRUPT (a frame that is not valid zstd) name the chunk.
  */
 MMARR_API mmarr_err mmarr_file_verify_array(mmarr_file *f, size_t index, mmarr_error *err);
 

@@ -17,6 +17,9 @@
 #include <zstd.h>
 
 #define MM_MAX_THREADS 64
+/* Raw bytes a batch of chunks may hold in memory (writer and verification), unless a single
+ * chunk per thread is larger. */
+#define MM_BATCH_BYTES (64u << 20)
 
 unsigned mm_online_cpus(void)
 {
@@ -205,7 +208,15 @@ void mm_zwriter_free(mm_zwriter *z)
     free(z);
 }
 
-size_t mm_zwriter_batch_chunks(const mm_zwriter *z) { return (size_t)z->threads * 4; }
+/* Chunks per batch: four per thread keeps every thread busy until the batch's tail, within
+ * MM_BATCH_BYTES of raw input (the outputs take as much again). */
+size_t mm_zwriter_batch_chunks(const mm_zwriter *z)
+{
+    size_t n = (size_t)z->threads * 4;
+    while (n > z->threads && (uint64_t)n * z->chunk_size > MM_BATCH_BYTES)
+        n--;
+    return n;
+}
 
 static int compress_one(mm_batch *b, unsigned worker, size_t k)
 {
@@ -465,26 +476,32 @@ mmarr_err mm_cold_read_chunk(const mmarr_file *f, size_t index, size_t k, void *
     return rc;
 }
 
-/* Verify a cold array: every chunk against its checksum and the whole against the entry's. */
+/* Verify a cold array: every chunk against its checksum (decompressed in parallel, a batch of
+ * chunks at a time) and the whole against the entry's checksum, hashed in order. */
 mmarr_err mm_cold_verify(const mmarr_file *f, size_t index, mmarr_error *err)
 {
     const mmarr_disk_entry *e = &f->entries[index];
     const mmarr_disk_cold *c = cold_desc(f, e);
-    mm_dstate ds = {0};
+    const uint64_t nbytes = f->dtypes[e->dtype_id]->itemsize * mm_entry_nitems(f, e);
+    const unsigned threads = f->threads ? f->threads : mm_online_cpus();
+    uint64_t batch = c->chunk_size * (uint64_t)threads * 2;
+    while (batch > c->chunk_size && batch > MM_BATCH_BYTES)
+        batch -= c->chunk_size;
+    if (batch > nbytes)
+        batch = nbytes;
     mmarr_err rc = MMARR_OK;
     XXH3_state_t *st = XXH3_createState();
-    unsigned char *buf = c->chunk_count ? malloc((size_t)c->chunk_size) : NULL;
-    if (!st || (c->chunk_count && !buf)) {
+    unsigned char *buf = batch ? malloc((size_t)batch) : NULL;
+    if (!st || (batch && !buf)) {
         rc = mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
         goto out;
     }
     XXH3_64bits_reset(st);
-    for (size_t k = 0; k < c->chunk_count && rc == MMARR_OK; k++) {
-        mmarr_chunk_info ci;
-        mm_cold_chunk_info(f, index, k, &ci);
-        rc = decode_chunk(f, index, k, buf, &ds, true, err);
+    for (uint64_t off = 0; off < nbytes && rc == MMARR_OK; off += batch) {
+        const uint64_t n = nbytes - off < batch ? nbytes - off : batch;
+        rc = mm_cold_read(f, index, off, buf, n, threads, true, err);
         if (rc == MMARR_OK)
-            XXH3_64bits_update(st, buf, (size_t)ci.raw_size);
+            XXH3_64bits_update(st, buf, (size_t)n);
     }
     if (rc == MMARR_OK) {
         uint64_t sum = XXH3_64bits_digest(st);
@@ -498,6 +515,5 @@ mmarr_err mm_cold_verify(const mmarr_file *f, size_t index, mmarr_error *err)
 out:
     XXH3_freeState(st);
     free(buf);
-    dstate_free(&ds);
     return rc;
 }
