@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #define MM_MAX_THREADS 64
 /* Raw bytes a batch of chunks may hold in memory (writer and verification), unless a single
@@ -269,11 +270,14 @@ mmarr_err mm_zwriter_run(mm_zwriter *z, const unsigned char *src, size_t src_len
     z->nchunks = n;
     z->zerr = 0;
     mm_batch b = {.fn = compress_one, .ctx = z, .count = n};
-    if (run_batch(&b, z->threads))
-        return z->zerr ? mm_set_error(err, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                      "zstd compression failed: %s",
-                                      ZSTD_getErrorName(z->zerr))
-                       : mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+    if (run_batch(&b, z->threads)) {
+        if (!z->zerr || ZSTD_getErrorCode(z->zerr) == ZSTD_error_memory_allocation)
+            return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory%s%s",
+                                z->zerr ? " in zstd: " : "",
+                                z->zerr ? ZSTD_getErrorName(z->zerr) : "");
+        return mm_set_error(err, MMARR_E_INVAL, MMARR_NO_OFFSET, "zstd compression failed: %s",
+                            ZSTD_getErrorName(z->zerr));
+    }
     *nchunks = n;
     return MMARR_OK;
 }
@@ -359,6 +363,9 @@ static mmarr_err decode_chunk(const mmarr_file *f, size_t index, size_t k, unsig
         out = ds->shuf;
     }
     size_t r = ZSTD_decompressDCtx(ds->dctx, out, raw, src, ch->size);
+    if (ZSTD_isError(r) && ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
+        return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory in zstd",
+                            f->path);
     if (ZSTD_isError(r) || r != raw)
         return mm_set_error(err, MMARR_E_CORRUPT, at,
                             "%s: array \"%s\" chunk %zu at offset %llu: zstd: %s", f->path, name,
