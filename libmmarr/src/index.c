@@ -446,15 +446,21 @@ static mmarr_err check_entries(mmarr_file *f, mmarr_error *err)
                       e->storage, e->ndim, e->dtype_id, e->dims_first);
             break;
         }
-        uint64_t nbytes = f->dtypes[e->dtype_id]->itemsize;
-        for (unsigned d = 0; d < e->ndim; d++)
-            if (mm_mul_overflow(nbytes, f->dims[e->dims_first + d], &nbytes) ||
-                nbytes > (uint64_t)INT64_MAX) {
+        /* spec.md §6: itemsize x the non-zero dimensions < 2^63 (numpy's rule), whatever
+         * their order, so that every stride fits an int64 even when a dimension is 0 */
+        uint64_t span = f->dtypes[e->dtype_id]->itemsize;
+        bool empty = false;
+        for (unsigned d = 0; d < e->ndim; d++) {
+            const uint64_t dim = f->dims[e->dims_first + d];
+            empty |= dim == 0;
+            if (dim && (mm_mul_overflow(span, dim, &span) || span > (uint64_t)INT64_MAX)) {
                 rc = FAIL(MMARR_E_CORRUPT, at,
                           "%s: array \"%s\" (entry %llu): byte size overflows", f->path, name,
                           (unsigned long long)i);
                 break;
             }
+        }
+        const uint64_t nbytes = empty ? 0 : span;
         if (rc != MMARR_OK)
             break;
         if (e->storage == MMARR_STORAGE_RAW) {

@@ -487,11 +487,18 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
                  name, msg);
         return rc;
     }
-    for (unsigned d = 0; d < ndim; d++)
-        if (mm_mul_overflow(nbytes, shape[d], &nbytes) || nbytes > (uint64_t)INT64_MAX)
+    /* itemsize x the non-zero dimensions < 2^63 (spec.md §6), in any order */
+    bool empty = false;
+    for (unsigned d = 0; d < ndim; d++) {
+        empty |= shape[d] == 0;
+        if (shape[d] && (mm_mul_overflow(nbytes, shape[d], &nbytes) ||
+                         nbytes > (uint64_t)INT64_MAX))
             return wfail(w, MMARR_E_RANGE,
                          "%s: array \"%s\": shape overflows (dimension %u = %llu)", w->path,
                          name, d, (unsigned long long)shape[d]);
+    }
+    if (empty)
+        nbytes = 0;
     /* cold arrays are never mapped as they are stored: 256-byte placement saves padding */
     const bool packed = cold || (w->opt.pack_threshold != MMARR_PACK_NONE &&
                                  nbytes < w->opt.pack_threshold);
