@@ -630,6 +630,88 @@ static void test_errors__large_index_checksum_and_structure(void **state)
     free(path);
 }
 
+/* Above 1 MiB the index is validated on two threads, each checking part of the names table
+ * (index.c, mm_vjob). Whatever part a fault lies in, the error must be the one a sequential
+ * check reports first (names before entries), and entry messages must still name the array.
+ * The file also has shapes that alternate, so that the writer shares dims runs. */
+static void test_errors__large_index_split_validation(void **state)
+{
+    char *path = tu_path(*state, "split.mmarr");
+    mmarr_writer_options o = {.flags = MMARR_WRITE_NO_SYNC};
+    mmarr_writer *w;
+    assert_int_equal(mmarr_writer_create(path, &o, &w, NULL), MMARR_OK);
+    const uint64_t shapes[3][2] = {{2, 1}, {1, 2}, {2, 1}};
+    const uint16_t v[2] = {1, 2};
+    enum { N = 24000 };
+    for (int i = 0; i < N; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "a/rather/long/group/name/x%06d", i);
+        assert_int_equal(mmarr_writer_add(w, name, "<u2", 2, shapes[i % 3], MMARR_ORDER_C, v),
+                         MMARR_OK);
+    }
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    img im;
+    img_load(&im, path);
+    assert_true(im.slot->index_size > (1u << 20));
+    assert_true(im.hdr->dim_count < 16); /* equal shapes share their dims run */
+    mmarr_error e;
+    mmarr_file *f;
+    assert_code(img_open(&im, *state, &e, &f), MMARR_OK, e.message);
+    for (int i = 0; i < N; i += 997) { /* shapes read back right */
+        char name[64];
+        snprintf(name, sizeof name, "a/rather/long/group/name/x%06d", i);
+        mmarr_array_info a;
+        assert_int_equal(mmarr_file_find_array(f, name, &a, NULL), MMARR_OK);
+        assert_int_equal(a.ndim, 2);
+        assert_int_equal(a.shape[0], shapes[i % 3][0]);
+        assert_int_equal(a.shape[1], shapes[i % 3][1]);
+    }
+    mmarr_close(f);
+    /* names out of order at several places (the split lies between them): named by record */
+    const size_t at[] = {1, N / 10, N * 2 / 5 - 1, N * 2 / 5, N / 2, N * 9 / 10, N - 2};
+    for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+        mmarr_disk_name t = im.names[at[k]];
+        im.names[at[k]] = im.names[at[k] + 1];
+        im.names[at[k] + 1] = t;
+        img_reseal(&im);
+        assert_code(img_open(&im, *state, &e, NULL), MMARR_E_CORRUPT, e.message);
+        assert_msg_has(e.message, "not unique or not sorted");
+        /* with a bad entry as well, the names still come first */
+        im.ent[7].data_offset += 8;
+        img_reseal(&im);
+        assert_code(img_open(&im, *state, &e, NULL), MMARR_E_CORRUPT, e.message);
+        assert_msg_has(e.message, "not unique or not sorted");
+        im.ent[7].data_offset -= 8;
+        im.names[at[k] + 1] = im.names[at[k]];
+        im.names[at[k]] = t;
+        /* a name that is not a heap string, at the same place */
+        const uint32_t size = im.names[at[k]].name_size;
+        im.names[at[k]].name_size = 0;
+        img_reseal(&im);
+        assert_code(img_open(&im, *state, &e, NULL), MMARR_E_CORRUPT, e.message);
+        char want[64];
+        snprintf(want, sizeof want, "name record %zu ", at[k]);
+        assert_msg_has(e.message, want);
+        im.names[at[k]].name_size = size;
+    }
+    /* an entry fault alone names the array, from anywhere in the names table */
+    const size_t bad[] = {3, N / 2, N - 1};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        im.ent[bad[k]].data_offset += 8;
+        img_reseal(&im);
+        assert_code(img_open(&im, *state, &e, NULL), MMARR_E_CORRUPT, e.message);
+        char want[64];
+        snprintf(want, sizeof want, "\"a/rather/long/group/name/x%06zu\"", bad[k]);
+        assert_msg_has(e.message, want);
+        im.ent[bad[k]].data_offset -= 8;
+    }
+    img_reseal(&im);
+    assert_code(img_open(&im, *state, &e, NULL), MMARR_OK, e.message);
+    img_free(&im);
+    free(path);
+}
+
 static void test_errors__bad_magic(void **state)
 {
     img im;
@@ -1559,6 +1641,7 @@ int main(void)
         T(test_errors__index_name_outside_heap),
         T(test_errors__index_duplicate_names),
         T(test_errors__large_index_checksum_and_structure),
+        T(test_errors__large_index_split_validation),
         T(test_errors__index_names_not_a_permutation),
         T(test_errors__index_names_wrong_order),
         T(test_errors__index_names_entry_out_of_range),

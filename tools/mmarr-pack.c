@@ -31,6 +31,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
+#ifdef MMARR_HAVE_XXH_DISPATCH
+#include <xxh_x86dispatch.h> /* AVX2/AVX-512 where the CPU has them */
+#endif
 
 /* Arrays up to this size are read into one reused buffer and added; larger ones are reserved
  * in the output and filled in pieces of this size. (Each reserved array keeps a mapping until

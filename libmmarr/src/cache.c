@@ -35,7 +35,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "mm_xxhash.h"
 
 #define MM_KEY_HEX 32
 /* Bytes decompressed per pwrite when filling an entry: whole chunks, at least one, so that

@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "mm_xxhash.h"
 #include <zstd.h>
 #include <zstd_errors.h>
 

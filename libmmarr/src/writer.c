@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "mm_xxhash.h"
 
 #define MM_STAGE_CAP (1u << 20)          /* staging buffer for small arrays */
 #define MM_STAGE_MAX_ARRAY (64u << 10)   /* arrays up to this size go through staging */
@@ -71,6 +71,9 @@ struct mmarr_writer {
     size_t wncap;
     uint64_t *dims;
     size_t ndims, dcap;
+    uint32_t recent_dims[8]; /* dims runs of recent distinct shapes, shared by equal ones */
+    uint8_t recent_ndim[8];
+    unsigned recent_next;
     char *heap;
     size_t heap_len, heap_cap;
     mmarr_disk_dtype *dtypes;
@@ -453,6 +456,18 @@ static mmarr_err intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, u
     return MMARR_OK;
 }
 
+/* Where a shape's dimensions go in the dims table: the run of a recent array of the same
+ * shape (entries may share runs, spec.md §7.2), which keeps the index small for the common
+ * many-arrays-of-one-shape file, else a new run at the end. */
+static uint32_t dims_run(const mmarr_writer *w, const uint64_t *shape, size_t ndim)
+{
+    for (unsigned k = 0; ndim && k < 8 && k < w->recent_next; k++)
+        if (w->recent_ndim[k] == ndim &&
+            !memcmp(w->dims + w->recent_dims[k], shape, ndim * sizeof *shape))
+            return w->recent_dims[k];
+    return (uint32_t)w->ndims;
+}
+
 /* Validate, place and record a new array; returns its entry number in *idx. */
 static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
                            const uint64_t *shape, mmarr_order order, bool cold, size_t *idx,
@@ -527,7 +542,7 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
     e->data_size = nbytes;
     w->wnames[w->n] = (mm_wname){name_off, (uint32_t)nlen};
     e->dtype_id = dtype_id;
-    e->dims_first = (uint32_t)w->ndims;
+    e->dims_first = dims_run(w, shape, ndim);
     e->cold_id = cold ? (uint32_t)w->ncolds : MMARR_NONE32;
     e->ndim = (uint8_t)ndim;
     e->storage = cold ? MMARR_STORAGE_ZSTD_CHUNKED : MMARR_STORAGE_RAW;
@@ -537,9 +552,12 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
     }
     e->flags = (uint8_t)((order == MMARR_ORDER_F ? MMARR_ENTRY_FORTRAN : 0) |
                          (packed ? MMARR_ENTRY_PACKED : 0));
-    if (ndim)
+    if (ndim && e->dims_first == w->ndims) {
         memcpy(w->dims + w->ndims, shape, ndim * sizeof *shape);
-    w->ndims += ndim;
+        w->ndims += ndim;
+        w->recent_dims[w->recent_next % 8] = e->dims_first;
+        w->recent_ndim[w->recent_next++ % 8] = (uint8_t)ndim;
+    }
     w->names.slots[slot] = (uint32_t)w->n + 1;
     *idx = w->n++;
     if (nbytes_out)
