@@ -317,18 +317,73 @@ void mm_cold_fill_info(const mmarr_file *f, const mmarr_disk_entry *e, mmarr_arr
     a->shuffle = c->filter == MMARR_FILTER_SHUFFLE;
 }
 
-/* Per-thread decompression state. */
+/* Per-thread decompression state. A handle keeps up to MM_DPOOL_MAX of them between reads
+ * (f->dpool), so that reading many small slices does not create a zstd context and allocate
+ * (and fault in) chunk buffers on every call; buffers above MM_DPOOL_KEEP are not kept. */
 typedef struct mm_dstate {
     ZSTD_DCtx *dctx;
     unsigned char *tmp;     /* a chunk's raw bytes, for partial chunks */
     unsigned char *shuf;    /* shuffled bytes before unshuffling */
+    size_t tmp_cap, shuf_cap;
 } mm_dstate;
+
+#define MM_DPOOL_KEEP (16u << 20)
 
 static void dstate_free(mm_dstate *d)
 {
+    if (!d)
+        return;
     ZSTD_freeDCtx(d->dctx);
     free(d->tmp);
     free(d->shuf);
+    free(d);
+}
+
+/* A buffer of at least n bytes in *buf (capacity *cap); false when out of memory. */
+static bool dstate_buf(unsigned char **buf, size_t *cap, size_t n)
+{
+    if (*cap >= n)
+        return true;
+    free(*buf);
+    *cap = 0;
+    if (!(*buf = malloc(n)))
+        return false;
+    *cap = n;
+    return true;
+}
+
+static mm_dstate *dpool_get(mmarr_file *f)
+{
+    mm_dstate *d = NULL;
+    pthread_mutex_lock(&f->dpool_lock);
+    if (f->dpool_count)
+        d = f->dpool[--f->dpool_count];
+    pthread_mutex_unlock(&f->dpool_lock);
+    return d ? d : calloc(1, sizeof *d);
+}
+
+static void dpool_put(mmarr_file *f, mm_dstate *d)
+{
+    if (!d)
+        return;
+    if (d->tmp_cap > MM_DPOOL_KEEP || d->shuf_cap > MM_DPOOL_KEEP) {
+        dstate_free(d);
+        return;
+    }
+    pthread_mutex_lock(&f->dpool_lock);
+    if (f->dpool_count < MM_DPOOL_MAX) {
+        f->dpool[f->dpool_count++] = d;
+        d = NULL;
+    }
+    pthread_mutex_unlock(&f->dpool_lock);
+    dstate_free(d);
+}
+
+void mm_cold_release(mmarr_file *f)
+{
+    for (unsigned i = 0; i < f->dpool_count; i++)
+        dstate_free(f->dpool[i]);
+    f->dpool_count = 0;
 }
 
 /* Decompress chunk k of entry e into dst (exactly its raw size), checking the frame's
@@ -357,7 +412,7 @@ static mmarr_err decode_chunk(const mmarr_file *f, size_t index, size_t k, unsig
     const bool shuffled = c->filter == MMARR_FILTER_SHUFFLE && f->dtypes[e->dtype_id]->itemsize > 1;
     unsigned char *out = dst;
     if (shuffled) {
-        if (!ds->shuf && !(ds->shuf = malloc((size_t)c->chunk_size)))
+        if (!dstate_buf(&ds->shuf, &ds->shuf_cap, (size_t)c->chunk_size))
             return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory",
                                 f->path);
         out = ds->shuf;
@@ -391,9 +446,10 @@ typedef struct mm_rjob {
     uint64_t offset, n, chunk_size, nbytes;
     unsigned char *dst;
     bool verify;
-    mm_dstate ds[MM_MAX_THREADS];
-    mmarr_error err[MM_MAX_THREADS];
+    mmarr_file *fm;          /* the same handle, for its pool of decompression states */
+    mm_dstate *ds[MM_MAX_THREADS]; /* taken from the pool by each worker on first use */
     atomic_int first_failed; /* worker whose error is reported, +1 */
+    mmarr_error err[];       /* one per worker */
 } mm_rjob;
 
 static int read_one(mm_batch *b, unsigned worker, size_t i)
@@ -404,13 +460,20 @@ static int read_one(mm_batch *b, unsigned worker, size_t i)
     const uint64_t cend = cbeg + j->chunk_size < j->nbytes ? cbeg + j->chunk_size : j->nbytes;
     const uint64_t lo = j->offset > cbeg ? j->offset : cbeg;
     const uint64_t hi = j->offset + j->n < cend ? j->offset + j->n : cend;
-    mm_dstate *ds = &j->ds[worker];
+    if (!j->ds[worker] && !(j->ds[worker] = dpool_get(j->fm))) {
+        mm_set_error(&j->err[worker], MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory",
+                     j->f->path);
+        int none = 0;
+        atomic_compare_exchange_strong(&j->first_failed, &none, (int)worker + 1);
+        return -1;
+    }
+    mm_dstate *ds = j->ds[worker];
     mmarr_err rc;
     if (lo == cbeg && hi == cend) { /* the whole chunk: straight into dst */
         rc = decode_chunk(j->f, j->index, k, j->dst + (cbeg - j->offset), ds, j->verify,
                           &j->err[worker]);
     } else {
-        if (!ds->tmp && !(ds->tmp = malloc((size_t)j->chunk_size)))
+        if (!dstate_buf(&ds->tmp, &ds->tmp_cap, (size_t)j->chunk_size))
             rc = mm_set_error(&j->err[worker], MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
         else
             rc = decode_chunk(j->f, j->index, k, ds->tmp, ds, j->verify, &j->err[worker]);
@@ -425,17 +488,23 @@ static int read_one(mm_batch *b, unsigned worker, size_t i)
     return 0;
 }
 
-mmarr_err mm_cold_read(const mmarr_file *f, size_t index, uint64_t offset, void *dst,
+mmarr_err mm_cold_read(mmarr_file *f, size_t index, uint64_t offset, void *dst,
                        uint64_t n, unsigned threads, bool verify, mmarr_error *err)
 {
     const mmarr_disk_entry *e = &f->entries[index];
     const mmarr_disk_cold *c = cold_desc(f, e);
     if (n == 0)
         return MMARR_OK;
-    mm_rjob *j = calloc(1, sizeof *j);
+    if (!threads)
+        threads = mm_online_cpus();
+    if (threads > MM_MAX_THREADS)
+        threads = MM_MAX_THREADS;
+    mm_rjob *j = malloc(sizeof *j + threads * sizeof(mmarr_error));
     if (!j)
         return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+    memset(j, 0, sizeof *j);
     j->f = f;
+    j->fm = f;
     j->index = index;
     j->offset = offset;
     j->n = n;
@@ -447,13 +516,14 @@ mmarr_err mm_cold_read(const mmarr_file *f, size_t index, uint64_t offset, void 
     const size_t k1 = (size_t)((offset + n - 1) / c->chunk_size);
     mm_batch b = {.fn = read_one, .ctx = j, .count = k1 - j->k0 + 1};
     mmarr_err rc = MMARR_OK;
-    if (run_batch(&b, threads ? threads : mm_online_cpus())) {
+    atomic_init(&j->first_failed, 0);
+    if (run_batch(&b, threads)) {
         int w = atomic_load(&j->first_failed);
         *err = j->err[w > 0 ? w - 1 : 0];
         rc = err->code;
     }
-    for (unsigned t = 0; t < MM_MAX_THREADS; t++)
-        dstate_free(&j->ds[t]);
+    for (unsigned t = 0; t < threads; t++)
+        dpool_put(f, j->ds[t]);
     free(j);
     return rc;
 }
@@ -474,18 +544,20 @@ mmarr_err mm_cold_chunk_info(const mmarr_file *f, size_t index, size_t k, mmarr_
     return MMARR_OK;
 }
 
-mmarr_err mm_cold_read_chunk(const mmarr_file *f, size_t index, size_t k, void *dst, bool verify,
+mmarr_err mm_cold_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst, bool verify,
                              mmarr_error *err)
 {
-    mm_dstate ds = {0};
-    mmarr_err rc = decode_chunk(f, index, k, dst, &ds, verify, err);
-    dstate_free(&ds);
+    mm_dstate *ds = dpool_get(f);
+    if (!ds)
+        return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+    mmarr_err rc = decode_chunk(f, index, k, dst, ds, verify, err);
+    dpool_put(f, ds);
     return rc;
 }
 
 /* Verify a cold array: every chunk against its checksum (decompressed in parallel, a batch of
  * chunks at a time) and the whole against the entry's checksum, hashed in order. */
-mmarr_err mm_cold_verify(const mmarr_file *f, size_t index, mmarr_error *err)
+mmarr_err mm_cold_verify(mmarr_file *f, size_t index, mmarr_error *err)
 {
     const mmarr_disk_entry *e = &f->entries[index];
     const mmarr_disk_cold *c = cold_desc(f, e);

@@ -107,6 +107,8 @@ typedef struct mm_meta_view {
     uint32_t count;
 } mm_meta_view;
 
+#define MM_DPOOL_MAX 8 /* decompression states a handle keeps for later reads */
+
 struct mmarr_file {
     char *path;                 /* owned, "<buffer>" for buffers */
     const unsigned char *base;  /* start of the mapping or buffer */
@@ -155,6 +157,11 @@ struct mmarr_file {
     mmarr_error last_err;
 
     struct mm_cache *cache;     /* cache.c: mmarr_file_map() state, created on first use */
+
+    /* cold.c: decompression states (zstd context, chunk buffers) kept between reads */
+    pthread_mutex_t dpool_lock;
+    struct mm_dstate *dpool[MM_DPOOL_MAX];
+    unsigned dpool_count;
 };
 
 /* index.c: validate superblock + index of f->base/f->size and fill the views. */
@@ -174,12 +181,14 @@ void mm_shuffle(unsigned char *restrict dst, const unsigned char *restrict src, 
 void mm_unshuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
                   size_t k);
 void mm_cold_fill_info(const mmarr_file *f, const mmarr_disk_entry *e, mmarr_array_info *a);
-mmarr_err mm_cold_read(const mmarr_file *f, size_t index, uint64_t offset, void *dst,
+mmarr_err mm_cold_read(mmarr_file *f, size_t index, uint64_t offset, void *dst,
                        uint64_t n, unsigned threads, bool verify, mmarr_error *err);
 mmarr_err mm_cold_chunk_info(const mmarr_file *f, size_t index, size_t k, mmarr_chunk_info *out);
-mmarr_err mm_cold_read_chunk(const mmarr_file *f, size_t index, size_t k, void *dst, bool verify,
+mmarr_err mm_cold_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst, bool verify,
                              mmarr_error *err);
-mmarr_err mm_cold_verify(const mmarr_file *f, size_t index, mmarr_error *err);
+mmarr_err mm_cold_verify(mmarr_file *f, size_t index, mmarr_error *err);
+/* Free the decompression states a handle kept (mmarr_close). */
+void mm_cold_release(mmarr_file *f);
 /* cold.c: parallel chunk compression for the writer */
 typedef struct mm_zwriter mm_zwriter;
 mm_zwriter *mm_zwriter_new(int level, size_t chunk_size, size_t itemsize, bool shuffle,

@@ -60,6 +60,7 @@ static mmarr_file *file_new(const char *path)
     f->fd = -1;
     f->last_err.offset = MMARR_NO_OFFSET;
     pthread_mutex_init(&f->err_lock, NULL);
+    pthread_mutex_init(&f->dpool_lock, NULL);
     return f;
 }
 
@@ -77,11 +78,13 @@ void mmarr_close(mmarr_file *f)
     }
     free(f->retired);
     mm_cache_release(f);
+    mm_cold_release(f);
     if (f->mapped && f->base)
         munmap((void *)f->base, (size_t)f->size);
     if (f->fd >= 0)
         close(f->fd);
     pthread_mutex_destroy(&f->err_lock);
+    pthread_mutex_destroy(&f->dpool_lock);
     free(f->path);
     free(f);
 }
@@ -405,7 +408,7 @@ const char *mmarr_array_meta_get(const mmarr_file *f, size_t index, const char *
 
 /* ---- verification ---- */
 
-static mmarr_err verify_array(const mmarr_file *f, size_t index, mmarr_error *e)
+static mmarr_err verify_array(mmarr_file *f, size_t index, mmarr_error *e)
 {
     const mmarr_disk_entry *en = &f->entries[index];
     const char *name = mm_entry_name(f, en);
