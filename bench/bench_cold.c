@@ -11,7 +11,8 @@
  *   read    mmarr_file_read of the whole array into a pre-faulted buffer, 1 and 2 threads
  *   stream  mmarr_file_read_chunk of every chunk in turn into one chunk-sized buffer
  *   slice   mmarr_file_read of --slices random slices of --slice-kib KiB at random element
- *           offsets (splitmix64, --seed; peers_cold.py draws the same offsets), 1 and 2 threads
+ *           offsets (splitmix64, --seed; peers_cold.py draws the same offsets), 1 and 2 threads,
+ *           each in a new process (see slice_child), then with an allocator that keeps memory
  *   map     the shared decompression cache (a private cache directory in --dir): the first
  *           mmarr_file_map (decompress into the cache), a later one from another handle (entry
  *           found), and memcpy of the same random slices from the mapping, first while this
@@ -30,16 +31,24 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MB 1e6
+
+extern char **environ;
 
 static double now(void)
 {
@@ -115,6 +124,8 @@ typedef struct input {
     mmarr_order order;
     uint64_t itemsize, nbytes;
     unsigned char *data;
+    const char *path;  /* the input file, and where its data start */
+    uint64_t data_off;
 } input;
 
 static const char *skip_ws(const char *p)
@@ -201,6 +212,8 @@ static void load_input(const char *path, const char *dtype, input *in)
         in->nbytes *= in->shape[i];
     if (data_off + in->nbytes > (uint64_t)st.st_size)
         die("%s: file shorter than its header says", path);
+    in->path = path;
+    in->data_off = data_off;
     in->data = alloc_touched((size_t)in->nbytes);
     for (uint64_t done = 0; done < in->nbytes;) {
         ssize_t r = pread(fd, in->data + done, (size_t)(in->nbytes - done), (off_t)(data_off + done));
@@ -398,35 +411,105 @@ static uint64_t slice_offset(uint64_t *state, const input *in, uint64_t slice_by
     return (splitmix64(state) % (nitems - sitems + 1)) * in->itemsize;
 }
 
-static void bench_slices(const settings *s, const input *in, const char *path, const char *cfg,
-                         unsigned char *sbuf)
+/* Time s->slices random slices on a new handle with `threads` threads, after 20 warm-up
+ * slices at other offsets; the compressed pages are faulted in first (a long-running reader's
+ * steady state). */
+static void time_slices(const settings *s, const input *in, const char *path, unsigned threads,
+                        double *t)
 {
     mmarr_file *f;
     mmarr_array_info a;
+    mmarr_error e;
     open_data(path, s->open_flags, &f, &a);
-    double *t = malloc(sizeof(double) * (size_t)s->slices);
-    char what[128], metric[64];
-    for (unsigned th = 1; th <= 2; th++) {
-        mmarr_file_set_threads(f, th);
-        uint64_t warm = s->seed ^ 0xabcdefull, state = s->seed;
-        for (int r = -20; r < s->slices; r++) { /* 20 warm-up slices at other offsets */
-            const uint64_t off = slice_offset(r < 0 ? &warm : &state, in, s->slice_bytes);
-            mmarr_error e;
-            const double t0 = now();
-            if (mmarr_file_read(f, a.index, off, sbuf, s->slice_bytes, &e))
-                die("%s", e.message);
-            const double dt = now() - t0;
-            check_equal(sbuf, in->data + off, s->slice_bytes, path);
-            if (r >= 0)
-                t[r] = dt;
-        }
-        snprintf(what, sizeof what, "  random %llu KiB slice, %u thread%s",
-                 (unsigned long long)(s->slice_bytes >> 10), th, th > 1 ? "s" : "");
-        snprintf(metric, sizeof metric, "slice%u_ms", th);
-        report(cfg, metric, what, t, s->slices, 1e3, "ms");
+    if (mmarr_file_prefetch(f, a.index, &e))
+        die("%s", e.message);
+    mmarr_file_set_threads(f, threads);
+    unsigned char *sbuf = alloc_touched((size_t)s->slice_bytes);
+    uint64_t warm = s->seed ^ 0xabcdefull, state = s->seed;
+    for (int r = -20; r < s->slices; r++) {
+        const uint64_t off = slice_offset(r < 0 ? &warm : &state, in, s->slice_bytes);
+        const double t0 = now();
+        if (mmarr_file_read(f, a.index, off, sbuf, s->slice_bytes, &e))
+            die("%s", e.message);
+        const double dt = now() - t0;
+        check_equal(sbuf, in->data + off, s->slice_bytes, path);
+        if (r >= 0)
+            t[r] = dt;
     }
-    free(t);
+    free(sbuf);
     mmarr_close(f);
+}
+
+/*
+ * The slices run in a new process (this program, exec'd with --slice-child), so that the
+ * allocator starts fresh, as in an application that opens a file and reads slices: glibc's
+ * malloc adapts its mmap/trim thresholds to the sizes it has seen freed, and the large
+ * buffers the rest of this benchmark allocates and frees would otherwise hide what a
+ * library that allocates per call costs in such a process. The child then repeats the
+ * slices after mallopt() has told the allocator to keep freed memory ("kept"): the figure
+ * a library that reuses its per-call memory would approach.
+ */
+static int slice_child(int argc, char **argv)
+{
+    if (argc != 11)
+        die("--slice-child: wrong arguments");
+    settings s = {.open_flags = (unsigned)strtoul(argv[9], NULL, 10),
+                  .slices = atoi(argv[6]), .slice_bytes = strtoull(argv[7], NULL, 10),
+                  .seed = strtoull(argv[8], NULL, 10)};
+    input in = {.nbytes = strtoull(argv[3], NULL, 10), .itemsize = strtoull(argv[4], NULL, 10)};
+    const uint64_t data_off = strtoull(argv[2], NULL, 10);
+    const unsigned threads = (unsigned)atoi(argv[5]);
+    const char *path = argv[0], *cfg = argv[10];
+    int fd = open(argv[1], O_RDONLY); /* the input, mapped to check the slices */
+    if (fd < 0)
+        die("%s: %s", argv[1], strerror(errno));
+    void *m = mmap(NULL, (size_t)(data_off + in.nbytes), PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        die("%s: mmap: %s", argv[1], strerror(errno));
+    close(fd);
+    in.data = (unsigned char *)m + data_off;
+    double *t = malloc(sizeof(double) * (size_t)s.slices);
+    char what[128], metric[64];
+    time_slices(&s, &in, path, threads, t);
+    snprintf(what, sizeof what, "  random %llu KiB slice, %u thread%s",
+             (unsigned long long)(s.slice_bytes >> 10), threads, threads > 1 ? "s" : "");
+    snprintf(metric, sizeof metric, "slice%u_ms", threads);
+    report(cfg, metric, what, t, s.slices, 1e3, "ms");
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    time_slices(&s, &in, path, threads, t);
+    snprintf(what, sizeof what, "    same, allocator keeps freed memory");
+    snprintf(metric, sizeof metric, "slice%uk_ms", threads);
+    report(cfg, metric, what, t, s.slices, 1e3, "ms");
+#endif
+    free(t);
+    munmap(m, (size_t)(data_off + in.nbytes));
+    return 0;
+}
+
+static void bench_slices(const settings *s, const input *in, const char *path, const char *cfg)
+{
+    for (unsigned th = 1; th <= 2; th++) {
+        char a[10][64];
+        snprintf(a[0], sizeof a[0], "%llu", (unsigned long long)in->data_off);
+        snprintf(a[1], sizeof a[1], "%llu", (unsigned long long)in->nbytes);
+        snprintf(a[2], sizeof a[2], "%llu", (unsigned long long)in->itemsize);
+        snprintf(a[3], sizeof a[3], "%u", th);
+        snprintf(a[4], sizeof a[4], "%d", s->slices);
+        snprintf(a[5], sizeof a[5], "%llu", (unsigned long long)s->slice_bytes);
+        snprintf(a[6], sizeof a[6], "%llu", (unsigned long long)s->seed);
+        snprintf(a[7], sizeof a[7], "%u", s->open_flags);
+        char *argv[] = {"bench_cold", "--slice-child", (char *)path, (char *)in->path,
+                        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], (char *)cfg, NULL};
+        fflush(stdout);
+        pid_t pid;
+        int st, rc = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ);
+        if (rc)
+            die("posix_spawn: %s", strerror(rc));
+        if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+            die("the slice child failed");
+    }
 }
 
 static void clear_cache(const char *cdir)
@@ -534,6 +617,8 @@ static void usage(FILE *to)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "--slice-child"))
+        return slice_child(argc - 2, argv + 2);
     settings s = {.dir = "/dev/shm", .level = 3, .threads = 2, .reps = 3, .read_reps = 5,
                   .slices = 200, .slice_bytes = 1 << 20, .piece_bytes = 4 << 20,
                   .seed = 20261121,
@@ -641,7 +726,7 @@ int main(int argc, char **argv)
             if (s.do_read)
                 bench_read(&s, &in, path, cfg, dst);
             if (s.do_slice)
-                bench_slices(&s, &in, path, cfg, sbuf);
+                bench_slices(&s, &in, path, cfg);
             if (s.do_map)
                 bench_map(&s, &in, path, cfg, sbuf);
             unlink(path);
