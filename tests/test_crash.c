@@ -10,7 +10,7 @@
  *    report), every byte of every array as that version wrote it;
  *  - every temporary "<path>.tmp.XXXXXX" left behind is never taken for a dataset in an
  *    unfinished state: opening it fails (no superblock yet: the writer writes the superblock
- *    last), or, when the kill fell between the superblock write and the rename, it is the
+ *    last), or, when the kill fell after the superblock write and before the rename, it is the
  *    complete next version and verifies. Both kinds are counted and printed; the leftovers
  *    are then removed, as a cleanup would (nothing in mmarr removes them: see
  *    docs/robustness.md).
@@ -231,7 +231,7 @@ static void check_temps(const char *dir, const char *base, uint64_t next, tally 
         mmarr_error e;
         mmarr_err rc = mmarr_open(p, 0, &f, &e);
         if (rc == MMARR_OK) {
-            /* a kill between the superblock write and the rename: it must be complete */
+            /* a kill after the superblock write, before the rename: it must be complete */
             mmarr_close(f);
             uint64_t v = 0;
             char why[600];
@@ -322,7 +322,7 @@ static void test_crash__sigkill_writer_at_random_points(void **state)
     printf("  destination after the kill: %lu the last reported version, %lu the next "
            "(killed after its rename)\n", t.at_old, t.at_new);
     printf("  temporaries left: %lu refused by open (no superblock), %lu complete (killed "
-           "between the superblock write and the rename)\n", t.temps_refused,
+           "after the superblock write, before the rename)\n", t.temps_refused,
            t.temps_complete);
     assert_int_equal(t.images, images);
     free(path);

@@ -254,6 +254,10 @@ static void test_diskfull__file_size_limit(void **state)
                      mmarr_err_name(r.code), r.message);
         assert_int_equal(r.sys_errno, EFBIG);
         assert_non_null(strstr(r.message, "ulimit -f"));
+        /* the message gives the size the file had to reach (past the limit), not the step */
+        const char *to = strstr(r.message, "cannot grow the file to ");
+        assert_non_null(to);
+        assert_true(strtoull(to + strlen("cannot grow the file to "), NULL, 10) > limits[li]);
         failed_steps[r.step]++;
         /* nothing but the old file, unchanged */
         assert_int_equal(others_in(dir, "data.mmarr"), 0);

@@ -543,10 +543,14 @@ static void test_process__temporary_gone_after_commit_and_free(void **state)
     assert_non_null(d);
     tu_fill(d, 10000, 5);
     assert_int_equal(mmarr_writer_add(w, "d", "|u1", 1, s, MMARR_ORDER_C, d), MMARR_OK);
-    /* While writing: only "<path>.tmp.XXXXXX", nothing at the target. */
-    assert_int_equal(list_dir(dir, names, sizeof names), 1);
-    assert_int_equal(strncmp(names, "target.mmarr.tmp.", 17), 0);
-    assert_int_equal(strlen(names), strlen("target.mmarr.tmp.XXXXXX"));
+    /* While writing: nothing at the target, and at most "<path>.tmp.XXXXXX" (none where the
+     * writer's temporary is unnamed, O_TMPFILE: tmpfs, ext4, xfs, btrfs). */
+    const size_t listed = list_dir(dir, names, sizeof names);
+    assert_true(listed <= 1);
+    if (listed) {
+        assert_int_equal(strncmp(names, "target.mmarr.tmp.", 17), 0);
+        assert_int_equal(strlen(names), strlen("target.mmarr.tmp.XXXXXX"));
+    }
     struct stat st;
     assert_int_equal(stat(path, &st), -1);
     assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
@@ -567,7 +571,9 @@ static void test_process__temporary_gone_after_commit_and_free(void **state)
     assert_int_equal(mmarr_writer_add(w, "other", "|u1", 1, s1, MMARR_ORDER_C, d), MMARR_OK);
     void *p = NULL;
     assert_int_equal(mmarr_writer_reserve(w, "r", "|u1", 1, s, MMARR_ORDER_C, &p), MMARR_OK);
-    assert_int_equal(list_dir(dir, names, sizeof names), 2);
+    const size_t during = list_dir(dir, names, sizeof names); /* + a named temporary, or not */
+    assert_true(during == 1 || during == 2);
+    assert_int_equal(during, listed + 1);
     mmarr_writer_free(w);
     assert_int_equal(list_dir(dir, names, sizeof names), 1);
     ASSERT_STR(names, "target.mmarr");

@@ -203,6 +203,39 @@ void cli_catch_signals(void)
 
 int cli_interrupted(void) { return (int)caught_signal; }
 
+/* Written before any mapped access and only read by the handler (which then exits). */
+static char sigbus_prog[64];
+static char sigbus_path[1024];
+
+static void put(const char *s) { (void)!write(2, s, strlen(s)); }
+
+static void on_sigbus(int sig)
+{
+    (void)sig;
+    put(sigbus_prog);
+    put(": bus error (SIGBUS) while reading ");
+    put(sigbus_path[0] ? sigbus_path : "a mapped file");
+    put(": the file was truncated or rewritten in place by another program while mapped "
+        "(replace files by rename instead, see docs/robustness.md); nothing was written\n");
+    _exit(1);
+}
+
+void cli_catch_sigbus(const char *prog)
+{
+    snprintf(sigbus_prog, sizeof sigbus_prog, "%s", prog);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigbus;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
+void cli_sigbus_file(const char *path)
+{
+    snprintf(sigbus_path, sizeof sigbus_path, "%s", path ? path : "");
+}
+
+
 void cli_reraise(void)
 {
     const int sig = (int)caught_signal;

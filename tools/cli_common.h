@@ -67,6 +67,14 @@ int cli_interrupted(void);
 /* If a signal was caught: restore its default action and raise it (does not return). */
 void cli_reraise(void);
 
+/* A defence against SIGBUS: another program truncating or rewriting in place a file this tool
+ * has mapped (docs/robustness.md). Instead of dying with "Bus error", the tool prints what
+ * happened and which file it was reading, and exits with status 1; nothing is published (the
+ * writer's temporary is unnamed, or has no superblock). cli_sigbus_file() names the file being
+ * read from now on (copied; truncated past 1 KiB). */
+void cli_catch_sigbus(const char *prog);
+void cli_sigbus_file(const char *path);
+
 /* True if s is valid UTF-8 (strict: no overlong forms, surrogates or code points > U+10FFFF),
  * as libmmarr requires of names, keys and values. */
 bool cli_utf8_valid(const char *s);

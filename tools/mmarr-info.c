@@ -1732,6 +1732,8 @@ int main(int argc, char **argv)
         return finish_output(prc);
     mmarr_file *f = NULL;
     mmarr_error e;
+    cli_catch_sigbus("mmarr-info");
+    cli_sigbus_file(o.path);
     if (mmarr_open(o.path, 0, &f, &e) != MMARR_OK) {
         cli_error("%s", e.message); /* the library's one line names the file and the fault */
         return CLI_EXIT_DATA;

@@ -942,6 +942,7 @@ static int plan_file(plan *p, const char *path, const char *name, size_t name_le
     } else {
         mmarr_file *f = NULL;
         mmarr_error e;
+        cli_sigbus_file(path);
         mmarr_err mrc = mmarr_open(path, 0, &f, &e);
         if (mrc == MMARR_OK) {
             rc = plan_mmarr(p, f, path, prefix, origin);
@@ -1633,6 +1634,7 @@ static int copy_mmarr(packer *k, const source *s)
     mmarr_file *f;
     mmarr_error e;
     /* --no-verify: cold chunks are not checked either (corrupt frames still fail) */
+    cli_sigbus_file(s->path);
     if (mmarr_open(s->path, k->o->verify ? 0 : MMARR_OPEN_NO_CHUNK_VERIFY, &f, &e) != MMARR_OK) {
         cli_error("%s", e.message);
         return CLI_EXIT_DATA;
@@ -1701,6 +1703,7 @@ static void report_tiers(const pack_opts *o)
 {
     mmarr_file *f;
     mmarr_error e;
+    cli_sigbus_file(o->output);
     if (mmarr_open(o->output, 0, &f, &e) != MMARR_OK) {
         cli_warn("%s", e.message);
         return;
@@ -1773,6 +1776,7 @@ int main(int argc, char **argv)
         return rc == EXIT_DONE ? CLI_EXIT_OK : rc;
     }
     cli_catch_signals();
+    cli_catch_sigbus("mmarr-pack");
     struct stat st;
     plan p = {0};
     if (stat(o.output, &st) == 0) { /* fail before reading any input */

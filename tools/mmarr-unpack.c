@@ -633,6 +633,7 @@ static int unpack(unpacker *u)
 {
     mmarr_error e;
     /* with --no-verify, cold chunks are not checked as they are decompressed either */
+    cli_sigbus_file(u->o->file);
     if (mmarr_open(u->o->file, u->o->verify ? 0 : MMARR_OPEN_NO_CHUNK_VERIFY, &u->f, &e) !=
         MMARR_OK) {
         cli_error("%s", e.message);
@@ -678,6 +679,7 @@ int main(int argc, char **argv)
     umask(um);
     u.mode = 0666 & ~um;
     cli_catch_signals();
+    cli_catch_sigbus("mmarr-unpack");
     rc = unpack(&u);
     if (rc == EXIT_INTERRUPTED || (rc && cli_interrupted())) {
         cli_error("interrupted; the unfinished file was removed");

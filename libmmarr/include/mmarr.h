@@ -605,9 +605,11 @@ typedef struct mmarr_writer_options {
 
 /**
  * mmarr_writer_create() — start writing `path`. Nothing appears at `path` until commit: the
- * data goes to a temporary "<path>.tmp.XXXXXX" in the same directory, created with mode
- * 0666 & ~umask, which commit renames over `path` and any failure or mmarr_writer_free()
- * removes. @param opts may be NULL for defaults.
+ * data goes to an unnamed temporary file in the same directory (O_TMPFILE, mode
+ * 0666 & ~umask), so a crash or kill while writing leaves nothing behind; commit links it in
+ * as "<path>.tmp.XXXXXX" and renames that over `path`. Where the file system has no O_TMPFILE
+ * (or /proc is not mounted) the temporary is "<path>.tmp.XXXXXX" from the start, and any
+ * failure or mmarr_writer_free() removes it. @param opts may be NULL for defaults.
  * @return MMARR_OK, MMARR_E_INVAL (bad options), MMARR_E_IO, MMARR_E_NOMEM.
  */
 MMARR_API mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts,
@@ -685,7 +687,10 @@ MMARR_API mmarr_err mmarr_writer_set_array_meta(mmarr_writer *w, const char *nam
 /**
  * Finish: checksum reserved arrays, write the index and superblock, fsync, rename over the
  * target atomically, fsync the directory. On failure the target is untouched (the old file
- * or none) and the temporary is removed.
+ * or none) and the temporary is removed, with one exception: if only the final fsync of the
+ * directory fails, the new file is already in place and complete (it may not survive a power
+ * loss); commit then returns MMARR_E_IO with a message saying so, and the writer counts as
+ * committed.
  * @return MMARR_OK, MMARR_E_IO, MMARR_E_NOSPACE, MMARR_E_EXISTS (NO_REPLACE), MMARR_E_STATE.
  */
 MMARR_API mmarr_err mmarr_writer_commit(mmarr_writer *w);

@@ -157,7 +157,8 @@ struct mm_zwriter {
     unsigned threads;
     ZSTD_CCtx *cctx[MM_MAX_THREADS];
     unsigned char *scratch[MM_MAX_THREADS]; /* shuffle buffers */
-    size_t bound;                            /* ZSTD_compressBound(chunk_size) */
+    size_t buf_size;                         /* min(chunk_size, the array's size) */
+    size_t bound;                            /* ZSTD_compressBound(buf_size) */
     /* per batch */
     const unsigned char *src;
     size_t src_len, nchunks;
@@ -168,8 +169,10 @@ struct mm_zwriter {
     size_t zerr;
 };
 
+/* total: the array's byte size, so that a small array gets buffers (and threads) for what it
+ * has, not for a whole chunk per thread. */
 mm_zwriter *mm_zwriter_new(int level, size_t chunk_size, size_t itemsize, bool shuffle,
-                           unsigned threads)
+                           unsigned threads, uint64_t total)
 {
     mm_zwriter *z = calloc(1, sizeof *z);
     if (!z)
@@ -179,7 +182,11 @@ mm_zwriter *mm_zwriter_new(int level, size_t chunk_size, size_t itemsize, bool s
     z->itemsize = itemsize;
     z->shuffle = shuffle && itemsize > 1;
     z->threads = threads ? (threads > MM_MAX_THREADS ? MM_MAX_THREADS : threads) : mm_online_cpus();
-    z->bound = ZSTD_compressBound(chunk_size);
+    const uint64_t nchunks = total / chunk_size + (total % chunk_size != 0);
+    if (z->threads > nchunks)
+        z->threads = nchunks ? (unsigned)nchunks : 1;
+    z->buf_size = total < chunk_size ? (total ? (size_t)total : 1) : chunk_size;
+    z->bound = ZSTD_compressBound(z->buf_size);
     for (unsigned t = 0; t < z->threads; t++) {
         z->cctx[t] = ZSTD_createCCtx();
         if (!z->cctx[t] ||
@@ -227,7 +234,7 @@ static int compress_one(mm_batch *b, unsigned worker, size_t k)
     const unsigned char *in = z->src + off;
     z->sums[k] = mm_xxh3(in, len);
     if (z->shuffle) {
-        if (!z->scratch[worker] && !(z->scratch[worker] = malloc(z->chunk_size)))
+        if (!z->scratch[worker] && !(z->scratch[worker] = malloc(z->buf_size)))
             return -1;
         mm_shuffle(z->scratch[worker], in, len, z->itemsize);
         in = z->scratch[worker];

@@ -23,14 +23,15 @@ static void mm_human(char *buf, size_t n, uint64_t bytes)
     snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", v, units[u]);
 }
 
+/* need: the bytes that could not be allocated; target: the file size that was asked for */
 mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t need,
-                           int sys_errno)
+                           uint64_t target, int sys_errno)
 {
     if (sys_errno == EFBIG)
         return mm_set_syserr(e, MMARR_E_NOSPACE, sys_errno,
                              "%s: cannot grow the file to %llu bytes (file size limit, "
                              "see ulimit -f)",
-                             path, (unsigned long long)need);
+                             path, (unsigned long long)target);
     struct statfs sfs;
     struct statvfs svfs;
     char needs[32], frees[32], totals[32];
@@ -68,7 +69,7 @@ mmarr_err mm_reserve_space(mmarr_error *e, int fd, const char *path, uint64_t of
     if (rc == 0)
         return MMARR_OK;
     if (rc == ENOSPC || rc == EFBIG || rc == EDQUOT)
-        return mm_nospace_error(e, fd, path, len, rc);
+        return mm_nospace_error(e, fd, path, len, off + len, rc);
     return mm_set_syserr(e, MMARR_E_IO, rc, "%s: cannot reserve %llu bytes at offset %llu",
                          path, (unsigned long long)len, (unsigned long long)off);
 }
@@ -85,7 +86,7 @@ mmarr_err mm_pwrite_all(mmarr_error *e, int fd, const char *path, const void *bu
                 continue;
             int se = errno;
             if (se == ENOSPC || se == EFBIG || se == EDQUOT)
-                return mm_nospace_error(e, fd, path, n, se);
+                return mm_nospace_error(e, fd, path, n, off + n, se);
             return mm_set_syserr(e, MMARR_E_IO, se, "%s: write of %zu bytes at offset %llu",
                                  path, n, (unsigned long long)off);
         }

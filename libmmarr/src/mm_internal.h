@@ -192,7 +192,7 @@ void mm_cold_release(mmarr_file *f);
 /* cold.c: parallel chunk compression for the writer */
 typedef struct mm_zwriter mm_zwriter;
 mm_zwriter *mm_zwriter_new(int level, size_t chunk_size, size_t itemsize, bool shuffle,
-                           unsigned threads);
+                           unsigned threads, uint64_t total);
 void mm_zwriter_free(mm_zwriter *z);
 size_t mm_zwriter_batch_chunks(const mm_zwriter *z);
 mmarr_err mm_zwriter_run(mm_zwriter *z, const unsigned char *src, size_t src_len,
@@ -232,7 +232,7 @@ static inline uint64_t mm_prologue_checksum(const mmarr_disk_prologue *p)
 
 /* fs.c: describe "no space" for path's filesystem into e (tmpfs advice included). */
 mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t need,
-                           int sys_errno);
+                           uint64_t target, int sys_errno);
 /* posix_fallocate with a clear error. */
 mmarr_err mm_reserve_space(mmarr_error *e, int fd, const char *path, uint64_t off,
                            uint64_t len);

@@ -3,11 +3,15 @@
  * writer.c — write a new file: layout and zero padding (spec.md §9), the index (§7), the
  * superblock (§4), and atomic publication (temporary file, fsync, rename).
  *
- * Data goes to "<path>.tmp.XXXXXX" as arrays arrive. Space is reserved with posix_fallocate
- * before any byte is written or mapped, so a full disk or tmpfs is an error at add/reserve
- * time, never a SIGBUS. Small arrays are gathered in a staging buffer and written in large
- * pieces. The superblock is written last: until commit the temporary has no valid magic, so
- * no reader can take it for a dataset.
+ * Data goes to an unnamed temporary file in the destination's directory (O_TMPFILE) as arrays
+ * arrive: a crash or kill while writing leaves nothing behind, and the kernel frees the space.
+ * At commit it is linked in under "<path>.tmp.XXXXXX" and renamed over the destination (or,
+ * with MMARR_WRITE_NO_REPLACE, linked in at the destination directly). Where O_TMPFILE or
+ * /proc is missing, the temporary is "<path>.tmp.XXXXXX" from the start. Space is reserved
+ * with posix_fallocate before any byte is written or mapped, so a full disk or tmpfs is an
+ * error at add/reserve time, never a SIGBUS. Small arrays are gathered in a staging buffer and
+ * written in large pieces. The superblock is written last: until commit the temporary has no
+ * valid magic, so no reader can take it for a dataset.
  */
 #include "mm_internal.h"
 
@@ -26,7 +30,8 @@
 
 #define MM_STAGE_CAP (1u << 20)          /* staging buffer for small arrays */
 #define MM_STAGE_MAX_ARRAY (64u << 10)   /* arrays up to this size go through staging */
-#define MM_RESERVE_STEP (16ull << 20)    /* grow the fallocated region in steps of this */
+#define MM_RESERVE_STEP (16ull << 20)    /* grow the fallocated region by its size, up to */
+#define MM_RESERVE_MIN_STEP (256u << 10)  /* this much, and at least this */
 
 typedef struct mm_wmeta {
     size_t owner;  /* entry number, or SIZE_MAX for the file */
@@ -52,8 +57,10 @@ typedef struct mm_wname {
 } mm_wname;
 
 struct mmarr_writer {
-    char *path, *tmp_path;
+    char *path;
+    char *tmp_path; /* the named temporary, or (tmp_named false) a name for messages */
     int fd;
+    bool tmp_named; /* false: an unnamed O_TMPFILE temporary, linked in at commit */
     bool failed, committed;
     mmarr_writer_options opt;
     mmarr_error err;
@@ -228,9 +235,13 @@ static mmarr_err ensure_space(mmarr_writer *w, uint64_t end)
     if (end <= w->reserved_end)
         return MMARR_OK;
     mmarr_error e;
+    /* grow geometrically, so that small files stay small and big ones need few calls */
+    uint64_t step = w->reserved_end < MM_RESERVE_MIN_STEP ? MM_RESERVE_MIN_STEP
+                    : w->reserved_end > MM_RESERVE_STEP   ? MM_RESERVE_STEP
+                                                          : w->reserved_end;
     uint64_t want = end;
-    if (want - w->reserved_end < MM_RESERVE_STEP)
-        want = w->reserved_end + MM_RESERVE_STEP;
+    if (want - w->reserved_end < step)
+        want = w->reserved_end + step;
     mmarr_err rc = mm_reserve_space(&e, w->fd, w->tmp_path, w->reserved_end,
                                     want - w->reserved_end);
     if (rc == MMARR_E_NOSPACE && want != end) /* the step was too greedy: ask for what we need */
@@ -305,6 +316,39 @@ static char *make_tmp_name(const char *path)
     return t;
 }
 
+/* An unnamed temporary file in path's directory, or -1 (then a named one is used). Commit
+ * links it in through /proc/self/fd, so that must work too. */
+static int open_unnamed_tmp(const char *path)
+{
+#ifdef O_TMPFILE
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    int fd = open(dirname(copy), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
+    free(copy);
+    if (fd < 0)
+        return -1;
+    char proc[40];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (access(proc, F_OK) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+#else
+    (void)path;
+    return -1;
+#endif
+}
+
+/* Give the unnamed temporary the name `to` (EEXIST if taken). */
+static int link_unnamed(int fd, const char *to)
+{
+    char proc[40];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW);
+}
+
 mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts,
                               mmarr_writer **out, mmarr_error *err)
 {
@@ -342,6 +386,18 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
         mmarr_writer_free(w);
         return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
     }
+    w->fd = open_unnamed_tmp(path);
+    if (w->fd >= 0) {
+        const size_t n = strlen(path);
+        w->tmp_path = malloc(n + sizeof " (unnamed temporary)");
+        if (!w->tmp_path) {
+            mmarr_writer_free(w);
+            return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+        }
+        memcpy(w->tmp_path, path, n);
+        memcpy(w->tmp_path + n, " (unnamed temporary)", sizeof " (unnamed temporary)");
+    }
+    w->tmp_named = w->fd < 0;
     for (int attempt = 0; attempt < 100 && w->fd < 0; attempt++) {
         free(w->tmp_path);
         w->tmp_path = make_tmp_name(path);
@@ -710,7 +766,7 @@ mmarr_err mmarr_writer_begin(mmarr_writer *w, const char *name, const char *dtyp
         cd->filter = c.shuffle ? MMARR_FILTER_SHUFFLE : MMARR_FILTER_NONE;
         cd->level = c.level;
         st->z = mm_zwriter_new(c.level, (size_t)c.chunk_size,
-                               (size_t)itemsize, c.shuffle != 0, c.threads);
+                               (size_t)itemsize, c.shuffle != 0, c.threads, nbytes);
         if (!st->z)
             return stream_fail(w, nomem(w));
         st->batch = mm_zwriter_batch_chunks(st->z) * (size_t)c.chunk_size;
@@ -1055,8 +1111,12 @@ static mmarr_err sync_dir(mmarr_writer *w)
     int rc = fsync(dfd);
     int se = errno;
     close(dfd);
-    return (rc != 0 && se != EINVAL) ? sys_fail(w, se, "fsync of the directory failed")
-                                     : MMARR_OK;
+    /* The file is in place and complete; only its surviving a power loss is in doubt. */
+    return (rc != 0 && se != EINVAL)
+               ? sys_fail(w, se,
+                          "published, but the fsync of its directory failed: the new file is in "
+                          "place and complete, but may not survive a power loss")
+               : MMARR_OK;
 }
 
 mmarr_err mmarr_writer_commit(mmarr_writer *w)
@@ -1114,16 +1174,41 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     if (sync && fsync(w->fd) != 0)
         return sys_fail(w, errno, "fsync failed");
     if (w->opt.flags & MMARR_WRITE_NO_REPLACE) {
-        if (link(w->tmp_path, w->path) != 0) {
+        if ((w->tmp_named ? link(w->tmp_path, w->path) : link_unnamed(w->fd, w->path)) != 0) {
             int se = errno;
             w->failed = true;
             if (se == EEXIST)
                 return wfail(w, MMARR_E_EXISTS, "%s: already exists (not replaced)", w->path);
             return sys_fail(w, se, "cannot publish (link)");
         }
-        unlink(w->tmp_path);
-    } else if (rename(w->tmp_path, w->path) != 0) {
-        return sys_fail(w, errno, "cannot publish (rename)");
+        if (w->tmp_named)
+            unlink(w->tmp_path);
+    } else if (w->tmp_named) {
+        if (rename(w->tmp_path, w->path) != 0)
+            return sys_fail(w, errno, "cannot publish (rename)");
+    } else {
+        /* rename() cannot take an unnamed file: link it in beside the destination first
+         * (a crash between the two calls leaves that complete temporary) */
+        char *named = NULL;
+        int rc2 = -1, se = EEXIST;
+        for (int attempt = 0; attempt < 100 && rc2 != 0 && se == EEXIST; attempt++) {
+            free(named);
+            if (!(named = make_tmp_name(w->path)))
+                return nomem(w);
+            rc2 = link_unnamed(w->fd, named);
+            se = errno;
+        }
+        if (rc2 != 0) {
+            free(named);
+            return sys_fail(w, se, "cannot publish (link of the temporary)");
+        }
+        if (rename(named, w->path) != 0) {
+            se = errno;
+            unlink(named);
+            free(named);
+            return sys_fail(w, se, "cannot publish (rename)");
+        }
+        free(named);
     }
     w->committed = true;
     close(w->fd);
@@ -1139,7 +1224,7 @@ void mmarr_writer_free(mmarr_writer *w)
         munmap(w->maps[i].addr, w->maps[i].len);
     if (w->fd >= 0)
         close(w->fd);
-    if (!w->committed && w->tmp_path)
+    if (!w->committed && w->tmp_named && w->tmp_path)
         unlink(w->tmp_path);
     for (size_t i = 0; i < w->nmeta; i++) {
         free(w->meta[i].key);

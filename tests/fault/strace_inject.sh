@@ -3,19 +3,22 @@
 # strace_inject.sh — failure and kill injection at every file-system call of mmarr-pack
 # (issue 6), with strace's syscall tampering:
 #
-#   for every call of pwrite64, fallocate, ftruncate, fsync, fdatasync, rename and unlink that
-#   a successful `mmarr-pack --force` makes (replacing an existing output), run it again with
+#   for every call of pwrite64, fallocate, ftruncate, fsync, fdatasync, linkat, rename and
+#   unlink that a successful `mmarr-pack --force` makes (replacing an existing output), run it
+#   again with
 #     (a) that one call failing (ENOSPC for writes and space, EIO for syncs and truncation,
-#         EACCES for rename and unlink): the tool exits 1 with a message and the output is
+#         EACCES for linkat, rename and unlink): the tool exits 1 with a message and the output is
 #         the old file byte for byte, or the new one when the failure comes after the rename
 #         (the directory fsync); or, for a failure the writer recovers from (the greedy
-#         16 MiB fallocate step is retried with the exact size), it exits 0 with the new
-#         file; no temporary may be left behind; the same with that call and every later
-#         one failing (a disk that stays full);
+#         fallocate step is retried with the exact size), it exits 0 with the new
+#         file; no temporary may be left behind (the writer's temporary is unnamed,
+#         O_TMPFILE, until commit links it in as out.mmarr.tmp.XXXXXX just before the
+#         rename); the same with that call and every later one failing (a disk that stays
+#         full);
 #     (b) the process killed (SIGKILL) as it enters that call: the output must be the old
 #         file or the new one byte for byte, and every temporary left must either fail to
-#         open in mmarr-info or be the complete new file (killed between its superblock
-#         write and the rename).
+#         open in mmarr-info or be the complete new file (killed between the link of the
+#         temporary and the rename).
 #
 # Usage: strace_inject.sh MMARR_PACK MMARR_INFO     (ctest passes the built tools)
 # Prints the number of injections per call and their outcomes; exits 1 on any violation.
@@ -30,7 +33,7 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
 # inputs: large hot arrays (each written directly), a small one (staged), one past the
-# writer's 16 MiB space-reservation step, a cold one in chunks
+# writer's largest (16 MiB) space-reservation step, a cold one in chunks
 head -c 300000 /dev/urandom >a.bin
 head -c 3000 /dev/urandom >b.bin
 awk 'BEGIN { for (i = 0; i < 40000; i++) printf "%08d row %d\n", i * 7, i % 13 }' >c.bin
@@ -45,7 +48,7 @@ mv out.mmarr new.ref
 cmp -s old.ref new.ref && { echo "old and new outputs are identical"; exit 1; }
 cp old.ref out.mmarr
 
-calls=(pwrite64 fallocate ftruncate fsync fdatasync rename unlink)
+calls=(pwrite64 fallocate ftruncate fsync fdatasync linkat rename unlink)
 strace -f -qq -o trace.txt -e trace="$(IFS=,; echo "${calls[*]}")" "$pack" "${new_args[@]}"
 cmp -s out.mmarr new.ref || { echo "the traced run wrote something else"; exit 1; }
 cp old.ref out.mmarr
@@ -152,8 +155,8 @@ for c in "${calls[@]}"; do
     "$err_old" "$err_new" "$kill_old" "$kill_new"
 done
 echo "$total injections ($recovered failures recovered by the writer); temporaries left by" \
-  "kills: $temps_refused refused by mmarr-info, $temps_complete complete (killed between the" \
-  "superblock write and the rename)"
+  "kills: $temps_refused refused by mmarr-info, $temps_complete complete (killed after the" \
+  "superblock write, before the rename)"
 if [ $failures -ne 0 ]; then
   echo "$failures violation(s)"
   exit 1

@@ -753,3 +753,44 @@ def test_man_pages_list_every_option(tools):
         documented = set(re.findall(r"--[a-z][a-z-]+", page))
         assert helped <= documented, helped - documented
         assert documented <= helped, documented - helped
+
+
+def test_file_truncated_in_place_while_read_is_reported(tools, tmp_path):
+    """A file truncated in place by another program while a tool reads it through its mapping
+    (docs/robustness.md): the tool says what happened and which file, and exits 1; never
+    "Bus error" (-SIGBUS / 135). Truncating at several moments, at least one must land while
+    mmarr-info --verify reads the data (the SIGBUS defence); earlier ones are refused at open
+    (a truncated file), later ones find the verification done."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else str(tmp_path)
+    work = tmp_path / "w"
+    work.mkdir()
+    shm = os.path.join(base, "mmarr-sigbus-%d" % os.getpid())
+    os.mkdir(shm)
+    try:
+        raw = os.path.join(shm, "x.bin")
+        with open(raw, "wb") as fh:
+            fh.truncate(512 << 20)
+        ref = os.path.join(shm, "ref.mmarr")
+        pack(tools, ref, "-t", "|u1", "x=" + raw)
+        os.unlink(raw)
+        victim = os.path.join(shm, "v.mmarr")
+        outcomes = []
+        for delay in (0, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32):
+            shutil.copyfile(ref, victim)
+            p = tools.popen("mmarr-info", "--verify", victim, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+            time.sleep(delay)
+            os.truncate(victim, 3 * 4096)
+            out, err = p.communicate(timeout=300)
+            err = err.decode("utf-8", "replace")
+            assert p.returncode in (0, 1), (delay, p.returncode, err)  # never killed by SIGBUS
+            if p.returncode == 1:
+                assert victim in err, err
+            if "SIGBUS" in err:
+                assert "truncated or rewritten in place" in err, err
+                outcomes.append("sigbus")
+                break
+            outcomes.append("refused" if p.returncode else "done")
+        assert outcomes[-1] == "sigbus", outcomes
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)
