@@ -6,6 +6,8 @@
 #      Python examples (end-to-end demos at small sizes, run in step 1)
 #   3. the golden-file generator reproduces the committed vectors byte for byte
 #   4. the demo and the tools under valgrind (no leaks, no invalid accesses)
+#   5. each libFuzzer target (clang-14, ASan + UBSan) for FUZZ_SECONDS (default 60) from the
+#      checked-in seed corpus (ctest already replays that corpus in steps 1 and 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -41,3 +43,6 @@ vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=de
 "${vg[@]}" build/gcc/tools/mmarr-unpack "$tmp/repacked.mmarr" -o "$tmp/unpacked/" >/dev/null
 "${vg[@]}" build/gcc/tools/mmarr-cache --dir "$tmp/cache" list >/dev/null
 echo "valgrind: clean"
+
+echo "== libFuzzer targets, ${FUZZ_SECONDS:-60} s each"
+FUZZ_CORPUS="$tmp/fuzz-corpus" scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
