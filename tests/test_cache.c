@@ -264,21 +264,6 @@ static pid_t spawn(int (*fn)(void *), void *arg, void *keep1, void *keep2)
     return pid;
 }
 
-static void reap_ok(pid_t pid)
-{
-    int st = 0;
-    pid_t r;
-    do
-        r = waitpid(pid, &st, 0);
-    while (r < 0 && errno == EINTR);
-    assert_int_equal(r, pid);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        print_error("child %d: %s %d\n", (int)pid, WIFEXITED(st) ? "exit" : "signal",
-                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-}
-
 /* What a racing child reports: the inode it mapped and its entry name. */
 typedef struct child_report {
     unsigned long long ino;
@@ -501,7 +486,7 @@ static void test_cache__handles_and_processes_share_the_entry(void **state)
 
     /* another process */
     g_child_roots[3] = ep;
-    reap_ok(spawn(child_map_same, fx, f1, f2));
+    tu_reap_ok(spawn(child_map_same, fx, f1, f2));
     assert_int_equal(stat(ep, &st2), 0);
     assert_int_equal(st2.st_ino, st1.st_ino);
     const dir_counts c = count_dir(fx->cache);
@@ -511,7 +496,7 @@ static void test_cache__handles_and_processes_share_the_entry(void **state)
 
     /* a handle inherited across fork keeps its mapping, and mapping again is a lookup */
     pid_t pid = spawn(child_lookup_again, f1, f2, ep);
-    reap_ok(pid);
+    tu_reap_ok(pid);
     free(ep);
     mmarr_close(f2);
     mmarr_close(f1);
@@ -545,7 +530,7 @@ static void test_cache__four_processes_race_to_one_entry(void **state)
     }
     close(rep[0]);
     for (int i = 0; i < N; i++)
-        reap_ok(pids[i]);
+        tu_reap_ok(pids[i]);
     for (int i = 0; i < N; i++) {
         assert_int_equal(r[i].status, 0);
         /* one decompression: a second filler would have renamed another inode over it */
@@ -902,7 +887,7 @@ static int child_fsize_limit(void *p)
 static void test_cache__no_space_while_reserving_is_private(void **state)
 {
     fixture *fx = *state;
-    reap_ok(spawn(child_fsize_limit, fx, NULL, NULL));
+    tu_reap_ok(spawn(child_fsize_limit, fx, NULL, NULL));
     const dir_counts c = count_dir(fx->cache);
     assert_int_equal(c.entries, 0);
     assert_int_equal(c.tmps, 0);
@@ -1156,7 +1141,7 @@ static void test_cache__processes_share_pages(void **state)
     for (uint64_t i = 0; i < NBYTES; i += 4096)
         sum += p[i];
     (void)sum;
-    reap_ok(spawn(child_shared_pages, fx, f, NULL));
+    tu_reap_ok(spawn(child_shared_pages, fx, f, NULL));
     mmarr_close(f);
 }
 

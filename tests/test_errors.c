@@ -86,26 +86,6 @@ static void writer_commit_ok(mmarr_writer *w)
     mmarr_writer_free(w);
 }
 
-/* Names in the directory other than "." and "..", sorted, comma-joined into buf. */
-static size_t list_dir(const char *dir, char *buf, size_t n)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    buf[0] = '\0';
-    size_t count = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (count)
-            strncat(buf, ",", n - strlen(buf) - 1);
-        strncat(buf, de->d_name, n - strlen(buf) - 1);
-        count++;
-    }
-    closedir(d);
-    return count;
-}
-
 /* Expect a writer call's error: code, writer_error code and a message fragment. */
 static void assert_writer_err(mmarr_writer *w, mmarr_err rc, mmarr_err want, const char *frag)
 {
@@ -1391,7 +1371,7 @@ static void test_errors__bad_writer_options(void **state)
         mmarr_writer_free(w);
     }
     char names[256];
-    assert_int_equal(list_dir(*state, names, sizeof names), 0); /* nothing left behind */
+    assert_int_equal(tu_list_dir(*state, names, sizeof names), 0); /* nothing left behind */
     free(path);
 }
 
@@ -1440,7 +1420,7 @@ static void test_errors__writer_misuse_after_commit(void **state)
     assert_null(mmarr_file_meta_get(f, "k"));
     mmarr_close(f);
     char names[256];
-    assert_int_equal(list_dir(*state, names, sizeof names), 1);
+    assert_int_equal(tu_list_dir(*state, names, sizeof names), 1);
     ASSERT_STR(names, "state.mmarr");
     free(path);
 }
@@ -1473,7 +1453,7 @@ static void test_errors__no_replace_keeps_existing_file(void **state)
     assert_int_equal(size1, size0);
     assert_memory_equal(after, before, size0);
     char names[256];
-    assert_int_equal(list_dir(*state, names, sizeof names), 1); /* temporary removed */
+    assert_int_equal(tu_list_dir(*state, names, sizeof names), 1); /* temporary removed */
     ASSERT_STR(names, "keep.mmarr");
 
     mmarr_file *f = NULL;

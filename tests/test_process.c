@@ -100,41 +100,6 @@ static pid_t spawn(int (*fn)(void *), void *arg, void *keep)
     return pid;
 }
 
-/* Wait for a child and require exit status 0. */
-static void reap_ok(pid_t pid)
-{
-    int st = 0;
-    pid_t r;
-    do
-        r = waitpid(pid, &st, 0);
-    while (r < 0 && errno == EINTR);
-    assert_int_equal(r, pid);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        print_error("child %d: %s %d\n", (int)pid, WIFEXITED(st) ? "exit" : "signal",
-                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-}
-
-static size_t list_dir(const char *dir, char *buf, size_t n)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    buf[0] = '\0';
-    size_t count = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (count)
-            strncat(buf, ",", n - strlen(buf) - 1);
-        strncat(buf, de->d_name, n - strlen(buf) - 1);
-        count++;
-    }
-    closedir(d);
-    return count;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* Read-write mappings across processes                                                      */
 
@@ -193,7 +158,7 @@ static void test_process__rdwr_child_writes_parent_sees(void **state)
         assert_int_equal(p[i], 0);
     assert_int_equal(file_info(ro).writable, 0);
 
-    reap_ok(spawn(child_write_counts, path, ro));
+    tu_reap_ok(spawn(child_write_counts, path, ro));
 
     /* The parent's read-only mapping, opened before, sees the child's writes. */
     for (uint32_t i = 0; i < NCOUNTS; i++)
@@ -231,7 +196,7 @@ static void test_process__rdwr_handle_inherited_by_child(void **state)
     write_counts_file(path);
     shared_handle_arg h = {open_ok(path, MMARR_OPEN_RDWR)};
     g_child_roots[2] = path;
-    reap_ok(spawn(child_write_through_inherited, &h, h.f));
+    tu_reap_ok(spawn(child_write_through_inherited, &h, h.f));
     /* MAP_SHARED: the child's writes through the inherited mapping reach the parent's view */
     mmarr_array_info a;
     find_ok(h.f, "counts", &a);
@@ -340,7 +305,7 @@ static void test_process__handle_opened_before_fork_works_in_child(void **state)
     for (int k = 0; k < 3; k++)
         kids[k] = spawn(child_check_inherited, f, path);
     for (int k = 0; k < 3; k++)
-        reap_ok(kids[k]);
+        tu_reap_ok(kids[k]);
     /* and the parent's handle is unaffected */
     assert_int_equal(check_fork_file(f), 0);
     mmarr_close(f);
@@ -370,12 +335,12 @@ static void test_process__reopen_after_writer_process_exits(void **state)
 {
     char *path = tu_path(*state, "child-wrote.mmarr");
     /* a writer process that dies before commit leaves no target behind */
-    reap_ok(spawn(child_abandon_writer, path, NULL));
+    tu_reap_ok(spawn(child_abandon_writer, path, NULL));
     struct stat st;
     assert_int_equal(stat(path, &st), -1);
     assert_int_equal(errno, ENOENT);
 
-    reap_ok(spawn(child_write_file, path, NULL));
+    tu_reap_ok(spawn(child_write_file, path, NULL));
     mmarr_file *f = open_ok(path, MMARR_OPEN_VERIFY);
     assert_int_equal(check_fork_file(f), 0);
     ASSERT_STR(mmarr_file_meta_get(f, "writer"), "child");
@@ -505,7 +470,7 @@ static void test_process__atomic_commit_never_torn(void **state)
     }
     if (failures) {
         print_error("after %lu good opens: %s\n", opens, why);
-        reap_ok(pid);
+        tu_reap_ok(pid);
     } else {
         assert_true(WIFEXITED(st));
         assert_int_equal(WEXITSTATUS(st), 0);
@@ -518,7 +483,7 @@ static void test_process__atomic_commit_never_torn(void **state)
     assert_int_equal(is_b, version_of_round(ATOMIC_ROUNDS - 1));
     /* No temporaries are left behind by 200 commits. */
     char names[512];
-    assert_int_equal(list_dir(*state, names, sizeof names), 1);
+    assert_int_equal(tu_list_dir(*state, names, sizeof names), 1);
     ASSERT_STR(names, "atomic.mmarr");
     free(path);
 }
@@ -545,7 +510,7 @@ static void test_process__temporary_gone_after_commit_and_free(void **state)
     assert_int_equal(mmarr_writer_add(w, "d", "|u1", 1, s, MMARR_ORDER_C, d), MMARR_OK);
     /* While writing: nothing at the target, and at most "<path>.tmp.XXXXXX" (none where the
      * writer's temporary is unnamed, O_TMPFILE: tmpfs, ext4, xfs, btrfs). */
-    const size_t listed = list_dir(dir, names, sizeof names);
+    const size_t listed = tu_list_dir(dir, names, sizeof names);
     assert_true(listed <= 1);
     if (listed) {
         assert_int_equal(strncmp(names, "target.mmarr.tmp.", 17), 0);
@@ -554,10 +519,10 @@ static void test_process__temporary_gone_after_commit_and_free(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), -1);
     assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
-    assert_int_equal(list_dir(dir, names, sizeof names), 1);
+    assert_int_equal(tu_list_dir(dir, names, sizeof names), 1);
     ASSERT_STR(names, "target.mmarr");
     mmarr_writer_free(w);
-    assert_int_equal(list_dir(dir, names, sizeof names), 1);
+    assert_int_equal(tu_list_dir(dir, names, sizeof names), 1);
     ASSERT_STR(names, "target.mmarr");
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0644); /* 0666 & ~umask */
@@ -571,11 +536,11 @@ static void test_process__temporary_gone_after_commit_and_free(void **state)
     assert_int_equal(mmarr_writer_add(w, "other", "|u1", 1, s1, MMARR_ORDER_C, d), MMARR_OK);
     void *p = NULL;
     assert_int_equal(mmarr_writer_reserve(w, "r", "|u1", 1, s, MMARR_ORDER_C, &p), MMARR_OK);
-    const size_t during = list_dir(dir, names, sizeof names); /* + a named temporary, or not */
+    const size_t during = tu_list_dir(dir, names, sizeof names); /* + a named temporary, or not */
     assert_true(during == 1 || during == 2);
     assert_int_equal(during, listed + 1);
     mmarr_writer_free(w);
-    assert_int_equal(list_dir(dir, names, sizeof names), 1);
+    assert_int_equal(tu_list_dir(dir, names, sizeof names), 1);
     ASSERT_STR(names, "target.mmarr");
     size_t size1 = 0;
     void *after = tu_read_file(path, &size1);
@@ -598,7 +563,7 @@ static void test_process__temporary_gone_after_commit_and_free(void **state)
     assert_int_equal(unlink(path), 0);
     assert_int_equal(mmarr_writer_create(path, &o, &w, NULL), MMARR_OK);
     mmarr_writer_free(w);
-    assert_int_equal(list_dir(dir, names, sizeof names), 0);
+    assert_int_equal(tu_list_dir(dir, names, sizeof names), 0);
 
     umask(old_umask);
     free(d);

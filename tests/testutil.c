@@ -3,11 +3,18 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 char *tu_mkdtemp(void)
 {
@@ -137,3 +144,38 @@ int tu_teardown_dir(void **state)
     tu_rmtree(*state);
     return 0;
 }
+
+size_t tu_list_dir(const char *dir, char *buf, size_t n)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    buf[0] = '\0';
+    size_t count = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (count)
+            strncat(buf, ",", n - strlen(buf) - 1);
+        strncat(buf, de->d_name, n - strlen(buf) - 1);
+        count++;
+    }
+    closedir(d);
+    return count;
+}
+
+void tu_reap_ok(int pid)
+{
+    int st = 0;
+    pid_t r;
+    do
+        r = waitpid((pid_t)pid, &st, 0);
+    while (r < 0 && errno == EINTR);
+    assert_int_equal(r, pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        print_error("child %d: %s %d\n", pid, WIFEXITED(st) ? "exit" : "signal",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+

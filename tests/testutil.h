@@ -21,6 +21,11 @@ void tu_fill(void *buf, size_t n, uint64_t seed);
 /* cmocka fixtures: a fresh temp dir in *state, removed afterwards. */
 int tu_setup_dir(void **state);
 int tu_teardown_dir(void **state);
+/* Names in dir other than "." and "..", in readdir order, comma-joined into buf (truncated to
+ * n bytes); returns how many there are. Fails the test if dir cannot be opened. */
+size_t tu_list_dir(const char *dir, char *buf, size_t n);
+/* Wait for child pid and fail the test unless it exited with status 0. */
+void tu_reap_ok(int pid);
 /* Directory of the golden files: $MMARR_TESTDATA, or the source tree's format/testdata. */
 const char *tu_testdata_dir(void);
 

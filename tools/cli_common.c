@@ -56,6 +56,16 @@ int cli_usage_error(const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
+int cli_bad_option(const char *arg, int optopt)
+{
+    const char *eq = strchr(arg, '=');
+    if (!optopt)
+        return cli_usage_error("unrecognized option '%s'", arg);
+    if (!strncmp(arg, "--", 2) && eq)
+        return cli_usage_error("option '%.*s' takes no argument", (int)(eq - arg), arg);
+    return cli_usage_error("invalid option -- '%c'", optopt);
+}
+
 void cli_print_version(void)
 {
     printf("%s (mmarr) %s — library %s, format %d.%d\n", progname, MMARR_VERSION_STRING,

@@ -81,15 +81,7 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'h': usage(); return CLI_EXIT_OK;
         case 'V': cli_print_version(); return CLI_EXIT_OK;
         case ':': return cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
-        default: {
-            const char *arg = argv[optind - 1];
-            const char *eq = strchr(arg, '=');
-            if (!optopt)
-                return cli_usage_error("unrecognized option '%s'", arg);
-            if (!strncmp(arg, "--", 2) && eq)
-                return cli_usage_error("option '%.*s' takes no argument", (int)(eq - arg), arg);
-            return cli_usage_error("invalid option -- '%c'", optopt);
-        }
+        default: return cli_bad_option(argv[optind - 1], optopt);
         }
     }
     if (optind >= argc)

@@ -448,12 +448,11 @@ static mmarr_err decode_chunk(const mmarr_file *f, size_t index, size_t k, unsig
 }
 
 typedef struct mm_rjob {
-    const mmarr_file *f;
+    mmarr_file *f; /* not const: its pool of decompression states */
     size_t index, k0;
     uint64_t offset, n, chunk_size, nbytes;
     unsigned char *dst;
     bool verify;
-    mmarr_file *fm;          /* the same handle, for its pool of decompression states */
     mm_dstate *ds[MM_MAX_THREADS]; /* taken from the pool by each worker on first use */
     atomic_int first_failed; /* worker whose error is reported, +1 */
     mmarr_error err[];       /* one per worker */
@@ -467,23 +466,19 @@ static int read_one(mm_batch *b, unsigned worker, size_t i)
     const uint64_t cend = cbeg + j->chunk_size < j->nbytes ? cbeg + j->chunk_size : j->nbytes;
     const uint64_t lo = j->offset > cbeg ? j->offset : cbeg;
     const uint64_t hi = j->offset + j->n < cend ? j->offset + j->n : cend;
-    if (!j->ds[worker] && !(j->ds[worker] = dpool_get(j->fm))) {
-        mm_set_error(&j->err[worker], MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory",
-                     j->f->path);
-        int none = 0;
-        atomic_compare_exchange_strong(&j->first_failed, &none, (int)worker + 1);
-        return -1;
-    }
+    if (!j->ds[worker])
+        j->ds[worker] = dpool_get(j->f);
     mm_dstate *ds = j->ds[worker];
+    const bool whole = lo == cbeg && hi == cend; /* straight into dst, else through tmp */
     mmarr_err rc;
-    if (lo == cbeg && hi == cend) { /* the whole chunk: straight into dst */
+    if (!ds || (!whole && !dstate_buf(&ds->tmp, &ds->tmp_cap, (size_t)j->chunk_size))) {
+        rc = mm_set_error(&j->err[worker], MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory",
+                          j->f->path);
+    } else if (whole) {
         rc = decode_chunk(j->f, j->index, k, j->dst + (cbeg - j->offset), ds, j->verify,
                           &j->err[worker]);
     } else {
-        if (!dstate_buf(&ds->tmp, &ds->tmp_cap, (size_t)j->chunk_size))
-            rc = mm_set_error(&j->err[worker], MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
-        else
-            rc = decode_chunk(j->f, j->index, k, ds->tmp, ds, j->verify, &j->err[worker]);
+        rc = decode_chunk(j->f, j->index, k, ds->tmp, ds, j->verify, &j->err[worker]);
         if (rc == MMARR_OK)
             memcpy(j->dst + (lo - j->offset), ds->tmp + (lo - cbeg), (size_t)(hi - lo));
     }
@@ -511,7 +506,6 @@ mmarr_err mm_cold_read(mmarr_file *f, size_t index, uint64_t offset, void *dst,
         return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
     memset(j, 0, sizeof *j);
     j->f = f;
-    j->fm = f;
     j->index = index;
     j->offset = offset;
     j->n = n;

@@ -168,9 +168,7 @@ typedef struct mm_vjob {
 } mm_vjob;
 
 #define MM_SPLIT_MIN (1u << 20) /* indexes from this size are checked on two threads */
-#ifndef MM_SPLIT_PCT
-#define MM_SPLIT_PCT 40
-#endif
+#define MM_SPLIT_PCT 40           /* the share of the names the opening thread checks */
 
 static mmarr_err check_names(mmarr_file *f, uint64_t from, uint64_t to, mmarr_error *err);
 
@@ -184,8 +182,7 @@ static void *vjob_main(void *arg)
     return NULL;
 }
 
-/* Start the second thread's work; names_from >= entry_count leaves it no names to check.
- * Without a thread (a small index, or pthread_create failing) the work runs here. */
+/* Start the second thread's work. Without a thread (a small index, or pthread_create failing) the work runs here. */
 static void vjob_start(mm_vjob *j, mmarr_file *f, uint64_t names_from)
 {
     j->f = f;
@@ -599,8 +596,7 @@ static mmarr_err check_index(mmarr_file *f, mm_vjob *j, mmarr_error *err)
     f->ih = (const mmarr_disk_index_header *)f->index;
     mmarr_err rc = check_sections(f, err);
     if (rc != MMARR_OK) {
-        vjob_start(j, f, UINT64_MAX); /* only the checksum, which takes precedence */
-        vjob_join(j);
+        j->sum = mm_xxh3(f->index, (size_t)f->slot.index_size); /* which takes precedence */
         return rc;
     }
     /* This thread takes the first 40% of the names and then the entry pass (which costs

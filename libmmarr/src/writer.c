@@ -349,6 +349,35 @@ static int link_unnamed(int fd, const char *to)
     return linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW);
 }
 
+static int create_named(const char *name, int unused)
+{
+    (void)unused;
+    return open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+}
+
+static int link_named(const char *name, int fd) { return link_unnamed(fd, name); }
+
+/* A fresh "<path>.tmp.XXXXXX" taken by claim(name, arg) (a result >= 0, stored in *result),
+ * trying other names while they exist. NULL on failure, with *se = ENOMEM, claim's errno, or
+ * EEXIST when no free name was found. */
+static char *claim_tmp_name(const char *path, int (*claim)(const char *, int), int arg,
+                            int *result, int *se)
+{
+    *se = EEXIST;
+    for (int attempt = 0; attempt < 100 && *se == EEXIST; attempt++) {
+        char *name = make_tmp_name(path);
+        if (!name) {
+            *se = ENOMEM;
+            return NULL;
+        }
+        if ((*result = claim(name, arg)) >= 0)
+            return name;
+        *se = errno;
+        free(name);
+    }
+    return NULL;
+}
+
 mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts,
                               mmarr_writer **out, mmarr_error *err)
 {
@@ -387,40 +416,21 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
         return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
     }
     w->fd = open_unnamed_tmp(path);
-    if (w->fd >= 0) {
-        const size_t n = strlen(path);
-        w->tmp_path = malloc(n + sizeof " (unnamed temporary)");
-        if (!w->tmp_path) {
-            mmarr_writer_free(w);
-            return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
-        }
-        memcpy(w->tmp_path, path, n);
-        memcpy(w->tmp_path + n, " (unnamed temporary)", sizeof " (unnamed temporary)");
-    }
     w->tmp_named = w->fd < 0;
-    for (int attempt = 0; attempt < 100 && w->fd < 0; attempt++) {
-        free(w->tmp_path);
-        w->tmp_path = make_tmp_name(path);
-        if (!w->tmp_path) {
-            mmarr_writer_free(w);
-            return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
-        }
-        w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (w->fd < 0 && errno != EEXIST) {
-            int se = errno;
-            free(w->tmp_path);
-            w->tmp_path = NULL; /* nothing to remove */
-            mmarr_writer_free(w);
-            return mm_set_syserr(e, MMARR_E_IO, se, "%s: cannot create a temporary file beside it",
-                                 path);
-        }
-    }
-    if (w->fd < 0) {
-        free(w->tmp_path);
+    int se = ENOMEM;
+    if (!w->tmp_named && asprintf(&w->tmp_path, "%s (unnamed temporary)", path) < 0)
         w->tmp_path = NULL;
+    else if (w->tmp_named)
+        w->tmp_path = claim_tmp_name(path, create_named, -1, &w->fd, &se);
+    if (!w->tmp_path) {
         mmarr_writer_free(w);
-        return mm_set_error(e, MMARR_E_IO, MMARR_NO_OFFSET,
-                            "%s: cannot find a free temporary name", path);
+        if (se == ENOMEM)
+            return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+        if (se == EEXIST)
+            return mm_set_error(e, MMARR_E_IO, MMARR_NO_OFFSET,
+                                "%s: cannot find a free temporary name", path);
+        return mm_set_syserr(e, MMARR_E_IO, se, "%s: cannot create a temporary file beside it",
+                             path);
     }
     w->cursor = MMARR_SUPERBLOCK_SIZE;
     *out = w;
@@ -1189,19 +1199,11 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     } else {
         /* rename() cannot take an unnamed file: link it in beside the destination first
          * (a crash between the two calls leaves that complete temporary) */
-        char *named = NULL;
-        int rc2 = -1, se = EEXIST;
-        for (int attempt = 0; attempt < 100 && rc2 != 0 && se == EEXIST; attempt++) {
-            free(named);
-            if (!(named = make_tmp_name(w->path)))
-                return nomem(w);
-            rc2 = link_unnamed(w->fd, named);
-            se = errno;
-        }
-        if (rc2 != 0) {
-            free(named);
-            return sys_fail(w, se, "cannot publish (link of the temporary)");
-        }
+        int linked, se;
+        char *named = claim_tmp_name(w->path, link_named, w->fd, &linked, &se);
+        if (!named)
+            return se == ENOMEM ? nomem(w)
+                                : sys_fail(w, se, "cannot publish (link of the temporary)");
         if (rename(named, w->path) != 0) {
             se = errno;
             unlink(named);
