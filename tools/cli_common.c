@@ -56,14 +56,14 @@ int cli_usage_error(const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
-int cli_bad_option(const char *arg, int optopt)
+int cli_bad_option(const char *arg, int opt)
 {
     const char *eq = strchr(arg, '=');
-    if (!optopt)
+    if (!opt)
         return cli_usage_error("unrecognized option '%s'", arg);
     if (!strncmp(arg, "--", 2) && eq)
         return cli_usage_error("option '%.*s' takes no argument", (int)(eq - arg), arg);
-    return cli_usage_error("invalid option -- '%c'", optopt);
+    return cli_usage_error("invalid option -- '%c'", opt);
 }
 
 void cli_print_version(void)

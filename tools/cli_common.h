@@ -28,10 +28,10 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "prog: message\nTry 'prog --help' for more information.\n" on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The usage error for getopt_long's '?': arg is argv[optind - 1]; optopt is 0 for an unknown
+/* The usage error for getopt_long's '?': arg is argv[optind - 1]; opt (optopt) is 0 for an unknown
  * long option, the letter for a short one, and the option's value for a long option given an
  * argument it does not take. */
-int cli_bad_option(const char *arg, int optopt);
+int cli_bad_option(const char *arg, int opt);
 
 /* "prog (mmarr) 0.1.0 — library 0.1.0, format 1.0" on stdout. */
 void cli_print_version(void);
