@@ -1119,22 +1119,29 @@ static void test_errors__flipped_data_byte_caught_by_verify(void **state)
 
 static void test_errors__nonzero_padding_caught_by_verify(void **state)
 {
-    img im;
-    base_image(state, &im);
-    size_t a = img_entry(&im, "alpha");
-    /* alpha: 8000 bytes at a page boundary, then zero padding up to 8192 */
-    im.buf[im.ent[a].data_offset + 8000 + 17] = 0x33;
-    mmarr_error e;
-    mmarr_file *f = NULL;
-    assert_code(img_open(&im, *state, &e, &f), MMARR_OK, e.message);
-    assert_int_equal(mmarr_file_verify_array(f, a, &e), MMARR_OK); /* the data is intact */
-    memset(&e, 0, sizeof e);
-    mmarr_err rc = mmarr_file_verify(f, &e);
-    if (rc != MMARR_E_CORRUPT && rc != MMARR_E_CHECKSUM)
-        print_error("%s: %s\n", mmarr_err_name(rc), e.message);
-    assert_true(rc == MMARR_E_CORRUPT || rc == MMARR_E_CHECKSUM);
-    mmarr_close(f);
-    img_free(&im);
+    /* alpha: 8000 bytes at a page boundary, then zero padding up to 8192; a non-zero byte
+     * at the first, a middle and the last padding position is reported at its offset */
+    static const size_t at[] = {8000, 8017, 8191};
+    for (size_t t = 0; t < sizeof at / sizeof at[0]; t++) {
+        img im;
+        base_image(state, &im);
+        size_t a = img_entry(&im, "alpha");
+        const uint64_t off = im.ent[a].data_offset + at[t];
+        im.buf[off] = 0x33;
+        mmarr_error e;
+        mmarr_file *f = NULL;
+        assert_code(img_open(&im, *state, &e, &f), MMARR_OK, e.message);
+        assert_int_equal(mmarr_file_verify_array(f, a, &e), MMARR_OK); /* the data is intact */
+        memset(&e, 0, sizeof e);
+        mmarr_err rc = mmarr_file_verify(f, &e);
+        if (rc != MMARR_E_CHECKSUM || e.offset != off)
+            print_error("%s at %llu: %s\n", mmarr_err_name(rc), (unsigned long long)e.offset,
+                        e.message);
+        assert_int_equal(rc, MMARR_E_CHECKSUM);
+        assert_int_equal(e.offset, off);
+        mmarr_close(f);
+        img_free(&im);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -18,15 +18,6 @@ typedef struct mm_section {
     uint64_t offset, count, recsize;
 } mm_section;
 
-static bool all_zero(const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return false;
-    return true;
-}
-
 /* spec.md §4.1 */
 static mmarr_err check_prologue(mmarr_file *f, mmarr_error *err)
 {
@@ -80,7 +71,7 @@ static mmarr_err choose_slot(mmarr_file *f, mmarr_error *err)
     int state[2]; /* 0 empty, 1 valid, 2 damaged */
     for (int i = 0; i < 2; i++) {
         s[i] = (const mmarr_disk_slot *)(f->base + offs[i]);
-        if (all_zero(s[i], sizeof *s[i]))
+        if (mm_first_nonzero(s[i], sizeof *s[i]) == sizeof *s[i])
             state[i] = 0;
         else if (mm_slot_checksum(s[i]) != s[i]->checksum)
             state[i] = 2;

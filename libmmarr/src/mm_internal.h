@@ -47,6 +47,19 @@ static inline bool mm_mul_overflow(uint64_t a, uint64_t b, uint64_t *r)
 /* a must be a power of two; caller guarantees no overflow (x <= UINT64_MAX - a). */
 static inline uint64_t mm_align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
 static inline bool mm_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+/* Offset of the first non-zero byte in [p, p+n), or n when all are zero. Checks with memcmp
+ * (the byte before against the range shifted by one), so padding up to 2 MiB costs a memcmp,
+ * not a byte loop; only a failure walks bytes. */
+static inline size_t mm_first_nonzero(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    if (!n || (!b[0] && !memcmp(b, b + 1, n - 1)))
+        return n;
+    size_t i = 0;
+    while (!b[i])
+        i++;
+    return i;
+}
 
 /* ---- checksums (checksum.c) ---- */
 uint64_t mm_xxh3(const void *p, size_t n);

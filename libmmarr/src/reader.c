@@ -451,9 +451,9 @@ static mmarr_err verify_padding(const mmarr_file *f, size_t index, mmarr_error *
     const mmarr_disk_entry *en = &f->entries[index];
     const uint64_t a = (en->flags & MMARR_ENTRY_PACKED) ? MMARR_PACKED_ALIGNMENT : f->alignment;
     const uint64_t end = en->data_offset + en->data_size, pend = mm_align_up(end, a);
-    for (uint64_t o = end; o < pend; o++)
-        if (f->base[o])
-            return mm_set_error(e, MMARR_E_CHECKSUM, o,
+    const uint64_t o = end + mm_first_nonzero(f->base + end, (size_t)(pend - end));
+    if (o < pend)
+        return mm_set_error(e, MMARR_E_CHECKSUM, o,
                                 "%s: array \"%s\": non-zero padding byte at offset %llu",
                                 f->path, mm_entry_name(f, en), (unsigned long long)o);
     return MMARR_OK;
