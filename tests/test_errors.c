@@ -358,6 +358,60 @@ CORRUPT_CASE(name_invalid_utf8, MMARR_E_CORRUPT)
     img_heap_find(im, "gamma")[0] = (char)0xFF; /* still sorts last */
 }
 
+/* Every name length from 1 to 20 (whole words and every tail length of the word-at-a-time
+ * check, near the heap's end or not) and every byte position: a NUL, a stray continuation
+ * byte or a lone lead byte in the name, or a missing terminator, is refused; a valid
+ * two-byte UTF-8 sequence anywhere is accepted. */
+static void test_errors__name_bytes_every_length_and_position(void **state)
+{
+    const char *dir = *state;
+    char *path = tu_path(dir, "names.mmarr");
+    int cases = 0;
+    for (size_t len = 1; len <= 20; len++) {
+        char name[24];
+        memset(name, 'q', len);
+        name[len] = '\0';
+        mmarr_writer_options o;
+        memset(&o, 0, sizeof o);
+        o.flags = MMARR_WRITE_NO_SYNC;
+        mmarr_writer *w = NULL;
+        mmarr_error e;
+        assert_int_equal(mmarr_writer_create(path, &o, &w, &e), MMARR_OK);
+        const int32_t v[2] = {1, 2};
+        uint64_t s2[1] = {2};
+        writer_add_ok(w, name, "<i4", 1, s2, v);
+        if (len % 2) /* a name after it in the heap, or none */
+            writer_add_ok(w, "\xf4\x8f\xbf\xbf", "<i4", 1, s2, v); /* U+10FFFF: last */
+        writer_commit_ok(w);
+        img im;
+        img_load(&im, path);
+        char *p = img_heap_find(&im, name);
+        for (size_t j = 0; j <= len; j++) {
+            static const unsigned char bad[] = {0x00, 0x80, 0xC3};
+            for (size_t b = 0; b < (j < len ? sizeof bad : 1); b++) {
+                const char keep = p[j];
+                p[j] = j < len ? (char)bad[b] : 'x'; /* at len: the terminator */
+                img_reseal(&im);
+                assert_code(img_open(&im, dir, &e, NULL), MMARR_E_CORRUPT, e.message);
+                p[j] = keep;
+                cases++;
+            }
+            if (j + 1 < len) {
+                p[j] = (char)0xC3, p[j + 1] = (char)0xA9; /* U+00E9 */
+                img_reseal(&im);
+                assert_code(img_open(&im, dir, &e, NULL), MMARR_OK, e.message);
+                p[j] = p[j + 1] = 'q';
+                cases++;
+            }
+        }
+        img_reseal(&im);
+        assert_code(img_open(&im, dir, &e, NULL), MMARR_OK, e.message);
+        img_free(&im);
+    }
+    assert_int_equal(cases, 840); /* sum over len of 3 len + 1 + (len - 1) */
+    free(path);
+}
+
 CORRUPT_CASE(name_outside_heap, MMARR_E_CORRUPT)
 {
     im->names[im->ent[0].name_rank].name_offset = (uint32_t)im->hdr->heap_size;
@@ -1625,6 +1679,7 @@ int main(void)
         T(test_errors__index_empty_name),
         T(test_errors__index_name_not_nul_terminated),
         T(test_errors__index_name_invalid_utf8),
+        T(test_errors__name_bytes_every_length_and_position),
         T(test_errors__index_name_outside_heap),
         T(test_errors__index_duplicate_names),
         T(test_errors__large_index_checksum_and_structure),
