@@ -727,7 +727,24 @@ static void test_errors__large_index_split_validation(void **state)
         char want[64];
         snprintf(want, sizeof want, "name record %zu ", at[k]);
         assert_msg_has(e.message, want);
+        /* and an order table fault just after it: the name, first in table order, wins */
+        const uint32_t o1 = im.order[at[k] + 1];
+        im.order[at[k] + 1] = N;
+        img_reseal(&im);
+        assert_code(img_open(&im, *state, &e, NULL), MMARR_E_CORRUPT, e.message);
+        assert_msg_has(e.message, want);
+        im.order[at[k] + 1] = o1;
         im.names[at[k]].name_size = size;
+        /* an order table fault just before a bad name wins */
+        const uint32_t o0 = im.order[at[k]], size1 = im.names[at[k] + 1].name_size;
+        im.order[at[k]] = N + 5;
+        im.names[at[k] + 1].name_size = 0;
+        img_reseal(&im);
+        assert_code(img_open(&im, *state, &e, NULL), MMARR_E_CORRUPT, e.message);
+        snprintf(want, sizeof want, "order table position %zu:", at[k]);
+        assert_msg_has(e.message, want);
+        im.order[at[k]] = o0;
+        im.names[at[k] + 1].name_size = size1;
     }
     /* an entry fault alone names the array, from anywhere in the names table */
     const size_t bad[] = {3, N / 2, N - 1};

@@ -10,6 +10,9 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define FAIL(code, off, ...) mm_set_error(err, (code), (off), __VA_ARGS__)
 
@@ -429,17 +432,25 @@ static mmarr_err check_entries(mmarr_file *f, mm_vjob *j, mmarr_error *err)
         if (!cold_used)
             return FAIL(MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
     }
-    for (uint64_t i = 0; i < f->entry_count && rc == MMARR_OK; i++) {
+    /* the last (dtype, dims run, ndim) whose byte size was computed: arrays of one shape and
+     * dtype usually share a dims run (spec.md §7.2). A checked dtype_id is below
+     * dtype_count <= 2^32 - 1, so MMARR_NONE32 matches no entry. */
+    uint32_t memo_dtype = MMARR_NONE32, memo_dims = MMARR_NONE32;
+    unsigned memo_ndim = 0;
+    uint64_t memo_nbytes = 0;
+    const uint64_t n = f->entry_count, ndtypes = f->dtype_count, ndims = f->dim_count;
+    const uint32_t *order = f->order;
+    for (uint64_t i = 0; i < n && rc == MMARR_OK; i++) {
         const mmarr_disk_entry *e = &f->entries[i];
-        const uint64_t at = ebase + i * sizeof *e;
+#define at (ebase + i * sizeof *e) /* error paths only */
         /* order[rank] == i for every i makes the ranks distinct, so the order table is
          * exactly the inverse permutation (spec.md §7.6). The table is 4 bytes per array
          * so that these random reads stay in the L2 cache. */
-        if (i + MM_PREFETCH_AHEAD < f->entry_count) { /* the loads below are random */
+        if (i + MM_PREFETCH_AHEAD < n) { /* the loads below are random */
             const uint32_t r = f->entries[i + MM_PREFETCH_AHEAD].name_rank;
-            __builtin_prefetch(&f->order[r < f->entry_count ? r : 0]);
+            __builtin_prefetch(&order[r < n ? r : 0]);
         }
-        if (e->name_rank >= f->entry_count || f->order[e->name_rank] != i) {
+        if (e->name_rank >= n || order[e->name_rank] != i) {
             rc = FAIL(MMARR_E_CORRUPT, at + 24,
                       "%s: entry %llu at offset %llu: name rank %u does not point back to it "
                       "in the order table",
@@ -448,8 +459,8 @@ static mmarr_err check_entries(mmarr_file *f, mm_vjob *j, mmarr_error *err)
         }
 #define name mm_vjob_name(j, e) /* error paths only: a second random read, and a wait */
         if ((e->flags & ~MMARR_ENTRY_KNOWN) || e->storage > MMARR_STORAGE_ZSTD_CHUNKED ||
-            e->ndim > MMARR_MAX_NDIM || e->dtype_id >= f->dtype_count ||
-            (e->ndim && (uint64_t)e->dims_first + e->ndim > f->dim_count)) {
+            e->ndim > MMARR_MAX_NDIM || e->dtype_id >= ndtypes ||
+            (e->ndim && (uint64_t)e->dims_first + e->ndim > ndims)) {
             rc = FAIL(MMARR_E_CORRUPT, at,
                       "%s: array \"%s\" (entry %llu at offset %llu): bad flags 0x%x, storage "
                       "%u, ndim %u, dtype %u or dims %u",
@@ -459,21 +470,25 @@ static mmarr_err check_entries(mmarr_file *f, mm_vjob *j, mmarr_error *err)
         }
         /* spec.md §6: itemsize x the non-zero dimensions < 2^63 (numpy's rule), whatever
          * their order, so that every stride fits an int64 even when a dimension is 0 */
-        uint64_t span = f->dtypes[e->dtype_id]->itemsize;
-        bool empty = false;
-        for (unsigned d = 0; d < e->ndim; d++) {
-            const uint64_t dim = f->dims[e->dims_first + d];
-            empty |= dim == 0;
-            if (dim && (mm_mul_overflow(span, dim, &span) || span > (uint64_t)INT64_MAX)) {
-                rc = FAIL(MMARR_E_CORRUPT, at,
-                          "%s: array \"%s\" (entry %llu): byte size overflows", f->path, name,
-                          (unsigned long long)i);
-                break;
+        if (e->dtype_id != memo_dtype || e->dims_first != memo_dims || e->ndim != memo_ndim) {
+            uint64_t span = f->dtypes[e->dtype_id]->itemsize;
+            bool empty = false;
+            for (unsigned d = 0; d < e->ndim; d++) {
+                const uint64_t dim = f->dims[e->dims_first + d];
+                empty |= dim == 0;
+                if (dim && (mm_mul_overflow(span, dim, &span) || span > (uint64_t)INT64_MAX)) {
+                    rc = FAIL(MMARR_E_CORRUPT, at,
+                              "%s: array \"%s\" (entry %llu): byte size overflows", f->path,
+                              name, (unsigned long long)i);
+                    break;
+                }
             }
+            if (rc != MMARR_OK)
+                break;
+            memo_nbytes = empty ? 0 : span;
+            memo_dtype = e->dtype_id, memo_dims = e->dims_first, memo_ndim = e->ndim;
         }
-        const uint64_t nbytes = empty ? 0 : span;
-        if (rc != MMARR_OK)
-            break;
+        const uint64_t nbytes = memo_nbytes;
         if (e->storage == MMARR_STORAGE_RAW) {
             if (e->data_size != nbytes || e->cold_id != MMARR_NONE32) {
                 rc = FAIL(MMARR_E_CORRUPT, at,
@@ -507,51 +522,143 @@ static mmarr_err check_entries(mmarr_file *f, mm_vjob *j, mmarr_error *err)
         }
         cursor = pend;
     }
+#undef at
 #undef name
     free(cold_used);
     return rc;
 }
 
+#if defined(__SSE2__)
+/* A name of 1..32 bytes as two 16-byte vectors (bytes past the name are whatever follows in
+ * the heap; masks below ignore them), with masks of its high bits and zero bytes. */
+typedef struct mm_vname {
+    __m128i lo, hi;
+} mm_vname;
+
+static inline mm_vname vname_load(const unsigned char *p)
+{
+    mm_vname v = {_mm_loadu_si128((const __m128i *)p), _mm_loadu_si128((const __m128i *)(p + 16))};
+    return v;
+}
+
+/* Bit i set where byte i of the two vectors differ. */
+static inline uint32_t vname_diff(mm_vname a, mm_vname b)
+{
+    const uint32_t lo = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a.lo, b.lo));
+    const uint32_t hi = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a.hi, b.hi));
+    return ~(lo | hi << 16);
+}
+#endif
+
+/* One name the fast path below did not take: valid, and greater than the one before. */
+static __attribute__((noinline)) mmarr_err check_name_slow(mmarr_file *f, uint64_t k,
+                                                           const char *prev, uint32_t prev_size,
+                                                           mmarr_error *err)
+{
+    const uint64_t at = f->slot.index_offset + f->ih->names_offset + k * sizeof(mmarr_disk_name);
+    const uint32_t off = f->names[k].name_offset, size = f->names[k].name_size;
+    if (size == 0 || size > MMARR_MAX_NAME_BYTES || !heap_str_ok(f, off, size))
+        return FAIL(MMARR_E_CORRUPT, at,
+                    "%s: name record %llu at offset %llu: not a valid UTF-8 heap string of "
+                    "1..65535 bytes",
+                    f->path, (unsigned long long)k, (unsigned long long)at);
+    if (prev && mm_name_cmp(prev, prev_size, f->heap + off, size) >= 0)
+        return FAIL(MMARR_E_CORRUPT, at,
+                    "%s: array names not unique or not sorted: \"%s\" then \"%s\"", f->path,
+                    prev, f->heap + off);
+    return MMARR_OK;
+}
+
 /* spec.md §7.6: the names table, sequentially (writers put the names in the heap in the same
  * order, so this streams through both), and the order table's range. That order is a
  * permutation consistent with the entries' ranks is proved by the entry pass. Checks the part
- * [from, to) of the table. */
+ * [from, to) of the table; the first fault in table order is reported.
+ *
+ * Names of up to 32 bytes with 33 heap bytes from their start are checked with SSE2: one pair
+ * of loads per name gives its high bits and zero bytes (ASCII without NUL, terminated), and
+ * the comparison with the name before reuses that name's vectors. Anything else (longer
+ * names, non-ASCII, the last names of the heap, any fault) takes check_name_slow, which
+ * decides. */
 static mmarr_err check_names(mmarr_file *f, uint64_t from, uint64_t to, mmarr_error *err)
 {
     const uint64_t n = f->entry_count;
-    const uint64_t at = f->slot.index_offset + f->ih->names_offset;
-    const uint64_t oat = f->slot.index_offset + f->ih->order_offset;
+    const mmarr_disk_name *names = f->names;
     const char *prev = NULL;
     uint32_t prev_size = 0;
     if (from > 0) { /* the last name of the part before, checked here too to compare with */
-        const mmarr_disk_name *r = &f->names[from - 1];
+        const mmarr_disk_name *r = &names[from - 1];
         if (r->name_size == 0 || r->name_size > MMARR_MAX_NAME_BYTES ||
             !heap_str_ok(f, r->name_offset, r->name_size))
             from--; /* report it below, as the check of that part would */
         else
             prev = f->heap + r->name_offset, prev_size = r->name_size;
     }
-    for (uint64_t k = from; k < to; k++) {
-        const mmarr_disk_name *r = &f->names[k];
-        if (f->order[k] >= n)
-            return FAIL(MMARR_E_CORRUPT, oat + 4 * k,
-                        "%s: order table position %llu: entry number %u is out of range",
-                        f->path, (unsigned long long)k, f->order[k]);
-        if (r->name_size == 0 || r->name_size > MMARR_MAX_NAME_BYTES ||
-            !heap_str_ok(f, r->name_offset, r->name_size))
-            return FAIL(MMARR_E_CORRUPT, at + k * sizeof *r,
-                        "%s: name record %llu at offset %llu: not a valid UTF-8 heap string "
-                        "of 1..65535 bytes",
-                        f->path, (unsigned long long)k,
-                        (unsigned long long)(at + k * sizeof *r));
-        const char *name = f->heap + r->name_offset;
-        if (prev && mm_name_cmp(prev, prev_size, name, r->name_size) >= 0)
-            return FAIL(MMARR_E_CORRUPT, at + k * sizeof *r,
-                        "%s: array names not unique or not sorted: \"%s\" then \"%s\"",
-                        f->path, prev, name);
-        prev = name;
-        prev_size = r->name_size;
+    /* the order table's range first, in one vectorisable loop: names are checked up to its
+     * first fault (n < 2^32 by check_sections) */
+    uint64_t stop = to;
+    {
+        uint32_t bad = 0;
+        for (uint64_t k = from; k < to; k++)
+            bad |= f->order[k] >= (uint32_t)n;
+        if (bad)
+            for (stop = from; f->order[stop] < n; stop++)
+                ;
     }
+    uint64_t k = from;
+#if defined(__SSE2__)
+    const unsigned char *heap = (const unsigned char *)f->heap;
+    const uint64_t heap_size = f->ih->heap_size;
+    const __m128i zero = _mm_setzero_si128();
+    mm_vname pv = {zero, zero};
+    bool pv_ok = false; /* pv holds prev */
+    for (; k < stop; k++) {
+        const uint32_t off = names[k].name_offset, size = names[k].name_size;
+        if (__builtin_expect(size - 1u < 32u && (uint64_t)off + 33 <= heap_size, 1)) {
+            const mm_vname v = vname_load(heap + off);
+            const uint32_t high = (uint32_t)_mm_movemask_epi8(v.lo) |
+                                  (uint32_t)_mm_movemask_epi8(v.hi) << 16;
+            const uint32_t nul = ~vname_diff(v, (mm_vname){zero, zero});
+            const uint32_t mask = size == 32 ? ~0u : (1u << size) - 1;
+            const bool term = size == 32 ? heap[off + 32] == 0 : (nul >> size) & 1;
+            if (__builtin_expect(!((high | nul) & mask) && term && pv_ok, 1)) {
+                const uint32_t m = size < prev_size ? size : prev_size;
+                const uint32_t d = vname_diff(pv, v) & (m == 32 ? ~0u : (1u << m) - 1);
+                const bool less = d ? (unsigned char)prev[__builtin_ctz(d)] <
+                                          heap[off + (unsigned)__builtin_ctz(d)]
+                                    : prev_size < size;
+                if (__builtin_expect(less, 1)) {
+                    pv = v;
+                    prev = (const char *)heap + off, prev_size = size;
+                    continue;
+                }
+            }
+            if (!((high | nul) & mask) && term) { /* valid: compare the long way once */
+                mmarr_err rc = check_name_slow(f, k, prev, prev_size, err);
+                if (rc != MMARR_OK)
+                    return rc;
+                pv = v, pv_ok = true;
+                prev = (const char *)heap + off, prev_size = size;
+                continue;
+            }
+        }
+        pv_ok = false;
+        mmarr_err rc = check_name_slow(f, k, prev, prev_size, err);
+        if (rc != MMARR_OK)
+            return rc;
+        prev = f->heap + off, prev_size = size;
+    }
+#endif
+    for (; k < stop; k++) {
+        mmarr_err rc = check_name_slow(f, k, prev, prev_size, err);
+        if (rc != MMARR_OK)
+            return rc;
+        prev = f->heap + names[k].name_offset, prev_size = names[k].name_size;
+    }
+    if (stop < to)
+        return FAIL(MMARR_E_CORRUPT,
+                    f->slot.index_offset + f->ih->order_offset + 4 * stop,
+                    "%s: order table position %llu: entry number %u is out of range", f->path,
+                    (unsigned long long)stop, f->order[stop]);
     return MMARR_OK;
 }
 
