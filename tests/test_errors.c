@@ -763,6 +763,34 @@ static void test_errors__large_index_split_validation(void **state)
     free(path);
 }
 
+/* A rehash rewrites every checksum; while another read-write handle has the file open (its
+ * writes could land mid-hash), it is refused with MMARR_E_STATE and changes nothing; once the
+ * other handle is closed it succeeds and verify passes again. */
+static void test_errors__rehash_with_another_writer_open(void **state)
+{
+    char *path = tu_path(*state, "rehash.mmarr");
+    write_base(path);
+    mmarr_file *a, *b;
+    mmarr_error e;
+    assert_code(mmarr_open(path, MMARR_OPEN_RDWR, &a, &e), MMARR_OK, e.message);
+    assert_code(mmarr_open(path, MMARR_OPEN_RDWR, &b, &e), MMARR_OK, e.message);
+    mmarr_array_info ai;
+    assert_int_equal(mmarr_file_find_array(a, "gamma", &ai, NULL), MMARR_OK);
+    ((unsigned char *)ai.data)[10] ^= 0xFF;
+    memset(&e, 0, sizeof e);
+    assert_code(mmarr_file_flush(a, MMARR_FLUSH_REHASH, &e), MMARR_E_STATE, e.message);
+    assert_msg_has(e.message, "another read-write handle");
+    assert_msg_has(e.message, "rehash.mmarr");
+    assert_code(mmarr_file_verify_array(a, ai.index, &e), MMARR_E_STALE, e.message);
+    mmarr_close(b);
+    assert_code(mmarr_file_flush(a, MMARR_FLUSH_REHASH, &e), MMARR_OK, e.message);
+    assert_code(mmarr_file_verify(a, &e), MMARR_OK, e.message);
+    mmarr_close(a);
+    assert_code(mmarr_open(path, MMARR_OPEN_VERIFY, &a, &e), MMARR_OK, e.message);
+    mmarr_close(a);
+    free(path);
+}
+
 static void test_errors__bad_magic(void **state)
 {
     img im;
@@ -1701,6 +1729,7 @@ int main(void)
         T(test_errors__index_duplicate_names),
         T(test_errors__large_index_checksum_and_structure),
         T(test_errors__large_index_split_validation),
+        T(test_errors__rehash_with_another_writer_open),
         T(test_errors__index_names_not_a_permutation),
         T(test_errors__index_names_wrong_order),
         T(test_errors__index_names_entry_out_of_range),

@@ -5,7 +5,8 @@
  * too) and makes the n-th allocation of a scenario fail, for n = 1, 2, ... until the scenario
  * runs through. The scenario writes a file through every writer path (add, reserve, streamed
  * and cold arrays, metadata, commit), opens it from the file and from memory, finds, reads
- * hot and cold arrays, iterates chunks and verifies. At every injection point:
+ * hot and cold arrays, iterates chunks, verifies, and maps the cold array through the shared
+ * cache, lists and clears it. At every injection point:
  *
  *  - the failing call returns MMARR_E_NOMEM with a message, nothing crashes; or, for an
  *    allocation the library can do without (a cache), every call succeeds and the file is
@@ -172,6 +173,15 @@ typedef struct outcome {
         }                                                                                    \
     } while (0)
 
+static char g_cache_dir[256]; /* outside the test directory, whose entries are counted */
+
+static int count_entry(const mmarr_cache_entry *ce, void *ctx)
+{
+    (void)ce;
+    ++*(size_t *)ctx;
+    return 0;
+}
+
 static void scenario(const char *path, unsigned char *img, size_t img_size, outcome *o)
 {
     static unsigned char data[20000], got[20000];
@@ -213,6 +223,15 @@ static void scenario(const char *path, unsigned char *img, size_t img_size, outc
     STEP("chunk", mmarr_file_chunk(f, a.index, 1, &ci, &e));
     STEP("read_chunk", mmarr_file_read_chunk(f, a.index, 1, got, &e));
     STEP("verify", mmarr_file_verify(f, &e));
+    /* the cold array through the shared cache: fill an entry, list it, clear it */
+    STEP("set_cache", mmarr_file_set_cache(f, g_cache_dir, 0, &e));
+    const void *m = NULL;
+    STEP("map_cold", mmarr_file_map(f, a.index, &m, &e));
+    if (memcmp(m, data, (size_t)a.nbytes) != 0)
+        fail_msg("mapped cold array differs");
+    size_t listed = 0;
+    STEP("cache_list", mmarr_cache_list(g_cache_dir, count_entry, &listed, &e));
+    STEP("cache_clear", mmarr_cache_clear(g_cache_dir, 0, NULL, &e));
     if (img) {
         STEP("open_buffer", mmarr_open_buffer(img, img_size, 0, &g, &e));
         mmarr_file_set_threads(g, 1);
@@ -249,6 +268,8 @@ static void test_oom__every_allocation_fails_in_turn(void **state)
 {
     const char *dir = *state;
     char *path = tu_path(dir, "oom.mmarr");
+    char *cache = tu_mkdtemp();
+    snprintf(g_cache_dir, sizeof g_cache_dir, "%s/cache", cache);
     /* a reference run, and the file image for the buffer steps */
     outcome o;
     scenario(path, NULL, 0, &o);
@@ -267,6 +288,7 @@ static void test_oom__every_allocation_fails_in_turn(void **state)
         allocations = 0;
         injected = 0;
         countdown = n;
+        assert_int_equal(mmarr_cache_clear(g_cache_dir, 0, NULL, NULL), MMARR_OK);
         armed = 1;
         scenario(path, img, size, &o);
         armed = 0;
@@ -330,6 +352,7 @@ static void test_oom__every_allocation_fails_in_turn(void **state)
     assert_int_equal(leaks, 0);
     free(img);
     free(path);
+    tu_rmtree(cache);
 }
 #else
 static void test_oom__every_allocation_fails_in_turn(void **state)

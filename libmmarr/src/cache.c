@@ -294,11 +294,12 @@ static mmarr_err scan_dir(int dirfd, const char *dir, bool probe, scan_list *l, 
     const int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return mm_set_syserr(e, MMARR_E_IO, errno, "cannot read cache directory %s", dir);
-    DIR *d = fdopendir(fd);
+    DIR *d = fdopendir(fd); /* allocates its buffer: ENOMEM is out of memory, not I/O */
     if (!d) {
         const int se = errno;
         close(fd);
-        return mm_set_syserr(e, MMARR_E_IO, se, "cannot read cache directory %s", dir);
+        return mm_set_syserr(e, se == ENOMEM ? MMARR_E_NOMEM : MMARR_E_IO, se,
+                             "cannot read cache directory %s", dir);
     }
     mmarr_err rc = MMARR_OK;
     struct dirent *de;
