@@ -56,7 +56,7 @@ static inline size_t mm_first_nonzero(const void *p, size_t n)
     if (!n || (!b[0] && !memcmp(b, b + 1, n - 1)))
         return n;
     size_t i = 0;
-    while (!b[i])
+    while (i < n && !b[i]) /* bounded: the bytes may change under a shared mapping */
         i++;
     return i;
 }
