@@ -17,16 +17,9 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
-#define MM_MAX_THREADS 64
 /* Raw bytes a batch of chunks may hold in memory (writer and verification), unless a single
  * chunk per thread is larger. */
 #define MM_BATCH_BYTES (64u << 20)
-
-unsigned mm_online_cpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1u : n > MM_MAX_THREADS ? MM_MAX_THREADS : (unsigned)n;
-}
 
 /* ---- byte shuffle (§10.3) ---- */
 
@@ -137,7 +130,7 @@ static int run_batch(mm_batch *b, unsigned threads)
     unsigned started = 0;
     for (unsigned t = 1; t < threads; t++) {
         wk[t] = (mm_worker){b, t};
-        if (pthread_create(&tid[t], NULL, batch_worker, &wk[t]) != 0)
+        if (mm_thread_start(&tid[t], batch_worker, &wk[t]) != 0)
             break; /* fewer threads; the work still gets done */
         started = t;
     }

@@ -183,8 +183,8 @@ static void vjob_start(mm_vjob *j, mmarr_file *f, uint64_t names_from)
     j->names_from = names_from;
     j->names_rc = MMARR_OK;
     j->joined = false;
-    j->threaded = f->slot.index_size >= MM_SPLIT_MIN &&
-                  pthread_create(&j->thread, NULL, vjob_main, j) == 0;
+    j->threaded = f->slot.index_size >= MM_SPLIT_MIN && mm_online_cpus() > 1 &&
+                  mm_thread_start(&j->thread, vjob_main, j) == 0;
     if (!j->threaded)
         vjob_main(j);
 }

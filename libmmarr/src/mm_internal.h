@@ -187,8 +187,13 @@ mmarr_err mm_file_record(mmarr_file *f, const mmarr_error *e);
 /* reader.c: finish a public call: on failure copy *e to *err and the handle. */
 mmarr_err mm_file_done(mmarr_file *f, mmarr_err rc, const mmarr_error *e, mmarr_error *err);
 
-/* cold.c: cold arrays (spec.md §10). Indices are validated by the caller. */
+/* thread.c: CPUs this process may use (1..MM_MAX_THREADS), and pthread_create for a helper
+ * that should run beside its (busy) creator: on the allowed CPUs except the caller's. */
+#define MM_MAX_THREADS 64
 unsigned mm_online_cpus(void);
+int mm_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+
+/* cold.c: cold arrays (spec.md §10). Indices are validated by the caller. */
 void mm_shuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
                 size_t k);
 void mm_unshuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
