@@ -101,8 +101,12 @@ static void live_remove(void *p)
     }
 }
 
-static int fail_now(void)
+static size_t largest; /* the largest allocation made while armed */
+
+static int fail_now_n(size_t n)
 {
+    if (armed && n > largest)
+        largest = n;
     if (!armed)
         return 0;
     allocations++;
@@ -115,7 +119,7 @@ static int fail_now(void)
 
 void *malloc(size_t n)
 {
-    if (fail_now()) {
+    if (fail_now_n(n)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -126,7 +130,7 @@ void *malloc(size_t n)
 
 void *calloc(size_t n, size_t k)
 {
-    if (fail_now()) {
+    if (fail_now_n(n * k)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -137,7 +141,7 @@ void *calloc(size_t n, size_t k)
 
 void *realloc(void *p, size_t n)
 {
-    if (fail_now()) {
+    if (fail_now_n(n)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -359,11 +363,64 @@ static void test_oom__every_allocation_fails_in_turn(void **state)
     free(path);
     tu_rmtree(cache);
 }
+
+/* A cold array of 1,000 float32 declared with 1 GiB chunks (the largest the format allows):
+ * whole, partial and chunk reads and verification, shuffled or not, allocate for the bytes
+ * the array has, never a whole chunk (a hostile file must not make a reader allocate 1 GiB
+ * for a few bytes). */
+static void test_oom__small_cold_array_with_huge_chunks(void **state)
+{
+    char *path = tu_path(*state, "huge_chunks.mmarr");
+    static float data[1000];
+    for (size_t i = 0; i < 1000; i++)
+        data[i] = (float)i * 0.5f;
+    for (int shuffle = 0; shuffle <= 1; shuffle++) {
+        mmarr_writer_options opt = {.flags = MMARR_WRITE_NO_SYNC};
+        mmarr_writer *w = NULL;
+        mmarr_error e;
+        assert_int_equal(mmarr_writer_create(path, &opt, &w, &e), MMARR_OK);
+        mmarr_compress_options co = {.level = 1, .chunk_size = 1u << 30, .shuffle = shuffle};
+        uint64_t shape[1] = {1000};
+        assert_int_equal(mmarr_writer_add_cold(w, "c", "<f4", 1, shape, MMARR_ORDER_C, data, &co),
+                         MMARR_OK);
+        assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+        mmarr_writer_free(w);
+        mmarr_file *f;
+        assert_int_equal(mmarr_open(path, 0, &f, &e), MMARR_OK);
+        mmarr_array_info a;
+        assert_int_equal(mmarr_file_find_array(f, "c", &a, NULL), MMARR_OK);
+        assert_int_equal(a.chunk_size, 1u << 30);
+        static float got[1000];
+        largest = 0;
+        armed = 1;
+        countdown = 0;
+        mmarr_err r1 = mmarr_file_read(f, a.index, 0, got, sizeof got, &e);
+        mmarr_err r2 = mmarr_file_read(f, a.index, 40, got, 400, &e); /* through a chunk buffer */
+        mmarr_err r3 = mmarr_file_read_chunk(f, a.index, 0, got, &e);
+        mmarr_err r4 = mmarr_file_verify(f, &e);
+        armed = 0;
+        assert_int_equal(r1, MMARR_OK);
+        assert_int_equal(r2, MMARR_OK);
+        assert_int_equal(r3, MMARR_OK);
+        assert_int_equal(r4, MMARR_OK);
+        assert_memory_equal(got, data, sizeof data);
+        printf("  shuffle %d: largest allocation while reading %zu bytes\n", shuffle, largest);
+        assert_true(largest < (1u << 20));
+        mmarr_close(f);
+    }
+    free(path);
+}
 #else
 static void test_oom__every_allocation_fails_in_turn(void **state)
 {
     (void)state;
     printf("  sanitizer build: the allocator cannot be replaced here, skipped\n");
+    skip();
+}
+
+static void test_oom__small_cold_array_with_huge_chunks(void **state)
+{
+    (void)state;
     skip();
 }
 #endif
@@ -373,6 +430,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_oom__every_allocation_fails_in_turn, tu_setup_dir,
                                         tu_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_oom__small_cold_array_with_huge_chunks,
+                                        tu_setup_dir, tu_teardown_dir),
     };
     return cmocka_run_group_tests_name("oom", tests, NULL, NULL);
 }

@@ -411,8 +411,9 @@ static mmarr_err decode_chunk(const mmarr_file *f, size_t index, size_t k, unsig
                             f->path, name, k, (unsigned long long)at, ch->size, raw);
     const bool shuffled = c->filter == MMARR_FILTER_SHUFFLE && f->dtypes[e->dtype_id]->itemsize > 1;
     unsigned char *out = dst;
-    if (shuffled) {
-        if (!dstate_buf(&ds->shuf, &ds->shuf_cap, (size_t)c->chunk_size))
+    if (shuffled) { /* the chunk's raw size, not chunk_size: a small array (or a hostile
+                       * chunk_size of up to 1 GiB) must not cost a whole chunk of memory */
+        if (!dstate_buf(&ds->shuf, &ds->shuf_cap, raw))
             return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory",
                                 f->path);
         out = ds->shuf;
@@ -464,7 +465,7 @@ static int read_one(mm_batch *b, unsigned worker, size_t i)
     mm_dstate *ds = j->ds[worker];
     const bool whole = lo == cbeg && hi == cend; /* straight into dst, else through tmp */
     mmarr_err rc;
-    if (!ds || (!whole && !dstate_buf(&ds->tmp, &ds->tmp_cap, (size_t)j->chunk_size))) {
+    if (!ds || (!whole && !dstate_buf(&ds->tmp, &ds->tmp_cap, (size_t)(cend - cbeg)))) {
         rc = mm_set_error(&j->err[worker], MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory",
                           j->f->path);
     } else if (whole) {
