@@ -15,33 +15,14 @@
  */
 #include <mmarr.h>
 
+#include "bench_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double cpu_now(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static void report(const char *what, double *t, int n, double scale, const char *unit)
 {
@@ -82,7 +63,7 @@ static void write_file(const char *path, int n, unsigned flags)
 /* reps opens of path (+ find + close) into t[0..reps); returns the CPU seconds they took */
 static double time_opens(const char *path, const char *name, double *t, int reps)
 {
-    const double c0 = cpu_now();
+    const double c0 = cpu_time();
     for (int r = 0; r < reps; r++) {
         double t0 = now();
         mmarr_file *f;
@@ -95,7 +76,7 @@ static double time_opens(const char *path, const char *name, double *t, int reps
         mmarr_close(f);
         t[r] = now() - t0;
     }
-    return cpu_now() - c0;
+    return cpu_time() - c0;
 }
 
 /* Opens of the same file in ndir directories, in 5 interleaved rounds after a warm-up. */

@@ -43,18 +43,6 @@
 #include "mmarr.h"
 #include "testutil.h"
 
-/* Children end with _exit(): the parent's atexit handlers and buffers are not theirs. The
- * coverage build (scripts/coverage.sh defines MMARR_TEST_COVERAGE) uses exit() instead, so
- * that every object's coverage counters, the library's included, are written. */
-static void child_exit(int code)
-{
-#ifdef MMARR_TEST_COVERAGE
-    exit(code);
-#else
-    _exit(code);
-#endif
-}
-
 static unsigned long env_count(const char *name, unsigned long dflt)
 {
     const char *s = getenv(name);
@@ -263,7 +251,7 @@ static void test_concurrency__republish_under_readers(void **state)
         if (readers[k] == 0) {
             close(stop[1]);
             close(rep[0]);
-            child_exit(reader_main(path, stop[0], rep[1]));
+            tu_child_exit(reader_main(path, stop[0], rep[1]));
         }
     }
     close(stop[0]);
@@ -274,8 +262,8 @@ static void test_concurrency__republish_under_readers(void **state)
         close(stop[1]);
         for (uint64_t v = 2; v <= n + 1; v++)
             if (write_version(path, v) != 0)
-                child_exit(1);
-        child_exit(0);
+                tu_child_exit(1);
+        tu_child_exit(0);
     }
     const int wrc = reap(writer, "writer");
     close(stop[1]); /* readers see EOF and finish their round */
@@ -362,7 +350,7 @@ static void test_concurrency__rdwr_disjoint_regions(void **state)
         pids[p] = fork();
         assert_true(pids[p] >= 0);
         if (pids[p] == 0)
-            child_exit(rdwr_main(path, (unsigned)p));
+            tu_child_exit(rdwr_main(path, (unsigned)p));
     }
     int failures = 0;
     for (unsigned long p = 0; p < procs; p++)
@@ -459,7 +447,7 @@ static void test_concurrency__replaced_never_sigbus_truncated_does(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         signal(SIGBUS, SIG_DFL); /* cmocka catches it otherwise */
-        child_exit(read_after(path, 0));
+        tu_child_exit(read_after(path, 0));
     }
     assert_int_equal(reap(pid, "reader of a file replaced 20 times"), 0);
 
@@ -470,7 +458,7 @@ static void test_concurrency__replaced_never_sigbus_truncated_does(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         signal(SIGBUS, SIG_DFL);
-        child_exit(read_after(path, 1));
+        tu_child_exit(read_after(path, 1));
     }
     int st = 0;
     assert_int_equal(waitpid(pid, &st, 0), pid);

@@ -38,18 +38,6 @@
 #include "mmarr.h"
 #include "testutil.h"
 
-/* Children end with _exit(): the parent's atexit handlers and buffers are not theirs. The
- * coverage build (scripts/coverage.sh defines MMARR_TEST_COVERAGE) uses exit() instead, so
- * that every object's coverage counters, the library's included, are written. */
-static void child_exit(int code)
-{
-#ifdef MMARR_TEST_COVERAGE
-    exit(code);
-#else
-    _exit(code);
-#endif
-}
-
 #define NARRAYS 24
 
 static uint64_t rng_state;
@@ -203,9 +191,9 @@ static void child_main(const char *path, uint64_t first, int sync, int fd)
 {
     for (uint64_t v = first + 1;; v++) {
         if (write_version(path, v, sync) != 0)
-            child_exit(3);
+            tu_child_exit(3);
         if (write(fd, &v, sizeof v) != (ssize_t)sizeof v)
-            child_exit(4);
+            tu_child_exit(4);
     }
 }
 

@@ -39,18 +39,6 @@
 #include "mmarr.h"
 #include "testutil.h"
 
-/* Children end with _exit(): the parent's atexit handlers and buffers are not theirs. The
- * coverage build (scripts/coverage.sh defines MMARR_TEST_COVERAGE) uses exit() instead, so
- * that every object's coverage counters, the library's included, are written. */
-static void child_exit(int code)
-{
-#ifdef MMARR_TEST_COVERAGE
-    exit(code);
-#else
-    _exit(code);
-#endif
-}
-
 /* Exit codes of the child that writes (the step that failed is reported separately). */
 enum { CHILD_DONE = 0, CHILD_NOSPACE = 10, CHILD_OTHER = 20 };
 
@@ -145,6 +133,26 @@ static const char *const step_names[] = {"create", "add 1 KB", "add 300 KB", "re
                                          "add_cold 300 KB", "add 1 KB", "add 300 KB",
                                          "stream 300 KB", "add 2000 small", "commit"};
 
+/* The file at path holds exactly old[0..old_size). */
+static void assert_file_is(const char *path, const void *old, size_t old_size)
+{
+    size_t n;
+    void *now = tu_read_file(path, &n);
+    assert_non_null(now);
+    assert_int_equal(n, old_size);
+    assert_memory_equal(now, old, n);
+    free(now);
+}
+
+/* How many of the 16 steps failed at least once. */
+static int distinct_steps(const int failed_steps[16])
+{
+    int distinct = 0;
+    for (int s = 0; s < 16; s++)
+        distinct += failed_steps[s] > 0;
+    return distinct;
+}
+
 /* Files in dir other than `keep`, i.e. leftover temporaries. */
 static int others_in(const char *dir, const char *keep)
 {
@@ -221,12 +229,12 @@ static void test_diskfull__file_size_limit(void **state)
             signal(SIGXFSZ, SIG_IGN);
             struct rlimit rl = {limits[li], limits[li]};
             if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
-                child_exit(CHILD_OTHER);
+                tu_child_exit(CHILD_OTHER);
             step_result r;
             write_file(path, 1, &r);
             if (write(fds[1], &r, sizeof r) != (ssize_t)sizeof r)
-                child_exit(CHILD_OTHER);
-            child_exit(r.step < 0 ? CHILD_DONE : r.code == MMARR_E_NOSPACE ? CHILD_NOSPACE
+                tu_child_exit(CHILD_OTHER);
+            tu_child_exit(r.step < 0 ? CHILD_DONE : r.code == MMARR_E_NOSPACE ? CHILD_NOSPACE
                                                                       : CHILD_OTHER);
         }
         close(fds[1]);
@@ -261,16 +269,9 @@ static void test_diskfull__file_size_limit(void **state)
         failed_steps[r.step]++;
         /* nothing but the old file, unchanged */
         assert_int_equal(others_in(dir, "data.mmarr"), 0);
-        size_t n;
-        void *now = tu_read_file(path, &n);
-        assert_non_null(now);
-        assert_int_equal(n, old_size);
-        assert_memory_equal(now, old, n);
-        free(now);
+        assert_file_is(path, old, old_size);
     }
-    int distinct = 0;
-    for (int s = 0; s < 16; s++)
-        distinct += failed_steps[s] > 0;
+    const int distinct = distinct_steps(failed_steps);
     printf("  %d limits: %d committed, failures at %d different steps\n",
            (int)(sizeof limits / sizeof limits[0]), committed, distinct);
     assert_true(committed >= 1);
@@ -373,16 +374,9 @@ static void test_diskfull__small_tmpfs(void **state)
         failed_steps[r.step]++;
         assert_int_equal(others_in(m->dir, "data.mmarr"), 0);
         assert_true(free_bytes(m->dir) == before); /* the temporary's space is back */
-        size_t n;
-        void *now = tu_read_file(path, &n);
-        assert_non_null(now);
-        assert_int_equal(n, old_size);
-        assert_memory_equal(now, old, n);
-        free(now);
+        assert_file_is(path, old, old_size);
     }
-    int distinct = 0;
-    for (int s = 0; s < 16; s++)
-        distinct += failed_steps[s] > 0;
+    const int distinct = distinct_steps(failed_steps);
     printf("  %d cases: failures at %d different steps\n",
            (int)(sizeof rooms / sizeof rooms[0]) + 1, distinct);
     assert_true(distinct >= 5);

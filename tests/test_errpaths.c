@@ -44,18 +44,6 @@ static void expect_at(mmarr_err got, mmarr_err want, const mmarr_error *e, const
 }
 #define expect(got, want, e, fragment) expect_at((got), (want), (e), (fragment), __FILE__, __LINE__)
 
-/* Children end with _exit(): the parent's atexit handlers and buffers are not theirs. The
- * coverage build (scripts/coverage.sh defines MMARR_TEST_COVERAGE) uses exit() instead, so
- * that every object's coverage counters, the library's included, are written. */
-static void child_exit(int code)
-{
-#ifdef MMARR_TEST_COVERAGE
-    exit(code);
-#else
-    _exit(code);
-#endif
-}
-
 static char *golden(const char *name, size_t *size)
 {
     char path[1024];
@@ -130,8 +118,8 @@ static void test_errpaths__mapping_refused(void **state)
         mmarr_file *f = NULL;
         mmarr_err rc = setrlimit(RLIMIT_AS, &rl) == 0 ? mmarr_open(path, 0, &f, &e) : MMARR_OK;
         if (write(fds[1], &rc, sizeof rc) != sizeof rc || write(fds[1], &e, sizeof e) != sizeof e)
-            child_exit(2);
-        child_exit(0);
+            tu_child_exit(2);
+        tu_child_exit(0);
     }
     close(fds[1]);
     mmarr_err rc;

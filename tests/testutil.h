@@ -24,6 +24,10 @@ int tu_teardown_dir(void **state);
 /* Names in dir other than "." and "..", in readdir order, comma-joined into buf (truncated to
  * n bytes); returns how many there are. Fails the test if dir cannot be opened. */
 size_t tu_list_dir(const char *dir, char *buf, size_t n);
+/* End a forked child: _exit() (the parent's atexit handlers and buffers are not the child's);
+ * in the coverage build (scripts/coverage.sh defines MMARR_TEST_COVERAGE) exit(), so that
+ * every object's coverage counters, the library's included, are written. */
+void tu_child_exit(int code) __attribute__((noreturn));
 /* Wait for child pid and fail the test unless it exited with status 0. */
 void tu_reap_ok(int pid);
 /* Directory of the golden files: $MMARR_TESTDATA, or the source tree's format/testdata. */

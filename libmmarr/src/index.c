@@ -550,6 +550,13 @@ static inline uint32_t vname_diff(mm_vname a, mm_vname b)
 }
 #endif
 
+/* Name record k names 1..65535 bytes of UTF-8 without NUL, NUL-terminated in the heap. */
+static bool name_ok(const mmarr_file *f, uint64_t k)
+{
+    const uint32_t size = f->names[k].name_size;
+    return size && size <= MMARR_MAX_NAME_BYTES && heap_str_ok(f, f->names[k].name_offset, size);
+}
+
 /* One name the fast path below did not take: valid, and greater than the one before. */
 static __attribute__((noinline)) mmarr_err check_name_slow(mmarr_file *f, uint64_t k,
                                                            const char *prev, uint32_t prev_size,
@@ -557,7 +564,7 @@ static __attribute__((noinline)) mmarr_err check_name_slow(mmarr_file *f, uint64
 {
     const uint64_t at = f->slot.index_offset + f->ih->names_offset + k * sizeof(mmarr_disk_name);
     const uint32_t off = f->names[k].name_offset, size = f->names[k].name_size;
-    if (size == 0 || size > MMARR_MAX_NAME_BYTES || !heap_str_ok(f, off, size))
+    if (!name_ok(f, k))
         return FAIL(MMARR_E_CORRUPT, at,
                     "%s: name record %llu at offset %llu: not a valid UTF-8 heap string of "
                     "1..65535 bytes",
@@ -586,12 +593,10 @@ static mmarr_err check_names(mmarr_file *f, uint64_t from, uint64_t to, mmarr_er
     const char *prev = NULL;
     uint32_t prev_size = 0;
     if (from > 0) { /* the last name of the part before, checked here too to compare with */
-        const mmarr_disk_name *r = &names[from - 1];
-        if (r->name_size == 0 || r->name_size > MMARR_MAX_NAME_BYTES ||
-            !heap_str_ok(f, r->name_offset, r->name_size))
+        if (!name_ok(f, from - 1))
             from--; /* report it below, as the check of that part would */
         else
-            prev = f->heap + r->name_offset, prev_size = r->name_size;
+            prev = f->heap + names[from - 1].name_offset, prev_size = names[from - 1].name_size;
     }
     /* the order table's range first, in one vectorisable loop: names are checked up to its
      * first fault (n < 2^32 by check_sections) */
@@ -604,15 +609,16 @@ static mmarr_err check_names(mmarr_file *f, uint64_t from, uint64_t to, mmarr_er
             for (stop = from; f->order[stop] < n; stop++)
                 ;
     }
-    uint64_t k = from;
 #if defined(__SSE2__)
     const unsigned char *heap = (const unsigned char *)f->heap;
     const uint64_t heap_size = f->ih->heap_size;
     const __m128i zero = _mm_setzero_si128();
     mm_vname pv = {zero, zero};
     bool pv_ok = false; /* pv holds prev */
-    for (; k < stop; k++) {
+#endif
+    for (uint64_t k = from; k < stop; k++) {
         const uint32_t off = names[k].name_offset, size = names[k].name_size;
+#if defined(__SSE2__)
         if (__builtin_expect(size - 1u < 32u && (uint64_t)off + 33 <= heap_size, 1)) {
             const mm_vname v = vname_load(heap + off);
             const uint32_t high = (uint32_t)_mm_movemask_epi8(v.lo) |
@@ -620,7 +626,8 @@ static mmarr_err check_names(mmarr_file *f, uint64_t from, uint64_t to, mmarr_er
             const uint32_t nul = ~vname_diff(v, (mm_vname){zero, zero});
             const uint32_t mask = size == 32 ? ~0u : (1u << size) - 1;
             const bool term = size == 32 ? heap[off + 32] == 0 : (nul >> size) & 1;
-            if (__builtin_expect(!((high | nul) & mask) && term && pv_ok, 1)) {
+            const bool ascii_ok = !((high | nul) & mask) && term; /* no NUL, terminated */
+            if (__builtin_expect(ascii_ok && pv_ok, 1)) {
                 const uint32_t m = size < prev_size ? size : prev_size;
                 const uint32_t d = vname_diff(pv, v) & (m == 32 ? ~0u : (1u << m) - 1);
                 const bool less = d ? (unsigned char)prev[__builtin_ctz(d)] <
@@ -632,27 +639,15 @@ static mmarr_err check_names(mmarr_file *f, uint64_t from, uint64_t to, mmarr_er
                     continue;
                 }
             }
-            if (!((high | nul) & mask) && term) { /* valid: compare the long way once */
-                mmarr_err rc = check_name_slow(f, k, prev, prev_size, err);
-                if (rc != MMARR_OK)
-                    return rc;
-                pv = v, pv_ok = true;
-                prev = (const char *)heap + off, prev_size = size;
-                continue;
-            }
+            pv = v, pv_ok = ascii_ok; /* the check below decides; then v holds prev */
+        } else {
+            pv_ok = false;
         }
-        pv_ok = false;
+#endif
         mmarr_err rc = check_name_slow(f, k, prev, prev_size, err);
         if (rc != MMARR_OK)
             return rc;
         prev = f->heap + off, prev_size = size;
-    }
-#endif
-    for (; k < stop; k++) {
-        mmarr_err rc = check_name_slow(f, k, prev, prev_size, err);
-        if (rc != MMARR_OK)
-            return rc;
-        prev = f->heap + names[k].name_offset, prev_size = names[k].name_size;
     }
     if (stop < to)
         return FAIL(MMARR_E_CORRUPT,
@@ -697,9 +692,9 @@ static mmarr_err check_index(mmarr_file *f, mm_vjob *j, mmarr_error *err)
         j->sum = mm_xxh3(f->index, (size_t)f->slot.index_size); /* which takes precedence */
         return rc;
     }
-    /* This thread takes the first 40% of the names and then the entry pass (which costs
-     * about as much as the names pass); the other thread hashes the whole index first, then
-     * checks the rest of the names. 40-55% balanced best on 100,000 arrays. */
+    /* This thread takes the first 40% of the names and then the entry pass; the other thread
+     * hashes the whole index first, then checks the rest of the names. On 100,000 arrays no
+     * share from 10% to 60% beat 40% (bench/README.md). */
     const uint64_t n = f->entry_count;
     const uint64_t mine = f->slot.index_size >= MM_SPLIT_MIN ? n * MM_SPLIT_PCT / 100 : n;
     vjob_start(j, f, mine);

@@ -454,8 +454,8 @@ static mmarr_err verify_padding(const mmarr_file *f, size_t index, mmarr_error *
     const uint64_t o = end + mm_first_nonzero(f->base + end, (size_t)(pend - end));
     if (o < pend)
         return mm_set_error(e, MMARR_E_CHECKSUM, o,
-                                "%s: array \"%s\": non-zero padding byte at offset %llu",
-                                f->path, mm_entry_name(f, en), (unsigned long long)o);
+                            "%s: array \"%s\": non-zero padding byte at offset %llu", f->path,
+                            mm_entry_name(f, en), (unsigned long long)o);
     return MMARR_OK;
 }
 

@@ -341,8 +341,8 @@ static int open_unnamed_tmp(const char *path)
 #endif
 }
 
-/* Give the unnamed temporary the name `to` (EEXIST if taken). */
-static int link_unnamed(int fd, const char *to)
+/* Give the unnamed temporary fd the name `to` (EEXIST if taken). */
+static int link_unnamed(const char *to, int fd)
 {
     char proc[40];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
@@ -354,8 +354,6 @@ static int create_named(const char *name, int unused)
     (void)unused;
     return open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 }
-
-static int link_named(const char *name, int fd) { return link_unnamed(fd, name); }
 
 /* A fresh "<path>.tmp.XXXXXX" taken by claim(name, arg) (a result >= 0, stored in *result),
  * trying other names while they exist. NULL on failure, with *se = ENOMEM, claim's errno, or
@@ -1184,7 +1182,7 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     if (sync && fsync(w->fd) != 0)
         return sys_fail(w, errno, "fsync failed");
     if (w->opt.flags & MMARR_WRITE_NO_REPLACE) {
-        if ((w->tmp_named ? link(w->tmp_path, w->path) : link_unnamed(w->fd, w->path)) != 0) {
+        if ((w->tmp_named ? link(w->tmp_path, w->path) : link_unnamed(w->path, w->fd)) != 0) {
             int se = errno;
             w->failed = true;
             if (se == EEXIST)
@@ -1200,7 +1198,7 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
         /* rename() cannot take an unnamed file: link it in beside the destination first
          * (a crash between the two calls leaves that complete temporary) */
         int linked, se;
-        char *named = claim_tmp_name(w->path, link_named, w->fd, &linked, &se);
+        char *named = claim_tmp_name(w->path, link_unnamed, w->fd, &linked, &se);
         if (!named)
             return se == ENOMEM ? nomem(w)
                                 : sys_fail(w, se, "cannot publish (link of the temporary)");
