@@ -73,10 +73,12 @@ static void check_reads(mmarr_file *f, size_t idx, const unsigned char *want, ui
     free(got);
 }
 
-static void roundtrip(void **state, const char *dtype, uint64_t itemsize, int shuffle,
-                      uint64_t chunk, unsigned threads)
+/* rows x 5 items, written with `threads` compression threads and read with `threads`. Helper
+ * threads start only for 256 KiB of raw bytes each, so only arrays that large use them. */
+static void roundtrip_rows(void **state, const char *dtype, uint64_t itemsize, int shuffle,
+                           uint64_t chunk, unsigned threads, uint64_t rows)
 {
-    const uint64_t shape[2] = {1237, 5}; /* not a multiple of any chunk size used */
+    const uint64_t shape[2] = {rows, 5};
     const uint64_t nbytes = shape[0] * shape[1] * itemsize;
     unsigned char *data = malloc(nbytes);
     assert_non_null(data);
@@ -124,6 +126,13 @@ static void roundtrip(void **state, const char *dtype, uint64_t itemsize, int sh
     free(data);
 }
 
+static void roundtrip(void **state, const char *dtype, uint64_t itemsize, int shuffle,
+                      uint64_t chunk, unsigned threads)
+{
+    roundtrip_rows(state, dtype, itemsize, shuffle, chunk, threads,
+                   1237); /* not a multiple of any chunk size used */
+}
+
 static void test_cold__roundtrip_dtypes(void **state)
 {
     static const struct {
@@ -143,6 +152,9 @@ static void test_cold__chunk_sizes_and_threads(void **state)
     roundtrip(state, "<f4", 4, 1, 1000, 3);    /* chunk not a multiple of the itemsize */
     roundtrip(state, "<f8", 8, 0, 65536, 2);   /* fewer chunks than threads */
     roundtrip(state, "<f8", 8, 1, 1u << 20, 0); /* one chunk, default threads */
+    /* large enough for helper threads: 1.4 MiB over 3 and 2 threads, 23 chunks, partial last */
+    roundtrip_rows(state, "<f8", 8, 1, 65536, 3, 37111);
+    roundtrip_rows(state, "<i4", 4, 0, 40000, 0, 74223);
 }
 
 static void test_cold__empty_and_0d(void **state)
@@ -260,8 +272,8 @@ static void test_cold__stream_misuse(void **state)
 /* Damage inside the compressed data: a verified read names the array and chunk. */
 static void test_cold__damaged_chunks(void **state)
 {
-    const uint64_t shape[1] = {100000};
-    const size_t nbytes = 400000;
+    const uint64_t shape[1] = {150000}; /* 600 KB: read on two threads */
+    const size_t nbytes = 600000;
     unsigned char *data = malloc(nbytes);
     fill_smooth(data, nbytes, 3);
     char *path = tu_path(*state, "d.mmarr");
