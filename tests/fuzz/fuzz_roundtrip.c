@@ -6,10 +6,10 @@
  * streamed) or cold (add_cold, streamed; zstd levels, chunk sizes, shuffle, threads), names
  * and metadata from the table or from raw fuzzer bytes (valid UTF-8 or not), duplicates,
  * overflowing shapes. The file is committed into a temporary directory (tmpfs by default:
- * $MMARR_FUZZ_TMPDIR, else /dev/shm, else /tmp), reopened from the file (with
- * MMARR_OPEN_VERIFY) and from memory, and compared exactly with what was written: names,
- * canonical dtype text, shape, order, storage, placement, bytes, checksums, metadata (the
- * last value set for a key wins). A call the writer refuses must be refused with the code the
+ * $MMARR_FUZZ_TMPDIR, else /dev/shm, else /tmp), reopened from the file (verified at open or
+ * after reading) and from memory (index and hot bytes), and compared exactly with what was
+ * written: names, canonical dtype text, shape, order, storage, placement, bytes, checksums,
+ * metadata (the last value set for a key wins). A call the writer refuses must be refused with the code the
  * API documents and leave the writer usable.
  */
 #include "fuzz_common.h"
@@ -279,7 +279,11 @@ static int pick_shape(fuzz_src *s, expect_array *a, int *must_refuse)
     return 0;
 }
 
-static void check_file(mmarr_file *f, const expect *x, const unsigned char *img, size_t size)
+/* Compare a reopened file with what was written. deep: also read every cold array and verify
+ * every checksum (done once, on the file opened from its path; the in-memory open of the same
+ * bytes runs the same read code, so it checks the index and the hot bytes only). */
+static void check_file(mmarr_file *f, const expect *x, const unsigned char *img, int deep,
+                       int verify)
 {
     mmarr_file_info fi;
     mmarr_file_get_info(f, &fi);
@@ -311,7 +315,7 @@ static void check_file(mmarr_file *f, const expect *x, const unsigned char *img,
             if (img)
                 FUZZ_CHECK(a.data == img + a.offset);
             FUZZ_CHECK(!a.nbytes || !memcmp(a.data, ea->data, (size_t)a.nbytes));
-        } else {
+        } else if (deep) {
             unsigned char *got = malloc(a.nbytes ? (size_t)a.nbytes : 1);
             FUZZ_CHECK(got);
             mmarr_err rc = mmarr_file_read(f, i, 0, got, a.nbytes, &e);
@@ -330,8 +334,8 @@ static void check_file(mmarr_file *f, const expect *x, const unsigned char *img,
     memcpy(g, x->meta, sizeof g);
     check_group(f, 0, 1, g, x->nmeta);
     mmarr_error e;
-    FUZZ_CHECK_MSG(mmarr_file_verify(f, &e) == MMARR_OK, "%s", e.message);
-    (void)size;
+    if (verify)
+        FUZZ_CHECK_MSG(mmarr_file_verify(f, &e) == MMARR_OK, "%s", e.message);
 }
 
 /* Feed nbytes to a begun array in fuzzer-chosen pieces. */
@@ -484,10 +488,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mmarr_writer_free(w);
 
     mmarr_file *f = NULL;
-    mmarr_err rc = mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e);
+    /* every checksum verified once: by the open (inputs of odd length) or after the reads */
+    const int verify_at_open = size & 1;
+    mmarr_err rc = mmarr_open(path, verify_at_open ? MMARR_OPEN_VERIFY : 0, &f, &e);
     FUZZ_CHECK_MSG(rc == MMARR_OK, "%s", e.message);
     mmarr_file_set_threads(f, 1);
-    check_file(f, x, NULL, 0);
+    check_file(f, x, NULL, 1, !verify_at_open);
     mmarr_close(f);
 
     /* the same bytes from memory */
@@ -503,7 +509,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = mmarr_open_buffer(img, (size_t)len, 0, &f, &e);
     FUZZ_CHECK_MSG(rc == MMARR_OK, "%s", e.message);
     mmarr_file_set_threads(f, 1);
-    check_file(f, x, img, (size_t)len);
+    check_file(f, x, img, 0, 0);
     mmarr_close(f);
     free(img);
 
