@@ -41,8 +41,8 @@ static unsigned batch_threads(unsigned threads, uint64_t count, uint64_t bytes)
 
 /* ---- byte shuffle (§10.3) ---- */
 
-MM_NO_COVERAGE void mm_shuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
-                size_t k)
+MM_NO_COVERAGE void mm_shuffle(unsigned char *restrict dst, const unsigned char *restrict src,
+                               size_t len, size_t k)
 {
     if (k <= 1) {
         memcpy(dst, src, len);
@@ -73,8 +73,8 @@ MM_NO_COVERAGE void mm_shuffle(unsigned char *restrict dst, const unsigned char 
     memcpy(dst + n * k, src + n * k, len - n * k);
 }
 
-MM_NO_COVERAGE void mm_unshuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
-                  size_t k)
+MM_NO_COVERAGE void mm_unshuffle(unsigned char *restrict dst, const unsigned char *restrict src,
+                                 size_t len, size_t k)
 {
     if (k <= 1) {
         memcpy(dst, src, len);
@@ -224,11 +224,15 @@ void mm_zwriter_free(mm_zwriter *z)
     free(z);
 }
 
-/* Chunks per batch: four per thread keeps every thread busy until the batch's tail, within
- * MM_BATCH_BYTES of raw input (the outputs take as much again). */
+/* Chunks per batch: four per thread keeps every thread busy until the batch's tail, and
+ * small chunks are gathered until each thread has twice MM_THREAD_MIN_BYTES (or run_batch
+ * would not start it), within MM_BATCH_BYTES of raw input (the outputs take as much again). */
 size_t mm_zwriter_batch_chunks(const mm_zwriter *z)
 {
     size_t n = (size_t)z->threads * 4;
+    const uint64_t want = (uint64_t)z->threads * 2 * MM_THREAD_MIN_BYTES;
+    if ((uint64_t)n * z->chunk_size < want)
+        n = (size_t)((want + z->chunk_size - 1) / z->chunk_size);
     while (n > z->threads && (uint64_t)n * z->chunk_size > MM_BATCH_BYTES)
         n--;
     return n;

@@ -810,8 +810,10 @@ mmarr_err mmarr_writer_write(mmarr_writer *w, const void *data, size_t n)
     st->written += n;
     while (n) {
         if (!st->buf_len && (n >= st->batch || st->written == st->nbytes)) {
-            /* whole batches, or the array's last bytes, straight from the caller */
-            size_t take = n >= st->batch ? n - n % st->batch : n;
+            /* a whole batch, or the array's last bytes, straight from the caller; one batch
+             * at a time, so that the compressed chunks held before they are written stay
+             * within a batch (add_cold of a whole array comes through here) */
+            size_t take = n >= st->batch ? st->batch : n;
             mmarr_err rc = cold_flush(w, p, take);
             if (rc != MMARR_OK)
                 return stream_fail(w, rc);
