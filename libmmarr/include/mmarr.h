@@ -355,8 +355,10 @@ MMARR_API mmarr_err mmarr_file_chunk(mmarr_file *f, size_t index, size_t k,
 MMARR_API mmarr_err mmarr_file_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst,
                                           mmarr_error *err);
 /** Threads mmarr_file_read() may use for ranges over several chunks: 0 (default) means the
- *  CPUs this process may run on (its affinity mask), 1 means the calling thread only. A
- *  setting, not synchronised: call it before the handle is shared between threads. */
+ *  CPUs this process may run on (its affinity mask), 1 means the calling thread only. An
+ *  upper bound: a helper thread is started only for about 256 KiB of raw bytes of its own
+ *  (starting one costs more than decompressing less), so small reads run on the caller's
+ *  thread. A setting, not synchronised: call it before the handle is shared between threads. */
 MMARR_API void mmarr_file_set_threads(mmarr_file *f, unsigned n);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -649,7 +651,9 @@ typedef struct mmarr_compress_options {
     uint64_t chunk_size; /**< raw bytes per chunk, 1..1 GiB; 0: MMARR_DEFAULT_CHUNK_SIZE */
     int shuffle;         /**< nonzero: byte-shuffle each chunk by itemsize before compressing
                               (like Blosc; often much smaller for numeric data) */
-    unsigned threads;    /**< compression threads; 0: the CPUs the process may use */
+    unsigned threads;    /**< compression threads; 0: the CPUs the process may use. An
+                              upper bound: each thread gets at least ~256 KiB of raw bytes
+                              per batch, so a small array is compressed on one thread */
 } mmarr_compress_options;
 
 /**
