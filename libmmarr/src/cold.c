@@ -39,6 +39,21 @@ static unsigned batch_threads(unsigned threads, uint64_t count, uint64_t bytes)
     return threads ? threads : 1;
 }
 
+/* Chunks in a batch (writer and verification) for `threads` threads: per_thread each, more
+ * when chunks are small, until each thread has twice MM_THREAD_MIN_BYTES (or run_batch would
+ * not start it); then cut to MM_BATCH_BYTES of raw bytes, but not below `least` chunks. */
+static uint64_t batch_chunks(unsigned threads, unsigned per_thread, uint64_t chunk_size,
+                             uint64_t least)
+{
+    uint64_t n = (uint64_t)threads * per_thread;
+    const uint64_t want = (uint64_t)threads * 2 * MM_THREAD_MIN_BYTES;
+    if (n * chunk_size < want)
+        n = (want + chunk_size - 1) / chunk_size;
+    if (n * chunk_size > MM_BATCH_BYTES) /* chunk_size <= 1 GiB: no overflow */
+        n = MM_BATCH_BYTES / chunk_size > least ? MM_BATCH_BYTES / chunk_size : least;
+    return n;
+}
+
 /* ---- byte shuffle (§10.3) ---- */
 
 MM_NO_COVERAGE void mm_shuffle(unsigned char *restrict dst, const unsigned char *restrict src,
@@ -224,18 +239,11 @@ void mm_zwriter_free(mm_zwriter *z)
     free(z);
 }
 
-/* Chunks per batch: four per thread keeps every thread busy until the batch's tail, and
- * small chunks are gathered until each thread has twice MM_THREAD_MIN_BYTES (or run_batch
- * would not start it), within MM_BATCH_BYTES of raw input (the outputs take as much again). */
+/* Writer batches: four chunks per thread keeps every thread busy until the batch's tail (the
+ * compressed outputs take as much memory again as the batch). */
 size_t mm_zwriter_batch_chunks(const mm_zwriter *z)
 {
-    size_t n = (size_t)z->threads * 4;
-    const uint64_t want = (uint64_t)z->threads * 2 * MM_THREAD_MIN_BYTES;
-    if ((uint64_t)n * z->chunk_size < want)
-        n = (size_t)((want + z->chunk_size - 1) / z->chunk_size);
-    while (n > z->threads && (uint64_t)n * z->chunk_size > MM_BATCH_BYTES)
-        n--;
-    return n;
+    return (size_t)batch_chunks(z->threads, 4, z->chunk_size, z->threads);
 }
 
 static int compress_one(mm_batch *b, unsigned worker, size_t k)
@@ -577,13 +585,7 @@ mmarr_err mm_cold_verify(mmarr_file *f, size_t index, mmarr_error *err)
     const mmarr_disk_cold *c = cold_desc(f, e);
     const uint64_t nbytes = f->dtypes[e->dtype_id]->itemsize * mm_entry_nitems(f, e);
     const unsigned threads = f->threads ? f->threads : mm_online_cpus();
-    /* two chunks per thread, and enough bytes for the threads to be started (small chunks) */
-    uint64_t batch = c->chunk_size * (uint64_t)threads * 2;
-    const uint64_t want = (uint64_t)threads * 2 * MM_THREAD_MIN_BYTES;
-    if (batch < want)
-        batch = (want + c->chunk_size - 1) / c->chunk_size * c->chunk_size;
-    while (batch > c->chunk_size && batch > MM_BATCH_BYTES)
-        batch -= c->chunk_size;
+    uint64_t batch = batch_chunks(threads, 2, c->chunk_size, 1) * c->chunk_size;
     if (batch > nbytes)
         batch = nbytes;
     mmarr_err rc = MMARR_OK;

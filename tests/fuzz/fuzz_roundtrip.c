@@ -9,8 +9,8 @@
  * $MMARR_FUZZ_TMPDIR, else /dev/shm, else /tmp), reopened from the file (verified at open or
  * after reading) and from memory (index and hot bytes), and compared exactly with what was
  * written: names, canonical dtype text, shape, order, storage, placement, bytes, checksums,
- * metadata (the last value set for a key wins). A call the writer refuses must be refused with the code the
- * API documents and leave the writer usable.
+ * metadata (the last value set for a key wins). A call the writer refuses must be refused
+ * with the code the API documents and leave the writer usable.
  */
 #include "fuzz_common.h"
 
@@ -279,9 +279,9 @@ static int pick_shape(fuzz_src *s, expect_array *a, int *must_refuse)
     return 0;
 }
 
-/* Compare a reopened file with what was written. deep: also read every cold array and verify
- * every checksum (done once, on the file opened from its path; the in-memory open of the same
- * bytes runs the same read code, so it checks the index and the hot bytes only). */
+/* Compare a reopened file with what was written. deep: also read every cold array (done once,
+ * on the file opened from its path; the in-memory open of the same bytes runs the same read
+ * code, so it checks the index and the hot bytes only). verify: also mmarr_file_verify. */
 static void check_file(mmarr_file *f, const expect *x, const unsigned char *img, int deep,
                        int verify)
 {
