@@ -30,9 +30,13 @@ from ._mmarr import Error
 __all__ = [
     "open", "File", "MappedArray", "Writer", "save", "share", "Shared", "Error",
     "FileChangedError", "NotZeroCopyError", "release_handles", "dtype_text", "dtype_from_text",
+    "cache_dir", "cache_list", "cache_clear",
 ]
 __version__ = _mmarr.version
 FORMAT_VERSION = (_mmarr.FORMAT_VERSION_MAJOR, _mmarr.FORMAT_VERSION_MINOR)
+_ADVICE = {"normal": _mmarr.ADVICE_NORMAL, "sequential": _mmarr.ADVICE_SEQUENTIAL,
+           "random": _mmarr.ADVICE_RANDOM, "willneed": _mmarr.ADVICE_WILLNEED,
+           "dontneed": _mmarr.ADVICE_DONTNEED, "hugepage": _mmarr.ADVICE_HUGEPAGE}
 
 
 class FileChangedError(Error):
@@ -288,6 +292,7 @@ class File(collections.abc.Mapping):
     f.read("x", rows)  a copy of rows [start, stop) (slice, (start, stop), int or None);
                     for cold arrays only the chunks touched are decompressed
     f.metadata, f.array_metadata("x"), f.info(), f.info("x"), f.verify(), f.flush()
+    f.prefetch(), f.advise("willneed"), f.lock(), f.unlock(), f.resident(): memory controls
     Closing (or dropping) the File leaves arrays obtained from it valid.
     """
 
@@ -483,6 +488,41 @@ class File(collections.abc.Mapping):
             h, i = self._index(name)
             h.prefetch(i)
 
+    def _target(self, name):
+        """(handle, array number or -1 for the whole file)."""
+        return (self._handle(), -1) if name is None else self._index(name)
+
+    def advise(self, advice, name=None):
+        """Tell the kernel how an array's pages (or the whole file's) will be used
+        (madvise): "normal", "sequential", "random", "willneed" (start reading ahead now),
+        "dontneed" (drop this process's page mappings; the data stays in the file) or
+        "hugepage" (transparent huge pages where the kernel can). For a cold array this
+        concerns its compressed bytes in the file."""
+        code = _ADVICE.get(advice)
+        if code is None:
+            raise ValueError(f"advice must be one of {', '.join(map(repr, _ADVICE))}, "
+                             f"not {advice!r}")
+        h, i = self._target(name)
+        h.advise(code, i)
+
+    def lock(self, name=None):
+        """mlock an array's pages (or the whole file's): read them in and keep them in
+        memory. Beyond RLIMIT_MEMLOCK (ulimit -l) the kernel refuses: an OSError (EPERM
+        or ENOMEM) with code_name MMARR_E_IO."""
+        h, i = self._target(name)
+        h.lock(True, i)
+
+    def unlock(self, name=None):
+        """Undo lock()."""
+        h, i = self._target(name)
+        h.lock(False, i)
+
+    def resident(self, name=None):
+        """(resident_bytes, total_bytes): how much of an array's stored bytes (or of the
+        whole file) is in memory now, as mincore reports it. Nothing is read."""
+        h, i = self._target(name)
+        return h.resident(i)
+
     def __reduce__(self):
         h = self._handle()
         return (_reopen, (h.path, self.mode, h.identity()))
@@ -657,6 +697,32 @@ def save(path, arrays, *, metadata=None, array_metadata=None, compress=None, **o
 
 # --------------------------------------------------------------------------------------------
 # Sharing in-memory arrays with worker processes
+
+# --------------------------------------------------------------------------------------------
+# The decompression cache of cold arrays
+
+def cache_dir():
+    """The default cache directory: $MMARR_CACHE_DIR, else /dev/shm/mmarr-cache-<euid>."""
+    return _mmarr.cache_default_dir()
+
+
+def cache_list(dir=None):  # noqa: A002
+    """The complete entries of a cache directory (None: the default), least recently used
+    first: dicts with name, bytes, last_used (Unix seconds) and in_use (some process maps
+    it now). A directory that does not exist has no entries."""
+    return _mmarr.cache_list(None if dir is None else os.fsdecode(os.fspath(dir)))
+
+
+def cache_clear(keep_bytes=0, dir=None):  # noqa: A002
+    """Shrink a cache directory (None: the default) to at most keep_bytes of entries (0:
+    remove all), unmapped least recently used entries first; also removes temporaries of
+    processes that died. Mappers of a removed entry keep their pages. Returns the bytes
+    removed."""
+    if keep_bytes < 0:
+        raise ValueError("keep_bytes must be >= 0")
+    return _mmarr.cache_clear(int(keep_bytes),
+                              None if dir is None else os.fsdecode(os.fspath(dir)))
+
 
 def _default_share_dir():
     return "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()

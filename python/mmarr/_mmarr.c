@@ -762,6 +762,57 @@ static PyObject *handle_prefetch(HandleObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* advise(advice, index=-1): madvise an array's pages (or the whole file's). */
+static PyObject *handle_advise(HandleObject *self, PyObject *args)
+{
+    int advice;
+    Py_ssize_t index = -1;
+    if (!PyArg_ParseTuple(args, "i|n:advise", &advice, &index))
+        return NULL;
+    mmarr_error e;
+    const mmarr_err rc = mmarr_file_advise(self->f, index < 0 ? MMARR_ALL : (size_t)index,
+                                           (mmarr_advice)advice, &e);
+    if (rc != MMARR_OK)
+        return raise_mmarr(&e);
+    Py_RETURN_NONE;
+}
+
+/* lock(on, index=-1): mlock (on) or munlock (not on) an array's pages (or the file's). */
+static PyObject *handle_lock(HandleObject *self, PyObject *args)
+{
+    int on;
+    Py_ssize_t index = -1;
+    if (!PyArg_ParseTuple(args, "p|n:lock", &on, &index))
+        return NULL;
+    const size_t i = index < 0 ? MMARR_ALL : (size_t)index;
+    mmarr_error e;
+    mmarr_err rc;
+    Py_BEGIN_ALLOW_THREADS /* mlock faults every page in */
+    rc = on ? mmarr_file_lock(self->f, i, &e) : mmarr_file_unlock(self->f, i, &e);
+    Py_END_ALLOW_THREADS
+    if (rc != MMARR_OK)
+        return raise_mmarr(&e);
+    Py_RETURN_NONE;
+}
+
+/* resident(index=-1) -> (resident_bytes, total_bytes) */
+static PyObject *handle_resident(HandleObject *self, PyObject *args)
+{
+    Py_ssize_t index = -1;
+    if (!PyArg_ParseTuple(args, "|n:resident", &index))
+        return NULL;
+    uint64_t resident = 0, total = 0;
+    mmarr_error e;
+    mmarr_err rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mmarr_file_resident(self->f, index < 0 ? MMARR_ALL : (size_t)index, &resident, &total,
+                             &e);
+    Py_END_ALLOW_THREADS
+    if (rc != MMARR_OK)
+        return raise_mmarr(&e);
+    return Py_BuildValue("(KK)", (unsigned long long)resident, (unsigned long long)total);
+}
+
 static PyObject *handle_repr(HandleObject *self)
 {
     return PyUnicode_FromFormat("<mmarr handle %R, %zu arrays, %zd views>", self->path,
@@ -792,6 +843,10 @@ static PyMethodDef handle_methods[] = {
     {"set_cache", (PyCFunction)handle_set_cache, METH_VARARGS, "set_cache(dir, max_bytes)"},
     {"set_threads", (PyCFunction)handle_set_threads, METH_O, "set_threads(n)"},
     {"prefetch", (PyCFunction)handle_prefetch, METH_VARARGS, "prefetch(index=-1)"},
+    {"advise", (PyCFunction)handle_advise, METH_VARARGS, "advise(advice, index=-1)"},
+    {"lock", (PyCFunction)handle_lock, METH_VARARGS, "lock(on, index=-1)"},
+    {"resident", (PyCFunction)handle_resident, METH_VARARGS,
+     "resident(index=-1) -> (resident_bytes, total_bytes)"},
     {NULL, NULL, 0, NULL}};
 
 static PyMemberDef handle_members[] = {
@@ -1477,11 +1532,93 @@ static PyObject *mod_data_address(PyObject *mod, PyObject *arg)
     return PyLong_FromVoidPtr(PyArray_DATA((PyArrayObject *)arg));
 }
 
+/* The cache directory argument: None (the default directory) or a path. *bytes owns it. */
+static int cache_dir_arg(PyObject *dir, PyObject **bytes)
+{
+    *bytes = NULL;
+    return dir == Py_None || PyUnicode_FSConverter(dir, bytes);
+}
+
+static int cache_list_one(const mmarr_cache_entry *ce, void *ctx)
+{
+    PyObject *item = Py_BuildValue("{s:s,s:K,s:L,s:O}", "name", ce->name, "bytes",
+                                   (unsigned long long)ce->bytes, "last_used",
+                                   (long long)ce->last_used_unix, "in_use",
+                                   ce->in_use ? Py_True : Py_False);
+    if (!item || PyList_Append((PyObject *)ctx, item) < 0) {
+        Py_XDECREF(item);
+        return 1; /* stop: the Python error is set */
+    }
+    Py_DECREF(item);
+    return 0;
+}
+
+/* cache_list(dir=None) -> [dict(name, bytes, last_used, in_use)], least recently used first */
+static PyObject *mod_cache_list(PyObject *mod, PyObject *args)
+{
+    (void)mod;
+    PyObject *dir = Py_None, *bytes;
+    if (!PyArg_ParseTuple(args, "|O:cache_list", &dir) || !cache_dir_arg(dir, &bytes))
+        return NULL;
+    PyObject *list = PyList_New(0);
+    if (!list) {
+        Py_XDECREF(bytes);
+        return NULL;
+    }
+    mmarr_error e;
+    const mmarr_err rc = mmarr_cache_list(bytes ? PyBytes_AS_STRING(bytes) : NULL,
+                                          cache_list_one, list, &e);
+    Py_XDECREF(bytes);
+    if (PyErr_Occurred()) {
+        Py_DECREF(list);
+        return NULL;
+    }
+    if (rc != MMARR_OK) {
+        Py_DECREF(list);
+        return raise_mmarr(&e);
+    }
+    return list;
+}
+
+/* cache_clear(keep_bytes, dir=None) -> bytes removed */
+static PyObject *mod_cache_clear(PyObject *mod, PyObject *args)
+{
+    (void)mod;
+    unsigned long long keep;
+    PyObject *dir = Py_None, *bytes;
+    if (!PyArg_ParseTuple(args, "K|O:cache_clear", &keep, &dir) || !cache_dir_arg(dir, &bytes))
+        return NULL;
+    uint64_t removed = 0;
+    mmarr_error e;
+    mmarr_err rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mmarr_cache_clear(bytes ? PyBytes_AS_STRING(bytes) : NULL, keep, &removed, &e);
+    Py_END_ALLOW_THREADS
+    Py_XDECREF(bytes);
+    if (rc != MMARR_OK)
+        return raise_mmarr(&e);
+    return PyLong_FromUnsignedLongLong(removed);
+}
+
+/* cache_default_dir() -> str */
+static PyObject *mod_cache_default_dir(PyObject *mod, PyObject *unused)
+{
+    (void)mod, (void)unused;
+    char buf[4096];
+    mmarr_error e;
+    if (mmarr_cache_default_dir(buf, sizeof buf, &e) != MMARR_OK)
+        return raise_mmarr(&e);
+    return PyUnicode_DecodeFSDefault(buf);
+}
+
 static PyMethodDef module_methods[] = {
     {"open", mod_open, METH_VARARGS, "open(path, flags) -> Handle"},
     {"dtype_canonical", mod_dtype_canonical, METH_O,
      "dtype_canonical(text) -> (canonical text, itemsize)"},
     {"data_address", mod_data_address, METH_O, "Address of an ndarray's first element."},
+    {"cache_list", mod_cache_list, METH_VARARGS, "cache_list(dir=None) -> [dict]"},
+    {"cache_clear", mod_cache_clear, METH_VARARGS, "cache_clear(keep_bytes, dir=None) -> int"},
+    {"cache_default_dir", mod_cache_default_dir, METH_NOARGS, "cache_default_dir() -> str"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {
@@ -1529,6 +1666,12 @@ PyMODINIT_FUNC PyInit__mmarr(void)
         ADD_INT(m, "OPEN_POPULATE", MMARR_OPEN_POPULATE) ||
         ADD_INT(m, "OPEN_NO_CHUNK_VERIFY", MMARR_OPEN_NO_CHUNK_VERIFY) ||
         ADD_INT(m, "FLUSH_ASYNC", MMARR_FLUSH_ASYNC) ||
+        ADD_INT(m, "ADVICE_NORMAL", MMARR_ADVICE_NORMAL) ||
+        ADD_INT(m, "ADVICE_SEQUENTIAL", MMARR_ADVICE_SEQUENTIAL) ||
+        ADD_INT(m, "ADVICE_RANDOM", MMARR_ADVICE_RANDOM) ||
+        ADD_INT(m, "ADVICE_WILLNEED", MMARR_ADVICE_WILLNEED) ||
+        ADD_INT(m, "ADVICE_DONTNEED", MMARR_ADVICE_DONTNEED) ||
+        ADD_INT(m, "ADVICE_HUGEPAGE", MMARR_ADVICE_HUGEPAGE) ||
         ADD_INT(m, "FLUSH_REHASH", MMARR_FLUSH_REHASH) ||
         ADD_INT(m, "WRITE_NO_REPLACE", MMARR_WRITE_NO_REPLACE) ||
         ADD_INT(m, "WRITE_NO_SYNC", MMARR_WRITE_NO_SYNC) ||
