@@ -30,7 +30,7 @@ from ._mmarr import Error
 __all__ = [
     "open", "File", "MappedArray", "Writer", "save", "share", "Shared", "Error",
     "FileChangedError", "NotZeroCopyError", "release_handles", "dtype_text", "dtype_from_text",
-    "cache_dir", "cache_list", "cache_clear",
+    "cache_dir", "cache_list", "cache_clear", "Stream",
 ]
 __version__ = _mmarr.version
 FORMAT_VERSION = (_mmarr.FORMAT_VERSION_MAJOR, _mmarr.FORMAT_VERSION_MINOR)
@@ -578,6 +578,8 @@ class Writer:
             w.add("a", array, metadata={"unit": "m"}, compress=None)
             out = w.reserve("b", (1000, 3), "<f4")   # zero-filled view into the file
             out[:] = compute()
+            with w.stream("c", (n, 3), "<f4", compress=3) as s:   # in pieces
+                for block in blocks: s.write(block)
         # committed here; an exception in the block abandons the file instead
 
     Options: alignment (4096..2 MiB), pack_threshold (bytes; None: default 2048, 0: never
@@ -647,6 +649,28 @@ class Writer:
             self._w.set_array_meta(name, k, v)
         return out
 
+    def stream(self, name, shape, dtype, *, order="C", metadata=None,
+               compress=_WRITER_DEFAULT):
+        """Start an array whose data arrives in pieces, for arrays larger than memory
+        (cold ones in particular: each piece is compressed as it comes). Returns a Stream;
+        give it exactly the array's bytes, in storage order, then close it:
+
+            with w.stream("x", (n, 3), "<f4", compress=3) as s:
+                for block in blocks:            # e.g. (rows, 3) float32 arrays
+                    s.write(block)
+
+        No other array can be added while a stream is open. compress: None for hot, a
+        level, or a dict; default: the Writer's."""
+        if order not in ("C", "F"):
+            raise ValueError('order must be "C" or "F"')
+        shape = (shape,) if isinstance(shape, int) else tuple(operator.index(d) for d in shape)
+        text, dt = self._dtype_arg(dtype)
+        _refuse_objects(f'array "{name}"', dt)
+        meta = _check_meta(f'array "{name}"', metadata)
+        c = _compress_tuple(self._compress if compress is _WRITER_DEFAULT else compress)
+        self._w.begin(name, text, shape, order == "F", c)
+        return Stream(self, name, dt, shape, order, meta)
+
     def set_metadata(self, key, value, name=None):
         """Set file metadata, or an added array's when name is given."""
         _check_meta("metadata", {key: value})
@@ -677,6 +701,68 @@ class Writer:
             self.commit()
         else:
             self.abandon()
+
+
+class Stream:
+    """An array being written in pieces (Writer.stream()). write() appends data; close()
+    (or leaving the with block without an exception) finishes the array, and fails if
+    bytes are missing. After an exception the array stays unfinished and the Writer can
+    only be abandoned (which its with block does).
+
+    s.write(x)  x an ndarray of the stream's dtype (any shape: its elements are appended in
+                the stream's order, C or F), other array-likes (converted to that dtype),
+                or a bytes-like object (raw bytes, appended as they are)
+    s.written, s.nbytes  bytes written so far, and the array's total
+    """
+
+    def __init__(self, writer, name, dtype, shape, order, meta):
+        self._writer, self.name, self.dtype = writer, name, dtype
+        self.shape, self.order, self._meta = shape, order, meta
+        self.nbytes = dtype.itemsize * int(np.prod(shape, dtype=object))
+        self.written = 0
+        self.closed = False
+
+    def write(self, data):
+        if self.closed:
+            raise ValueError(f'stream "{self.name}" is closed')
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            buf = memoryview(data).cast("B") if isinstance(data, memoryview) else data
+            n = len(buf)
+        else:
+            a = data if isinstance(data, np.ndarray) else np.asarray(data, dtype=self.dtype)
+            if a.dtype != self.dtype:
+                raise TypeError(f'stream "{self.name}": data of dtype {a.dtype}, the array '
+                                f'is {self.dtype} (convert with .astype(), or pass bytes)')
+            buf = np.asfortranarray(a) if self.order == "F" else np.ascontiguousarray(a)
+            n = buf.nbytes
+        if n > self.nbytes - self.written:
+            raise ValueError(f'stream "{self.name}": {n} more bytes would exceed the '
+                             f'array\'s {self.nbytes} ({self.written} written)')
+        self._writer._w.write(buf)
+        self.written += n
+
+    def close(self):
+        """Finish the array (ValueError if bytes are missing); then its metadata is set."""
+        if self.closed:
+            return
+        if self.written != self.nbytes:
+            raise ValueError(f'stream "{self.name}": {self.written} of {self.nbytes} bytes '
+                             f'written')
+        self._writer._w.end()
+        self.closed = True
+        for k, v in self._meta.items():
+            self._writer._w.set_array_meta(self.name, k, v)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+
+    def __repr__(self):
+        return (f"<mmarr.Stream {self.name!r} {self.dtype} {self.shape} "
+                f"{self.written}/{self.nbytes} bytes{' closed' if self.closed else ''}>")
 
 
 def save(path, arrays, *, metadata=None, array_metadata=None, compress=None, **options):

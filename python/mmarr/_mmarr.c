@@ -1385,6 +1385,77 @@ static void writer_rehome(WriterObject *self, int committed)
         close(fd);
 }
 
+/*
+ * begin(name, dtype_text, shape, fortran, compress=None): start a streamed array
+ * (mmarr_writer_begin); its bytes follow through write() and end().
+ */
+static PyObject *writer_begin(WriterObject *self, PyObject *args)
+{
+    PyObject *name_o, *dtype_o, *shape_o, *compress = Py_None;
+    int fortran, nd;
+    if (!PyArg_ParseTuple(args, "UUOp|O:begin", &name_o, &dtype_o, &shape_o, &fortran,
+                          &compress) ||
+        writer_usable(self))
+        return NULL;
+    const char *name = utf8_arg(name_o, "name"), *dtype = utf8_arg(dtype_o, "dtype");
+    npy_intp dims[NPY_MAXDIMS];
+    if (!name || !dtype || intp_seq(shape_o, "shape", &nd, dims))
+        return NULL;
+    uint64_t shape[NPY_MAXDIMS];
+    for (int d = 0; d < nd; d++) {
+        if (dims[d] < 0) {
+            PyErr_SetString(PyExc_ValueError, "negative dimensions are not allowed");
+            return NULL;
+        }
+        shape[d] = (uint64_t)dims[d];
+    }
+    mmarr_compress_options c;
+    const int cold = compress_opts(compress, &c);
+    if (cold < 0)
+        return NULL;
+    if (mmarr_writer_begin(self->w, name, dtype, (unsigned)nd, shape,
+                           fortran ? MMARR_ORDER_F : MMARR_ORDER_C, cold ? &c : NULL) != MMARR_OK)
+        return writer_raise(self);
+    Py_RETURN_NONE;
+}
+
+/* write(buffer): append a contiguous buffer's bytes to the streamed array. */
+static PyObject *writer_write(WriterObject *self, PyObject *arg)
+{
+    if (writer_usable(self))
+        return NULL;
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_ANY_CONTIGUOUS) < 0)
+        return NULL;
+    mmarr_err rc;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS /* cold arrays are compressed here */
+    rc = mmarr_writer_write(self->w, b.buf, (size_t)b.len);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    PyBuffer_Release(&b);
+    if (rc != MMARR_OK)
+        return writer_raise(self);
+    Py_RETURN_NONE;
+}
+
+/* end(): finish the streamed array. */
+static PyObject *writer_end(WriterObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (writer_usable(self))
+        return NULL;
+    mmarr_err rc;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mmarr_writer_end(self->w);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    if (rc != MMARR_OK)
+        return writer_raise(self);
+    Py_RETURN_NONE;
+}
+
 static PyObject *writer_commit(WriterObject *self, PyObject *unused)
 {
     (void)unused;
@@ -1471,6 +1542,10 @@ static PyMethodDef writer_methods[] = {
      "add(name, dtype_text, array, compress=None)"},
     {"reserve", (PyCFunction)writer_reserve, METH_VARARGS,
      "reserve(name, dtype_text, dtype, shape, fortran) -> writable ndarray in the file"},
+    {"begin", (PyCFunction)writer_begin, METH_VARARGS,
+     "begin(name, dtype_text, shape, fortran, compress=None): start a streamed array"},
+    {"write", (PyCFunction)writer_write, METH_O, "write(buffer): append bytes to it"},
+    {"end", (PyCFunction)writer_end, METH_NOARGS, "end(): finish it"},
     {"set_file_meta", (PyCFunction)writer_set_file_meta, METH_VARARGS,
      "set_file_meta(key, value)"},
     {"set_array_meta", (PyCFunction)writer_set_array_meta, METH_VARARGS,
