@@ -8,6 +8,11 @@
  *            split into open + find (what a worker waits for before it can read) and close
  *            (unmapping: on tmpfs with 4 KiB pages a sizeable share)
  *   find     mmarr_file_find of random names on an open handle
+ * and, to show where an open's time goes, two reference points timed in the same rounds:
+ *   kernel   open(2) + mmap the file + read one byte of every page of its index + munmap:
+ *            what any reader of the index pays the kernel, without checking anything
+ *   memory   mmarr_open_buffer + find + close on a copy of the file in memory whose pages
+ *            are already mapped: the library's own validation, without page faults
  * Each measurement is repeated; it prints the median with the 10th and 90th percentiles, and
  * for opens also the CPU time per open (both validation threads, user + system), which a
  * busy or noisy host disturbs less than the wall time.
@@ -19,10 +24,13 @@
 
 #include "bench_util.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,23 +95,97 @@ static double time_opens(const char *path, const char *name, double *t, double *
     return cpu_time() - c0;
 }
 
-/* Opens of the same file in ndir directories, in 5 interleaved rounds after a warm-up. */
+/* The kernel's share: reps times open(2) + mmap + one byte read per page of the index range
+ * [ioff, ioff + isize) into tm[] (fd closed, as mmarr_open does), then munmap into tu[]. */
+static void time_kernel(const char *path, uint64_t ioff, uint64_t isize, double *tm, double *tu,
+                        int reps)
+{
+    const long pg = sysconf(_SC_PAGESIZE);
+    for (int r = 0; r < reps; r++) {
+        const double t0 = now();
+        const int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0)
+            die("cannot open or stat the file");
+        const unsigned char *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        close(fd);
+        if (p == MAP_FAILED)
+            die("mmap failed");
+        volatile unsigned char sink = 0;
+        for (uint64_t o = ioff & ~(uint64_t)(pg - 1); o < ioff + isize; o += (uint64_t)pg)
+            sink ^= p[o];
+        const double t1 = now();
+        munmap((void *)p, (size_t)st.st_size);
+        tm[r] = t1 - t0;
+        tu[r] = now() - t1;
+    }
+}
+
+/* The library's share: reps times mmarr_open_buffer + find + close of an in-memory copy. */
+static void time_buffer(const void *buf, size_t size, const char *name, double *t, int reps)
+{
+    for (int r = 0; r < reps; r++) {
+        const double t0 = now();
+        mmarr_file *f;
+        mmarr_error e;
+        size_t idx;
+        if (mmarr_open_buffer(buf, size, 0, &f, &e) || mmarr_file_find(f, name, &idx, &e))
+            die(e.message);
+        mmarr_close(f);
+        t[r] = now() - t0;
+    }
+}
+
+/* The file at path in memory, every page touched; *size its length. */
+static void *load_file(const char *path, size_t *size)
+{
+    FILE *fp = fopen(path, "rb");
+    struct stat st;
+    if (!fp || fstat(fileno(fp), &st) != 0)
+        die("cannot read the file");
+    void *buf = malloc((size_t)st.st_size ? (size_t)st.st_size : 1);
+    if (!buf || fread(buf, 1, (size_t)st.st_size, fp) != (size_t)st.st_size)
+        die("cannot read the file");
+    fclose(fp);
+    *size = (size_t)st.st_size;
+    return buf;
+}
+
+/* Opens of the same file in ndir directories, in 5 interleaved rounds after a warm-up, with
+ * the kernel and memory reference points (see the top) timed in the same rounds. */
 static void bench_open(const char *what, char paths[][4096], const char *const *dirs, int ndir,
                        const char *name, int reps)
 {
     const int rounds = 5, per = (reps + rounds - 1) / rounds;
     const size_t all = (size_t)(per * rounds) * (size_t)ndir;
-    double *t = malloc(sizeof(double) * all * 3), *to = t + all, *tc = to + all;
+    double *t = malloc(sizeof(double) * all * 5), *to = t + all, *tc = to + all;
+    double *tm = tc + all, *tu = tm + all, *tb = malloc(sizeof(double) * (size_t)(per * rounds));
     double cpu[8] = {0};
-    if (!t)
+    if (!t || !tb)
         die("out of memory");
-    for (int d = 0; d < ndir; d++)
+    mmarr_file *f;
+    mmarr_error e;
+    if (mmarr_open(paths[0], 0, &f, &e))
+        die(e.message);
+    mmarr_file_info fi;
+    mmarr_file_get_info(f, &fi);
+    const uint64_t ioff = fi.index_offset, isize = fi.index_size;
+    mmarr_close(f);
+    size_t bsize;
+    void *buf = load_file(paths[0], &bsize);
+    for (int d = 0; d < ndir; d++) {
         time_opens(paths[d], name, t, to, tc, 3);
-    for (int r = 0; r < rounds; r++)
+        time_kernel(paths[d], ioff, isize, tm, tu, 3);
+    }
+    time_buffer(buf, bsize, name, tb, 3);
+    for (int r = 0; r < rounds; r++) {
         for (int d = 0; d < ndir; d++) {
             const size_t at = ((size_t)d * rounds + r) * per;
             cpu[d] += time_opens(paths[d], name, t + at, to + at, tc + at, per);
+            time_kernel(paths[d], ioff, isize, tm + at, tu + at, per);
         }
+        time_buffer(buf, bsize, name, tb + (size_t)r * per, per);
+    }
     for (int d = 0; d < ndir; d++) {
         char label[256];
         const char *in = ndir > 1 ? " in " : "", *dir = ndir > 1 ? dirs[d] : "";
@@ -115,7 +197,15 @@ static void bench_open(const char *what, char paths[][4096], const char *const *
         report(label, to + at, per * rounds, 1e3, "ms");
         snprintf(label, sizeof label, "  of which close%s%s", in, dir);
         report(label, tc + at, per * rounds, 1e3, "ms");
+        snprintf(label, sizeof label, "  kernel: map + read index pages%s%s", in, dir);
+        report(label, tm + at, per * rounds, 1e3, "ms");
+        snprintf(label, sizeof label, "  kernel: munmap%s%s", in, dir);
+        report(label, tu + at, per * rounds, 1e3, "ms");
     }
+    report("  memory: open_buffer+validate+find+close (no faults)", tb, per * rounds, 1e3,
+           "ms");
+    free(buf);
+    free(tb);
     free(t);
 }
 
