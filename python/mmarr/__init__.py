@@ -488,6 +488,9 @@ class File(collections.abc.Mapping):
             h, i = self._index(name)
             h.prefetch(i)
 
+    # The memory controls below act on an array's stored bytes in the file: for a cold array
+    # its compressed chunks (not the decompressed cache f[name] maps), and for a packed small
+    # array the whole pages it shares with its neighbours.
     def _target(self, name):
         """(handle, array number or -1 for the whole file)."""
         return (self._handle(), -1) if name is None else self._index(name)
@@ -497,7 +500,8 @@ class File(collections.abc.Mapping):
         (madvise): "normal", "sequential", "random", "willneed" (start reading ahead now),
         "dontneed" (drop this process's page mappings; the data stays in the file) or
         "hugepage" (transparent huge pages where the kernel can). For a cold array this
-        concerns its compressed bytes in the file."""
+        concerns its compressed bytes in the file; for a packed small array, whole pages
+        shared with its neighbours."""
         code = _ADVICE.get(advice)
         if code is None:
             raise ValueError(f"advice must be one of {', '.join(map(repr, _ADVICE))}, "
@@ -508,7 +512,9 @@ class File(collections.abc.Mapping):
     def lock(self, name=None):
         """mlock an array's pages (or the whole file's): read them in and keep them in
         memory. Beyond RLIMIT_MEMLOCK (ulimit -l) the kernel refuses: an OSError (EPERM
-        or ENOMEM) with code_name MMARR_E_IO."""
+        or ENOMEM) with code_name MMARR_E_IO. Pages, not arrays, are locked: a packed small
+        array shares its pages, so unlocking it also unlocks its neighbours. For a cold
+        array this locks its compressed bytes."""
         h, i = self._target(name)
         h.lock(True, i)
 
@@ -519,7 +525,9 @@ class File(collections.abc.Mapping):
 
     def resident(self, name=None):
         """(resident_bytes, total_bytes): how much of an array's stored bytes (or of the
-        whole file) is in memory now, as mincore reports it. Nothing is read."""
+        whole file) is in memory now, as mincore reports it. Nothing is read. Linux counts
+        the page cache only for files this process owns or may write; for others, only the
+        pages mapped into this process."""
         h, i = self._target(name)
         return h.resident(i)
 
@@ -538,6 +546,14 @@ class File(collections.abc.Mapping):
 
 _COMPRESS_KEYS = {"level", "chunk_size", "shuffle", "threads"}
 _WRITER_DEFAULT = object()
+
+
+def _shape_arg(shape):
+    """A shape argument (an int or a sequence of ints, numpy integers included) as a tuple."""
+    try:
+        return (operator.index(shape),)
+    except TypeError:
+        return tuple(operator.index(d) for d in shape)
 
 
 def _compress_tuple(compress):
@@ -563,11 +579,15 @@ def _compress_tuple(compress):
 def _check_meta(what, meta):
     if meta is None:
         return {}
+    meta = dict(meta)  # a copy: later changes by the caller do not matter
     for k, v in meta.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise TypeError(f"{what}: metadata keys and values must be str "
                             f"(got {k!r}: {type(v).__name__}); encode other values, "
                             f"e.g. with json.dumps")
+        if not k or "\0" in k or "\0" in v:
+            raise ValueError(f"{what}: metadata keys must be non-empty and keys and values "
+                             f"free of NUL characters (key {k!r})")
     return meta
 
 
@@ -584,7 +604,7 @@ class Writer:
 
     Options: alignment (4096..2 MiB), pack_threshold (bytes; None: default 2048, 0: never
     pack), replace (False: fail if path exists), sync (False: skip fsync, e.g. on tmpfs),
-    compress (default for add()).
+    compress (default for add() and stream()).
     Views from reserve() are meant to be filled before commit. A view still alive after the
     commit keeps reading the committed bytes, but writes to it stay private to this process
     (they never reach the file, whose checksums are final); after an abandon it reads zeros.
@@ -603,17 +623,25 @@ class Writer:
         self._w = _mmarr.Writer(path, int(alignment or 0), pack, flags)
         self.path = path
         self._compress = compress
+        self._stream = None  # the open Stream, if any
         for k, v in meta.items():
             self._w.set_file_meta(k, v)
 
     def __len__(self):
         return self._w.count
 
+    def _idle(self):
+        """Refuse to go on while a Stream is open (the library takes one array at a time)."""
+        if self._stream is not None and not self._w.finished:
+            raise RuntimeError(f'array "{self._stream.name}" is still being streamed: close '
+                               f'its Stream first (or abandon the Writer)')
+
     def add(self, name, array, *, metadata=None, compress=_WRITER_DEFAULT, dtype=None):
         """Store a copy of `array` (anything np.asarray accepts; C- or Fortran-contiguous
         arrays are stored in their order without an extra copy, others are copied to C
         order). dtype: store under another dtype of the same itemsize (e.g. "bfloat16" for
         uint16 bits). compress: None for hot, a level, or a dict; default: the Writer's."""
+        self._idle()
         a = np.asarray(array)
         _refuse_objects(f'array "{name}"', a.dtype)
         text = dtype_text(a.dtype) if dtype is None else self._dtype_arg(dtype)[0]
@@ -639,9 +667,10 @@ class Writer:
     def reserve(self, name, shape, dtype, *, order="C", metadata=None):
         """Reserve an array in the file and return a writable, zero-filled ndarray over its
         bytes, to fill in place (no copy). Valid until commit (see the class notes)."""
+        self._idle()
         if order not in ("C", "F"):
             raise ValueError('order must be "C" or "F"')
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        shape = _shape_arg(shape)
         text, dt = self._dtype_arg(dtype)
         meta = _check_meta(f'array "{name}"', metadata)
         out = self._w.reserve(name, text, dt, shape, order == "F")
@@ -661,18 +690,21 @@ class Writer:
 
         No other array can be added while a stream is open. compress: None for hot, a
         level, or a dict; default: the Writer's."""
+        self._idle()
         if order not in ("C", "F"):
             raise ValueError('order must be "C" or "F"')
-        shape = (shape,) if isinstance(shape, int) else tuple(operator.index(d) for d in shape)
+        shape = _shape_arg(shape)
         text, dt = self._dtype_arg(dtype)
         _refuse_objects(f'array "{name}"', dt)
         meta = _check_meta(f'array "{name}"', metadata)
         c = _compress_tuple(self._compress if compress is _WRITER_DEFAULT else compress)
         self._w.begin(name, text, shape, order == "F", c)
-        return Stream(self, name, dt, shape, order, meta)
+        self._stream = Stream(self, name, dt, shape, order, meta)
+        return self._stream
 
     def set_metadata(self, key, value, name=None):
         """Set file metadata, or an added array's when name is given."""
+        self._idle()
         _check_meta("metadata", {key: value})
         if name is None:
             self._w.set_file_meta(key, value)
@@ -681,6 +713,7 @@ class Writer:
 
     def commit(self):
         """Publish the file atomically (checksums, fsync unless sync=False, rename)."""
+        self._idle()
         self._w.commit()
 
     def abandon(self):
@@ -698,6 +731,12 @@ class Writer:
         if self._w.finished:
             return
         if exc_type is None:
+            if self._stream is not None:  # the block left a Stream open
+                name = self._stream.name
+                self.abandon()
+                raise RuntimeError(f'array "{name}" was still being streamed at the end of '
+                                   f'the Writer\'s with block: the file is abandoned (close '
+                                   f'the Stream first)')
             self.commit()
         else:
             self.abandon()
@@ -705,13 +744,18 @@ class Writer:
 
 class Stream:
     """An array being written in pieces (Writer.stream()). write() appends data; close()
-    (or leaving the with block without an exception) finishes the array, and fails if
-    bytes are missing. After an exception the array stays unfinished and the Writer can
-    only be abandoned (which its with block does).
+    (or leaving its with block without an exception) finishes the array and sets its
+    metadata. The Writer takes no other array, metadata or commit until the stream is
+    closed. Errors that write() and close() raise here (wrong dtype, too many or missing
+    bytes) leave the stream open to go on; a failure inside the library, or an exception
+    that leaves the with block, leaves the array unfinished: the Writer can then only be
+    abandoned (which the Writer's with block does when the exception reaches it).
 
     s.write(x)  x an ndarray of the stream's dtype (any shape: its elements are appended in
-                the stream's order, C or F), other array-likes (converted to that dtype),
-                or a bytes-like object (raw bytes, appended as they are)
+                the stream's order, C or F); other array-likes (lists, scalars), converted
+                with numpy's "same_kind" casting (an int array accepts ints, not floats);
+                or any contiguous buffer (bytes, bytearray, memoryview, array.array, mmap):
+                its raw bytes, appended as they are (e.g. uint16 bits for a bfloat16 array)
     s.written, s.nbytes  bytes written so far, and the array's total
     """
 
@@ -722,19 +766,36 @@ class Stream:
         self.written = 0
         self.closed = False
 
+    def _buffer(self, data):
+        """(object to hand to the library, its byte count)"""
+        if not isinstance(data, (np.ndarray, np.generic)):
+            try:
+                mv = memoryview(data)
+            except TypeError:  # no buffer: a list, a Python scalar, ...
+                mv = None
+            if mv is not None:
+                if not mv.contiguous:
+                    raise ValueError(f'stream "{self.name}": the buffer is not contiguous')
+                return mv, mv.nbytes
+            if self.dtype.names is not None:  # rows of a record array: tuples
+                data = np.asarray(data, dtype=self.dtype)
+            else:
+                data = np.asarray(data)
+                if data.dtype != self.dtype and np.can_cast(data.dtype, self.dtype,
+                                                            "same_kind"):
+                    data = data.astype(self.dtype)
+        a = np.asarray(data)
+        if a.dtype != self.dtype:
+            raise TypeError(f'stream "{self.name}": data of dtype {a.dtype}, the array is '
+                            f'{self.dtype} (convert with .astype(), reinterpret the bits '
+                            f'with .view(), or pass bytes)')
+        a = np.asfortranarray(a) if self.order == "F" else np.ascontiguousarray(a)
+        return a, a.nbytes
+
     def write(self, data):
         if self.closed:
             raise ValueError(f'stream "{self.name}" is closed')
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            buf = memoryview(data).cast("B") if isinstance(data, memoryview) else data
-            n = len(buf)
-        else:
-            a = data if isinstance(data, np.ndarray) else np.asarray(data, dtype=self.dtype)
-            if a.dtype != self.dtype:
-                raise TypeError(f'stream "{self.name}": data of dtype {a.dtype}, the array '
-                                f'is {self.dtype} (convert with .astype(), or pass bytes)')
-            buf = np.asfortranarray(a) if self.order == "F" else np.ascontiguousarray(a)
-            n = buf.nbytes
+        buf, n = self._buffer(data)
         if n > self.nbytes - self.written:
             raise ValueError(f'stream "{self.name}": {n} more bytes would exceed the '
                              f'array\'s {self.nbytes} ({self.written} written)')
@@ -742,7 +803,7 @@ class Stream:
         self.written += n
 
     def close(self):
-        """Finish the array (ValueError if bytes are missing); then its metadata is set."""
+        """Finish the array (ValueError if bytes are missing) and set its metadata."""
         if self.closed:
             return
         if self.written != self.nbytes:
@@ -750,6 +811,7 @@ class Stream:
                              f'written')
         self._writer._w.end()
         self.closed = True
+        self._writer._stream = None
         for k, v in self._meta.items():
             self._writer._w.set_array_meta(self.name, k, v)
 
@@ -782,9 +844,6 @@ def save(path, arrays, *, metadata=None, array_metadata=None, compress=None, **o
 
 
 # --------------------------------------------------------------------------------------------
-# Sharing in-memory arrays with worker processes
-
-# --------------------------------------------------------------------------------------------
 # The decompression cache of cold arrays
 
 def cache_dir():
@@ -804,11 +863,15 @@ def cache_clear(keep_bytes=0, dir=None):  # noqa: A002
     remove all), unmapped least recently used entries first; also removes temporaries of
     processes that died. Mappers of a removed entry keep their pages. Returns the bytes
     removed."""
-    if keep_bytes < 0:
+    keep = operator.index(keep_bytes)
+    if keep < 0:
         raise ValueError("keep_bytes must be >= 0")
-    return _mmarr.cache_clear(int(keep_bytes),
+    return _mmarr.cache_clear(min(keep, 2**64 - 1),  # more than 2^64 bytes: keep everything
                               None if dir is None else os.fsdecode(os.fspath(dir)))
 
+
+# --------------------------------------------------------------------------------------------
+# Sharing in-memory arrays with worker processes
 
 def _default_share_dir():
     return "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()

@@ -770,8 +770,11 @@ static PyObject *handle_advise(HandleObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "i|n:advise", &advice, &index))
         return NULL;
     mmarr_error e;
-    const mmarr_err rc = mmarr_file_advise(self->f, index < 0 ? MMARR_ALL : (size_t)index,
-                                           (mmarr_advice)advice, &e);
+    mmarr_err rc;
+    Py_BEGIN_ALLOW_THREADS /* WILLNEED and DONTNEED can take a while on a large file */
+    rc = mmarr_file_advise(self->f, index < 0 ? MMARR_ALL : (size_t)index, (mmarr_advice)advice,
+                           &e);
+    Py_END_ALLOW_THREADS
     if (rc != MMARR_OK)
         return raise_mmarr(&e);
     Py_RETURN_NONE;
@@ -1413,8 +1416,14 @@ static PyObject *writer_begin(WriterObject *self, PyObject *args)
     const int cold = compress_opts(compress, &c);
     if (cold < 0)
         return NULL;
-    if (mmarr_writer_begin(self->w, name, dtype, (unsigned)nd, shape,
-                           fortran ? MMARR_ORDER_F : MMARR_ORDER_C, cold ? &c : NULL) != MMARR_OK)
+    mmarr_err rc;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS /* a hot array's space is reserved here (posix_fallocate) */
+    rc = mmarr_writer_begin(self->w, name, dtype, (unsigned)nd, shape,
+                            fortran ? MMARR_ORDER_F : MMARR_ORDER_C, cold ? &c : NULL);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    if (rc != MMARR_OK)
         return writer_raise(self);
     Py_RETURN_NONE;
 }
@@ -1422,11 +1431,13 @@ static PyObject *writer_begin(WriterObject *self, PyObject *args)
 /* write(buffer): append a contiguous buffer's bytes to the streamed array. */
 static PyObject *writer_write(WriterObject *self, PyObject *arg)
 {
-    if (writer_usable(self))
-        return NULL;
-    Py_buffer b;
+    Py_buffer b; /* first: getting a buffer may run Python code, which may use the writer */
     if (PyObject_GetBuffer(arg, &b, PyBUF_ANY_CONTIGUOUS) < 0)
         return NULL;
+    if (writer_usable(self)) {
+        PyBuffer_Release(&b);
+        return NULL;
+    }
     mmarr_err rc;
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS /* cold arrays are compressed here */
@@ -1741,13 +1752,13 @@ PyMODINIT_FUNC PyInit__mmarr(void)
         ADD_INT(m, "OPEN_POPULATE", MMARR_OPEN_POPULATE) ||
         ADD_INT(m, "OPEN_NO_CHUNK_VERIFY", MMARR_OPEN_NO_CHUNK_VERIFY) ||
         ADD_INT(m, "FLUSH_ASYNC", MMARR_FLUSH_ASYNC) ||
+        ADD_INT(m, "FLUSH_REHASH", MMARR_FLUSH_REHASH) ||
         ADD_INT(m, "ADVICE_NORMAL", MMARR_ADVICE_NORMAL) ||
         ADD_INT(m, "ADVICE_SEQUENTIAL", MMARR_ADVICE_SEQUENTIAL) ||
         ADD_INT(m, "ADVICE_RANDOM", MMARR_ADVICE_RANDOM) ||
         ADD_INT(m, "ADVICE_WILLNEED", MMARR_ADVICE_WILLNEED) ||
         ADD_INT(m, "ADVICE_DONTNEED", MMARR_ADVICE_DONTNEED) ||
         ADD_INT(m, "ADVICE_HUGEPAGE", MMARR_ADVICE_HUGEPAGE) ||
-        ADD_INT(m, "FLUSH_REHASH", MMARR_FLUSH_REHASH) ||
         ADD_INT(m, "WRITE_NO_REPLACE", MMARR_WRITE_NO_REPLACE) ||
         ADD_INT(m, "WRITE_NO_SYNC", MMARR_WRITE_NO_SYNC) ||
         add_int(m, "PACK_NONE", PyLong_FromUnsignedLongLong(MMARR_PACK_NONE))) {

@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Writer.stream(): arrays written in pieces, hot and cold, C and Fortran order."""
+import array
+import mmap
+
 import numpy as np
 import pytest
 
@@ -71,9 +74,8 @@ def test_stream__refuses_wrong_data_and_publishes_nothing(shm):
                 s.write(np.zeros(5, "<i8"))
             with pytest.raises(ValueError, match="exceed the array's 120"):
                 s.write(np.zeros(16))
-            with pytest.raises(mmarr.Error) as e:  # one array at a time
-                w.add("y", np.zeros(2))
-            assert e.value.code_name == "MMARR_E_STATE"
+            with pytest.raises(RuntimeError, match='"x" is still being streamed'):
+                w.add("y", np.zeros(2))  # one array at a time
             s.write(np.ones(12))
             assert s.written == 96
             s.close()
@@ -89,3 +91,66 @@ def test_stream__closed_stream_refuses_writes(shm):
         with pytest.raises(ValueError, match="closed"):
             s.write(b"c")
         assert "closed" in repr(s)
+
+
+def test_stream__raw_buffers_and_casting(shm):
+    path = shm / "b.mmarr"
+    a = np.arange(12, dtype="<f8")
+    with mmarr.Writer(path) as w:
+        with w.stream("f", a.shape, "<f8") as s:
+            s.write(array.array("d", a[:4]))                 # a buffer: its raw bytes
+            s.write(memoryview(a[4:8].reshape(2, 2).T.copy(order="F")))  # F-contiguous
+            s.write([8, 9])                                  # ints into floats: same kind
+            s.write(np.float64(10.0))
+            s.write(a[11:])
+        with w.stream("i", 3, np.dtype("<i4")) as s:
+            with pytest.raises(TypeError, match="float64.*int32"):
+                s.write([3.9])                               # floats are not truncated
+            with pytest.raises(ValueError, match="not contiguous"):
+                s.write(memoryview(np.arange(6, dtype="<i4"))[::2])
+            with mmap.mmap(-1, 12) as mm:
+                mm.write(np.array([7, 8, 9], "<i4").tobytes())
+                s.write(mm)
+    with mmarr.open(path) as f:
+        assert np.array_equal(f["f"], a)
+        assert list(f["i"]) == [7, 8, 9]
+
+
+def test_stream__cold_fortran_and_writer_default_compress(shm):
+    path = shm / "cf.mmarr"
+    a = np.asfortranarray(np.arange(300 * 200, dtype="<i8").reshape(300, 200))
+    with mmarr.Writer(path, compress={"level": 1, "chunk_size": 16384}) as w:
+        with w.stream("m", (np.int64(300), 200), "<i8", order="F") as s:
+            for lo in range(0, 200, 33):
+                s.write(a[:, lo:lo + 33])
+        w.add("hot", np.zeros(3), compress=None)
+    with mmarr.open(path) as f:
+        assert f.info("m")["storage"] == "cold" and f.info("m")["chunk_count"] > 1
+        assert f["m"].flags.f_contiguous and np.array_equal(f["m"], a)
+
+
+def test_stream__an_open_stream_blocks_the_writer(shm):
+    path = shm / "o.mmarr"
+    with pytest.raises(RuntimeError, match='"x" was still being streamed.*abandoned'):
+        with mmarr.Writer(path) as w:
+            w.stream("x", 4, "<u1").write(b"ab")
+            for op in (lambda: w.add("y", np.zeros(1)), lambda: w.reserve("y", 1, "<f8"),
+                       lambda: w.stream("y", 1, "<f8"), lambda: w.set_metadata("k", "v"),
+                       w.commit):
+                with pytest.raises(RuntimeError, match='"x" is still being streamed'):
+                    op()
+        # leaving the block with the stream open abandons the file
+    assert not path.exists() and list(shm.iterdir()) == []
+
+
+def test_stream__metadata_checked_up_front_and_copied(shm):
+    path = shm / "m.mmarr"
+    with mmarr.Writer(path) as w:
+        with pytest.raises(ValueError, match="non-empty"):
+            w.stream("x", 1, "<u1", metadata={"": "v"})
+        meta = {"unit": "m"}
+        with w.stream("x", 1, "<u1", metadata=meta) as s:
+            meta["later"] = 3  # not a str: would fail if the stream kept the dict
+            s.write(b"\x01")
+    with mmarr.open(path) as f:
+        assert f.array_metadata("x") == {"unit": "m"}
