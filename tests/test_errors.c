@@ -733,10 +733,12 @@ static void test_errors__large_index_checksum_and_structure(void **state)
     free(path);
 }
 
-/* Above 1 MiB the index is validated on two threads, each checking part of the names table
- * (index.c, mm_vjob). Whatever part a fault lies in, the error must be the one a sequential
- * check reports first (names before entries), and entry messages must still name the array.
- * The file also has shapes that alternate, so that the writer shares dims runs. */
+/* Above 1 MiB the index is validated on two threads, which check the names table in blocks
+ * of 2,048 names that each claims in turn (index.c, mm_vjob). Whatever block a fault lies in,
+ * and whichever thread finds it, the error must be the one a sequential check reports first
+ * (names before entries; of two faults, the first in table order), and entry messages must
+ * still name the array. The file also has shapes that alternate, so that the writer shares
+ * dims runs. */
 static void test_errors__large_index_split_validation(void **state)
 {
     char *path = tu_path(*state, "split.mmarr");
@@ -771,8 +773,8 @@ static void test_errors__large_index_split_validation(void **state)
         assert_int_equal(a.shape[1], shapes[i % 3][1]);
     }
     mmarr_close(f);
-    /* names out of order at several places (the split lies between them): named by record */
-    const size_t at[] = {1, N / 10, N * 2 / 5 - 1, N * 2 / 5, N / 2, N * 9 / 10, N - 2};
+    /* names out of order at several places (2047/2048: across a block boundary) */
+    const size_t at[] = {1, 2047, 2048, N / 10, N * 2 / 5, N / 2, N * 9 / 10, N - 2};
     for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
         mmarr_disk_name t = im.names[at[k]];
         im.names[at[k]] = im.names[at[k] + 1];
@@ -815,6 +817,22 @@ static void test_errors__large_index_split_validation(void **state)
         im.order[at[k]] = o0;
         im.names[at[k] + 1].name_size = size1;
     }
+    /* a bad name near the end of every block (not the last name, which the next block
+     * checks too): both threads fail, each in its own block, whenever they check names at
+     * the same time; the first in table order must win (opened repeatedly: the claims vary
+     * with timing) */
+    uint32_t saved[N / 2048 + 1];
+    for (size_t b = 0; b * 2048 + 2046 < N; b++) {
+        saved[b] = im.names[b * 2048 + 2046].name_size;
+        im.names[b * 2048 + 2046].name_size = 0;
+    }
+    img_reseal(&im);
+    for (int r = 0; r < 200; r++) {
+        assert_code(img_open(&im, *state, &e, NULL), MMARR_E_CORRUPT, e.message);
+        assert_msg_has(e.message, "name record 2046 ");
+    }
+    for (size_t b = 0; b * 2048 + 2046 < N; b++)
+        im.names[b * 2048 + 2046].name_size = saved[b];
     /* an entry fault alone names the array, from anywhere in the names table */
     const size_t bad[] = {3, N / 2, N - 1};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {

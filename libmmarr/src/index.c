@@ -9,6 +9,7 @@
 #include "mm_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -144,43 +145,81 @@ static mmarr_err check_slot(mmarr_file *f, mmarr_error *err)
 
 /*
  * A large index is validated on two threads (spec.md §11.1 is unaffected): a second thread
- * computes the index XXH3 and then checks the upper part of the names table, while this
- * thread checks everything else. That is safe because validation never trusts the bytes it
- * reads, and the error reported is the one a sequential validation would report: a checksum
- * mismatch first, then the first failing check in the order of check_index. Entry messages
- * print names, which are only safe to read once the whole names table is checked, so an
- * entry error waits for the second thread (mm_vjob_name).
+ * computes the index XXH3 while this thread checks the dtypes, metadata records and entries;
+ * then both check the names table, in blocks of MM_NAMES_BLOCK names that each claims in
+ * turn, so the work ends at the same time for both whichever had more to do before (the
+ * hash is fast from memory, slower where the kernel maps 4 KiB pages as it goes). That is
+ * safe because validation never trusts the bytes it reads, and the error reported is the one
+ * a sequential validation would report: a checksum mismatch first, then the first failing
+ * check in the order of check_index. Blocks are claimed in increasing order and a claimed
+ * block is checked to its first fault, so when both threads stop, every block below the
+ * lowest failing one has been checked whole; that failure is the first in table order. Entry
+ * messages print names, which are only safe to read once the whole names table is checked,
+ * so an entry error first finishes the names (mm_vjob_name).
  */
+#define MM_NAMES_BLOCK 2048u
+
+typedef struct mm_vnames {
+    uint64_t block; /* the lowest failing block this thread checked, if rc != MMARR_OK */
+    mmarr_err rc;
+    mmarr_error err;
+} mm_vnames;
+
 typedef struct mm_vjob {
     mmarr_file *f;
-    uint64_t names_from;  /* the second thread checks names [names_from, entry_count) */
-    uint64_t sum;         /* XXH3 of the index */
-    mmarr_err names_rc;   /* and the result of its names check, with names_err */
+    uint64_t sum;              /* XXH3 of the index */
+    uint64_t blocks;           /* of the names table */
+    atomic_uint_fast64_t next; /* the next block to claim */
+    atomic_bool stop;          /* a failure was found: claim no more */
+    mm_vnames part[2];         /* [0] this thread's names result, [1] the second thread's */
+    mmarr_err names_rc;        /* after vjob_join: the names result, with names_err */
     mmarr_error names_err;
     pthread_t thread;
     bool threaded, joined;
 } mm_vjob;
 
 #define MM_SPLIT_MIN (1u << 20) /* indexes from this size are checked on two threads */
-#define MM_SPLIT_PCT 40           /* the share of the names the opening thread checks */
 
 static mmarr_err check_names(mmarr_file *f, uint64_t from, uint64_t to, mmarr_error *err);
+
+/* Check blocks of names until none is left or a failure is known; the first failure of
+ * this thread (its lowest, as claims increase) goes to *r. */
+static void vjob_names(mm_vjob *j, mm_vnames *r)
+{
+    const uint64_t n = j->f->entry_count;
+    while (!atomic_load_explicit(&j->stop, memory_order_relaxed)) {
+        const uint64_t b = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (b >= j->blocks)
+            return;
+        const uint64_t from = b * MM_NAMES_BLOCK;
+        const uint64_t to = n - from > MM_NAMES_BLOCK ? from + MM_NAMES_BLOCK : n;
+        const mmarr_err rc = check_names(j->f, from, to, &r->err);
+        if (rc != MMARR_OK) {
+            r->rc = rc;
+            r->block = b;
+            atomic_store_explicit(&j->stop, true, memory_order_relaxed);
+            return;
+        }
+    }
+}
 
 static void *vjob_main(void *arg)
 {
     mm_vjob *j = arg;
     j->sum = mm_xxh3(j->f->index, (size_t)j->f->slot.index_size);
-    j->names_rc = j->names_from < j->f->entry_count
-                      ? check_names(j->f, j->names_from, j->f->entry_count, &j->names_err)
-                      : MMARR_OK;
+    vjob_names(j, &j->part[1]);
     return NULL;
 }
 
-/* Start the second thread's work. Without a thread (a small index, or pthread_create failing) the work runs here. */
-static void vjob_start(mm_vjob *j, mmarr_file *f, uint64_t names_from)
+/* Start the second thread: the hash, then names. Without a thread (a small index, one CPU,
+ * or pthread_create failing) the hash and all the names are checked here, now. */
+static void vjob_start(mm_vjob *j, mmarr_file *f)
 {
     j->f = f;
-    j->names_from = names_from;
+    j->blocks = (f->entry_count + MM_NAMES_BLOCK - 1) / MM_NAMES_BLOCK;
+    atomic_init(&j->next, 0);
+    atomic_init(&j->stop, false);
+    j->part[0].rc = j->part[1].rc = MMARR_OK;
     j->names_rc = MMARR_OK;
     j->joined = false;
     j->threaded = f->slot.index_size >= MM_SPLIT_MIN && mm_online_cpus() > 1 &&
@@ -189,18 +228,33 @@ static void vjob_start(mm_vjob *j, mmarr_file *f, uint64_t names_from)
         vjob_main(j);
 }
 
-static void vjob_join(mm_vjob *j)
+/* Finish the names here (with skip: only wait, as an earlier check failed), join the second
+ * thread, and settle the names result: the failure in the lowest block. */
+static void vjob_join(mm_vjob *j, bool skip)
 {
-    if (j->threaded && !j->joined)
+    if (j->joined)
+        return;
+    if (skip)
+        atomic_store_explicit(&j->stop, true, memory_order_relaxed);
+    else
+        vjob_names(j, &j->part[0]);
+    if (j->threaded)
         pthread_join(j->thread, NULL);
     j->joined = true;
+    const mm_vnames *a = &j->part[0], *b = &j->part[1];
+    const mm_vnames *first =
+        a->rc == MMARR_OK ? b : (b->rc == MMARR_OK || a->block < b->block) ? a : b;
+    if (first->rc != MMARR_OK) {
+        j->names_rc = first->rc;
+        j->names_err = first->err;
+    }
 }
 
 /* An entry's name for an error message, once the whole names table is known to be valid
  * (its rank was checked by the caller); "?" when it is not (that error then wins). */
 static const char *mm_vjob_name(mm_vjob *j, const mmarr_disk_entry *e)
 {
-    vjob_join(j);
+    vjob_join(j, false);
     return j->names_rc == MMARR_OK ? mm_entry_name(j->f, e) : "?";
 }
 
@@ -692,23 +746,16 @@ static mmarr_err check_index(mmarr_file *f, mm_vjob *j, mmarr_error *err)
         j->sum = mm_xxh3(f->index, (size_t)f->slot.index_size); /* which takes precedence */
         return rc;
     }
-    /* This thread takes the first 40% of the names and then the entry pass; the other thread
-     * hashes the whole index first, then checks the rest of the names. On 100,000 arrays no
-     * share from 10% to 60% beat 40% (bench/README.md). */
-    const uint64_t n = f->entry_count;
-    const uint64_t mine = f->slot.index_size >= MM_SPLIT_MIN ? n * MM_SPLIT_PCT / 100 : n;
-    vjob_start(j, f, mine);
+    vjob_start(j, f);
     rc = check_dtypes(f, err);
     if (rc == MMARR_OK)
         rc = check_meta(f, err);
-    if (rc == MMARR_OK)
-        rc = check_names(f, 0, mine, err);
     if (rc != MMARR_OK) {
-        vjob_join(j);
+        vjob_join(j, true); /* these come before names: only the hash is still needed */
         return rc;
     }
     rc = check_entries(f, j, err);
-    vjob_join(j);
+    vjob_join(j, false);
     if (j->names_rc != MMARR_OK) {
         if (err)
             *err = j->names_err; /* names come before entries */
