@@ -157,7 +157,13 @@ static mmarr_err check_slot(mmarr_file *f, mmarr_error *err)
  * messages print names, which are only safe to read once the whole names table is checked,
  * so an entry error first finishes the names (mm_vjob_name).
  */
+#ifndef MMARR_FUZZ_SMALL_SPLITS
 #define MM_NAMES_BLOCK 2048u
+#define MM_SPLIT_MIN (1u << 20) /* indexes from this size are checked on two threads */
+#else /* libFuzzer builds: small inputs take the two-thread and many-block paths too */
+#define MM_NAMES_BLOCK 4u
+#define MM_SPLIT_MIN 512u
+#endif
 
 typedef struct mm_vnames {
     uint64_t block; /* the lowest failing block this thread checked, if rc != MMARR_OK */
@@ -177,8 +183,6 @@ typedef struct mm_vjob {
     pthread_t thread;
     bool threaded, joined;
 } mm_vjob;
-
-#define MM_SPLIT_MIN (1u << 20) /* indexes from this size are checked on two threads */
 
 static mmarr_err check_names(mmarr_file *f, uint64_t from, uint64_t to, mmarr_error *err);
 
