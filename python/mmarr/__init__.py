@@ -307,10 +307,13 @@ class File(collections.abc.Mapping):
         flags = ((_mmarr.OPEN_VERIFY if verify else 0) |
                  (_mmarr.OPEN_POPULATE if populate else 0) |
                  (0 if chunk_verify else _mmarr.OPEN_NO_CHUNK_VERIFY))
+        cache_max = operator.index(cache_max)
+        if not 0 <= cache_max < 2**64:
+            raise ValueError(f"cache_max must be 0 (the default) or a byte count, "
+                             f"not {cache_max}")
         h = _open_handle(path, mode == "r+", flags)
         if cache_dir is not None or cache_max:
-            h.set_cache(os.fsdecode(os.fspath(cache_dir)) if cache_dir is not None else None,
-                        int(cache_max))
+            h.set_cache(_path_or_none(cache_dir), cache_max)
         self._init(h, path, mode)
 
     def _init(self, h, path, mode):
@@ -482,11 +485,8 @@ class File(collections.abc.Mapping):
 
     def prefetch(self, name=None):
         """Read an array's pages (or the whole file's) into memory now."""
-        if name is None:
-            self._handle().prefetch()
-        else:
-            h, i = self._index(name)
-            h.prefetch(i)
+        h, i = self._target(name)
+        h.prefetch(i)
 
     # The memory controls below act on an array's stored bytes in the file: for a cold array
     # its compressed chunks (not the decompressed cache f[name] maps), and for a packed small
@@ -546,6 +546,11 @@ class File(collections.abc.Mapping):
 
 _COMPRESS_KEYS = {"level", "chunk_size", "shuffle", "threads"}
 _WRITER_DEFAULT = object()
+
+
+def _path_or_none(path):
+    """A path argument (str, bytes or os.PathLike) as str, or None."""
+    return None if path is None else os.fsdecode(os.fspath(path))
 
 
 def _shape_arg(shape):
@@ -855,7 +860,7 @@ def cache_list(dir=None):  # noqa: A002
     """The complete entries of a cache directory (None: the default), least recently used
     first: dicts with name, bytes, last_used (Unix seconds) and in_use (some process maps
     it now). A directory that does not exist has no entries."""
-    return _mmarr.cache_list(None if dir is None else os.fsdecode(os.fspath(dir)))
+    return _mmarr.cache_list(_path_or_none(dir))
 
 
 def cache_clear(keep_bytes=0, dir=None):  # noqa: A002
@@ -867,7 +872,7 @@ def cache_clear(keep_bytes=0, dir=None):  # noqa: A002
     if keep < 0:
         raise ValueError("keep_bytes must be >= 0")
     return _mmarr.cache_clear(min(keep, 2**64 - 1),  # more than 2^64 bytes: keep everything
-                              None if dir is None else os.fsdecode(os.fspath(dir)))
+                              _path_or_none(dir))
 
 
 # --------------------------------------------------------------------------------------------

@@ -135,6 +135,22 @@ static int intp_seq(PyObject *seq, const char *what, int *n, npy_intp *out)
     return 0;
 }
 
+/* A shape sequence as both npy_intp dims and uint64_t shape; -1 with an exception for a
+ * negative dimension or a bad sequence. */
+static int shape_seq(PyObject *seq, int *nd, npy_intp *dims, uint64_t *shape)
+{
+    if (intp_seq(seq, "shape", nd, dims))
+        return -1;
+    for (int d = 0; d < *nd; d++) {
+        if (dims[d] < 0) {
+            PyErr_SetString(PyExc_ValueError, "negative dimensions are not allowed");
+            return -1;
+        }
+        shape[d] = (uint64_t)dims[d];
+    }
+    return 0;
+}
+
 /*
  * Whether an array (nd, dims, strides, item bytes) whose first element is `off` bytes into a
  * region of `size` bytes lies inside the region, with overflow-checked arithmetic. An empty
@@ -719,6 +735,13 @@ static PyObject *handle_flush(HandleObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The cache directory argument: None (the default directory) or a path. *bytes owns it. */
+static int cache_dir_arg(PyObject *dir, PyObject **bytes)
+{
+    *bytes = NULL;
+    return dir == Py_None || PyUnicode_FSConverter(dir, bytes);
+}
+
 /* set_cache(dir or None, max_bytes) */
 static PyObject *handle_set_cache(HandleObject *self, PyObject *args)
 {
@@ -726,7 +749,7 @@ static PyObject *handle_set_cache(HandleObject *self, PyObject *args)
     unsigned long long max_bytes = 0;
     if (!PyArg_ParseTuple(args, "OK:set_cache", &dir, &max_bytes))
         return NULL;
-    if (dir != Py_None && !PyUnicode_FSConverter(dir, &bytes))
+    if (!cache_dir_arg(dir, &bytes))
         return NULL;
     mmarr_error e;
     const mmarr_err rc =
@@ -746,20 +769,40 @@ static PyObject *handle_set_threads(HandleObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* An array number from Python, or -1 (any negative): the whole file. */
+static size_t array_or_all(Py_ssize_t index) { return index < 0 ? MMARR_ALL : (size_t)index; }
+
+/* Call a memory function that may take a while (faults, reads) without the GIL. */
+static PyObject *pages_call(HandleObject *self, Py_ssize_t index,
+                            mmarr_err (*fn)(mmarr_file *, size_t, mmarr_error *))
+{
+    mmarr_error e;
+    mmarr_err rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(self->f, array_or_all(index), &e);
+    Py_END_ALLOW_THREADS
+    if (rc != MMARR_OK)
+        return raise_mmarr(&e);
+    Py_RETURN_NONE;
+}
+
 /* prefetch(index=-1): fault an array's pages (or the whole file) in now. */
 static PyObject *handle_prefetch(HandleObject *self, PyObject *args)
 {
     Py_ssize_t index = -1;
     if (!PyArg_ParseTuple(args, "|n:prefetch", &index))
         return NULL;
-    mmarr_error e;
-    mmarr_err rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = mmarr_file_prefetch(self->f, index < 0 ? MMARR_ALL : (size_t)index, &e);
-    Py_END_ALLOW_THREADS
-    if (rc != MMARR_OK)
-        return raise_mmarr(&e);
-    Py_RETURN_NONE;
+    return pages_call(self, index, mmarr_file_prefetch);
+}
+
+/* lock(on, index=-1): mlock (on) or munlock (not on) an array's pages (or the file's). */
+static PyObject *handle_lock(HandleObject *self, PyObject *args)
+{
+    int on;
+    Py_ssize_t index = -1;
+    if (!PyArg_ParseTuple(args, "p|n:lock", &on, &index))
+        return NULL;
+    return pages_call(self, index, on ? mmarr_file_lock : mmarr_file_unlock);
 }
 
 /* advise(advice, index=-1): madvise an array's pages (or the whole file's). */
@@ -772,26 +815,7 @@ static PyObject *handle_advise(HandleObject *self, PyObject *args)
     mmarr_error e;
     mmarr_err rc;
     Py_BEGIN_ALLOW_THREADS /* WILLNEED and DONTNEED can take a while on a large file */
-    rc = mmarr_file_advise(self->f, index < 0 ? MMARR_ALL : (size_t)index, (mmarr_advice)advice,
-                           &e);
-    Py_END_ALLOW_THREADS
-    if (rc != MMARR_OK)
-        return raise_mmarr(&e);
-    Py_RETURN_NONE;
-}
-
-/* lock(on, index=-1): mlock (on) or munlock (not on) an array's pages (or the file's). */
-static PyObject *handle_lock(HandleObject *self, PyObject *args)
-{
-    int on;
-    Py_ssize_t index = -1;
-    if (!PyArg_ParseTuple(args, "p|n:lock", &on, &index))
-        return NULL;
-    const size_t i = index < 0 ? MMARR_ALL : (size_t)index;
-    mmarr_error e;
-    mmarr_err rc;
-    Py_BEGIN_ALLOW_THREADS /* mlock faults every page in */
-    rc = on ? mmarr_file_lock(self->f, i, &e) : mmarr_file_unlock(self->f, i, &e);
+    rc = mmarr_file_advise(self->f, array_or_all(index), (mmarr_advice)advice, &e);
     Py_END_ALLOW_THREADS
     if (rc != MMARR_OK)
         return raise_mmarr(&e);
@@ -808,8 +832,7 @@ static PyObject *handle_resident(HandleObject *self, PyObject *args)
     mmarr_error e;
     mmarr_err rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = mmarr_file_resident(self->f, index < 0 ? MMARR_ALL : (size_t)index, &resident, &total,
-                             &e);
+    rc = mmarr_file_resident(self->f, array_or_all(index), &resident, &total, &e);
     Py_END_ALLOW_THREADS
     if (rc != MMARR_OK)
         return raise_mmarr(&e);
@@ -1233,15 +1256,8 @@ static PyObject *writer_reserve(WriterObject *self, PyObject *args)
     npy_intp dims[NPY_MAXDIMS];
     uint64_t shape[NPY_MAXDIMS];
     const char *name = utf8_arg(name_o, "name"), *dtype = utf8_arg(dtype_o, "dtype");
-    if (!name || !dtype || writer_usable(self) || intp_seq(shape_o, "shape", &nd, dims))
+    if (!name || !dtype || writer_usable(self) || shape_seq(shape_o, &nd, dims, shape))
         goto done;
-    for (int d = 0; d < nd; d++) {
-        if (dims[d] < 0) {
-            PyErr_SetString(PyExc_ValueError, "negative dimensions are not allowed");
-            goto done;
-        }
-        shape[d] = (uint64_t)dims[d];
-    }
     const uint64_t item = dtype_itemsize(dtype);
     if (!item)
         goto done;
@@ -1402,16 +1418,9 @@ static PyObject *writer_begin(WriterObject *self, PyObject *args)
         return NULL;
     const char *name = utf8_arg(name_o, "name"), *dtype = utf8_arg(dtype_o, "dtype");
     npy_intp dims[NPY_MAXDIMS];
-    if (!name || !dtype || intp_seq(shape_o, "shape", &nd, dims))
-        return NULL;
     uint64_t shape[NPY_MAXDIMS];
-    for (int d = 0; d < nd; d++) {
-        if (dims[d] < 0) {
-            PyErr_SetString(PyExc_ValueError, "negative dimensions are not allowed");
-            return NULL;
-        }
-        shape[d] = (uint64_t)dims[d];
-    }
+    if (!name || !dtype || shape_seq(shape_o, &nd, dims, shape))
+        return NULL;
     mmarr_compress_options c;
     const int cold = compress_opts(compress, &c);
     if (cold < 0)
@@ -1616,13 +1625,6 @@ static PyObject *mod_data_address(PyObject *mod, PyObject *arg)
         return NULL;
     }
     return PyLong_FromVoidPtr(PyArray_DATA((PyArrayObject *)arg));
-}
-
-/* The cache directory argument: None (the default directory) or a path. *bytes owns it. */
-static int cache_dir_arg(PyObject *dir, PyObject **bytes)
-{
-    *bytes = NULL;
-    return dir == Py_None || PyUnicode_FSConverter(dir, bytes);
 }
 
 static int cache_list_one(const mmarr_cache_entry *ce, void *ctx)

@@ -109,6 +109,9 @@ def test_memory__cache_list_and_clear(shm):
     assert mmarr.cache_list(cache) == [] and os.listdir(cache) == []
     with pytest.raises(ValueError):
         mmarr.cache_clear(-1, cache)
+    for bad in (-1, 2**64):  # refused before the file is opened, never wrapped around
+        with pytest.raises(ValueError, match="cache_max"):
+            mmarr.open(path, cache_dir=cache, cache_max=bad)
 
 
 def test_memory__cache_dir_follows_the_environment(monkeypatch, tmp_path):
