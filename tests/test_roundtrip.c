@@ -571,6 +571,48 @@ static void test_roundtrip__reserve_fills_in_place(void **state)
     free(path);
 }
 
+/* MMARR_WRITE_KEEP_RESERVED: reserved memory outlives the writer, as the caller's. After a
+ * commit it reads the committed bytes and writes to it stay private (the file and its
+ * checksums unchanged); after an abandon it holds zeros. The file's identity is its inode. */
+static void test_roundtrip__keep_reserved_after_commit_and_abandon(void **state)
+{
+    char *path = tu_path(*state, "keep.mmarr");
+    static const uint64_t s[1] = {5000};
+    const mmarr_writer_options o = {.flags = MMARR_WRITE_KEEP_RESERVED};
+    mmarr_writer *w = writer_new(path, &o);
+    int32_t *r = reserve_ok(w, "r", "<i4", 1, s, MMARR_ORDER_C);
+    int32_t *expect = malloc(sizeof(int32_t) * 5000);
+    assert_non_null(expect);
+    for (int i = 0; i < 5000; i++)
+        r[i] = expect[i] = 3 * i + 1;
+    commit_ok(w); /* and free */
+    assert_memory_equal(r, expect, sizeof(int32_t) * 5000); /* still mapped: committed bytes */
+    r[0] = -1;                                              /* private: the file keeps 1 */
+    mmarr_file *f = open_ok(path, 0);
+    check_found(f, "r", "<i4", 4, 1, s, MMARR_ORDER_C, expect);
+    verify_ok(f);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    mmarr_file_info fi;
+    mmarr_file_get_info(f, &fi);
+    assert_int_equal(fi.device, (uint64_t)st.st_dev);
+    assert_int_equal(fi.inode, (uint64_t)st.st_ino);
+    mmarr_close(f);
+    mmarr_reserved_release(r, sizeof(int32_t) * 5000);
+
+    w = writer_new(path, &o);
+    r = reserve_ok(w, "r", "<i4", 1, s, MMARR_ORDER_C);
+    r[7] = 7;
+    mmarr_writer_free(w); /* abandoned: zero pages stay at the address */
+    for (int i = 0; i < 5000; i++)
+        assert_int_equal(r[i], 0);
+    r[1] = 5; /* writable */
+    mmarr_reserved_release(r, sizeof(int32_t) * 5000);
+    mmarr_reserved_release(NULL, 0);
+    free(expect);
+    free(path);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Placement: packed and page-aligned arrays                                                 */
 
@@ -1202,6 +1244,7 @@ int main(void)
         T(test_roundtrip__zero_size_arrays),
         T(test_roundtrip__fortran_and_c_strides),
         T(test_roundtrip__reserve_fills_in_place),
+        T(test_roundtrip__keep_reserved_after_commit_and_abandon),
         T(test_roundtrip__packed_next_to_big_align_4096),
         T(test_roundtrip__packed_next_to_big_align_65536),
         T(test_roundtrip__pack_threshold_option),

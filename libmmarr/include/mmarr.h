@@ -31,7 +31,7 @@
  *   that handle. Do not free them. Data pointers are writable only for handles opened with
  *   MMARR_OPEN_RDWR, and only until that handle's rehash (mmarr_file_flush with
  *   MMARR_FLUSH_REHASH), after which they are read-only. A writer's reserve pointer is valid
- *   until commit or free.
+ *   until commit or free, or until mmarr_reserved_release() with MMARR_WRITE_KEEP_RESERVED.
  * Threads: one mmarr_file may be used by any number of threads at once: every reader call is
  *   safe concurrently. Errors go to the caller's optional mmarr_error; the handle also keeps a
  *   copy of its latest error (mmarr_file_last_error) under a lock. A mmarr_writer belongs to
@@ -234,6 +234,10 @@ typedef struct mmarr_file_info {
     int writable;              /**< opened with MMARR_OPEN_RDWR */
     int checksums_stale;       /**< in-place writes may have changed data since checksums */
     int inactive_slot_damaged; /**< the other superblock slot is damaged (open still works) */
+    uint64_t device, inode;    /**< st_dev and st_ino of the file mapped, from the descriptor
+                                    mmarr_open() mapped (so they name the file whose bytes the
+                                    handle serves even if the path was replaced meanwhile);
+                                    0 for buffers */
 } mmarr_file_info;
 
 /**
@@ -604,6 +608,17 @@ typedef struct mmarr_writer_options {
 #define MMARR_WRITE_NO_REPLACE 0x1u
 /** Skip fsync (tests and scratch files on tmpfs): the rename is still atomic for readers. */
 #define MMARR_WRITE_NO_SYNC 0x2u
+/**
+ * Reserved memory outlives the writer (for bindings whose views may outlive it). Commit and
+ * mmarr_writer_free() then do not unmap what mmarr_writer_reserve() returned: each reservation
+ * stays at its address, readable and writable, and becomes the caller's, to be released with
+ * mmarr_reserved_release(). After a successful commit it is a private copy-on-write mapping
+ * of the committed bytes (reads see what was written; later writes stay in this process and
+ * never reach the file, whose checksums are final); after an abandon (free without commit)
+ * it holds zero pages. A failed commit leaves it as after an abandon or, if the failure came
+ * after the checksums, as after a commit.
+ */
+#define MMARR_WRITE_KEEP_RESERVED 0x4u
 
 /**
  * mmarr_writer_create() — start writing `path`. Nothing appears at `path` until commit: the
@@ -639,6 +654,13 @@ MMARR_API mmarr_err mmarr_writer_add(mmarr_writer *w, const char *name, const ch
 MMARR_API mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dtype,
                                          unsigned ndim, const uint64_t *shape,
                                          mmarr_order order, void **ptr);
+
+/**
+ * Release reserved memory kept by a writer created with MMARR_WRITE_KEEP_RESERVED: `ptr` and
+ * `nbytes` as mmarr_writer_reserve() returned them, once, after mmarr_writer_free(). No-op
+ * for NULL or 0. Any thread; the memory must not be used afterwards.
+ */
+MMARR_API void mmarr_reserved_release(void *ptr, uint64_t nbytes);
 
 /** Default raw bytes per chunk of a cold array (bench/README.md explains the choice). */
 #define MMARR_DEFAULT_CHUNK_SIZE (1u << 20)

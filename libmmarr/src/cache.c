@@ -170,42 +170,11 @@ static mmarr_err dir_open(const char *dir, bool create, int *out, mmarr_error *e
     return MMARR_OK;
 }
 
-/* "123", "64K", "2G": binary multiples; false on junk, 0 or overflow. */
-static bool parse_size(const char *s, uint64_t *out)
-{
-    if (*s < '0' || *s > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return false;
-    unsigned shift = 0;
-    if (*end) {
-        const char *units = "KMGT";
-        const char *u = strchr(units, *end >= 'a' ? *end - 32 : *end);
-        if (!u || !*u)
-            return false;
-        shift = 10u * (unsigned)(u - units + 1);
-        end++;
-        if (*end == 'i' && end[1] == 'B')
-            end += 2;
-        else if (*end == 'B')
-            end++;
-        if (*end)
-            return false;
-    }
-    if (v == 0 || (shift && v > (UINT64_MAX >> shift)))
-        return false;
-    *out = (uint64_t)v << shift;
-    return true;
-}
-
 static mmarr_err default_max(int dirfd, const char *dir, uint64_t *out, mmarr_error *e)
 {
     const char *env = getenv("MMARR_CACHE_MAX");
     if (env && *env) {
-        if (!parse_size(env, out))
+        if (!mm_parse_size(env, out) || *out == 0)
             return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
                                 "MMARR_CACHE_MAX=\"%s\" is not a size in bytes > 0 (e.g. "
                                 "1073741824 or 1G)",

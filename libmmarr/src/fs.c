@@ -11,18 +11,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-static void mm_human(char *buf, size_t n, uint64_t bytes)
-{
-    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double v = (double)bytes;
-    int u = 0;
-    while (v >= 1024.0 && u < 5) {
-        v /= 1024.0;
-        u++;
-    }
-    snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 /* need: the bytes that could not be allocated; target: the file size that was asked for */
 mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t need,
                            uint64_t target, int sys_errno)
@@ -34,13 +22,13 @@ mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t ne
                              path, (unsigned long long)target);
     struct statfs sfs;
     struct statvfs svfs;
-    char needs[32], frees[32], totals[32];
-    mm_human(needs, sizeof needs, need);
+    char needs[MM_SIZE_BUF], frees[MM_SIZE_BUF], totals[MM_SIZE_BUF];
+    mm_format_size(need, needs);
     if (fstatfs(fd, &sfs) != 0 || fstatvfs(fd, &svfs) != 0)
         return mm_set_syserr(e, MMARR_E_NOSPACE, sys_errno,
                              "%s: no space to reserve %s", path, needs);
-    mm_human(frees, sizeof frees, (uint64_t)svfs.f_bavail * svfs.f_frsize);
-    mm_human(totals, sizeof totals, (uint64_t)svfs.f_blocks * svfs.f_frsize);
+    mm_format_size((uint64_t)svfs.f_bavail * svfs.f_frsize, frees);
+    mm_format_size((uint64_t)svfs.f_blocks * svfs.f_frsize, totals);
     if (sfs.f_type == TMPFS_MAGIC)
         return mm_set_syserr(e, MMARR_E_NOSPACE, sys_errno,
                              "%s: the tmpfs holding this file is too small: need %s more, "

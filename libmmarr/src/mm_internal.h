@@ -3,6 +3,7 @@
 #ifndef MM_INTERNAL_H
 #define MM_INTERNAL_H
 
+#include "mm_common.h"
 #include "mmarr.h"
 #include "mmarr_format.h"
 
@@ -15,8 +16,6 @@
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "libmmarr reads the index in place and needs a little-endian host"
 #endif
-
-#define MM_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 /* ---- errors (error.c) ---- */
 
@@ -64,9 +63,7 @@ static inline size_t mm_first_nonzero(const void *p, size_t n)
 /* ---- checksums (checksum.c) ---- */
 uint64_t mm_xxh3(const void *p, size_t n);
 
-/* ---- strings (utf8.c) ---- */
-/* true when [s, s+n) is valid UTF-8 without NUL bytes. */
-bool mm_utf8_valid(const unsigned char *s, size_t n);
+/* ---- names ---- */
 /* memcmp order, shorter prefix first; <0, 0, >0. Inline, 8 bytes at a time: it runs once
  * per entry at open (spec.md §7.6) and ~17 times per lookup. */
 static inline int mm_name_cmp(const char *a, size_t an, const char *b, size_t bn)
@@ -129,6 +126,7 @@ struct mmarr_file {
     bool mapped;                /* base came from mmap (else a caller buffer) */
     bool writable;
     int fd;                     /* kept for read-write handles (rehash), else -1 */
+    uint64_t device, inode;     /* fstat of the descriptor mapped; 0 for buffers */
 
     /* active state (spec.md §4.2); replaced by rehash */
     mmarr_disk_slot slot;

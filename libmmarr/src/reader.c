@@ -137,6 +137,8 @@ mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_e
         return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
     }
     f->size = (uint64_t)st.st_size;
+    f->device = (uint64_t)st.st_dev;
+    f->inode = (uint64_t)st.st_ino;
     f->writable = rw;
     if (f->size > 0) {
         if (f->size > SIZE_MAX) {
@@ -212,6 +214,8 @@ void mmarr_file_get_info(const mmarr_file *f, mmarr_file_info *out)
     out->writable = f->writable;
     out->checksums_stale = (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE) != 0;
     out->inactive_slot_damaged = f->other_slot_damaged;
+    out->device = f->device;
+    out->inode = f->inode;
 }
 
 size_t mmarr_file_count(const mmarr_file *f) { return (size_t)f->entry_count; }

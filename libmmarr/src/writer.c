@@ -397,7 +397,7 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
         return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
                             "%s: alignment %u is not a power of two in 4096..2097152", path,
                             o.alignment);
-    if (o.flags & ~(MMARR_WRITE_NO_REPLACE | MMARR_WRITE_NO_SYNC))
+    if (o.flags & ~(MMARR_WRITE_NO_REPLACE | MMARR_WRITE_NO_SYNC | MMARR_WRITE_KEEP_RESERVED))
         return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown writer flags 0x%x",
                             path, o.flags);
     mmarr_writer *w = calloc(1, sizeof *w);
@@ -1109,6 +1109,40 @@ static mmarr_err sys_fail(mmarr_writer *w, int se, const char *what)
                          se, "%s: %s", w->path, what);
 }
 
+/*
+ * End the writer's use of reserved memory. Without MMARR_WRITE_KEEP_RESERVED it is unmapped.
+ * With it, each reservation is replaced at the same address (MAP_FIXED) by private memory the
+ * caller owns (mmarr_reserved_release): after a commit a copy-on-write mapping of the final
+ * bytes (the checksums are computed; later writes stay in this process), else zero pages.
+ */
+static mmarr_err release_reservations(mmarr_writer *w, bool committing)
+{
+    const bool keep = w->opt.flags & MMARR_WRITE_KEEP_RESERVED;
+    mmarr_err rc = MMARR_OK;
+    for (size_t i = 0; i < w->nmaps; i++) {
+        mm_wmap *m = &w->maps[i];
+        if (!keep) {
+            munmap(m->addr, m->len);
+            continue;
+        }
+        const uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
+        const uint64_t beg = w->ents[m->entry].data_offset & ~(pg - 1);
+        void *p = committing ? mmap(m->addr, m->len, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_FIXED, w->fd, (off_t)beg)
+                             : MAP_FAILED;
+        if (p == MAP_FAILED) {
+            if (committing && rc == MMARR_OK)
+                rc = sys_fail(w, errno, "cannot keep the memory reserved for an array");
+            p = mmap(m->addr, m->len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+            if (p == MAP_FAILED) /* cannot happen short of ENOMEM; never leave it shared */
+                mprotect(m->addr, m->len, PROT_NONE);
+        }
+    }
+    w->nmaps = 0;
+    return rc;
+}
+
 static mmarr_err sync_dir(mmarr_writer *w)
 {
     char *copy = strdup(w->path);
@@ -1138,9 +1172,8 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
         mmarr_disk_entry *e = &w->ents[m->entry];
         e->checksum = mm_xxh3((unsigned char *)m->addr + (m->len - e->data_size),
                               (size_t)e->data_size);
-        munmap(m->addr, m->len);
     }
-    w->nmaps = 0;
+    MM_TRY(release_reservations(w, true));
 
     unsigned char *index = NULL;
     size_t isize = 0;
@@ -1218,12 +1251,20 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     return sync ? sync_dir(w) : MMARR_OK;
 }
 
+void mmarr_reserved_release(void *ptr, uint64_t nbytes)
+{
+    if (!ptr || !nbytes)
+        return;
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t beg = (uintptr_t)ptr & ~(pg - 1);
+    munmap((void *)beg, (size_t)((uintptr_t)ptr - beg + nbytes));
+}
+
 void mmarr_writer_free(mmarr_writer *w)
 {
     if (!w)
         return;
-    for (size_t i = 0; i < w->nmaps; i++)
-        munmap(w->maps[i].addr, w->maps[i].len);
+    release_reservations(w, false);
     if (w->fd >= 0)
         close(w->fd);
     if (!w->committed && w->tmp_named && w->tmp_path)
