@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* error.c — the error-code table, mmarr_strerror(), and the helpers that fill mmarr_error. */
+/* error.c — the error-code table, mmarr_strerror(), the helpers that fill mmarr_error, and
+ * the handle's error plumbing: a public call on a file finishes with mm_file_done(), which
+ * copies a failure to the caller's mmarr_error and to the handle's last error (under a lock). */
 #include "mm_internal.h"
 
 #include <errno.h>
@@ -89,4 +91,32 @@ mmarr_err mm_set_syserr(mmarr_error *e, mmarr_err code, int sys_errno, const cha
         snprintf(e->message + len, sizeof e->message - len, ": %s", s);
     }
     return code;
+}
+
+mmarr_err mm_file_record(mmarr_file *f, const mmarr_error *e)
+{
+    pthread_mutex_lock(&f->err_lock);
+    f->last_err = *e;
+    pthread_mutex_unlock(&f->err_lock);
+    return e->code;
+}
+
+/* Finish a public call: on failure copy the error to the caller and the handle. */
+mmarr_err mm_file_done(mmarr_file *f, mmarr_err rc, const mmarr_error *e, mmarr_error *err)
+{
+    if (rc == MMARR_OK)
+        return rc;
+    if (err)
+        *err = *e;
+    return mm_file_record(f, e);
+}
+
+mmarr_err mmarr_file_last_error(mmarr_file *f, mmarr_error *out)
+{
+    pthread_mutex_lock(&f->err_lock);
+    mmarr_error copy = f->last_err;
+    pthread_mutex_unlock(&f->err_lock);
+    if (out)
+        *out = copy;
+    return copy.code;
 }

@@ -8,6 +8,7 @@
 #include "mmarr_format.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -191,6 +192,27 @@ mmarr_err mm_file_done(mmarr_file *f, mmarr_err rc, const mmarr_error *e, mmarr_
 unsigned mm_online_cpus(void);
 int mm_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
+/* thread.c: a batch of `count` work items (chunks) run by fn(b, worker, k) on a few threads;
+ * fn returns nonzero on failure, which stops the others taking new items. */
+typedef struct mm_batch mm_batch;
+typedef int (*mm_chunk_fn)(mm_batch *b, unsigned worker, size_t k);
+struct mm_batch {
+    mm_chunk_fn fn;
+    void *ctx;
+    size_t count;
+    atomic_size_t next;
+    atomic_int failed;
+};
+/* Run the batch (`bytes` raw bytes in all) on up to `threads` threads, the caller one of
+ * them; nonzero if any item failed. */
+int mm_batch_run(mm_batch *b, unsigned threads, uint64_t bytes);
+/* Threads worth starting for `count` items of `bytes` raw bytes in all (>= 1, <= threads). */
+unsigned mm_batch_threads(unsigned threads, uint64_t count, uint64_t bytes);
+/* Chunks per batch for `threads` threads: per_thread each or more for small chunks, within
+ * the memory bound of a batch, at least `least`. */
+uint64_t mm_batch_chunks(unsigned threads, unsigned per_thread, uint64_t chunk_size,
+                         uint64_t least);
+
 /* Byte loops whose branches tell a coverage-guided fuzzer nothing (the shuffle filter): not
  * traced when the library is built for libFuzzer (-fsanitize=fuzzer-no-link), where tracing
  * every byte cost the round-trip fuzzer a third of its time. noinline: inlined into a traced
@@ -201,7 +223,7 @@ int mm_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 #define MM_NO_COVERAGE
 #endif
 
-/* cold.c: cold arrays (spec.md §10). Indices are validated by the caller. */
+/* cold_read.c, cold_write.c: cold arrays (spec.md §10). Indices are validated by the caller. */
 void mm_shuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
                 size_t k);
 void mm_unshuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
@@ -215,7 +237,7 @@ mmarr_err mm_cold_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst, b
 mmarr_err mm_cold_verify(mmarr_file *f, size_t index, mmarr_error *err);
 /* Free the decompression states a handle kept (mmarr_close). */
 void mm_cold_release(mmarr_file *f);
-/* cold.c: parallel chunk compression for the writer */
+/* cold_write.c: parallel chunk compression for the writer */
 typedef struct mm_zwriter mm_zwriter;
 mm_zwriter *mm_zwriter_new(int level, size_t chunk_size, size_t itemsize, bool shuffle,
                            unsigned threads, uint64_t total);

@@ -1,12 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cold.c — cold arrays (spec.md §10): byte shuffle, parallel chunk compression for the
- * writer, and range reads that decompress only the chunks they touch.
- *
- * Every chunk is an independent zstd frame, so both directions parallelise over chunks: a
- * batch of chunks is shared by a few threads that take the next chunk number from a counter.
- * Threads are started per batch (tens of microseconds against milliseconds of work per
- * chunk), so no thread outlives a call and handles hold none.
+ * cold_read.c — the reader's side of cold arrays (spec.md §10): range reads that decompress
+ * only the chunks they touch (on a few threads for large ranges), each chunk's checksum
+ * checked as it is decompressed, the inverse byte shuffle, per-chunk access and
+ * verification. Decompression states are pooled in the handle between calls.
  */
 #include "mm_internal.h"
 
@@ -16,77 +13,6 @@
 #include "mm_xxhash.h"
 #include <zstd.h>
 #include <zstd_errors.h>
-
-/* Raw bytes a batch of chunks may hold in memory (writer and verification), unless a single
- * chunk per thread is larger. */
-#define MM_BATCH_BYTES (64u << 20)
-
-/* Raw bytes each thread of a batch must have to do before a helper thread is worth starting:
- * starting and joining one costs 60-130 us on this project's VM, about what zstd takes to
- * decompress 100-200 KiB (compression is slower, so this errs on the side of fewer threads).
- * Below it, small arrays and small reads run on the caller's thread alone. */
-#define MM_THREAD_MIN_BYTES (256u << 10)
-
-/* Threads for `count` chunks holding `bytes` raw bytes: at most `threads`, one per chunk, and
- * MM_THREAD_MIN_BYTES of work each; at least 1. */
-static unsigned batch_threads(unsigned threads, uint64_t count, uint64_t bytes)
-{
-    const uint64_t by_size = bytes / MM_THREAD_MIN_BYTES;
-    if (threads > count)
-        threads = (unsigned)count;
-    if (threads > by_size)
-        threads = (unsigned)by_size;
-    return threads ? threads : 1;
-}
-
-/* Chunks in a batch (writer and verification) for `threads` threads: per_thread each, more
- * when chunks are small, until each thread has twice MM_THREAD_MIN_BYTES (or run_batch would
- * not start it); then cut to MM_BATCH_BYTES of raw bytes, but not below `least` chunks. */
-static uint64_t batch_chunks(unsigned threads, unsigned per_thread, uint64_t chunk_size,
-                             uint64_t least)
-{
-    uint64_t n = (uint64_t)threads * per_thread;
-    const uint64_t want = (uint64_t)threads * 2 * MM_THREAD_MIN_BYTES;
-    if (n * chunk_size < want)
-        n = (want + chunk_size - 1) / chunk_size;
-    if (n * chunk_size > MM_BATCH_BYTES) /* chunk_size <= 1 GiB: no overflow */
-        n = MM_BATCH_BYTES / chunk_size > least ? MM_BATCH_BYTES / chunk_size : least;
-    return n;
-}
-
-/* ---- byte shuffle (§10.3) ---- */
-
-MM_NO_COVERAGE void mm_shuffle(unsigned char *restrict dst, const unsigned char *restrict src,
-                               size_t len, size_t k)
-{
-    if (k <= 1) {
-        memcpy(dst, src, len);
-        return;
-    }
-    const size_t n = len / k;
-    if (k == 4) {
-        unsigned char *d0 = dst, *d1 = dst + n, *d2 = dst + 2 * n, *d3 = dst + 3 * n;
-        for (size_t i = 0; i < n; i++) {
-            d0[i] = src[4 * i];
-            d1[i] = src[4 * i + 1];
-            d2[i] = src[4 * i + 2];
-            d3[i] = src[4 * i + 3];
-        }
-    } else if (k == 8) {
-        for (size_t j = 0; j < 8; j++) {
-            unsigned char *d = dst + j * n;
-            for (size_t i = 0; i < n; i++)
-                d[i] = src[8 * i + j];
-        }
-    } else {
-        for (size_t j = 0; j < k; j++) {
-            unsigned char *d = dst + j * n;
-            for (size_t i = 0; i < n; i++)
-                d[i] = src[i * k + j];
-        }
-    }
-    memcpy(dst + n * k, src + n * k, len - n * k);
-}
 
 MM_NO_COVERAGE void mm_unshuffle(unsigned char *restrict dst, const unsigned char *restrict src,
                                  size_t len, size_t k)
@@ -112,215 +38,6 @@ MM_NO_COVERAGE void mm_unshuffle(unsigned char *restrict dst, const unsigned cha
         }
     }
     memcpy(dst + n * k, src + n * k, len - n * k);
-}
-
-/* ---- a batch of chunks over a few threads ---- */
-
-typedef struct mm_batch mm_batch;
-typedef int (*mm_chunk_fn)(mm_batch *b, unsigned worker, size_t k);
-
-struct mm_batch {
-    mm_chunk_fn fn;
-    void *ctx;
-    size_t count;
-    atomic_size_t next;
-    atomic_int failed;
-};
-
-typedef struct mm_worker {
-    mm_batch *b;
-    unsigned id;
-} mm_worker;
-
-static void *batch_worker(void *arg)
-{
-    mm_worker *w = arg;
-    mm_batch *b = w->b;
-    for (;;) {
-        if (atomic_load(&b->failed))
-            break;
-        size_t k = atomic_fetch_add(&b->next, 1);
-        if (k >= b->count)
-            break;
-        if (b->fn(b, w->id, k) != 0)
-            atomic_store(&b->failed, 1);
-    }
-    return NULL;
-}
-
-/* Run fn for k = 0..count-1, `bytes` raw bytes in all, on up to `threads` threads (the caller
- * is one of them; see batch_threads). Returns nonzero if any call failed (the first failure
- * stops the others taking new chunks). */
-static int run_batch(mm_batch *b, unsigned threads, uint64_t bytes)
-{
-    atomic_init(&b->next, 0);
-    atomic_init(&b->failed, 0);
-    threads = batch_threads(threads, b->count, bytes);
-    pthread_t tid[MM_MAX_THREADS];
-    mm_worker wk[MM_MAX_THREADS];
-    unsigned started = 0;
-    for (unsigned t = 1; t < threads; t++) {
-        wk[t] = (mm_worker){b, t};
-        if (mm_thread_start(&tid[t], batch_worker, &wk[t]) != 0)
-            break; /* fewer threads; the work still gets done */
-        started = t;
-    }
-    wk[0] = (mm_worker){b, 0};
-    batch_worker(&wk[0]);
-    for (unsigned t = 1; t <= started; t++)
-        pthread_join(tid[t], NULL);
-    return atomic_load(&b->failed);
-}
-
-/* ---- writer side: compress a batch ---- */
-
-struct mm_zwriter {
-    int level;
-    size_t chunk_size, itemsize;
-    bool shuffle;
-    unsigned threads;
-    ZSTD_CCtx *cctx[MM_MAX_THREADS];
-    unsigned char *scratch[MM_MAX_THREADS]; /* shuffle buffers */
-    size_t buf_size;                         /* min(chunk_size, the array's size) */
-    size_t bound;                            /* ZSTD_compressBound(buf_size) */
-    /* per batch */
-    const unsigned char *src;
-    size_t src_len, nchunks;
-    unsigned char **out; /* nchunks output buffers of `bound` bytes */
-    size_t *out_size;
-    uint64_t *sums;
-    size_t out_cap;
-    size_t zerr;
-};
-
-/* total: the array's byte size, so that a small array gets buffers (and threads) for what it
- * has, not for a whole chunk per thread. */
-mm_zwriter *mm_zwriter_new(int level, size_t chunk_size, size_t itemsize, bool shuffle,
-                           unsigned threads, uint64_t total)
-{
-    mm_zwriter *z = calloc(1, sizeof *z);
-    if (!z)
-        return NULL;
-    z->level = level;
-    z->chunk_size = chunk_size;
-    z->itemsize = itemsize;
-    z->shuffle = shuffle && itemsize > 1;
-    z->threads = threads ? (threads > MM_MAX_THREADS ? MM_MAX_THREADS : threads) : mm_online_cpus();
-    const uint64_t nchunks = total / chunk_size + (total % chunk_size != 0);
-    z->threads = batch_threads(z->threads, nchunks, total); /* a context per thread */
-    z->buf_size = total < chunk_size ? (total ? (size_t)total : 1) : chunk_size;
-    z->bound = ZSTD_compressBound(z->buf_size);
-    for (unsigned t = 0; t < z->threads; t++) {
-        z->cctx[t] = ZSTD_createCCtx();
-        if (!z->cctx[t] ||
-            ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx[t], ZSTD_c_compressionLevel, level)) ||
-            ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx[t], ZSTD_c_contentSizeFlag, 1)) ||
-            ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx[t], ZSTD_c_checksumFlag, 0))) {
-            mm_zwriter_free(z);
-            return NULL;
-        }
-    }
-    return z;
-}
-
-void mm_zwriter_free(mm_zwriter *z)
-{
-    if (!z)
-        return;
-    for (unsigned t = 0; t < MM_MAX_THREADS; t++) {
-        ZSTD_freeCCtx(z->cctx[t]);
-        free(z->scratch[t]);
-    }
-    for (size_t i = 0; i < z->out_cap; i++)
-        free(z->out[i]);
-    free(z->out);
-    free(z->out_size);
-    free(z->sums);
-    free(z);
-}
-
-/* Writer batches: four chunks per thread keeps every thread busy until the batch's tail (the
- * compressed outputs take as much memory again as the batch). */
-size_t mm_zwriter_batch_chunks(const mm_zwriter *z)
-{
-    return (size_t)batch_chunks(z->threads, 4, z->chunk_size, z->threads);
-}
-
-static int compress_one(mm_batch *b, unsigned worker, size_t k)
-{
-    mm_zwriter *z = b->ctx;
-    const size_t off = k * z->chunk_size;
-    const size_t len = z->src_len - off < z->chunk_size ? z->src_len - off : z->chunk_size;
-    const unsigned char *in = z->src + off;
-    z->sums[k] = mm_xxh3(in, len);
-    if (z->shuffle) {
-        if (!z->scratch[worker] && !(z->scratch[worker] = malloc(z->buf_size)))
-            return -1;
-        mm_shuffle(z->scratch[worker], in, len, z->itemsize);
-        in = z->scratch[worker];
-    }
-    size_t r = ZSTD_compress2(z->cctx[worker], z->out[k], z->bound, in, len);
-    if (ZSTD_isError(r)) {
-        z->zerr = r;
-        return -1;
-    }
-    z->out_size[k] = r;
-    return 0;
-}
-
-/* Compress src_len bytes (whole chunks, except possibly the last) into z->out[0..n). */
-mmarr_err mm_zwriter_run(mm_zwriter *z, const unsigned char *src, size_t src_len,
-                         size_t *nchunks, mmarr_error *err)
-{
-    const size_t n = src_len / z->chunk_size + (src_len % z->chunk_size != 0);
-    if (n > z->out_cap) {
-        unsigned char **o = realloc(z->out, n * sizeof *o);
-        if (!o)
-            return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
-        z->out = o;
-        size_t *os = realloc(z->out_size, n * sizeof *os);
-        if (os)
-            z->out_size = os;
-        uint64_t *su = realloc(z->sums, n * sizeof *su);
-        if (su)
-            z->sums = su;
-        if (!os || !su)
-            return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
-        for (size_t i = z->out_cap; i < n; i++) {
-            if (!(z->out[i] = malloc(z->bound)))
-                return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
-            z->out_cap = i + 1;
-        }
-    }
-    z->src = src;
-    z->src_len = src_len;
-    z->nchunks = n;
-    z->zerr = 0;
-    mm_batch b = {.fn = compress_one, .ctx = z, .count = n};
-    if (run_batch(&b, z->threads, src_len)) {
-        if (!z->zerr || ZSTD_getErrorCode(z->zerr) == ZSTD_error_memory_allocation)
-            return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory%s%s",
-                                z->zerr ? " in zstd: " : "",
-                                z->zerr ? ZSTD_getErrorName(z->zerr) : "");
-        return mm_set_error(err, MMARR_E_INVAL, MMARR_NO_OFFSET, "zstd compression failed: %s",
-                            ZSTD_getErrorName(z->zerr));
-    }
-    *nchunks = n;
-    return MMARR_OK;
-}
-
-const unsigned char *mm_zwriter_out(const mm_zwriter *z, size_t k, size_t *size,
-                                    uint64_t *raw_checksum)
-{
-    *size = z->out_size[k];
-    *raw_checksum = z->sums[k];
-    return z->out[k];
-}
-
-/* Check that zstd accepts a level before a writer commits to it. */
-bool mm_zstd_level_ok(int level)
-{
-    return level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel();
 }
 
 /* ---- reader side ---- */
@@ -539,7 +256,7 @@ mmarr_err mm_cold_read(mmarr_file *f, size_t index, uint64_t offset, void *dst,
     mm_batch b = {.fn = read_one, .ctx = j, .count = k1 - j->k0 + 1};
     mmarr_err rc = MMARR_OK;
     atomic_init(&j->first_failed, 0);
-    if (run_batch(&b, threads, n)) {
+    if (mm_batch_run(&b, threads, n)) {
         int w = atomic_load(&j->first_failed);
         *err = j->err[w > 0 ? w - 1 : 0];
         rc = err->code;
@@ -585,7 +302,7 @@ mmarr_err mm_cold_verify(mmarr_file *f, size_t index, mmarr_error *err)
     const mmarr_disk_cold *c = cold_desc(f, e);
     const uint64_t nbytes = f->dtypes[e->dtype_id]->itemsize * mm_entry_nitems(f, e);
     const unsigned threads = f->threads ? f->threads : mm_online_cpus();
-    uint64_t batch = batch_chunks(threads, 2, c->chunk_size, 1) * c->chunk_size;
+    uint64_t batch = mm_batch_chunks(threads, 2, c->chunk_size, 1) * c->chunk_size;
     if (batch > nbytes)
         batch = nbytes;
     mmarr_err rc = MMARR_OK;

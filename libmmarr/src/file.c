@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * file.c — the read handle's life cycle: mmarr_open (open, fstat, mmap), mmarr_open_buffer,
+ * validation through index_read.c, the read-write mark (update.c), and mmarr_close, which
+ * releases what the other parts attached to the handle (cold decompression states, cache
+ * mappings, retired mappings of a rehash).
+ */
+#include "mm_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static mmarr_file *file_new(const char *path)
+{
+    mmarr_file *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->path = strdup(path);
+    if (!f->path) {
+        free(f);
+        return NULL;
+    }
+    f->fd = -1;
+    f->last_err.offset = MMARR_NO_OFFSET;
+    pthread_mutex_init(&f->err_lock, NULL);
+    pthread_mutex_init(&f->dpool_lock, NULL);
+    return f;
+}
+
+void mmarr_close(mmarr_file *f)
+{
+    if (!f)
+        return;
+    mm_index_unload(f);
+    for (size_t i = 0; i < f->retired_count; i++) {
+        for (uint64_t k = 0; k < f->retired[i].dtype_count; k++)
+            mmarr_dtype_free(f->retired[i].dtypes[k]);
+        free(f->retired[i].dtypes);
+        if (f->retired[i].map)
+            munmap(f->retired[i].map, f->retired[i].map_size);
+    }
+    free(f->retired);
+    mm_cache_release(f);
+    mm_cold_release(f);
+    if (f->mapped && f->base)
+        munmap((void *)f->base, (size_t)f->size);
+    if (f->fd >= 0)
+        close(f->fd);
+    pthread_mutex_destroy(&f->err_lock);
+    pthread_mutex_destroy(&f->dpool_lock);
+    free(f->path);
+    free(f);
+}
+
+static mmarr_err finish_open(mmarr_file *f, unsigned flags, mmarr_file **out, mmarr_error *e)
+{
+    f->chunk_verify = !(flags & MMARR_OPEN_NO_CHUNK_VERIFY);
+    mmarr_err rc = mm_index_load(f, e);
+    if (rc == MMARR_OK && f->writable)
+        rc = mm_publish_stale(f, e);
+    if (rc == MMARR_OK && (flags & MMARR_OPEN_VERIFY))
+        rc = mmarr_file_verify(f, e);
+    if (rc != MMARR_OK) {
+        mmarr_close(f);
+        return rc;
+    }
+    *out = f;
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_error *err)
+{
+    mmarr_error e0, *e = err ? err : &e0;
+    if (out)
+        *out = NULL;
+    if (!out || !path)
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_open: NULL argument");
+    if (flags & ~(MMARR_OPEN_RDWR | MMARR_OPEN_VERIFY | MMARR_OPEN_POPULATE |
+                  MMARR_OPEN_NO_CHUNK_VERIFY))
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown open flags 0x%x",
+                            path, flags);
+    const bool rw = flags & MMARR_OPEN_RDWR;
+    int fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
+        return mm_set_syserr(e, MMARR_E_IO, errno, "%s: cannot open%s", path,
+                             rw ? " for reading and writing" : "");
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int se = errno;
+        close(fd);
+        return mm_set_syserr(e, MMARR_E_IO, se, "%s: cannot stat", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: not a regular file", path);
+    }
+    mmarr_file *f = file_new(path);
+    if (!f) {
+        close(fd);
+        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+    }
+    f->size = (uint64_t)st.st_size;
+    f->device = (uint64_t)st.st_dev;
+    f->inode = (uint64_t)st.st_ino;
+    f->writable = rw;
+    if (f->size > 0) {
+        if (f->size > SIZE_MAX) {
+            close(fd);
+            mmarr_close(f);
+            return mm_set_error(e, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                                "%s: too large to map on this host", path);
+        }
+        int prot = PROT_READ | (rw ? PROT_WRITE : 0);
+        int mflags = MAP_SHARED | ((flags & MMARR_OPEN_POPULATE) ? MAP_POPULATE : 0);
+        void *p = mmap(NULL, (size_t)f->size, prot, mflags, fd, 0);
+        if (p == MAP_FAILED) {
+            int se = errno;
+            close(fd);
+            mmarr_close(f);
+            return mm_set_syserr(e, MMARR_E_IO, se, "%s: cannot map %llu bytes", path,
+                                 (unsigned long long)st.st_size);
+        }
+        f->base = p;
+        f->mapped = true;
+    } else {
+        f->base = (const unsigned char *)"";
+    }
+    if (rw)
+        f->fd = fd;
+    else
+        close(fd);
+    return finish_open(f, flags, out, e);
+}
+
+mmarr_err mmarr_open_buffer(const void *data, size_t size, unsigned flags, mmarr_file **out,
+                            mmarr_error *err)
+{
+    mmarr_error e0, *e = err ? err : &e0;
+    if (out)
+        *out = NULL;
+    if (!out || (!data && size))
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                            "mmarr_open_buffer: NULL argument");
+    if (flags & ~(MMARR_OPEN_VERIFY | MMARR_OPEN_NO_CHUNK_VERIFY))
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                            "<buffer>: only MMARR_OPEN_VERIFY and MMARR_OPEN_NO_CHUNK_VERIFY are "
+                            "valid for buffers (flags 0x%x)",
+                            flags);
+    if ((uint64_t)size > (uint64_t)INT64_MAX)
+        return mm_set_error(e, MMARR_E_RANGE, MMARR_NO_OFFSET, "<buffer>: too large");
+    if (size && ((uintptr_t)data % 8))
+        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                            "<buffer>: the buffer must be 8-byte aligned");
+    mmarr_file *f = file_new("<buffer>");
+    if (!f)
+        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "<buffer>: out of memory");
+    f->base = size ? data : (const unsigned char *)"";
+    f->size = size;
+    return finish_open(f, flags, out, e);
+}
+
+void mmarr_file_get_info(const mmarr_file *f, mmarr_file_info *out)
+{
+    memset(out, 0, sizeof *out);
+    out->path = f->path;
+    out->format_major = MMARR_FORMAT_MAJOR;
+    out->format_minor = f->format_minor;
+    out->file_size = f->slot.file_size;
+    out->alignment = f->alignment;
+    out->generation = f->slot.generation;
+    out->count = (size_t)f->entry_count;
+    out->meta_count = f->ih->file_meta_count;
+    out->index_offset = f->slot.index_offset;
+    out->index_size = f->slot.index_size;
+    out->required_features = f->slot.required_features;
+    out->optional_features = f->slot.optional_features;
+    out->writable = f->writable;
+    out->checksums_stale = (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE) != 0;
+    out->inactive_slot_damaged = f->other_slot_damaged;
+    out->device = f->device;
+    out->inode = f->inode;
+}
+
+void mmarr_file_set_threads(mmarr_file *f, unsigned n) { f->threads = n; }
