@@ -176,6 +176,51 @@ struct mmarr_file {
     unsigned dpool_count;
 };
 
+/* A string in a heap (mm_sbuf of NUL-terminated strings): offset and length. */
+typedef struct mm_strref {
+    uint32_t off, len;
+} mm_strref;
+/* Append s[0..n) and a NUL to heap h; its offset, or UINT32_MAX when the heap would pass
+ * 4 GiB (offsets are u32, spec.md §7.5) or memory runs out. */
+static inline uint32_t mm_heap_put(mm_sbuf *h, const char *s, size_t n)
+{
+    if (h->len + n + 1 > UINT32_MAX)
+        return UINT32_MAX;
+    const uint32_t off = (uint32_t)h->len;
+    if (!mm_sb_putn(h, s, n) || !mm_sb_putc(h, '\0'))
+        return UINT32_MAX;
+    return off;
+}
+
+/* index_write.c: what an index is made of, as the writer holds it. */
+typedef struct mm_index_meta {
+    size_t owner;  /* entry number, or SIZE_MAX for the file */
+    size_t seq;    /* insertion order, so the last value for a key wins */
+    char *key, *value;
+} mm_index_meta;
+typedef struct mm_index_parts {
+    const char *heap;               /* names and dtype texts below point into it */
+    mmarr_disk_entry *entries;      /* name_rank is set by mm_index_encode */
+    const mm_strref *names;         /* the entries' names */
+    size_t entry_count;
+    const mmarr_disk_dtype *dtypes; /* str_offset/str_size into heap */
+    size_t dtype_count;
+    const uint64_t *dims;
+    size_t dim_count;
+    mm_index_meta *meta;            /* sorted in place */
+    size_t meta_count;
+    const mmarr_disk_cold *colds;
+    size_t cold_count;
+    const mmarr_disk_chunk *chunks;
+    size_t chunk_count;
+} mm_index_parts;
+/* Serialise the index (spec.md §7) into a new malloc'd buffer; false when out of memory or
+ * past the format's u32 limits. */
+bool mm_index_encode(mm_index_parts *p, unsigned char **out, size_t *out_size);
+/* The superblock of a new file: prologue (§4.1) and slot A = *slot with its checksum. */
+void mm_superblock_encode(unsigned char sb[MMARR_SUPERBLOCK_SIZE], uint32_t alignment,
+                          const mmarr_disk_slot *slot);
+
 /* index.c: validate superblock + index of f->base/f->size and fill the views. */
 mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err);
 /* Free what mm_index_load allocated. */
@@ -278,7 +323,26 @@ static inline uint64_t mm_prologue_checksum(const mmarr_disk_prologue *p)
     return mm_xxh3(p, offsetof(mmarr_disk_prologue, checksum));
 }
 
-/* fs.c: describe "no space" for path's filesystem into e (tmpfs advice included). */
+/* publish.c: a new file's temporary (unnamed O_TMPFILE where possible, else
+ * "<path>.tmp.XXXXXX"), published atomically over its destination. */
+typedef struct mm_tmpfile {
+    int fd;
+    bool named;     /* false: an unnamed O_TMPFILE temporary, linked in at publication */
+    bool published;
+    char *path;     /* the temporary's name, or (unnamed) a name for messages */
+} mm_tmpfile;
+mmarr_err mm_tmp_create(const char *path, mm_tmpfile *t, mmarr_error *e);
+/* fsync (if sync), then rename over path, or link at path with no_replace (MMARR_E_EXISTS
+ * if it exists). The directory is not synced: mm_sync_parent_dir(). */
+mmarr_err mm_tmp_publish(mm_tmpfile *t, const char *path, bool no_replace, bool sync,
+                         mmarr_error *e);
+/* Close; an unpublished named temporary is removed. Accepts a closed one (fd -1). */
+void mm_tmp_close(mm_tmpfile *t);
+/* fsync the directory holding path (after a rename into it). */
+mmarr_err mm_sync_parent_dir(const char *path, mmarr_error *e);
+/* "path: what" with errno se; MMARR_E_NOSPACE for ENOSPC/EDQUOT, else MMARR_E_IO. */
+mmarr_err mm_sys_fail(mmarr_error *e, const char *path, int se, const char *what);
+/* publish.c: describe "no space" for path's filesystem into e (tmpfs advice included). */
 mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t need,
                            uint64_t target, int sys_errno);
 /* posix_fallocate with a clear error. */

@@ -33,12 +33,6 @@
 #define MM_RESERVE_STEP (16ull << 20)    /* grow the fallocated region by its size, up to */
 #define MM_RESERVE_MIN_STEP (256u << 10)  /* this much, and at least this */
 
-typedef struct mm_wmeta {
-    size_t owner;  /* entry number, or SIZE_MAX for the file */
-    size_t seq;    /* insertion order, so the last value for a key wins */
-    char *key, *value;
-} mm_wmeta;
-
 typedef struct mm_wmap {
     void *addr;
     size_t len;
@@ -51,16 +45,11 @@ typedef struct mm_strmap {
     size_t cap, count;
 } mm_strmap;
 
-/* Where an array's name sits in the working heap (the index gets its own heap, §7.5). */
-typedef struct mm_wname {
-    uint32_t off, len;
-} mm_wname;
-
 struct mmarr_writer {
     char *path;
-    char *tmp_path; /* the named temporary, or (tmp_named false) a name for messages */
-    int fd;
-    bool tmp_named; /* false: an unnamed O_TMPFILE temporary, linked in at commit */
+    mm_tmpfile tmp; /* publish.c */
+    int fd;         /* tmp.fd */
+    char *tmp_path; /* tmp.path: the temporary's name, or a name for messages */
     bool failed, committed;
     mmarr_writer_options opt;
     mmarr_error err;
@@ -74,22 +63,21 @@ struct mmarr_writer {
 
     mmarr_disk_entry *ents;
     size_t n, ecap;
-    mm_wname *wnames;       /* name of ents[i] in the working heap */
+    mm_strref *wnames;       /* name of ents[i] in the working heap */
     size_t wncap;
     uint64_t *dims;
     size_t ndims, dcap;
     uint32_t recent_dims[8]; /* dims runs of recent distinct shapes, shared by equal ones */
     uint8_t recent_ndim[8];
     unsigned recent_next;
-    char *heap;
-    size_t heap_len, heap_cap;
+    mm_sbuf heap;           /* names and dtype texts (mm_heap_put) */
     mmarr_disk_dtype *dtypes;
     size_t ndtypes, dtcap;
     mm_strmap names, dtype_map;
     char *last_dtype_text;  /* cache: last input text -> last dtype id */
     uint32_t last_dtype_id;
     uint64_t last_itemsize;
-    mm_wmeta *meta;
+    mm_index_meta *meta;
     size_t nmeta, mcap;
     mm_wmap *maps;
     size_t nmaps, mapcap;
@@ -144,24 +132,16 @@ static mmarr_err wfail(mmarr_writer *w, mmarr_err code, const char *fmt, ...)
     return code;
 }
 
+static mmarr_err sys_fail(mmarr_writer *w, int se, const char *what)
+{
+    w->failed = true;
+    return mm_sys_fail(&w->err, w->path, se, what);
+}
+
 static mmarr_err nomem(mmarr_writer *w)
 {
     w->failed = true;
     return wfail(w, MMARR_E_NOMEM, "%s: out of memory", w->path);
-}
-
-/* Append a NUL-terminated string to the heap; returns its offset or UINT32_MAX. */
-static uint32_t heap_add(mmarr_writer *w, const char *s, size_t n)
-{
-    if (w->heap_len + n + 1 > (1ull << 32) - 1)
-        return UINT32_MAX;
-    if (!grow((void **)&w->heap, &w->heap_cap, w->heap_len + n + 1, 1))
-        return UINT32_MAX;
-    uint32_t off = (uint32_t)w->heap_len;
-    memcpy(w->heap + w->heap_len, s, n);
-    w->heap[w->heap_len + n] = '\0';
-    w->heap_len += n + 1;
-    return off;
 }
 
 static bool strmap_grow(mm_strmap *m, const mmarr_writer *w,
@@ -176,7 +156,7 @@ static bool strmap_grow(mm_strmap *m, const mmarr_writer *w,
         if (!v)
             continue;
         uint32_t len, off = off_of(w, v - 1, &len);
-        size_t h = (size_t)mm_xxh3(w->heap + off, len) & (nc - 1);
+        size_t h = (size_t)mm_xxh3(w->heap.p + off, len) & (nc - 1);
         while (ns[h])
             h = (h + 1) & (nc - 1);
         ns[h] = v;
@@ -200,7 +180,7 @@ static size_t strmap_find(const mm_strmap *m, const mmarr_writer *w, const char 
             return h;
         }
         uint32_t len, off = off_of(w, v - 1, &len);
-        if (len == n && !memcmp(w->heap + off, s, n)) {
+        if (len == n && !memcmp(w->heap.p + off, s, n)) {
             *found = true;
             return h;
         }
@@ -294,88 +274,6 @@ static mmarr_err put_bytes(mmarr_writer *w, uint64_t off, const void *data, uint
 
 /* ---- create ---- */
 
-static char *make_tmp_name(const char *path)
-{
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    unsigned char rnd[6];
-    if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)rnd;
-        memcpy(rnd, &x, sizeof rnd);
-    }
-    size_t n = strlen(path);
-    char *t = malloc(n + 12);
-    if (!t)
-        return NULL;
-    memcpy(t, path, n);
-    memcpy(t + n, ".tmp.", 5);
-    for (int i = 0; i < 6; i++)
-        t[n + 5 + i] = alphabet[rnd[i] % (sizeof alphabet - 1)];
-    t[n + 11] = '\0';
-    return t;
-}
-
-/* An unnamed temporary file in path's directory, or -1 (then a named one is used). Commit
- * links it in through /proc/self/fd, so that must work too. */
-static int open_unnamed_tmp(const char *path)
-{
-#ifdef O_TMPFILE
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    int fd = open(dirname(copy), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
-    free(copy);
-    if (fd < 0)
-        return -1;
-    char proc[40];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    if (access(proc, F_OK) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-#else
-    (void)path;
-    return -1;
-#endif
-}
-
-/* Give the unnamed temporary fd the name `to` (EEXIST if taken). */
-static int link_unnamed(const char *to, int fd)
-{
-    char proc[40];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    return linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW);
-}
-
-static int create_named(const char *name, int unused)
-{
-    (void)unused;
-    return open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-}
-
-/* A fresh "<path>.tmp.XXXXXX" taken by claim(name, arg) (a result >= 0, stored in *result),
- * trying other names while they exist. NULL on failure, with *se = ENOMEM, claim's errno, or
- * EEXIST when no free name was found. */
-static char *claim_tmp_name(const char *path, int (*claim)(const char *, int), int arg,
-                            int *result, int *se)
-{
-    *se = EEXIST;
-    for (int attempt = 0; attempt < 100 && *se == EEXIST; attempt++) {
-        char *name = make_tmp_name(path);
-        if (!name) {
-            *se = ENOMEM;
-            return NULL;
-        }
-        if ((*result = claim(name, arg)) >= 0)
-            return name;
-        *se = errno;
-        free(name);
-    }
-    return NULL;
-}
-
 mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts,
                               mmarr_writer **out, mmarr_error *err)
 {
@@ -404,6 +302,7 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
     if (!w)
         return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
     w->fd = -1;
+    w->tmp.fd = -1;
     w->opt = o;
     w->err.offset = MMARR_NO_OFFSET;
     w->path = strdup(path);
@@ -413,23 +312,13 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
         mmarr_writer_free(w);
         return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
     }
-    w->fd = open_unnamed_tmp(path);
-    w->tmp_named = w->fd < 0;
-    int se = ENOMEM;
-    if (!w->tmp_named && asprintf(&w->tmp_path, "%s (unnamed temporary)", path) < 0)
-        w->tmp_path = NULL;
-    else if (w->tmp_named)
-        w->tmp_path = claim_tmp_name(path, create_named, -1, &w->fd, &se);
-    if (!w->tmp_path) {
+    mmarr_err rc = mm_tmp_create(path, &w->tmp, e);
+    if (rc != MMARR_OK) {
         mmarr_writer_free(w);
-        if (se == ENOMEM)
-            return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
-        if (se == EEXIST)
-            return mm_set_error(e, MMARR_E_IO, MMARR_NO_OFFSET,
-                                "%s: cannot find a free temporary name", path);
-        return mm_set_syserr(e, MMARR_E_IO, se, "%s: cannot create a temporary file beside it",
-                             path);
+        return rc;
     }
+    w->fd = w->tmp.fd;
+    w->tmp_path = w->tmp.path;
     w->cursor = MMARR_SUPERBLOCK_SIZE;
     *out = w;
     return MMARR_OK;
@@ -442,7 +331,7 @@ static mmarr_err check_usable(mmarr_writer *w)
     if (w->st.active)
         return wfail(w, MMARR_E_STATE,
                      "%s: array \"%s\" was begun and not ended (mmarr_writer_end)", w->path,
-                     w->heap + w->wnames[w->st.entry].off);
+                     w->heap.p + w->wnames[w->st.entry].off);
     if (w->committed)
         return wfail(w, MMARR_E_STATE, "%s: the writer has already committed", w->path);
     if (w->failed)
@@ -495,7 +384,7 @@ static mmarr_err intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, u
             mmarr_dtype_free(dt);
             return nomem(w);
         }
-        uint32_t off = heap_add(w, dt->str, n);
+        uint32_t off = mm_heap_put(&w->heap, dt->str, n);
         if (off == UINT32_MAX) {
             mmarr_dtype_free(dt);
             return nomem(w);
@@ -594,7 +483,7 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
         return nomem(w);
     if (cold && w->ncolds >= UINT32_MAX - 1)
         return wfail(w, MMARR_E_RANGE, "%s: too many cold arrays", w->path);
-    uint32_t name_off = heap_add(w, name, nlen);
+    uint32_t name_off = mm_heap_put(&w->heap, name, nlen);
     if (name_off == UINT32_MAX)
         return nomem(w);
     if (cold)
@@ -604,7 +493,7 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
     memset(e, 0, sizeof *e);
     e->data_offset = off;
     e->data_size = nbytes;
-    w->wnames[w->n] = (mm_wname){name_off, (uint32_t)nlen};
+    w->wnames[w->n] = (mm_strref){name_off, (uint32_t)nlen};
     e->dtype_id = dtype_id;
     e->dims_first = dims_run(w, shape, ndim);
     e->cold_id = cold ? (uint32_t)w->ncolds : MMARR_NONE32;
@@ -714,7 +603,7 @@ static mmarr_err cold_flush(mmarr_writer *w, const unsigned char *src, size_t le
     if (rc != MMARR_OK) {
         w->err = e;
         snprintf(w->err.message, sizeof w->err.message, "%.200s: array \"%.100s\": %.150s",
-                 w->path, w->heap + w->wnames[st->entry].off, e.message);
+                 w->path, w->heap.p + w->wnames[st->entry].off, e.message);
         return rc;
     }
     if (w->nchunks + n >= UINT32_MAX ||
@@ -792,7 +681,7 @@ mmarr_err mmarr_writer_write(mmarr_writer *w, const void *data, size_t n)
     if (!st->active)
         return wfail(w, MMARR_E_STATE, "%s: mmarr_writer_write without mmarr_writer_begin",
                      w->path);
-    const char *name = w->heap + w->wnames[st->entry].off;
+    const char *name = w->heap.p + w->wnames[st->entry].off;
     if (n > st->nbytes - st->written) {
         wfail(w, MMARR_E_RANGE, "%s: array \"%s\": %zu more bytes than its %llu", w->path, name,
               (size_t)(n - (st->nbytes - st->written)), (unsigned long long)st->nbytes);
@@ -847,7 +736,7 @@ mmarr_err mmarr_writer_end(mmarr_writer *w)
     mmarr_disk_entry *e = &w->ents[st->entry];
     if (st->written != st->nbytes) {
         wfail(w, MMARR_E_RANGE, "%s: array \"%s\": %llu of its %llu bytes were written", w->path,
-              w->heap + w->wnames[st->entry].off, (unsigned long long)st->written,
+              w->heap.p + w->wnames[st->entry].off, (unsigned long long)st->written,
               (unsigned long long)st->nbytes);
         return stream_fail(w, MMARR_E_RANGE);
     }
@@ -901,7 +790,7 @@ static mmarr_err add_meta(mmarr_writer *w, size_t owner, const char *key, const 
         free(v);
         return nomem(w);
     }
-    w->meta[w->nmeta] = (mm_wmeta){owner, w->nmeta, k, v};
+    w->meta[w->nmeta] = (mm_index_meta){owner, w->nmeta, k, v};
     w->nmeta++;
     return MMARR_OK;
 }
@@ -927,187 +816,6 @@ mmarr_err mmarr_writer_set_array_meta(mmarr_writer *w, const char *name, const c
 
 /* ---- commit ---- */
 
-static int cmp_meta(const void *a, const void *b)
-{
-    const mm_wmeta *x = a, *y = b;
-    if (x->owner != y->owner)
-        return x->owner < y->owner ? -1 : 1;
-    int c = mm_name_cmp(x->key, strlen(x->key), y->key, strlen(y->key));
-    if (c)
-        return c;
-    return x->seq < y->seq ? -1 : (x->seq > y->seq);
-}
-
-static int cmp_sorted(const void *a, const void *b, void *ctx)
-{
-    const mmarr_writer *w = ctx;
-    const mm_wname *x = &w->wnames[*(const uint32_t *)a], *y = &w->wnames[*(const uint32_t *)b];
-    return mm_name_cmp(w->heap + x->off, x->len, w->heap + y->off, y->len);
-}
-
-/* The index's own string heap: names first, in name order, so a reader validating the names
- * table streams through the heap (spec.md §7.5, §7.6); then dtype strings and metadata. */
-typedef struct mm_oheap {
-    char *buf;
-    size_t len, cap;
-} mm_oheap;
-
-static uint32_t oheap_add(mm_oheap *h, const char *s, size_t n)
-{
-    if (h->len + n + 1 > (1ull << 32) - 1 || !grow((void **)&h->buf, &h->cap, h->len + n + 1, 1))
-        return UINT32_MAX;
-    uint32_t off = (uint32_t)h->len;
-    memcpy(h->buf + h->len, s, n);
-    h->buf[h->len + n] = '\0';
-    h->len += n + 1;
-    return off;
-}
-
-/* Serialise the index (spec.md §7) into a new buffer. */
-static mmarr_err build_index(mmarr_writer *w, unsigned char **out, size_t *out_size,
-                             uint32_t *fmeta_first, uint32_t *fmeta_count)
-{
-    mm_oheap oh = {0};
-    mmarr_disk_meta *recs = NULL;
-    mmarr_disk_ameta *groups = NULL;
-    size_t ngroups = 0;
-    mmarr_disk_name *names = NULL;
-    mmarr_disk_dtype *dts = NULL;
-    uint32_t *order = NULL;
-    unsigned char *buf = NULL;
-    size_t nrec = 0;
-    *fmeta_first = 0;
-    *fmeta_count = 0;
-
-    /* names, in name order */
-    order = malloc((w->n ? w->n : 1) * sizeof *order);
-    names = malloc((w->n ? w->n : 1) * sizeof *names);
-    dts = malloc((w->ndtypes ? w->ndtypes : 1) * sizeof *dts);
-    recs = malloc((w->nmeta ? w->nmeta : 1) * sizeof *recs);
-    groups = malloc((w->nmeta ? w->nmeta : 1) * sizeof *groups);
-    if (!order || !names || !dts || !recs || !groups)
-        goto nomem;
-    for (size_t i = 0; i < w->n; i++)
-        order[i] = (uint32_t)i;
-    if (w->n)
-        qsort_r(order, w->n, sizeof *order, cmp_sorted, w);
-    for (size_t k = 0; k < w->n; k++) {
-        const mm_wname *nm = &w->wnames[order[k]];
-        uint32_t off = oheap_add(&oh, w->heap + nm->off, nm->len);
-        if (off == UINT32_MAX)
-            goto nomem;
-        names[k] = (mmarr_disk_name){off, nm->len};
-        w->ents[order[k]].name_rank = (uint32_t)k;
-    }
-    for (size_t i = 0; i < w->ndtypes; i++) {
-        uint32_t off = oheap_add(&oh, w->heap + w->dtypes[i].str_offset, w->dtypes[i].str_size);
-        if (off == UINT32_MAX)
-            goto nomem;
-        dts[i] = (mmarr_disk_dtype){off, w->dtypes[i].str_size};
-    }
-
-    /* metadata: sort by (owner, key, seq); keep the last value of each key */
-    if (w->nmeta)
-        qsort(w->meta, w->nmeta, sizeof *w->meta, cmp_meta);
-    for (size_t i = 0; i < w->nmeta; i++) {
-        const mm_wmeta *m = &w->meta[i];
-        if (i + 1 < w->nmeta && m[1].owner == m->owner && !strcmp(m[1].key, m->key))
-            continue; /* a later set of the same key wins */
-        uint32_t ko = oheap_add(&oh, m->key, strlen(m->key));
-        uint32_t vo = oheap_add(&oh, m->value, strlen(m->value));
-        if (ko == UINT32_MAX || vo == UINT32_MAX)
-            goto nomem;
-        if (m->owner == SIZE_MAX) {
-            if (!*fmeta_count)
-                *fmeta_first = (uint32_t)nrec;
-            (*fmeta_count)++;
-        } else { /* sorted by owner: one group per array, in entry order */
-            if (!ngroups || groups[ngroups - 1].entry != m->owner)
-                groups[ngroups++] = (mmarr_disk_ameta){(uint32_t)m->owner, (uint32_t)nrec, 0};
-            groups[ngroups - 1].meta_count++;
-        }
-        recs[nrec++] = (mmarr_disk_meta){ko, (uint32_t)strlen(m->key), vo,
-                                         (uint32_t)strlen(m->value)};
-    }
-
-    mmarr_disk_index_header h = {0};
-    memcpy(h.magic, MMARR_INDEX_MAGIC, 8);
-    uint64_t off = sizeof h;
-#define SECTION(field, bytes)                                                                  \
-    do {                                                                                       \
-        off = mm_align_up(off, MMARR_SECTION_ALIGNMENT);                                       \
-        h.field = off;                                                                         \
-        off += (bytes);                                                                        \
-    } while (0)
-    h.entry_count = w->n;
-    SECTION(entries_offset, w->n * sizeof(mmarr_disk_entry));
-    SECTION(order_offset, w->n * 4);
-    SECTION(names_offset, w->n * sizeof(mmarr_disk_name));
-    h.dtype_count = w->ndtypes;
-    SECTION(dtypes_offset, w->ndtypes * sizeof(mmarr_disk_dtype));
-    h.dim_count = w->ndims;
-    SECTION(dims_offset, w->ndims * 8);
-    h.meta_count = nrec;
-    SECTION(meta_offset, nrec * sizeof(mmarr_disk_meta));
-    h.ameta_count = ngroups;
-    SECTION(ameta_offset, ngroups * sizeof(mmarr_disk_ameta));
-    h.cold_count = w->ncolds;
-    SECTION(cold_offset, w->ncolds * sizeof(mmarr_disk_cold));
-    h.chunk_count = w->nchunks;
-    SECTION(chunks_offset, w->nchunks * sizeof(mmarr_disk_chunk));
-    h.heap_size = oh.len;
-    SECTION(heap_offset, oh.len);
-#undef SECTION
-    h.file_meta_first = *fmeta_first;
-    h.file_meta_count = *fmeta_count;
-    const size_t size = (size_t)mm_align_up(off, MMARR_SECTION_ALIGNMENT);
-    if (w->ndims > UINT32_MAX || nrec > UINT32_MAX || !(buf = calloc(1, size)))
-        goto nomem;
-    memcpy(buf, &h, sizeof h);
-    if (w->n) {
-        memcpy(buf + h.entries_offset, w->ents, w->n * sizeof(mmarr_disk_entry));
-        memcpy(buf + h.order_offset, order, w->n * 4);
-        memcpy(buf + h.names_offset, names, w->n * sizeof(mmarr_disk_name));
-    }
-    if (w->ndtypes)
-        memcpy(buf + h.dtypes_offset, dts, w->ndtypes * sizeof(mmarr_disk_dtype));
-    if (w->ndims)
-        memcpy(buf + h.dims_offset, w->dims, w->ndims * 8);
-    if (nrec)
-        memcpy(buf + h.meta_offset, recs, nrec * sizeof *recs);
-    if (ngroups)
-        memcpy(buf + h.ameta_offset, groups, ngroups * sizeof *groups);
-    if (w->ncolds)
-        memcpy(buf + h.cold_offset, w->colds, w->ncolds * sizeof(mmarr_disk_cold));
-    if (w->nchunks)
-        memcpy(buf + h.chunks_offset, w->chunks, w->nchunks * sizeof(mmarr_disk_chunk));
-    if (oh.len)
-        memcpy(buf + h.heap_offset, oh.buf, oh.len);
-    free(oh.buf);
-    free(recs);
-    free(groups);
-    free(names);
-    free(dts);
-    free(order);
-    *out = buf;
-    *out_size = size;
-    return MMARR_OK;
-nomem:
-    free(oh.buf);
-    free(recs);
-    free(groups);
-    free(names);
-    free(dts);
-    free(order);
-    return nomem(w);
-}
-
-static mmarr_err sys_fail(mmarr_writer *w, int se, const char *what)
-{
-    w->failed = true;
-    return mm_set_syserr(&w->err, se == ENOSPC || se == EDQUOT ? MMARR_E_NOSPACE : MMARR_E_IO,
-                         se, "%s: %s", w->path, what);
-}
 
 /*
  * End the writer's use of reserved memory. Without MMARR_WRITE_KEEP_RESERVED it is unmapped.
@@ -1143,26 +851,6 @@ static mmarr_err release_reservations(mmarr_writer *w, bool committing)
     return rc;
 }
 
-static mmarr_err sync_dir(mmarr_writer *w)
-{
-    char *copy = strdup(w->path);
-    if (!copy)
-        return nomem(w);
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (dfd < 0)
-        return MMARR_OK; /* nothing more we can do; the rename itself succeeded */
-    int rc = fsync(dfd);
-    int se = errno;
-    close(dfd);
-    /* The file is in place and complete; only its surviving a power loss is in doubt. */
-    return (rc != 0 && se != EINVAL)
-               ? sys_fail(w, se,
-                          "published, but the fsync of its directory failed: the new file is in "
-                          "place and complete, but may not survive a power loss")
-               : MMARR_OK;
-}
-
 mmarr_err mmarr_writer_commit(mmarr_writer *w)
 {
     MM_TRY(check_usable(w));
@@ -1177,8 +865,17 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
 
     unsigned char *index = NULL;
     size_t isize = 0;
-    uint32_t fmf, fmc;
-    MM_TRY(build_index(w, &index, &isize, &fmf, &fmc));
+    mm_index_parts parts = {
+        .heap = w->heap.p,
+        .entries = w->ents, .names = w->wnames, .entry_count = w->n,
+        .dtypes = w->dtypes, .dtype_count = w->ndtypes,
+        .dims = w->dims, .dim_count = w->ndims,
+        .meta = w->meta, .meta_count = w->nmeta,
+        .colds = w->colds, .cold_count = w->ncolds,
+        .chunks = w->chunks, .chunk_count = w->nchunks,
+    };
+    if (!mm_index_encode(&parts, &index, &isize))
+        return nomem(w);
     const uint64_t ioff = mm_align_up(w->cursor, MMARR_INDEX_ALIGNMENT);
     const uint64_t fsize = ioff + isize;
     mmarr_err rc = ensure_space(w, fsize);
@@ -1194,61 +891,31 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     if (ftruncate(w->fd, (off_t)fsize) != 0)
         return sys_fail(w, errno, "cannot set the file size");
 
-    unsigned char sb[MMARR_SUPERBLOCK_SIZE] = {0};
-    mmarr_disk_prologue *pr = (mmarr_disk_prologue *)sb;
-    memcpy(pr->magic, MMARR_MAGIC, MMARR_MAGIC_SIZE);
-    pr->format_major = MMARR_FORMAT_MAJOR;
-    pr->format_minor = MMARR_FORMAT_MINOR;
-    pr->alignment = w->opt.alignment;
-    pr->checksum = mm_prologue_checksum(pr);
-    mmarr_disk_slot *s = (mmarr_disk_slot *)(sb + MMARR_SLOT_A_OFFSET);
-    s->generation = 1;
-    s->file_size = fsize;
-    s->index_offset = ioff;
-    s->index_size = isize;
-    s->index_checksum = isum;
-    s->required_features = w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0;
-    s->checksum = mm_slot_checksum(s);
+    unsigned char sb[MMARR_SUPERBLOCK_SIZE];
+    const mmarr_disk_slot slot = {
+        .generation = 1,
+        .file_size = fsize,
+        .index_offset = ioff,
+        .index_size = isize,
+        .index_checksum = isum,
+        .required_features = w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0,
+    };
+    mm_superblock_encode(sb, w->opt.alignment, &slot);
     mmarr_error e;
     rc = mm_pwrite_all(&e, w->fd, w->tmp_path, sb, sizeof sb, 0);
     if (rc != MMARR_OK)
         return io_fail(w, rc, &e);
     const bool sync = !(w->opt.flags & MMARR_WRITE_NO_SYNC);
-    if (sync && fsync(w->fd) != 0)
-        return sys_fail(w, errno, "fsync failed");
-    if (w->opt.flags & MMARR_WRITE_NO_REPLACE) {
-        if ((w->tmp_named ? link(w->tmp_path, w->path) : link_unnamed(w->path, w->fd)) != 0) {
-            int se = errno;
-            w->failed = true;
-            if (se == EEXIST)
-                return wfail(w, MMARR_E_EXISTS, "%s: already exists (not replaced)", w->path);
-            return sys_fail(w, se, "cannot publish (link)");
-        }
-        if (w->tmp_named)
-            unlink(w->tmp_path);
-    } else if (w->tmp_named) {
-        if (rename(w->tmp_path, w->path) != 0)
-            return sys_fail(w, errno, "cannot publish (rename)");
-    } else {
-        /* rename() cannot take an unnamed file: link it in beside the destination first
-         * (a crash between the two calls leaves that complete temporary) */
-        int linked, se;
-        char *named = claim_tmp_name(w->path, link_unnamed, w->fd, &linked, &se);
-        if (!named)
-            return se == ENOMEM ? nomem(w)
-                                : sys_fail(w, se, "cannot publish (link of the temporary)");
-        if (rename(named, w->path) != 0) {
-            se = errno;
-            unlink(named);
-            free(named);
-            return sys_fail(w, se, "cannot publish (rename)");
-        }
-        free(named);
+    rc = mm_tmp_publish(&w->tmp, w->path, w->opt.flags & MMARR_WRITE_NO_REPLACE, sync, &w->err);
+    if (rc != MMARR_OK) {
+        w->failed = true;
+        return rc;
     }
     w->committed = true;
-    close(w->fd);
+    mm_tmp_close(&w->tmp);
     w->fd = -1;
-    return sync ? sync_dir(w) : MMARR_OK;
+    w->tmp_path = NULL;
+    return sync ? mm_sync_parent_dir(w->path, &w->err) : MMARR_OK;
 }
 
 void mmarr_reserved_release(void *ptr, uint64_t nbytes)
@@ -1265,10 +932,7 @@ void mmarr_writer_free(mmarr_writer *w)
     if (!w)
         return;
     release_reservations(w, false);
-    if (w->fd >= 0)
-        close(w->fd);
-    if (!w->committed && w->tmp_named && w->tmp_path)
-        unlink(w->tmp_path);
+    mm_tmp_close(&w->tmp);
     for (size_t i = 0; i < w->nmeta; i++) {
         free(w->meta[i].key);
         free(w->meta[i].value);
@@ -1284,10 +948,9 @@ void mmarr_writer_free(mmarr_writer *w)
     free(w->ents);
     free(w->wnames);
     free(w->dims);
-    free(w->heap);
+    mm_sb_free(&w->heap);
     free(w->dtypes);
     free(w->stage);
-    free(w->tmp_path);
     free(w->path);
     free(w);
 }

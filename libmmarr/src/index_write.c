@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * index_write.c — the encoders, the inverse of index_read.c: the index (spec.md §7) from a
+ * writer's tables, and the superblock (§4: prologue and slot A of a new file). They allocate
+ * and compute nothing else: where the bytes go is the caller's (writer.c, update.c).
+ */
+#include "mm_internal.h"
+
+#include <stdlib.h>
+
+static int cmp_meta(const void *a, const void *b)
+{
+    const mm_index_meta *x = a, *y = b;
+    if (x->owner != y->owner)
+        return x->owner < y->owner ? -1 : 1;
+    int c = mm_name_cmp(x->key, strlen(x->key), y->key, strlen(y->key));
+    if (c)
+        return c;
+    return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+static int cmp_sorted(const void *a, const void *b, void *ctx)
+{
+    const mm_index_parts *p = ctx;
+    const mm_strref *x = &p->names[*(const uint32_t *)a], *y = &p->names[*(const uint32_t *)b];
+    return mm_name_cmp(p->heap + x->off, x->len, p->heap + y->off, y->len);
+}
+
+bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
+{
+    uint32_t fmeta_first_v = 0, fmeta_count_v = 0;
+    uint32_t *fmeta_first = &fmeta_first_v, *fmeta_count = &fmeta_count_v;
+    mm_sbuf oh = {0}; /* the index's own string heap: names first, in name order, so a reader
+                        * validating the names table streams through it (spec.md §7.5, §7.6);
+                        * then dtype strings and metadata */
+    mmarr_disk_meta *recs = NULL;
+    mmarr_disk_ameta *groups = NULL;
+    size_t ngroups = 0;
+    mmarr_disk_name *names = NULL;
+    mmarr_disk_dtype *dts = NULL;
+    uint32_t *order = NULL;
+    unsigned char *buf = NULL;
+    size_t nrec = 0;
+
+    /* names, in name order */
+    order = malloc((w->entry_count ? w->entry_count : 1) * sizeof *order);
+    names = malloc((w->entry_count ? w->entry_count : 1) * sizeof *names);
+    dts = malloc((w->dtype_count ? w->dtype_count : 1) * sizeof *dts);
+    recs = malloc((w->meta_count ? w->meta_count : 1) * sizeof *recs);
+    groups = malloc((w->meta_count ? w->meta_count : 1) * sizeof *groups);
+    if (!order || !names || !dts || !recs || !groups)
+        goto nomem;
+    for (size_t i = 0; i < w->entry_count; i++)
+        order[i] = (uint32_t)i;
+    if (w->entry_count)
+        qsort_r(order, w->entry_count, sizeof *order, cmp_sorted, w);
+    for (size_t k = 0; k < w->entry_count; k++) {
+        const mm_strref *nm = &w->names[order[k]];
+        uint32_t off = mm_heap_put(&oh, w->heap + nm->off, nm->len);
+        if (off == UINT32_MAX)
+            goto nomem;
+        names[k] = (mmarr_disk_name){off, nm->len};
+        w->entries[order[k]].name_rank = (uint32_t)k;
+    }
+    for (size_t i = 0; i < w->dtype_count; i++) {
+        uint32_t off = mm_heap_put(&oh, w->heap + w->dtypes[i].str_offset, w->dtypes[i].str_size);
+        if (off == UINT32_MAX)
+            goto nomem;
+        dts[i] = (mmarr_disk_dtype){off, w->dtypes[i].str_size};
+    }
+
+    /* metadata: sort by (owner, key, seq); keep the last value of each key */
+    if (w->meta_count)
+        qsort(w->meta, w->meta_count, sizeof *w->meta, cmp_meta);
+    for (size_t i = 0; i < w->meta_count; i++) {
+        const mm_index_meta *m = &w->meta[i];
+        if (i + 1 < w->meta_count && m[1].owner == m->owner && !strcmp(m[1].key, m->key))
+            continue; /* a later set of the same key wins */
+        uint32_t ko = mm_heap_put(&oh, m->key, strlen(m->key));
+        uint32_t vo = mm_heap_put(&oh, m->value, strlen(m->value));
+        if (ko == UINT32_MAX || vo == UINT32_MAX)
+            goto nomem;
+        if (m->owner == SIZE_MAX) {
+            if (!*fmeta_count)
+                *fmeta_first = (uint32_t)nrec;
+            (*fmeta_count)++;
+        } else { /* sorted by owner: one group per array, in entry order */
+            if (!ngroups || groups[ngroups - 1].entry != m->owner)
+                groups[ngroups++] = (mmarr_disk_ameta){(uint32_t)m->owner, (uint32_t)nrec, 0};
+            groups[ngroups - 1].meta_count++;
+        }
+        recs[nrec++] = (mmarr_disk_meta){ko, (uint32_t)strlen(m->key), vo,
+                                         (uint32_t)strlen(m->value)};
+    }
+
+    mmarr_disk_index_header h = {0};
+    memcpy(h.magic, MMARR_INDEX_MAGIC, 8);
+    uint64_t off = sizeof h;
+#define SECTION(field, bytes)                                                                  \
+    do {                                                                                       \
+        off = mm_align_up(off, MMARR_SECTION_ALIGNMENT);                                       \
+        h.field = off;                                                                         \
+        off += (bytes);                                                                        \
+    } while (0)
+    h.entry_count = w->entry_count;
+    SECTION(entries_offset, w->entry_count * sizeof(mmarr_disk_entry));
+    SECTION(order_offset, w->entry_count * 4);
+    SECTION(names_offset, w->entry_count * sizeof(mmarr_disk_name));
+    h.dtype_count = w->dtype_count;
+    SECTION(dtypes_offset, w->dtype_count * sizeof(mmarr_disk_dtype));
+    h.dim_count = w->dim_count;
+    SECTION(dims_offset, w->dim_count * 8);
+    h.meta_count = nrec;
+    SECTION(meta_offset, nrec * sizeof(mmarr_disk_meta));
+    h.ameta_count = ngroups;
+    SECTION(ameta_offset, ngroups * sizeof(mmarr_disk_ameta));
+    h.cold_count = w->cold_count;
+    SECTION(cold_offset, w->cold_count * sizeof(mmarr_disk_cold));
+    h.chunk_count = w->chunk_count;
+    SECTION(chunks_offset, w->chunk_count * sizeof(mmarr_disk_chunk));
+    h.heap_size = oh.len;
+    SECTION(heap_offset, oh.len);
+#undef SECTION
+    h.file_meta_first = *fmeta_first;
+    h.file_meta_count = *fmeta_count;
+    const size_t size = (size_t)mm_align_up(off, MMARR_SECTION_ALIGNMENT);
+    if (w->dim_count > UINT32_MAX || nrec > UINT32_MAX || !(buf = calloc(1, size)))
+        goto nomem;
+    memcpy(buf, &h, sizeof h);
+    if (w->entry_count) {
+        memcpy(buf + h.entries_offset, w->entries, w->entry_count * sizeof(mmarr_disk_entry));
+        memcpy(buf + h.order_offset, order, w->entry_count * 4);
+        memcpy(buf + h.names_offset, names, w->entry_count * sizeof(mmarr_disk_name));
+    }
+    if (w->dtype_count)
+        memcpy(buf + h.dtypes_offset, dts, w->dtype_count * sizeof(mmarr_disk_dtype));
+    if (w->dim_count)
+        memcpy(buf + h.dims_offset, w->dims, w->dim_count * 8);
+    if (nrec)
+        memcpy(buf + h.meta_offset, recs, nrec * sizeof *recs);
+    if (ngroups)
+        memcpy(buf + h.ameta_offset, groups, ngroups * sizeof *groups);
+    if (w->cold_count)
+        memcpy(buf + h.cold_offset, w->colds, w->cold_count * sizeof(mmarr_disk_cold));
+    if (w->chunk_count)
+        memcpy(buf + h.chunks_offset, w->chunks, w->chunk_count * sizeof(mmarr_disk_chunk));
+    if (oh.len)
+        memcpy(buf + h.heap_offset, oh.p, oh.len);
+    mm_sb_free(&oh);
+    free(recs);
+    free(groups);
+    free(names);
+    free(dts);
+    free(order);
+    *out = buf;
+    *out_size = size;
+    return true;
+nomem:
+    mm_sb_free(&oh);
+    free(recs);
+    free(groups);
+    free(names);
+    free(dts);
+    free(order);
+    return false;
+}
+
+void mm_superblock_encode(unsigned char sb[MMARR_SUPERBLOCK_SIZE], uint32_t alignment,
+                          const mmarr_disk_slot *slot)
+{
+    memset(sb, 0, MMARR_SUPERBLOCK_SIZE);
+    mmarr_disk_prologue *pr = (mmarr_disk_prologue *)sb;
+    memcpy(pr->magic, MMARR_MAGIC, MMARR_MAGIC_SIZE);
+    pr->format_major = MMARR_FORMAT_MAJOR;
+    pr->format_minor = MMARR_FORMAT_MINOR;
+    pr->alignment = alignment;
+    pr->checksum = mm_prologue_checksum(pr);
+    mmarr_disk_slot *s = (mmarr_disk_slot *)(sb + MMARR_SLOT_A_OFFSET);
+    *s = *slot;
+    s->checksum = mm_slot_checksum(s);
+}
