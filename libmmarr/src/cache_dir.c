@@ -68,8 +68,7 @@ static mmarr_err default_dir(char *buf, size_t size, mmarr_error *e)
     else
         n = snprintf(buf, size, "/dev/shm/mmarr-cache-%lu", (unsigned long)geteuid());
     if (n < 0 || (size_t)n >= size)
-        return mm_set_error(e, MMARR_E_RANGE, MMARR_NO_OFFSET,
-                            "cache directory name too long (%d bytes)", n);
+        MM_FAIL(e, MMARR_E_RANGE, MMARR_NO_OFFSET, "cache directory name too long (%d bytes)", n);
     return MMARR_OK;
 }
 
@@ -79,18 +78,17 @@ static mmarr_err dir_open(const char *dir, bool create, int *out, mmarr_error *e
 {
     *out = -1;
     if (create && mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return mm_set_syserr(e, MMARR_E_IO, errno, "cannot create cache directory %s", dir);
+        MM_FAIL_SYS(e, MMARR_E_IO, errno, "cannot create cache directory %s", dir);
     const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         const int se = errno;
         struct stat ls;
         if (se == ENOENT && !create)
-            return mm_set_error(e, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
-                                "cache directory %s does not exist", dir);
+            MM_FAIL(e, MMARR_E_NOTFOUND, MMARR_NO_OFFSET, "cache directory %s does not exist", dir);
         if ((se == ELOOP || se == ENOTDIR) && lstat(dir, &ls) == 0 && S_ISLNK(ls.st_mode))
-            return mm_set_syserr(e, MMARR_E_IO, se,
-                                 "refusing cache directory %s: it is a symbolic link", dir);
-        return mm_set_syserr(e, MMARR_E_IO, se, "cannot open cache directory %s", dir);
+            MM_FAIL_SYS(e, MMARR_E_IO, se, "refusing cache directory %s: it is a symbolic link",
+                        dir);
+        MM_FAIL_SYS(e, MMARR_E_IO, se, "cannot open cache directory %s", dir);
     }
     struct stat st;
     mmarr_err rc = MMARR_OK;
@@ -119,15 +117,15 @@ static mmarr_err default_max(int dirfd, const char *dir, uint64_t *out, mmarr_er
     const char *env = getenv("MMARR_CACHE_MAX");
     if (env && *env) {
         if (!mm_parse_size(env, out) || *out == 0)
-            return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                "MMARR_CACHE_MAX=\"%s\" is not a size in bytes > 0 (e.g. "
-                                "1073741824 or 1G)",
-                                env);
+            MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                    "MMARR_CACHE_MAX=\"%s\" is not a size in bytes > 0 (e.g. "
+                    "1073741824 or 1G)",
+                    env);
         return MMARR_OK;
     }
     struct statvfs sv;
     if (fstatvfs(dirfd, &sv) != 0)
-        return mm_set_syserr(e, MMARR_E_IO, errno, "cannot statvfs cache directory %s", dir);
+        MM_FAIL_SYS(e, MMARR_E_IO, errno, "cannot statvfs cache directory %s", dir);
     uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize;
     if (total == 0) { /* tmpfs mounted with size=0 (unlimited): bound by memory instead */
         const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
@@ -139,7 +137,7 @@ static mmarr_err default_max(int dirfd, const char *dir, uint64_t *out, mmarr_er
 
 /* Resolve (NULL: default), create if asked, check, and find the bound. */
 mmarr_err mm_cache_dir_setup(const char *dir, bool create, uint64_t max_bytes, int *fd_out,
-                           char **dir_out, uint64_t *max_out, mmarr_error *e)
+                             char **dir_out, uint64_t *max_out, mmarr_error *e)
 {
     char buf[4096];
     if (!dir) {
@@ -206,13 +204,13 @@ static mmarr_err scan_dir(int dirfd, const char *dir, bool probe, scan_list *l, 
     memset(l, 0, sizeof *l);
     const int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return mm_set_syserr(e, MMARR_E_IO, errno, "cannot read cache directory %s", dir);
+        MM_FAIL_SYS(e, MMARR_E_IO, errno, "cannot read cache directory %s", dir);
     DIR *d = fdopendir(fd); /* allocates its buffer: ENOMEM is out of memory, not I/O */
     if (!d) {
         const int se = errno;
         close(fd);
-        return mm_set_syserr(e, se == ENOMEM ? MMARR_E_NOMEM : MMARR_E_IO, se,
-                             "cannot read cache directory %s", dir);
+        MM_FAIL_SYS(e, se == ENOMEM ? MMARR_E_NOMEM : MMARR_E_IO, se,
+                    "cannot read cache directory %s", dir);
     }
     mmarr_err rc = MMARR_OK;
     struct dirent *de;
@@ -345,19 +343,17 @@ mmarr_err mm_cache_evict(int dirfd, const char *dir, const char *key, uint64_t n
 
 mmarr_err mmarr_cache_default_dir(char *buf, size_t size, mmarr_error *err)
 {
-    mmarr_error e0, *e = err ? err : &e0;
+    MM_ERR_OUT(e, err);
     if (!buf || !size)
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                            "mmarr_cache_default_dir: no buffer");
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_cache_default_dir: no buffer");
     return default_dir(buf, size, e);
 }
 
 mmarr_err mmarr_cache_default_max(const char *dir, uint64_t *max_bytes, mmarr_error *err)
 {
-    mmarr_error e0, *e = err ? err : &e0;
+    MM_ERR_OUT(e, err);
     if (!max_bytes)
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                            "mmarr_cache_default_max: max_bytes is NULL");
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_cache_default_max: max_bytes is NULL");
     int fd;
     mmarr_err rc = mm_cache_dir_setup(dir, false, 0, &fd, NULL, max_bytes, e);
     if (rc == MMARR_E_NOTFOUND)
@@ -370,9 +366,9 @@ mmarr_err mmarr_cache_default_max(const char *dir, uint64_t *max_bytes, mmarr_er
 mmarr_err mmarr_cache_list(const char *dir, int (*cb)(const mmarr_cache_entry *e, void *ctx),
                            void *ctx, mmarr_error *err)
 {
-    mmarr_error e0, *e = err ? err : &e0;
+    MM_ERR_OUT(e, err);
     if (!cb)
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_cache_list: cb is NULL");
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_cache_list: cb is NULL");
     int fd;
     char *path;
     mmarr_err rc = mm_cache_dir_setup(dir, false, 0, &fd, &path, NULL, e);
@@ -391,8 +387,7 @@ mmarr_err mmarr_cache_list(const char *dir, int (*cb)(const mmarr_cache_entry *e
         qsort(l.v, l.n, sizeof *l.v, age_cmp);
     for (size_t i = 0; i < l.n; i++) {
         const mmarr_cache_entry ce = {l.v[i].name, l.v[i].bytes,
-                                      (int64_t)(l.v[i].mtime_ns / 1000000000),
-                                      l.v[i].in_use};
+                                      (int64_t)(l.v[i].mtime_ns / 1000000000), l.v[i].in_use};
         if (cb(&ce, ctx))
             break;
     }
@@ -410,7 +405,7 @@ static mmarr_err remove_file(int dirfd, const char *dir, const scan_item *it, ui
     }
     if (errno == ENOENT)
         return MMARR_OK;
-    return mm_set_syserr(e, MMARR_E_IO, errno, "%s/%s: cannot remove", dir, it->name);
+    MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s/%s: cannot remove", dir, it->name);
 }
 
 /* true if nobody holds "<key>.lock" for the key `name` starts with (so a temporary of that
@@ -430,7 +425,7 @@ static bool key_unlocked(int dirfd, const char *name)
 mmarr_err mmarr_cache_clear(const char *dir, uint64_t keep_bytes, uint64_t *removed_bytes,
                             mmarr_error *err)
 {
-    mmarr_error e0, *e = err ? err : &e0;
+    MM_ERR_OUT(e, err);
     uint64_t removed = 0;
     if (removed_bytes)
         *removed_bytes = 0;
@@ -459,8 +454,7 @@ mmarr_err mmarr_cache_clear(const char *dir, uint64_t keep_bytes, uint64_t *remo
             total += l.v[i].bytes;
         if (l.n)
             qsort(l.v, l.n, sizeof *l.v, lru_cmp);
-        for (size_t i = 0; rc == MMARR_OK && i < l.n && (total > keep_bytes || !keep_bytes);
-             i++) {
+        for (size_t i = 0; rc == MMARR_OK && i < l.n && (total > keep_bytes || !keep_bytes); i++) {
             rc = remove_file(fd, path, &l.v[i], &removed, e);
             total -= l.v[i].bytes; /* removed now, or by someone else meanwhile */
         }

@@ -50,27 +50,27 @@ static const unsigned char mm_empty_bytes[1];
 struct mm_map {
     size_t index;
     const void *data;
-    size_t map_len;        /* bytes to munmap, 0 when nothing was mapped */
-    int fd;                /* the entry, holding LOCK_SH; -1 if none */
+    size_t map_len; /* bytes to munmap, 0 when nothing was mapped */
+    int fd;         /* the entry, holding LOCK_SH; -1 if none */
     mmarr_map_source source;
-    bool busy;             /* a thread is producing it: wait on done */
+    bool busy; /* a thread is producing it: wait on done */
     char key[MM_KEY_HEX + 1];
-    mmarr_error reason;    /* MMARR_MAP_PRIVATE: why */
+    mmarr_error reason; /* MMARR_MAP_PRIVATE: why */
 };
 
 struct mm_cache {
     pthread_mutex_t lock;
     pthread_cond_t done;
-    bool configured;       /* a directory was chosen (set_cache, or the default on first use) */
-    int dirfd;             /* -1 when the directory is unusable (dir_err says why) */
+    bool configured; /* a directory was chosen (set_cache, or the default on first use) */
+    int dirfd;       /* -1 when the directory is unusable (dir_err says why) */
     char *dir;
     uint64_t max_bytes;
     mmarr_error dir_err;
-    int ident;             /* 0 not yet looked up, 1 known, -1 unknown (ident_err) */
+    int ident; /* 0 not yet looked up, 1 known, -1 unknown (ident_err) */
     unsigned dev_major, dev_minor;
     uint64_t ino;
     mmarr_error ident_err;
-    struct mm_map *maps;   /* sorted by index */
+    struct mm_map *maps; /* sorted by index */
     size_t nmaps, cap;
 };
 
@@ -78,13 +78,13 @@ struct mm_cache {
 
 /* The device and inode of the file mapped at addr, from /proc/self/maps: the file this
  * handle really reads, even if its path now names another file. */
-static mmarr_err mapped_identity(const void *addr, const char *path, unsigned *maj,
-                                 unsigned *min, uint64_t *ino, mmarr_error *e)
+static mmarr_err mapped_identity(const void *addr, const char *path, unsigned *maj, unsigned *min,
+                                 uint64_t *ino, mmarr_error *e)
 {
     FILE *fp = fopen("/proc/self/maps", "re");
     if (!fp)
-        return mm_set_syserr(e, MMARR_E_UNSUPPORTED, errno,
-                             "%s: cannot identify the mapped file (/proc/self/maps)", path);
+        MM_FAIL_SYS(e, MMARR_E_UNSUPPORTED, errno,
+                    "%s: cannot identify the mapped file (/proc/self/maps)", path);
     char *line = NULL;
     size_t cap = 0;
     bool found = false;
@@ -103,8 +103,8 @@ static mmarr_err mapped_identity(const void *addr, const char *path, unsigned *m
     free(line);
     fclose(fp);
     if (!found)
-        return mm_set_error(e, MMARR_E_UNSUPPORTED, MMARR_NO_OFFSET,
-                            "%s: the mapped file has no identity in /proc/self/maps", path);
+        MM_FAIL(e, MMARR_E_UNSUPPORTED, MMARR_NO_OFFSET,
+                "%s: the mapped file has no identity in /proc/self/maps", path);
     return MMARR_OK;
 }
 
@@ -117,7 +117,7 @@ static mmarr_err cache_key(mmarr_file *f, const unsigned dev[2], uint64_t ino,
 {
     XXH3_state_t *st = XXH3_createState();
     if (!st)
-        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+        MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
     static const char tag[] = "mmarr-cache-v1";
     XXH3_128bits_reset(st);
     XXH3_128bits_update(st, tag, sizeof tag);
@@ -174,8 +174,7 @@ static mmarr_err entry_open(int dirfd, const char *dir, const char *key, uint64_
                 *bad = true;
                 return MMARR_OK;
             }
-            return mm_set_syserr(e, MMARR_E_IO, errno, "%s/%s: cannot open cache entry", dir,
-                                 key);
+            MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s/%s: cannot open cache entry", dir, key);
         }
         int r;
         while ((r = flock(fd, LOCK_SH)) != 0 && errno == EINTR)
@@ -184,7 +183,7 @@ static mmarr_err entry_open(int dirfd, const char *dir, const char *key, uint64_
         if (r != 0 || fstat(fd, &st) != 0) {
             const int se = errno;
             close(fd);
-            return mm_set_syserr(e, MMARR_E_IO, se, "%s/%s: cannot lock cache entry", dir, key);
+            MM_FAIL_SYS(e, MMARR_E_IO, se, "%s/%s: cannot lock cache entry", dir, key);
         }
         if (st.st_nlink == 0) { /* evicted between open and lock: look again */
             close(fd);
@@ -209,12 +208,11 @@ static mmarr_err key_lock(int dirfd, const char *dir, const char *key, int *out,
     mm_cache_lock_name(name, key);
     for (int tries = 0;; tries++) {
         if (tries == MM_LOCK_TRIES)
-            return mm_set_error(e, MMARR_E_IO, MMARR_NO_OFFSET,
-                                "%s/%s: the lock file keeps being replaced", dir, name);
+            MM_FAIL(e, MMARR_E_IO, MMARR_NO_OFFSET, "%s/%s: the lock file keeps being replaced",
+                    dir, name);
         const int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
-            return mm_set_syserr(e, MMARR_E_IO, errno, "%s/%s: cannot open lock file", dir,
-                                 name);
+            MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s/%s: cannot open lock file", dir, name);
         int r;
         while ((r = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
             ;
@@ -222,7 +220,7 @@ static mmarr_err key_lock(int dirfd, const char *dir, const char *key, int *out,
         if (r != 0 || fstat(fd, &a) != 0) {
             const int se = errno;
             close(fd);
-            return mm_set_syserr(e, MMARR_E_IO, se, "%s/%s: cannot lock", dir, name);
+            MM_FAIL_SYS(e, MMARR_E_IO, se, "%s/%s: cannot lock", dir, name);
         }
         if (fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
             a.st_ino == b.st_ino) {
@@ -246,10 +244,10 @@ static void key_unlock(int dirfd, const char *key, int fd)
 typedef struct map_job {
     mmarr_file *f;
     mmarr_array_info a;
-    int dirfd;              /* our own descriptor of the directory, or -1 */
+    int dirfd; /* our own descriptor of the directory, or -1 */
     const char *dir;
     uint64_t max_bytes;
-    unsigned dev[2];        /* identity of the mapped file */
+    unsigned dev[2]; /* identity of the mapped file */
     uint64_t ino;
     char key[MM_KEY_HEX + 1];
     /* results */
@@ -264,9 +262,9 @@ static mmarr_err map_entry_fd(map_job *j, int fd, mmarr_error *e)
 {
     void *p = mmap(NULL, (size_t)j->a.nbytes, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
-        return mm_set_syserr(e, errno == ENOMEM ? MMARR_E_NOMEM : MMARR_E_IO, errno,
-                             "%s/%s: cannot map the cache entry of array \"%s\" (%llu bytes)",
-                             j->dir, j->key, j->a.name, (unsigned long long)j->a.nbytes);
+        MM_FAIL_SYS(e, errno == ENOMEM ? MMARR_E_NOMEM : MMARR_E_IO, errno,
+                    "%s/%s: cannot map the cache entry of array \"%s\" (%llu bytes)", j->dir,
+                    j->key, j->a.name, (unsigned long long)j->a.nbytes);
     futimens(fd, NULL); /* last used: now (best effort; the LRU order only) */
     j->data = p;
     j->map_len = (size_t)j->a.nbytes;
@@ -282,19 +280,19 @@ static mmarr_err make_room(map_job *j, mmarr_error *reason)
 {
     const uint64_t need = j->a.nbytes;
     if (need > j->max_bytes)
-        return mm_set_error(reason, MMARR_E_NOSPACE, MMARR_NO_OFFSET,
-                            "%s: array \"%s\" needs %llu bytes, more than the cache bound "
-                            "(%llu bytes) of %s",
-                            j->f->path, j->a.name, (unsigned long long)need,
-                            (unsigned long long)j->max_bytes, j->dir);
+        MM_FAIL(reason, MMARR_E_NOSPACE, MMARR_NO_OFFSET,
+                "%s: array \"%s\" needs %llu bytes, more than the cache bound "
+                "(%llu bytes) of %s",
+                j->f->path, j->a.name, (unsigned long long)need, (unsigned long long)j->max_bytes,
+                j->dir);
     uint64_t total;
     MM_TRY(mm_cache_evict(j->dirfd, j->dir, j->key, need, j->max_bytes, &total, reason));
     if (total > j->max_bytes - need)
-        return mm_set_error(reason, MMARR_E_NOSPACE, MMARR_NO_OFFSET,
-                            "%s: array \"%s\" (%llu bytes) does not fit the cache bound of %s: "
-                            "%llu of %llu bytes are taken by entries in use",
-                            j->f->path, j->a.name, (unsigned long long)need, j->dir,
-                            (unsigned long long)total, (unsigned long long)j->max_bytes);
+        MM_FAIL(reason, MMARR_E_NOSPACE, MMARR_NO_OFFSET,
+                "%s: array \"%s\" (%llu bytes) does not fit the cache bound of %s: "
+                "%llu of %llu bytes are taken by entries in use",
+                j->f->path, j->a.name, (unsigned long long)need, j->dir, (unsigned long long)total,
+                (unsigned long long)j->max_bytes);
     return MMARR_OK;
 }
 
@@ -313,9 +311,9 @@ static mmarr_err fill_tmp(map_job *j, int fd, const char *tmpname, bool *written
         slice = j->a.nbytes;
     unsigned char *buf = malloc((size_t)slice);
     if (!buf)
-        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET,
-                            "%s: array \"%s\": out of memory for a %llu-byte buffer", j->f->path,
-                            j->a.name, (unsigned long long)slice);
+        MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET,
+                "%s: array \"%s\": out of memory for a %llu-byte buffer", j->f->path, j->a.name,
+                (unsigned long long)slice);
     char path[4096 + 64];
     snprintf(path, sizeof path, "%s/%s", j->dir, tmpname);
     mmarr_err rc = MMARR_OK;
@@ -360,8 +358,7 @@ static mmarr_err create_entry(map_job *j, mmarr_error *e)
             break;
     }
     if (fd < 0) {
-        mm_set_syserr(&j->reason, MMARR_E_IO, errno, "%s: cannot create a cache entry",
-                      j->dir);
+        mm_set_syserr(&j->reason, MMARR_E_IO, errno, "%s: cannot create a cache entry", j->dir);
         return MMARR_OK;
     }
     char path[4096 + 64];
@@ -373,8 +370,7 @@ static mmarr_err create_entry(map_job *j, mmarr_error *e)
     if (rc == MMARR_OK && written) {
         /* in use before it is visible, so an evictor never takes it from under us */
         if (flock(fd, LOCK_SH) != 0 || renameat(j->dirfd, tmpname, j->dirfd, j->key) != 0) {
-            mm_set_syserr(&j->reason, MMARR_E_IO, errno, "%s: cannot publish as %s", path,
-                          j->key);
+            mm_set_syserr(&j->reason, MMARR_E_IO, errno, "%s: cannot publish as %s", path, j->key);
             written = false;
         }
     }
@@ -425,13 +421,13 @@ static mmarr_err map_cached(map_job *j, mmarr_error *e)
 
 static mmarr_err map_private(map_job *j, mmarr_error *e)
 {
-    void *p = mmap(NULL, (size_t)j->a.nbytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, (size_t)j->a.nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
     if (p == MAP_FAILED)
-        return mm_set_syserr(e, MMARR_E_NOMEM, errno,
-                             "%s: array \"%s\": cannot allocate %llu bytes for a private "
-                             "decompressed copy",
-                             j->f->path, j->a.name, (unsigned long long)j->a.nbytes);
+        MM_FAIL_SYS(e, MMARR_E_NOMEM, errno,
+                    "%s: array \"%s\": cannot allocate %llu bytes for a private "
+                    "decompressed copy",
+                    j->f->path, j->a.name, (unsigned long long)j->a.nbytes);
     mmarr_err rc = mmarr_file_read(j->f, j->a.index, 0, p, j->a.nbytes, e);
     if (rc != MMARR_OK) {
         munmap(p, (size_t)j->a.nbytes);
@@ -455,9 +451,8 @@ static mmarr_err run_job(map_job *j, mmarr_error *e)
         return MMARR_OK;
     }
     if (j->a.nbytes > SIZE_MAX)
-        return mm_set_error(e, MMARR_E_RANGE, MMARR_NO_OFFSET,
-                            "%s: array \"%s\" is too large to map on this host", j->f->path,
-                            j->a.name);
+        MM_FAIL(e, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                "%s: array \"%s\" is too large to map on this host", j->f->path, j->a.name);
     if (j->dirfd >= 0) {
         MM_TRY(map_cached(j, e));
         if (j->source == MMARR_MAP_CACHE)
@@ -600,8 +595,8 @@ static void prepare_job(mmarr_file *f, struct mm_cache *c, map_job *j)
     j->dirfd = fcntl(c->dirfd, F_DUPFD_CLOEXEC, 0);
     j->dir = j->dirfd >= 0 ? strdup(c->dir) : NULL;
     if (j->dirfd < 0 || !j->dir) {
-        mm_set_syserr(&j->reason, MMARR_E_IO, errno, "%s: cannot use cache directory %s",
-                      f->path, c->dir);
+        mm_set_syserr(&j->reason, MMARR_E_IO, errno, "%s: cannot use cache directory %s", f->path,
+                      c->dir);
         if (j->dirfd >= 0)
             close(j->dirfd);
         j->dirfd = -1;
@@ -617,8 +612,9 @@ mmarr_err mmarr_file_map(mmarr_file *f, size_t index, const void **data, mmarr_e
 {
     mmarr_error e;
     if (!data)
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                            "%s: mmarr_file_map: data is NULL", f->path),
+        return mm_file_done(f,
+                            mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                         "%s: mmarr_file_map: data is NULL", f->path),
                             &e, err);
     *data = NULL;
     map_job j;
@@ -630,9 +626,9 @@ mmarr_err mmarr_file_map(mmarr_file *f, size_t index, const void **data, mmarr_e
     }
     struct mm_cache *c = cache_get(f);
     if (!c)
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_NOMEM, MMARR_NO_OFFSET,
-                                            "%s: out of memory", f->path),
-                            &e, err);
+        return mm_file_done(
+            f, mm_set_error(&e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path), &e,
+            err);
     pthread_mutex_lock(&c->lock);
     for (;;) {
         const struct mm_map *m = map_find(c, index);
@@ -647,9 +643,9 @@ mmarr_err mmarr_file_map(mmarr_file *f, size_t index, const void **data, mmarr_e
     }
     if (!map_insert(c, index)) {
         pthread_mutex_unlock(&c->lock);
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_NOMEM, MMARR_NO_OFFSET,
-                                            "%s: out of memory", f->path),
-                            &e, err);
+        return mm_file_done(
+            f, mm_set_error(&e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path), &e,
+            err);
     }
     j.f = f;
     j.dirfd = -1;
@@ -686,13 +682,13 @@ mmarr_err mmarr_file_map(mmarr_file *f, size_t index, const void **data, mmarr_e
     return mm_file_done(f, rc, &e, err);
 }
 
-mmarr_err mmarr_file_map_info(mmarr_file *f, size_t index, mmarr_map_info *out,
-                              mmarr_error *err)
+mmarr_err mmarr_file_map_info(mmarr_file *f, size_t index, mmarr_map_info *out, mmarr_error *err)
 {
     mmarr_error e;
     if (!out)
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                            "%s: mmarr_file_map_info: out is NULL", f->path),
+        return mm_file_done(f,
+                            mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                         "%s: mmarr_file_map_info: out is NULL", f->path),
                             &e, err);
     mmarr_array_info a;
     MM_TRY(mmarr_file_array(f, index, &a, err));
@@ -720,15 +716,14 @@ mmarr_err mmarr_file_map_info(mmarr_file *f, size_t index, mmarr_map_info *out,
     return MMARR_OK;
 }
 
-mmarr_err mmarr_file_set_cache(mmarr_file *f, const char *dir, uint64_t max_bytes,
-                               mmarr_error *err)
+mmarr_err mmarr_file_set_cache(mmarr_file *f, const char *dir, uint64_t max_bytes, mmarr_error *err)
 {
     mmarr_error e;
     struct mm_cache *c = cache_get(f);
     if (!c)
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_NOMEM, MMARR_NO_OFFSET,
-                                            "%s: out of memory", f->path),
-                            &e, err);
+        return mm_file_done(
+            f, mm_set_error(&e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path), &e,
+            err);
     int fd;
     char *path;
     uint64_t max;

@@ -66,8 +66,8 @@ void mm_cold_fill_info(const mmarr_file *f, const mmarr_disk_entry *e, mmarr_arr
  * (and fault in) chunk buffers on every call; buffers above MM_DPOOL_KEEP are not kept. */
 typedef struct mm_dstate {
     ZSTD_DCtx *dctx;
-    unsigned char *tmp;     /* a chunk's raw bytes, for partial chunks */
-    unsigned char *shuf;    /* shuffled bytes before unshuffling */
+    unsigned char *tmp;  /* a chunk's raw bytes, for partial chunks */
+    unsigned char *shuf; /* shuffled bytes before unshuffling */
     size_t tmp_cap, shuf_cap;
 } mm_dstate;
 
@@ -140,47 +140,45 @@ static mmarr_err decode_chunk(const mmarr_file *f, size_t index, size_t k, unsig
     const mmarr_disk_chunk *ch = cold_chunks(f, c) + k;
     const uint64_t nbytes = f->dtypes[e->dtype_id]->itemsize * mm_entry_nitems(f, e);
     const uint64_t raw_off = (uint64_t)k * c->chunk_size;
-    const size_t raw = (size_t)(nbytes - raw_off < c->chunk_size ? nbytes - raw_off : c->chunk_size);
+    const size_t raw = (size_t)(nbytes - raw_off < c->chunk_size ? nbytes - raw_off
+                                                                 : c->chunk_size);
     const unsigned char *src = f->base + e->data_offset + ch->offset;
     const uint64_t at = e->data_offset + ch->offset;
     const char *name = mm_entry_name(f, e);
     if (!ds->dctx && !(ds->dctx = ZSTD_createDCtx()))
-        return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+        MM_FAIL(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
     unsigned long long declared = ZSTD_getFrameContentSize(src, ch->size);
     size_t fsize = ZSTD_findFrameCompressedSize(src, ch->size);
     if (declared != raw || ZSTD_isError(fsize) || fsize != ch->size)
-        return mm_set_error(err, MMARR_E_CORRUPT, at,
-                            "%s: array \"%s\" chunk %zu at offset %llu: not one zstd frame of "
-                            "%u bytes declaring %zu raw bytes",
-                            f->path, name, k, (unsigned long long)at, ch->size, raw);
+        MM_FAIL(err, MMARR_E_CORRUPT, at,
+                "%s: array \"%s\" chunk %zu at offset %llu: not one zstd frame of "
+                "%u bytes declaring %zu raw bytes",
+                f->path, name, k, (unsigned long long)at, ch->size, raw);
     const bool shuffled = c->filter == MMARR_FILTER_SHUFFLE && f->dtypes[e->dtype_id]->itemsize > 1;
     unsigned char *out = dst;
     if (shuffled) { /* the chunk's raw size, not chunk_size: a small array (or a hostile
                        * chunk_size of up to 1 GiB) must not cost a whole chunk of memory */
         if (!dstate_buf(&ds->shuf, &ds->shuf_cap, raw))
-            return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory",
-                                f->path);
+            MM_FAIL(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
         out = ds->shuf;
     }
     size_t r = ZSTD_decompressDCtx(ds->dctx, out, raw, src, ch->size);
     if (ZSTD_isError(r) && ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
-        return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory in zstd",
-                            f->path);
+        MM_FAIL(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory in zstd", f->path);
     if (ZSTD_isError(r) || r != raw)
-        return mm_set_error(err, MMARR_E_CORRUPT, at,
-                            "%s: array \"%s\" chunk %zu at offset %llu: zstd: %s", f->path, name,
-                            k, (unsigned long long)at,
-                            ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong decompressed size");
+        MM_FAIL(err, MMARR_E_CORRUPT, at, "%s: array \"%s\" chunk %zu at offset %llu: zstd: %s",
+                f->path, name, k, (unsigned long long)at,
+                ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong decompressed size");
     if (shuffled)
         mm_unshuffle(dst, out, raw, (size_t)f->dtypes[e->dtype_id]->itemsize);
     if (verify) {
         uint64_t sum = mm_xxh3(dst, raw);
         if (sum != ch->checksum)
-            return mm_set_error(err, MMARR_E_CHECKSUM, at,
-                                "%s: array \"%s\" chunk %zu at offset %llu: checksum mismatch "
-                                "(stored %016llx, computed %016llx)",
-                                f->path, name, k, (unsigned long long)at,
-                                (unsigned long long)ch->checksum, (unsigned long long)sum);
+            MM_FAIL(err, MMARR_E_CHECKSUM, at,
+                    "%s: array \"%s\" chunk %zu at offset %llu: checksum mismatch "
+                    "(stored %016llx, computed %016llx)",
+                    f->path, name, k, (unsigned long long)at, (unsigned long long)ch->checksum,
+                    (unsigned long long)sum);
     }
     return MMARR_OK;
 }
@@ -192,8 +190,8 @@ typedef struct mm_rjob {
     unsigned char *dst;
     bool verify;
     mm_dstate *ds[MM_MAX_THREADS]; /* taken from the pool by each worker on first use */
-    atomic_int first_failed; /* worker whose error is reported, +1 */
-    mmarr_error err[];       /* one per worker */
+    atomic_int first_failed;       /* worker whose error is reported, +1 */
+    mmarr_error err[];             /* one per worker */
 } mm_rjob;
 
 static int read_one(mm_batch *b, unsigned worker, size_t i)
@@ -228,8 +226,8 @@ static int read_one(mm_batch *b, unsigned worker, size_t i)
     return 0;
 }
 
-mmarr_err mm_cold_read(mmarr_file *f, size_t index, uint64_t offset, void *dst,
-                       uint64_t n, unsigned threads, bool verify, mmarr_error *err)
+mmarr_err mm_cold_read(mmarr_file *f, size_t index, uint64_t offset, void *dst, uint64_t n,
+                       unsigned threads, bool verify, mmarr_error *err)
 {
     const mmarr_disk_entry *e = &f->entries[index];
     const mmarr_disk_cold *c = cold_desc(f, e);
@@ -241,7 +239,7 @@ mmarr_err mm_cold_read(mmarr_file *f, size_t index, uint64_t offset, void *dst,
         threads = MM_MAX_THREADS;
     mm_rjob *j = malloc(sizeof *j + threads * sizeof(mmarr_error));
     if (!j)
-        return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+        MM_FAIL(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
     memset(j, 0, sizeof *j);
     j->f = f;
     j->index = index;
@@ -276,7 +274,7 @@ mmarr_err mm_cold_chunk_info(const mmarr_file *f, size_t index, size_t k, mmarr_
     out->index = k;
     out->raw_offset = (uint64_t)k * c->chunk_size;
     out->raw_size = nbytes - out->raw_offset < c->chunk_size ? nbytes - out->raw_offset
-                                                              : c->chunk_size;
+                                                             : c->chunk_size;
     out->stored_offset = e->data_offset + ch->offset;
     out->stored_size = ch->size;
     out->checksum = ch->checksum;
@@ -288,7 +286,7 @@ mmarr_err mm_cold_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst, b
 {
     mm_dstate *ds = dpool_get(f);
     if (!ds)
-        return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+        MM_FAIL(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
     mmarr_err rc = decode_chunk(f, index, k, dst, ds, verify, err);
     dpool_put(f, ds);
     return rc;

@@ -55,8 +55,8 @@ struct mm_zwriter {
     unsigned threads;
     ZSTD_CCtx *cctx[MM_MAX_THREADS];
     unsigned char *scratch[MM_MAX_THREADS]; /* shuffle buffers */
-    size_t buf_size;                         /* min(chunk_size, the array's size) */
-    size_t bound;                            /* ZSTD_compressBound(buf_size) */
+    size_t buf_size;                        /* min(chunk_size, the array's size) */
+    size_t bound;                           /* ZSTD_compressBound(buf_size) */
     /* per batch */
     const unsigned char *src;
     size_t src_len, nchunks;
@@ -143,14 +143,14 @@ static int compress_one(mm_batch *b, unsigned worker, size_t k)
 }
 
 /* Compress src_len bytes (whole chunks, except possibly the last) into z->out[0..n). */
-mmarr_err mm_zwriter_run(mm_zwriter *z, const unsigned char *src, size_t src_len,
-                         size_t *nchunks, mmarr_error *err)
+mmarr_err mm_zwriter_run(mm_zwriter *z, const unsigned char *src, size_t src_len, size_t *nchunks,
+                         mmarr_error *err)
 {
     const size_t n = src_len / z->chunk_size + (src_len % z->chunk_size != 0);
     if (n > z->out_cap) {
         unsigned char **o = realloc(z->out, n * sizeof *o);
         if (!o)
-            return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+            MM_FAIL(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
         z->out = o;
         size_t *os = realloc(z->out_size, n * sizeof *os);
         if (os)
@@ -159,10 +159,10 @@ mmarr_err mm_zwriter_run(mm_zwriter *z, const unsigned char *src, size_t src_len
         if (su)
             z->sums = su;
         if (!os || !su)
-            return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+            MM_FAIL(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
         for (size_t i = z->out_cap; i < n; i++) {
             if (!(z->out[i] = malloc(z->bound)))
-                return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+                MM_FAIL(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
             z->out_cap = i + 1;
         }
     }
@@ -173,11 +173,10 @@ mmarr_err mm_zwriter_run(mm_zwriter *z, const unsigned char *src, size_t src_len
     mm_batch b = {.fn = compress_one, .ctx = z, .count = n};
     if (mm_batch_run(&b, z->threads, src_len)) {
         if (!z->zerr || ZSTD_getErrorCode(z->zerr) == ZSTD_error_memory_allocation)
-            return mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory%s%s",
-                                z->zerr ? " in zstd: " : "",
-                                z->zerr ? ZSTD_getErrorName(z->zerr) : "");
-        return mm_set_error(err, MMARR_E_INVAL, MMARR_NO_OFFSET, "zstd compression failed: %s",
-                            ZSTD_getErrorName(z->zerr));
+            MM_FAIL(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory%s%s",
+                    z->zerr ? " in zstd: " : "", z->zerr ? ZSTD_getErrorName(z->zerr) : "");
+        MM_FAIL(err, MMARR_E_INVAL, MMARR_NO_OFFSET, "zstd compression failed: %s",
+                ZSTD_getErrorName(z->zerr));
     }
     *nchunks = n;
     return MMARR_OK;
@@ -192,7 +191,4 @@ const unsigned char *mm_zwriter_out(const mm_zwriter *z, size_t k, size_t *size,
 }
 
 /* Check that zstd accepts a level before a writer commits to it. */
-bool mm_zstd_level_ok(int level)
-{
-    return level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel();
-}
+bool mm_zstd_level_ok(int level) { return level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel(); }

@@ -61,9 +61,8 @@ static void buf_putu(mm_buf *b, uint64_t v)
 static mmarr_err perr(mm_parser *p, const char *what)
 {
     size_t show = p->n > 80 ? 80 : p->n;
-    return mm_set_error(p->err, MMARR_E_DTYPE, MMARR_NO_OFFSET,
-                        "dtype \"%.*s%s\": %s at character %zu", (int)show, p->text,
-                        p->n > show ? "..." : "", what, p->pos);
+    MM_FAIL(p->err, MMARR_E_DTYPE, MMARR_NO_OFFSET, "dtype \"%.*s%s\": %s at character %zu",
+            (int)show, p->text, p->n > show ? "..." : "", what, p->pos);
 }
 
 void mmarr_dtype_free(mmarr_dtype *dt)
@@ -121,17 +120,10 @@ static void render(mm_buf *b, const mmarr_dtype *dt)
         return;
     }
     switch (dt->special) {
-    case MM_SPECIAL_BF16:
-        buf_puts(b, "bfloat16");
-        return;
-    case MM_SPECIAL_E4M3FN:
-        buf_puts(b, "float8_e4m3fn");
-        return;
-    case MM_SPECIAL_E5M2:
-        buf_puts(b, "float8_e5m2");
-        return;
-    default:
-        break;
+    case MM_SPECIAL_BF16: buf_puts(b, "bfloat16"); return;
+    case MM_SPECIAL_E4M3FN: buf_puts(b, "float8_e4m3fn"); return;
+    case MM_SPECIAL_E5M2: buf_puts(b, "float8_e5m2"); return;
+    default: break;
     }
     char head[3] = {dt->byteorder, (char)dt->kind, 0};
     buf_puts(b, head);
@@ -155,7 +147,7 @@ static mmarr_err finish(mm_parser *p, mmarr_dtype *dt)
     render(&b, dt);
     if (b.oom) {
         free(b.p);
-        return mm_set_error(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+        MM_FAIL(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
     }
     dt->str = b.p;
     return MMARR_OK;
@@ -167,8 +159,8 @@ static void skip_ws(mm_parser *p)
 {
     if (p->strict)
         return;
-    while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
-                             p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
+    while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' ||
+                             p->s[p->pos] == '\r'))
         p->pos++;
 }
 
@@ -240,12 +232,11 @@ static const char *const mm_units[] = {"Y",  "M",  "W",  "D",  "h",  "m", "s",
 static const struct {
     const char *alias, *canon;
 } mm_aliases[] = {
-    {"bool", "|b1"},        {"?", "|b1"},           {"int8", "|i1"},
-    {"uint8", "|u1"},       {"int16", "<i2"},       {"uint16", "<u2"},
-    {"int32", "<i4"},       {"uint32", "<u4"},      {"int64", "<i8"},
-    {"uint64", "<u8"},      {"float16", "<f2"},     {"float32", "<f4"},
-    {"float64", "<f8"},     {"complex64", "<c8"},   {"complex128", "<c16"},
-    {"half", "<f2"},        {"single", "<f4"},      {"double", "<f8"},
+    {"bool", "|b1"},    {"?", "|b1"},         {"int8", "|i1"},        {"uint8", "|u1"},
+    {"int16", "<i2"},   {"uint16", "<u2"},    {"int32", "<i4"},       {"uint32", "<u4"},
+    {"int64", "<i8"},   {"uint64", "<u8"},    {"float16", "<f2"},     {"float32", "<f4"},
+    {"float64", "<f8"}, {"complex64", "<c8"}, {"complex128", "<c16"}, {"half", "<f2"},
+    {"single", "<f4"},  {"double", "<f8"},
 };
 
 static mmarr_err parse_simple_inner(mm_parser *p, const char *s, size_t n, mmarr_dtype *dt)
@@ -320,7 +311,8 @@ static mmarr_err parse_simple_inner(mm_parser *p, const char *s, size_t n, mmarr
     uint64_t size = 0;
     size_t dstart = i;
     while (i < n && s[i] >= '0' && s[i] <= '9') {
-        if (mm_mul_overflow(size, 10, &size) || mm_add_overflow(size, (uint64_t)(s[i] - '0'), &size))
+        if (mm_mul_overflow(size, 10, &size) ||
+            mm_add_overflow(size, (uint64_t)(s[i] - '0'), &size))
             return perr(p, "size too large");
         i++;
     }
@@ -356,8 +348,7 @@ static mmarr_err parse_simple_inner(mm_parser *p, const char *s, size_t n, mmarr
         if (code == 'U' && mm_mul_overflow(size, 4, &size))
             return perr(p, "size too large");
         break;
-    default:
-        return perr(p, "unknown type code");
+    default: return perr(p, "unknown type code");
     }
     if (size > MM_DTYPE_MAX_ITEMSIZE)
         return perr(p, "itemsize too large");
@@ -379,7 +370,7 @@ static mmarr_err new_simple(mm_parser *p, const char *s, size_t n, mmarr_dtype *
 {
     mmarr_dtype *dt = calloc(1, sizeof *dt);
     if (!dt)
-        return mm_set_error(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+        MM_FAIL(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
     mmarr_err rc = parse_simple_inner(p, s, n, dt);
     if (rc == MMARR_OK)
         rc = finish(p, dt);
@@ -436,7 +427,7 @@ static mmarr_err check_unique(mm_parser *p, mmarr_dtype *dt)
         return MMARR_OK;
     const mmarr_field **v = malloc(dt->nfields * sizeof *v);
     if (!v)
-        return mm_set_error(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+        MM_FAIL(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
     for (size_t i = 0; i < dt->nfields; i++)
         v[i] = &dt->fields[i];
     qsort(v, dt->nfields, sizeof *v, cmp_field_name);
@@ -466,7 +457,7 @@ static mmarr_err parse_field(mm_parser *p, mmarr_dtype *st, mmarr_field *f)
         return perr(p, "field name is not valid UTF-8");
     char *name = malloc(nlen + 1);
     if (!name)
-        return mm_set_error(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+        MM_FAIL(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
     memcpy(name, nm, nlen);
     name[nlen] = '\0';
     f->name = name;
@@ -535,7 +526,7 @@ static mmarr_err parse_field(mm_parser *p, mmarr_dtype *st, mmarr_field *f)
             return perr(p, "empty subarray shape");
         uint64_t *shape = malloc(nd * sizeof *shape);
         if (!shape)
-            return mm_set_error(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+            MM_FAIL(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
         memcpy(shape, dims, nd * sizeof *shape);
         f->shape = shape;
         f->ndim = nd;
@@ -564,7 +555,7 @@ static mmarr_err parse_struct(mm_parser *p, mmarr_dtype **out)
     p->pos++; /* '[' */
     mmarr_dtype *dt = calloc(1, sizeof *dt);
     if (!dt)
-        return mm_set_error(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
+        MM_FAIL(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
     dt->kind = MMARR_KIND_STRUCT;
     dt->byteorder = '|';
     size_t cap = 0;
@@ -666,10 +657,10 @@ mmarr_err mm_dtype_parse(const char *text, size_t len, bool strict, mmarr_dtype 
 mmarr_err mmarr_dtype_parse(const char *text, mmarr_dtype **out, mmarr_error *err)
 {
     if (!out)
-        return mm_set_error(err, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_dtype_parse: out is NULL");
+        MM_FAIL(err, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_dtype_parse: out is NULL");
     *out = NULL;
     if (!text)
-        return mm_set_error(err, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_dtype_parse: text is NULL");
+        MM_FAIL(err, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_dtype_parse: text is NULL");
     return mm_dtype_parse(text, strlen(text), false, out, err);
 }
 

@@ -25,8 +25,7 @@ static const struct {
     {MMARR_E_TRUNCATED, "MMARR_E_TRUNCATED", "MMARR_E_TRUNCATED: file is truncated"},
     {MMARR_E_UNSUPPORTED, "MMARR_E_UNSUPPORTED",
      "MMARR_E_UNSUPPORTED: file needs a feature this library lacks"},
-    {MMARR_E_STALE, "MMARR_E_STALE",
-     "MMARR_E_STALE: checksums are stale after in-place writes"},
+    {MMARR_E_STALE, "MMARR_E_STALE", "MMARR_E_STALE: checksums are stale after in-place writes"},
     {MMARR_E_NOTFOUND, "MMARR_E_NOTFOUND", "MMARR_E_NOTFOUND: no such array or key"},
     {MMARR_E_DTYPE, "MMARR_E_DTYPE", "MMARR_E_DTYPE: invalid or unsupported dtype"},
     {MMARR_E_EXISTS, "MMARR_E_EXISTS", "MMARR_E_EXISTS: already exists"},
@@ -53,11 +52,11 @@ const char *mmarr_err_name(mmarr_err code)
 
 const char *mmarr_version_string(void) { return MMARR_VERSION_STRING; }
 
-static void mm_vset(mmarr_error *e, mmarr_err code, int sys_errno, uint64_t offset,
-                    const char *fmt, va_list ap) MM_PRINTF(5, 0);
+static void mm_vset(mmarr_error *e, mmarr_err code, int sys_errno, uint64_t offset, const char *fmt,
+                    va_list ap) MM_PRINTF(5, 0);
 
-static void mm_vset(mmarr_error *e, mmarr_err code, int sys_errno, uint64_t offset,
-                    const char *fmt, va_list ap)
+static void mm_vset(mmarr_error *e, mmarr_err code, int sys_errno, uint64_t offset, const char *fmt,
+                    va_list ap)
 {
     e->code = code;
     e->sys_errno = sys_errno;

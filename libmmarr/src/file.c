@@ -74,34 +74,33 @@ static mmarr_err finish_open(mmarr_file *f, unsigned flags, mmarr_file **out, mm
 
 mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_error *err)
 {
-    mmarr_error e0, *e = err ? err : &e0;
+    MM_ERR_OUT(e, err);
     if (out)
         *out = NULL;
     if (!out || !path)
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_open: NULL argument");
-    if (flags & ~(MMARR_OPEN_RDWR | MMARR_OPEN_VERIFY | MMARR_OPEN_POPULATE |
-                  MMARR_OPEN_NO_CHUNK_VERIFY))
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown open flags 0x%x",
-                            path, flags);
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_open: NULL argument");
+    if (flags &
+        ~(MMARR_OPEN_RDWR | MMARR_OPEN_VERIFY | MMARR_OPEN_POPULATE | MMARR_OPEN_NO_CHUNK_VERIFY))
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown open flags 0x%x", path, flags);
     const bool rw = flags & MMARR_OPEN_RDWR;
     int fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     if (fd < 0)
-        return mm_set_syserr(e, MMARR_E_IO, errno, "%s: cannot open%s", path,
-                             rw ? " for reading and writing" : "");
+        MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: cannot open%s", path,
+                    rw ? " for reading and writing" : "");
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int se = errno;
         close(fd);
-        return mm_set_syserr(e, MMARR_E_IO, se, "%s: cannot stat", path);
+        MM_FAIL_SYS(e, MMARR_E_IO, se, "%s: cannot stat", path);
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: not a regular file", path);
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: not a regular file", path);
     }
     mmarr_file *f = file_new(path);
     if (!f) {
         close(fd);
-        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+        MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
     }
     f->size = (uint64_t)st.st_size;
     f->device = (uint64_t)st.st_dev;
@@ -111,8 +110,7 @@ mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_e
         if (f->size > SIZE_MAX) {
             close(fd);
             mmarr_close(f);
-            return mm_set_error(e, MMARR_E_RANGE, MMARR_NO_OFFSET,
-                                "%s: too large to map on this host", path);
+            MM_FAIL(e, MMARR_E_RANGE, MMARR_NO_OFFSET, "%s: too large to map on this host", path);
         }
         int prot = PROT_READ | (rw ? PROT_WRITE : 0);
         int mflags = MAP_SHARED | ((flags & MMARR_OPEN_POPULATE) ? MAP_POPULATE : 0);
@@ -121,8 +119,8 @@ mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_e
             int se = errno;
             close(fd);
             mmarr_close(f);
-            return mm_set_syserr(e, MMARR_E_IO, se, "%s: cannot map %llu bytes", path,
-                                 (unsigned long long)st.st_size);
+            MM_FAIL_SYS(e, MMARR_E_IO, se, "%s: cannot map %llu bytes", path,
+                        (unsigned long long)st.st_size);
         }
         f->base = p;
         f->mapped = true;
@@ -139,25 +137,23 @@ mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_e
 mmarr_err mmarr_open_buffer(const void *data, size_t size, unsigned flags, mmarr_file **out,
                             mmarr_error *err)
 {
-    mmarr_error e0, *e = err ? err : &e0;
+    MM_ERR_OUT(e, err);
     if (out)
         *out = NULL;
     if (!out || (!data && size))
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                            "mmarr_open_buffer: NULL argument");
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_open_buffer: NULL argument");
     if (flags & ~(MMARR_OPEN_VERIFY | MMARR_OPEN_NO_CHUNK_VERIFY))
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                            "<buffer>: only MMARR_OPEN_VERIFY and MMARR_OPEN_NO_CHUNK_VERIFY are "
-                            "valid for buffers (flags 0x%x)",
-                            flags);
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                "<buffer>: only MMARR_OPEN_VERIFY and MMARR_OPEN_NO_CHUNK_VERIFY are "
+                "valid for buffers (flags 0x%x)",
+                flags);
     if ((uint64_t)size > (uint64_t)INT64_MAX)
-        return mm_set_error(e, MMARR_E_RANGE, MMARR_NO_OFFSET, "<buffer>: too large");
+        MM_FAIL(e, MMARR_E_RANGE, MMARR_NO_OFFSET, "<buffer>: too large");
     if (size && ((uintptr_t)data % 8))
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                            "<buffer>: the buffer must be 8-byte aligned");
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "<buffer>: the buffer must be 8-byte aligned");
     mmarr_file *f = file_new("<buffer>");
     if (!f)
-        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "<buffer>: out of memory");
+        MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "<buffer>: out of memory");
     f->base = size ? data : (const unsigned char *)"";
     f->size = size;
     return finish_open(f, flags, out, e);

@@ -96,11 +96,11 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
     mmarr_disk_index_header h = {0};
     memcpy(h.magic, MMARR_INDEX_MAGIC, 8);
     uint64_t off = sizeof h;
-#define SECTION(field, bytes)                                                                  \
-    do {                                                                                       \
-        off = mm_align_up(off, MMARR_SECTION_ALIGNMENT);                                       \
-        h.field = off;                                                                         \
-        off += (bytes);                                                                        \
+#define SECTION(field, bytes)                                                                      \
+    do {                                                                                           \
+        off = mm_align_up(off, MMARR_SECTION_ALIGNMENT);                                           \
+        h.field = off;                                                                             \
+        off += (bytes);                                                                            \
     } while (0)
     h.entry_count = w->entry_count;
     SECTION(entries_offset, w->entry_count * sizeof(mmarr_disk_entry));

@@ -28,18 +28,16 @@ static mmarr_err stored_range(const mmarr_file *f, size_t index, uint64_t *beg, 
                               mmarr_error *e)
 {
     if (!f->mapped)
-        return mm_set_error(e, MMARR_E_UNSUPPORTED, MMARR_NO_OFFSET,
-                            "%s: residency needs a file mapping, not a caller's buffer",
-                            f->path);
+        MM_FAIL(e, MMARR_E_UNSUPPORTED, MMARR_NO_OFFSET,
+                "%s: residency needs a file mapping, not a caller's buffer", f->path);
     if (index == MMARR_ALL) {
         *beg = 0;
         *end = f->size;
         return MMARR_OK;
     }
     if (index >= f->entry_count)
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                            "%s: array index %zu out of range (%llu arrays)", f->path, index,
-                            (unsigned long long)f->entry_count);
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: array index %zu out of range (%llu arrays)",
+                f->path, index, (unsigned long long)f->entry_count);
     /* Placement was validated at open (spec.md §12.5): the range lies inside the mapping. */
     const mmarr_disk_entry *en = &f->entries[index];
     *beg = en->data_offset;
@@ -49,8 +47,8 @@ static mmarr_err stored_range(const mmarr_file *f, size_t index, uint64_t *beg, 
 
 /* Bytes of [beg, end) on resident pages. A page counts whole or not at all, and is clipped
  * to the range, so packed arrays that share a page each count only their own bytes. */
-static mmarr_err count_resident(const mmarr_file *f, uint64_t beg, uint64_t end,
-                                uint64_t *resident, mmarr_error *e)
+static mmarr_err count_resident(const mmarr_file *f, uint64_t beg, uint64_t end, uint64_t *resident,
+                                mmarr_error *e)
 {
     const uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
     unsigned char vec[MM_MINCORE_BATCH];
@@ -60,9 +58,8 @@ static mmarr_err count_resident(const mmarr_file *f, uint64_t beg, uint64_t end,
                                   ? end
                                   : at + (uint64_t)MM_MINCORE_BATCH * pg;
         if (mincore((void *)(uintptr_t)(f->base + at), (size_t)(stop - at), vec) != 0)
-            return mm_set_syserr(e, MMARR_E_IO, errno,
-                                 "%s: mincore failed for [%llu, %llu) of the mapping", f->path,
-                                 (unsigned long long)at, (unsigned long long)stop);
+            MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: mincore failed for [%llu, %llu) of the mapping",
+                        f->path, (unsigned long long)at, (unsigned long long)stop);
         const uint64_t npages = (stop - at + pg - 1) / pg;
         for (uint64_t k = 0; k < npages; k++) {
             if (!(vec[k] & 1))
@@ -80,9 +77,9 @@ mmarr_err mmarr_file_resident(mmarr_file *f, size_t index, uint64_t *resident_by
 {
     mmarr_error e;
     if (!resident_bytes)
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                            "%s: mmarr_file_resident: NULL resident_bytes",
-                                            f->path),
+        return mm_file_done(f,
+                            mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                         "%s: mmarr_file_resident: NULL resident_bytes", f->path),
                             &e, err);
     uint64_t beg = 0, end = 0, resident = 0;
     mmarr_err rc = stored_range(f, index, &beg, &end, &e);
@@ -100,13 +97,13 @@ mmarr_err mmarr_file_resident(mmarr_file *f, size_t index, uint64_t *resident_by
 static mmarr_err span(mmarr_file *f, size_t index, void **addr, size_t *len, mmarr_error *e)
 {
     if (!f->mapped)
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                            "%s: memory calls need a file handle, not a buffer", f->path);
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                "%s: memory calls need a file handle, not a buffer", f->path);
     uint64_t beg = 0, end = f->size;
     if (index != MMARR_ALL) {
         if (index >= f->entry_count)
-            return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                "%s: array index %zu out of range", f->path, index);
+            MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: array index %zu out of range", f->path,
+                    index);
         const mmarr_disk_entry *en = &f->entries[index];
         beg = en->data_offset;
         end = beg + en->data_size;
@@ -127,9 +124,10 @@ mmarr_err mmarr_file_advise(mmarr_file *f, size_t index, mmarr_advice advice, mm
     static const int map[] = {MADV_NORMAL,   MADV_SEQUENTIAL, MADV_RANDOM,
                               MADV_WILLNEED, MADV_DONTNEED,   MADV_HUGEPAGE};
     if ((unsigned)advice >= sizeof map / sizeof map[0])
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                    "%s: unknown advice %d", f->path, (int)advice),
-                    &e, err);
+        return mm_file_done(f,
+                            mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                         "%s: unknown advice %d", f->path, (int)advice),
+                            &e, err);
     void *addr = NULL;
     size_t len = 0;
     mmarr_err rc = span(f, index, &addr, &len, &e);

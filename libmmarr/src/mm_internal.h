@@ -18,7 +18,14 @@
 #error "libmmarr reads the index in place and needs a little-endian host"
 #endif
 
-/* ---- errors (error.c) ---- */
+/* ---- errors (error.c) ----
+ *
+ * One idiom. An internal function that can fail takes an mmarr_error *e (never NULL) and
+ * returns mmarr_err; it fails with MM_FAIL / MM_FAIL_SYS (which fill *e and return the code)
+ * and passes failures up with MM_TRY. A public function whose mmarr_error *err is optional
+ * gets a non-NULL one with MM_ERR_OUT. A public call on a file handle works on a local
+ * mmarr_error and ends with mm_file_done(), so that the handle keeps its last error; a writer
+ * keeps its own in w->err. */
 
 /* Fill *e (if not NULL) and return code. printf-style message. */
 mmarr_err mm_set_error(mmarr_error *e, mmarr_err code, uint64_t offset, const char *fmt, ...)
@@ -27,12 +34,19 @@ mmarr_err mm_set_error(mmarr_error *e, mmarr_err code, uint64_t offset, const ch
 mmarr_err mm_set_syserr(mmarr_error *e, mmarr_err code, int sys_errno, const char *fmt, ...)
     MM_PRINTF(4, 5);
 
-#define MM_TRY(expr)                                                                          \
-    do {                                                                                      \
-        mmarr_err mm_rc_ = (expr);                                                            \
-        if (mm_rc_ != MMARR_OK)                                                               \
-            return mm_rc_;                                                                    \
+#define MM_FAIL(e, code, offset, ...) return mm_set_error((e), (code), (offset), __VA_ARGS__)
+#define MM_FAIL_SYS(e, code, sys_errno, ...)                                                       \
+    return mm_set_syserr((e), (code), (sys_errno), __VA_ARGS__)
+#define MM_TRY(expr)                                                                               \
+    do {                                                                                           \
+        mmarr_err mm_rc_ = (expr);                                                                 \
+        if (mm_rc_ != MMARR_OK)                                                                    \
+            return mm_rc_;                                                                         \
     } while (0)
+/* Declare `e`: the caller's err, or a local sink when err is NULL. */
+#define MM_ERR_OUT(e, err)                                                                         \
+    mmarr_error e##_sink_;                                                                         \
+    mmarr_error *const e = (err) ? (err) : &e##_sink_
 
 /* ---- arithmetic ---- */
 
@@ -91,9 +105,9 @@ static inline int mm_name_cmp(const char *a, size_t an, const char *b, size_t bn
 
 struct mmarr_dtype {
     mmarr_kind kind;
-    char byteorder;     /* '<', '>', '|' */
+    char byteorder; /* '<', '>', '|' */
     uint64_t itemsize;
-    char *str;          /* canonical text */
+    char *str; /* canonical text */
     /* datetime / timedelta */
     char unit[4];
     uint64_t unit_count;
@@ -121,17 +135,17 @@ typedef struct mm_meta_view {
 #define MM_DPOOL_MAX 8 /* decompression states a handle keeps for later reads */
 
 struct mmarr_file {
-    char *path;                 /* owned, "<buffer>" for buffers */
-    const unsigned char *base;  /* start of the mapping or buffer */
-    uint64_t size;              /* bytes mapped */
-    bool mapped;                /* base came from mmap (else a caller buffer) */
+    char *path;                /* owned, "<buffer>" for buffers */
+    const unsigned char *base; /* start of the mapping or buffer */
+    uint64_t size;             /* bytes mapped */
+    bool mapped;               /* base came from mmap (else a caller buffer) */
     bool writable;
-    int fd;                     /* kept for read-write handles (rehash), else -1 */
-    uint64_t device, inode;     /* fstat of the descriptor mapped; 0 for buffers */
+    int fd;                 /* kept for read-write handles (rehash), else -1 */
+    uint64_t device, inode; /* fstat of the descriptor mapped; 0 for buffers */
 
     /* active state (spec.md §4.2); replaced by rehash */
     mmarr_disk_slot slot;
-    unsigned active_slot;       /* 0 = A, 1 = B */
+    unsigned active_slot; /* 0 = A, 1 = B */
     bool other_slot_damaged;
     uint32_t alignment;
     unsigned format_minor;
@@ -159,16 +173,16 @@ struct mmarr_file {
         size_t map_size;
         mmarr_dtype **dtypes;
         uint64_t dtype_count;
-    } *retired;
+    } * retired;
     size_t retired_count;
 
-    unsigned threads;           /* mmarr_file_set_threads(); 0 = online CPUs */
-    bool chunk_verify;          /* check chunk checksums on cold reads */
+    unsigned threads;  /* mmarr_file_set_threads(); 0 = online CPUs */
+    bool chunk_verify; /* check chunk checksums on cold reads */
 
     pthread_mutex_t err_lock;
     mmarr_error last_err;
 
-    struct mm_cache *cache;     /* cache.c: mmarr_file_map() state, created on first use */
+    struct mm_cache *cache; /* cache.c: mmarr_file_map() state, created on first use */
 
     /* cold.c: decompression states (zstd context, chunk buffers) kept between reads */
     pthread_mutex_t dpool_lock;
@@ -194,20 +208,20 @@ static inline uint32_t mm_heap_put(mm_sbuf *h, const char *s, size_t n)
 
 /* index_write.c: what an index is made of, as the writer holds it. */
 typedef struct mm_index_meta {
-    size_t owner;  /* entry number, or SIZE_MAX for the file */
-    size_t seq;    /* insertion order, so the last value for a key wins */
+    size_t owner; /* entry number, or SIZE_MAX for the file */
+    size_t seq;   /* insertion order, so the last value for a key wins */
     char *key, *value;
 } mm_index_meta;
 typedef struct mm_index_parts {
-    const char *heap;               /* names and dtype texts below point into it */
-    mmarr_disk_entry *entries;      /* name_rank is set by mm_index_encode */
-    const mm_strref *names;         /* the entries' names */
+    const char *heap;          /* names and dtype texts below point into it */
+    mmarr_disk_entry *entries; /* name_rank is set by mm_index_encode */
+    const mm_strref *names;    /* the entries' names */
     size_t entry_count;
     const mmarr_disk_dtype *dtypes; /* str_offset/str_size into heap */
     size_t dtype_count;
     const uint64_t *dims;
     size_t dim_count;
-    mm_index_meta *meta;            /* sorted in place */
+    mm_index_meta *meta; /* sorted in place */
     size_t meta_count;
     const mmarr_disk_cold *colds;
     size_t cold_count;
@@ -226,9 +240,9 @@ mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err);
 /* Free what mm_index_load allocated. */
 void mm_index_unload(mmarr_file *f);
 
-/* reader.c: copy a finished error into the handle's last error; returns its code. */
+/* error.c: copy a finished error into the handle's last error; returns its code. */
 mmarr_err mm_file_record(mmarr_file *f, const mmarr_error *e);
-/* reader.c: finish a public call: on failure copy *e to *err and the handle. */
+/* error.c: finish a public call: on failure copy *e to *err and the handle. */
 mmarr_err mm_file_done(mmarr_file *f, mmarr_err rc, const mmarr_error *e, mmarr_error *err);
 
 /* thread.c: CPUs this process may use (1..MM_MAX_THREADS), and pthread_create for a helper
@@ -274,8 +288,8 @@ void mm_shuffle(unsigned char *restrict dst, const unsigned char *restrict src, 
 void mm_unshuffle(unsigned char *restrict dst, const unsigned char *restrict src, size_t len,
                   size_t k);
 void mm_cold_fill_info(const mmarr_file *f, const mmarr_disk_entry *e, mmarr_array_info *a);
-mmarr_err mm_cold_read(mmarr_file *f, size_t index, uint64_t offset, void *dst,
-                       uint64_t n, unsigned threads, bool verify, mmarr_error *err);
+mmarr_err mm_cold_read(mmarr_file *f, size_t index, uint64_t offset, void *dst, uint64_t n,
+                       unsigned threads, bool verify, mmarr_error *err);
 mmarr_err mm_cold_chunk_info(const mmarr_file *f, size_t index, size_t k, mmarr_chunk_info *out);
 mmarr_err mm_cold_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst, bool verify,
                              mmarr_error *err);
@@ -288,8 +302,8 @@ mm_zwriter *mm_zwriter_new(int level, size_t chunk_size, size_t itemsize, bool s
                            unsigned threads, uint64_t total);
 void mm_zwriter_free(mm_zwriter *z);
 size_t mm_zwriter_batch_chunks(const mm_zwriter *z);
-mmarr_err mm_zwriter_run(mm_zwriter *z, const unsigned char *src, size_t src_len,
-                         size_t *nchunks, mmarr_error *err);
+mmarr_err mm_zwriter_run(mm_zwriter *z, const unsigned char *src, size_t src_len, size_t *nchunks,
+                         mmarr_error *err);
 const unsigned char *mm_zwriter_out(const mm_zwriter *z, size_t k, size_t *size,
                                     uint64_t *raw_checksum);
 bool mm_zstd_level_ok(int level);
@@ -327,9 +341,9 @@ static inline uint64_t mm_prologue_checksum(const mmarr_disk_prologue *p)
  * "<path>.tmp.XXXXXX"), published atomically over its destination. */
 typedef struct mm_tmpfile {
     int fd;
-    bool named;     /* false: an unnamed O_TMPFILE temporary, linked in at publication */
+    bool named; /* false: an unnamed O_TMPFILE temporary, linked in at publication */
     bool published;
-    char *path;     /* the temporary's name, or (unnamed) a name for messages */
+    char *path; /* the temporary's name, or (unnamed) a name for messages */
 } mm_tmpfile;
 mmarr_err mm_tmp_create(const char *path, mm_tmpfile *t, mmarr_error *e);
 /* fsync (if sync), then rename over path, or link at path with no_replace (MMARR_E_EXISTS
@@ -343,11 +357,10 @@ mmarr_err mm_sync_parent_dir(const char *path, mmarr_error *e);
 /* "path: what" with errno se; MMARR_E_NOSPACE for ENOSPC/EDQUOT, else MMARR_E_IO. */
 mmarr_err mm_sys_fail(mmarr_error *e, const char *path, int se, const char *what);
 /* publish.c: describe "no space" for path's filesystem into e (tmpfs advice included). */
-mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t need,
-                           uint64_t target, int sys_errno);
+mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t need, uint64_t target,
+                           int sys_errno);
 /* posix_fallocate with a clear error. */
-mmarr_err mm_reserve_space(mmarr_error *e, int fd, const char *path, uint64_t off,
-                           uint64_t len);
+mmarr_err mm_reserve_space(mmarr_error *e, int fd, const char *path, uint64_t off, uint64_t len);
 /* pwrite all bytes or fail. */
 mmarr_err mm_pwrite_all(mmarr_error *e, int fd, const char *path, const void *buf, size_t n,
                         uint64_t off);

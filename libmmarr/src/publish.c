@@ -25,44 +25,41 @@
 #include <unistd.h>
 
 /* need: the bytes that could not be allocated; target: the file size that was asked for */
-mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t need,
-                           uint64_t target, int sys_errno)
+mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t need, uint64_t target,
+                           int sys_errno)
 {
     if (sys_errno == EFBIG)
-        return mm_set_syserr(e, MMARR_E_NOSPACE, sys_errno,
-                             "%s: cannot grow the file to %llu bytes (file size limit, "
-                             "see ulimit -f)",
-                             path, (unsigned long long)target);
+        MM_FAIL_SYS(e, MMARR_E_NOSPACE, sys_errno,
+                    "%s: cannot grow the file to %llu bytes (file size limit, "
+                    "see ulimit -f)",
+                    path, (unsigned long long)target);
     struct statfs sfs;
     struct statvfs svfs;
     char needs[MM_SIZE_BUF], frees[MM_SIZE_BUF], totals[MM_SIZE_BUF];
     mm_format_size(need, needs);
     if (fstatfs(fd, &sfs) != 0 || fstatvfs(fd, &svfs) != 0)
-        return mm_set_syserr(e, MMARR_E_NOSPACE, sys_errno,
-                             "%s: no space to reserve %s", path, needs);
+        MM_FAIL_SYS(e, MMARR_E_NOSPACE, sys_errno, "%s: no space to reserve %s", path, needs);
     mm_format_size((uint64_t)svfs.f_bavail * svfs.f_frsize, frees);
     mm_format_size((uint64_t)svfs.f_blocks * svfs.f_frsize, totals);
     if (sfs.f_type == TMPFS_MAGIC)
-        return mm_set_syserr(e, MMARR_E_NOSPACE, sys_errno,
-                             "%s: the tmpfs holding this file is too small: need %s more, "
-                             "%s free of %s. Grow it (e.g. 'mount -o remount,size=<bytes> "
-                             "<mountpoint>' as root, or 'docker run --shm-size=<bytes>' / a "
-                             "Kubernetes emptyDir with medium: Memory and a sizeLimit for "
-                             "/dev/shm in a container), or write to a disk directory instead",
-                             path, needs, frees, totals);
-    return mm_set_syserr(e, MMARR_E_NOSPACE, sys_errno,
-                         "%s: not enough disk space: need %s more, %s free of %s", path,
-                         needs, frees, totals);
+        MM_FAIL_SYS(e, MMARR_E_NOSPACE, sys_errno,
+                    "%s: the tmpfs holding this file is too small: need %s more, "
+                    "%s free of %s. Grow it (e.g. 'mount -o remount,size=<bytes> "
+                    "<mountpoint>' as root, or 'docker run --shm-size=<bytes>' / a "
+                    "Kubernetes emptyDir with medium: Memory and a sizeLimit for "
+                    "/dev/shm in a container), or write to a disk directory instead",
+                    path, needs, frees, totals);
+    MM_FAIL_SYS(e, MMARR_E_NOSPACE, sys_errno,
+                "%s: not enough disk space: need %s more, %s free of %s", path, needs, frees,
+                totals);
 }
 
-mmarr_err mm_reserve_space(mmarr_error *e, int fd, const char *path, uint64_t off,
-                           uint64_t len)
+mmarr_err mm_reserve_space(mmarr_error *e, int fd, const char *path, uint64_t off, uint64_t len)
 {
     if (len == 0)
         return MMARR_OK;
     if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
-        return mm_set_error(e, MMARR_E_RANGE, off, "%s: file would exceed the largest offset",
-                            path);
+        MM_FAIL(e, MMARR_E_RANGE, off, "%s: file would exceed the largest offset", path);
     int rc;
     do {
         rc = posix_fallocate(fd, (off_t)off, (off_t)len);
@@ -71,8 +68,8 @@ mmarr_err mm_reserve_space(mmarr_error *e, int fd, const char *path, uint64_t of
         return MMARR_OK;
     if (rc == ENOSPC || rc == EFBIG || rc == EDQUOT)
         return mm_nospace_error(e, fd, path, len, off + len, rc);
-    return mm_set_syserr(e, MMARR_E_IO, rc, "%s: cannot reserve %llu bytes at offset %llu",
-                         path, (unsigned long long)len, (unsigned long long)off);
+    MM_FAIL_SYS(e, MMARR_E_IO, rc, "%s: cannot reserve %llu bytes at offset %llu", path,
+                (unsigned long long)len, (unsigned long long)off);
 }
 
 mmarr_err mm_pwrite_all(mmarr_error *e, int fd, const char *path, const void *buf, size_t n,
@@ -88,8 +85,8 @@ mmarr_err mm_pwrite_all(mmarr_error *e, int fd, const char *path, const void *bu
             int se = errno;
             if (se == ENOSPC || se == EFBIG || se == EDQUOT)
                 return mm_nospace_error(e, fd, path, n, off + n, se);
-            return mm_set_syserr(e, MMARR_E_IO, se, "%s: write of %zu bytes at offset %llu",
-                                 path, n, (unsigned long long)off);
+            MM_FAIL_SYS(e, MMARR_E_IO, se, "%s: write of %zu bytes at offset %llu", path, n,
+                        (unsigned long long)off);
         }
         p += w;
         n -= (size_t)w;
@@ -162,8 +159,8 @@ static int create_named(const char *name, int unused)
 /* A fresh "<path>.tmp.XXXXXX" taken by claim(name, arg) (a result >= 0, stored in *result),
  * trying other names while they exist. NULL on failure, with *se = ENOMEM, claim's errno, or
  * EEXIST when no free name was found. */
-static char *claim_tmp_name(const char *path, int (*claim)(const char *, int), int arg,
-                            int *result, int *se)
+static char *claim_tmp_name(const char *path, int (*claim)(const char *, int), int arg, int *result,
+                            int *se)
 {
     *se = EEXIST;
     for (int attempt = 0; attempt < 100 && *se == EEXIST; attempt++) {
@@ -182,15 +179,15 @@ static char *claim_tmp_name(const char *path, int (*claim)(const char *, int), i
 
 mmarr_err mm_sys_fail(mmarr_error *e, const char *path, int se, const char *what)
 {
-    return mm_set_syserr(e, se == ENOSPC || se == EDQUOT ? MMARR_E_NOSPACE : MMARR_E_IO, se,
-                         "%s: %s", path, what);
+    MM_FAIL_SYS(e, se == ENOSPC || se == EDQUOT ? MMARR_E_NOSPACE : MMARR_E_IO, se, "%s: %s", path,
+                what);
 }
 
 mmarr_err mm_sync_parent_dir(const char *path, mmarr_error *e)
 {
     char *copy = strdup(path);
     if (!copy)
-        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+        MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
     int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     free(copy);
     if (dfd < 0)
@@ -201,8 +198,8 @@ mmarr_err mm_sync_parent_dir(const char *path, mmarr_error *e)
     /* The file is in place and complete; only its surviving a power loss is in doubt. */
     return (rc != 0 && se != EINVAL)
                ? mm_sys_fail(e, path, se,
-                          "published, but the fsync of its directory failed: the new file is in "
-                          "place and complete, but may not survive a power loss")
+                             "published, but the fsync of its directory failed: the new file is in "
+                             "place and complete, but may not survive a power loss")
                : MMARR_OK;
 }
 
@@ -222,12 +219,10 @@ mmarr_err mm_tmp_create(const char *path, mm_tmpfile *t, mmarr_error *e)
         close(t->fd);
     t->fd = -1;
     if (se == ENOMEM)
-        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+        MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
     if (se == EEXIST)
-        return mm_set_error(e, MMARR_E_IO, MMARR_NO_OFFSET,
-                            "%s: cannot find a free temporary name", path);
-    return mm_set_syserr(e, MMARR_E_IO, se, "%s: cannot create a temporary file beside it",
-                         path);
+        MM_FAIL(e, MMARR_E_IO, MMARR_NO_OFFSET, "%s: cannot find a free temporary name", path);
+    MM_FAIL_SYS(e, MMARR_E_IO, se, "%s: cannot create a temporary file beside it", path);
 }
 
 mmarr_err mm_tmp_publish(mm_tmpfile *t, const char *path, bool no_replace, bool sync,
@@ -239,8 +234,8 @@ mmarr_err mm_tmp_publish(mm_tmpfile *t, const char *path, bool no_replace, bool 
         if ((t->named ? link(t->path, path) : link_unnamed(path, t->fd)) != 0) {
             const int se = errno;
             if (se == EEXIST)
-                return mm_set_error(e, MMARR_E_EXISTS, MMARR_NO_OFFSET,
-                                    "%s: already exists (not replaced)", path);
+                MM_FAIL(e, MMARR_E_EXISTS, MMARR_NO_OFFSET, "%s: already exists (not replaced)",
+                        path);
             return mm_sys_fail(e, path, se, "cannot publish (link)");
         }
         if (t->named)
@@ -254,9 +249,9 @@ mmarr_err mm_tmp_publish(mm_tmpfile *t, const char *path, bool no_replace, bool 
         int linked, se;
         char *named = claim_tmp_name(path, link_unnamed, t->fd, &linked, &se);
         if (!named)
-            return se == ENOMEM ? mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET,
-                                               "%s: out of memory", path)
-                                : mm_sys_fail(e, path, se, "cannot publish (link of the temporary)");
+            return se == ENOMEM
+                       ? mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path)
+                       : mm_sys_fail(e, path, se, "cannot publish (link of the temporary)");
         if (rename(named, path) != 0) {
             se = errno;
             unlink(named);

@@ -38,14 +38,16 @@ mmarr_err mmarr_file_find(mmarr_file *f, const char *name, size_t *index, mmarr_
 {
     mmarr_error e;
     if (!name || !index)
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                    "%s: mmarr_file_find: NULL argument", f->path),
-                    &e, err);
+        return mm_file_done(f,
+                            mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                         "%s: mmarr_file_find: NULL argument", f->path),
+                            &e, err);
     if (find_index(f, name, index))
         return MMARR_OK;
-    return mm_file_done(f, mm_set_error(&e, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
-                                "%s: no array named \"%s\"", f->path, name),
-                &e, err);
+    return mm_file_done(f,
+                        mm_set_error(&e, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
+                                     "%s: no array named \"%s\"", f->path, name),
+                        &e, err);
 }
 
 void mm_entry_meta(const mmarr_file *f, size_t index, uint32_t *first, uint32_t *count)
@@ -106,15 +108,15 @@ static void fill_info(const mmarr_file *f, size_t index, mmarr_array_info *a)
     }
 }
 
-mmarr_err mmarr_file_array(mmarr_file *f, size_t index, mmarr_array_info *out,
-                           mmarr_error *err)
+mmarr_err mmarr_file_array(mmarr_file *f, size_t index, mmarr_array_info *out, mmarr_error *err)
 {
     mmarr_error e;
     if (!out || index >= f->entry_count)
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                    "%s: array index %zu out of range (%llu arrays)", f->path,
-                                    index, (unsigned long long)f->entry_count),
-                    &e, err);
+        return mm_file_done(f,
+                            mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                         "%s: array index %zu out of range (%llu arrays)", f->path,
+                                         index, (unsigned long long)f->entry_count),
+                            &e, err);
     fill_info(f, index, out);
     return MMARR_OK;
 }
@@ -129,8 +131,7 @@ mmarr_err mmarr_file_find_array(mmarr_file *f, const char *name, mmarr_array_inf
 
 /* ---- metadata ---- */
 
-static const char *group_get(const mmarr_file *f, uint32_t first, uint32_t count,
-                             const char *key)
+static const char *group_get(const mmarr_file *f, uint32_t first, uint32_t count, const char *key)
 {
     const size_t len = strlen(key);
     size_t lo = 0, hi = count;
@@ -148,16 +149,16 @@ static const char *group_get(const mmarr_file *f, uint32_t first, uint32_t count
     return NULL;
 }
 
-static mmarr_err group_at(mmarr_file *f, uint32_t first, uint32_t count, size_t i,
-                          const char **key, const char **value, const char *owner,
-                          mmarr_error *err)
+static mmarr_err group_at(mmarr_file *f, uint32_t first, uint32_t count, size_t i, const char **key,
+                          const char **value, const char *owner, mmarr_error *err)
 {
     mmarr_error e;
     if (i >= count)
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                    "%s: %s: metadata index %zu out of range (%u entries)",
-                                    f->path, owner, i, count),
-                    &e, err);
+        return mm_file_done(f,
+                            mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                         "%s: %s: metadata index %zu out of range (%u entries)",
+                                         f->path, owner, i, count),
+                            &e, err);
     const mmarr_disk_meta *m = &f->meta[first + i];
     if (key)
         *key = f->heap + m->key_offset;
@@ -169,8 +170,7 @@ static mmarr_err group_at(mmarr_file *f, uint32_t first, uint32_t count, size_t 
 mmarr_err mmarr_file_meta(mmarr_file *f, size_t i, const char **key, const char **value,
                           mmarr_error *err)
 {
-    return group_at(f, f->ih->file_meta_first, f->ih->file_meta_count, i, key, value, "file",
-                    err);
+    return group_at(f, f->ih->file_meta_first, f->ih->file_meta_count, i, key, value, "file", err);
 }
 
 const char *mmarr_file_meta_get(const mmarr_file *f, const char *key)
@@ -185,14 +185,14 @@ mmarr_err mmarr_array_meta(mmarr_file *f, size_t index, size_t i, const char **k
 {
     mmarr_error e;
     if (index >= f->entry_count)
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                    "%s: array index %zu out of range", f->path, index),
-                    &e, err);
+        return mm_file_done(f,
+                            mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                         "%s: array index %zu out of range", f->path, index),
+                            &e, err);
     const mmarr_disk_entry *en = &f->entries[index];
     uint32_t mfirst, mcount;
     mm_entry_meta(f, index, &mfirst, &mcount);
-    return group_at(f, mfirst, mcount, i, key, value,
-                    mm_entry_name(f, en), err);
+    return group_at(f, mfirst, mcount, i, key, value, mm_entry_name(f, en), err);
 }
 
 const char *mmarr_array_meta_get(const mmarr_file *f, size_t index, const char *key)
@@ -220,26 +220,26 @@ static mmarr_err verify_array(mmarr_file *f, size_t index, mmarr_error *e)
     if (sum == en->checksum)
         return MMARR_OK;
     if (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE)
-        return mm_set_error(e, MMARR_E_STALE, en->data_offset,
-                            "%s: array \"%s\" at offset %llu differs from its checksum, and "
-                            "the file was opened for writing since checksums were computed: "
-                            "rehash (mmarr_file_flush with MMARR_FLUSH_REHASH) to verify",
-                            f->path, name, (unsigned long long)en->data_offset);
-    return mm_set_error(e, MMARR_E_CHECKSUM, en->data_offset,
-                        "%s: array \"%s\": checksum mismatch for [%llu, +%llu) (stored "
-                        "%016llx, computed %016llx)",
-                        f->path, name, (unsigned long long)en->data_offset,
-                        (unsigned long long)en->data_size, (unsigned long long)en->checksum,
-                        (unsigned long long)sum);
+        MM_FAIL(e, MMARR_E_STALE, en->data_offset,
+                "%s: array \"%s\" at offset %llu differs from its checksum, and "
+                "the file was opened for writing since checksums were computed: "
+                "rehash (mmarr_file_flush with MMARR_FLUSH_REHASH) to verify",
+                f->path, name, (unsigned long long)en->data_offset);
+    MM_FAIL(e, MMARR_E_CHECKSUM, en->data_offset,
+            "%s: array \"%s\": checksum mismatch for [%llu, +%llu) (stored "
+            "%016llx, computed %016llx)",
+            f->path, name, (unsigned long long)en->data_offset, (unsigned long long)en->data_size,
+            (unsigned long long)en->checksum, (unsigned long long)sum);
 }
 
 mmarr_err mmarr_file_verify_array(mmarr_file *f, size_t index, mmarr_error *err)
 {
     mmarr_error e;
     if (index >= f->entry_count)
-        return mm_file_done(f, mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                    "%s: array index %zu out of range", f->path, index),
-                    &e, err);
+        return mm_file_done(f,
+                            mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                                         "%s: array index %zu out of range", f->path, index),
+                            &e, err);
     return mm_file_done(f, verify_array(f, index, &e), &e, err);
 }
 
@@ -251,9 +251,8 @@ static mmarr_err verify_padding(const mmarr_file *f, size_t index, mmarr_error *
     const uint64_t end = en->data_offset + en->data_size, pend = mm_align_up(end, a);
     const uint64_t o = end + mm_first_nonzero(f->base + end, (size_t)(pend - end));
     if (o < pend)
-        return mm_set_error(e, MMARR_E_CHECKSUM, o,
-                            "%s: array \"%s\": non-zero padding byte at offset %llu", f->path,
-                            mm_entry_name(f, en), (unsigned long long)o);
+        MM_FAIL(e, MMARR_E_CHECKSUM, o, "%s: array \"%s\": non-zero padding byte at offset %llu",
+                f->path, mm_entry_name(f, en), (unsigned long long)o);
     return MMARR_OK;
 }
 
@@ -283,8 +282,8 @@ mmarr_err mmarr_file_verify(mmarr_file *f, mmarr_error *err)
 static mmarr_err check_index(mmarr_file *f, size_t index, const char *fn, mmarr_error *e)
 {
     if (index >= f->entry_count)
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: %s: array index %zu out of range",
-                            f->path, fn, index);
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: %s: array index %zu out of range", f->path,
+                fn, index);
     return MMARR_OK;
 }
 
@@ -314,19 +313,17 @@ mmarr_err mmarr_file_read(mmarr_file *f, size_t index, uint64_t offset, void *ds
     return mm_file_done(f, rc, &e, err);
 }
 
-static mmarr_err check_chunk(mmarr_file *f, size_t index, size_t k, const char *fn,
-                             mmarr_error *e)
+static mmarr_err check_chunk(mmarr_file *f, size_t index, size_t k, const char *fn, mmarr_error *e)
 {
     MM_TRY(check_index(f, index, fn, e));
     mmarr_array_info a;
     fill_info(f, index, &a);
     if (a.storage != MMARR_STORAGE_COLD)
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: %s: array \"%s\" is not cold",
-                            f->path, fn, a.name);
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: %s: array \"%s\" is not cold", f->path, fn,
+                a.name);
     if (k >= a.chunk_count)
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                            "%s: %s: array \"%s\" has %zu chunks, not %zu", f->path, fn, a.name,
-                            a.chunk_count, k + 1);
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: %s: array \"%s\" has %zu chunks, not %zu",
+                f->path, fn, a.name, a.chunk_count, k + 1);
     return MMARR_OK;
 }
 
@@ -342,8 +339,7 @@ mmarr_err mmarr_file_chunk(mmarr_file *f, size_t index, size_t k, mmarr_chunk_in
     return mm_file_done(f, rc, &e, err);
 }
 
-mmarr_err mmarr_file_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst,
-                                mmarr_error *err)
+mmarr_err mmarr_file_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst, mmarr_error *err)
 {
     mmarr_error e;
     mmarr_err rc = dst ? check_chunk(f, index, k, "mmarr_file_read_chunk", &e)
@@ -353,4 +349,3 @@ mmarr_err mmarr_file_read_chunk(mmarr_file *f, size_t index, size_t k, void *dst
         rc = mm_cold_read_chunk(f, index, k, dst, f->chunk_verify, &e);
     return mm_file_done(f, rc, &e, err);
 }
-

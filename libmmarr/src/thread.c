@@ -73,8 +73,7 @@ unsigned mm_batch_threads(unsigned threads, uint64_t count, uint64_t bytes)
 /* Chunks in a batch (writer and verification) for `threads` threads: per_thread each, more
  * when chunks are small, until each thread has twice MM_THREAD_MIN_BYTES (or mm_batch_run would
  * not start it); then cut to MM_BATCH_BYTES of raw bytes, but not below `least` chunks. */
-uint64_t mm_batch_chunks(unsigned threads, unsigned per_thread, uint64_t chunk_size,
-                             uint64_t least)
+uint64_t mm_batch_chunks(unsigned threads, unsigned per_thread, uint64_t chunk_size, uint64_t least)
 {
     uint64_t n = (uint64_t)threads * per_thread;
     const uint64_t want = (uint64_t)threads * 2 * MM_THREAD_MIN_BYTES;

@@ -23,7 +23,7 @@
 static mmarr_err sync_fd(mmarr_file *f, mmarr_error *e)
 {
     if (fdatasync(f->fd) != 0)
-        return mm_set_syserr(e, MMARR_E_IO, errno, "%s: fdatasync failed", f->path);
+        MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: fdatasync failed", f->path);
     return MMARR_OK;
 }
 
@@ -44,7 +44,7 @@ static mmarr_err publish_slot(mmarr_file *f, mmarr_disk_slot *ns, mmarr_error *e
 mmarr_err mm_publish_stale(mmarr_file *f, mmarr_error *e)
 {
     if (flock(f->fd, LOCK_SH) != 0)
-        return mm_set_syserr(e, MMARR_E_IO, errno, "%s: flock failed", f->path);
+        MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: flock failed", f->path);
     if (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE)
         return MMARR_OK;
     mmarr_disk_slot ns = f->slot;
@@ -57,12 +57,12 @@ static mmarr_err remap(mmarr_file *f, uint64_t new_size, mmarr_error *e)
 {
     struct mm_retired *r = realloc(f->retired, (f->retired_count + 1) * sizeof *r);
     if (!r)
-        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+        MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
     f->retired = r;
     void *p = mmap(NULL, (size_t)new_size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
     if (p == MAP_FAILED)
-        return mm_set_syserr(e, MMARR_E_IO, errno, "%s: cannot map %llu bytes", f->path,
-                             (unsigned long long)new_size);
+        MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: cannot map %llu bytes", f->path,
+                    (unsigned long long)new_size);
     r[f->retired_count++] = (struct mm_retired){(void *)f->base, (size_t)f->size, f->dtypes,
                                                 f->dtype_count};
     f->dtypes = NULL;
@@ -87,16 +87,16 @@ static mmarr_err rehash(mmarr_file *f, mmarr_error *e)
 {
     if (flock(f->fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK)
-            return mm_set_error(e, MMARR_E_STATE, MMARR_NO_OFFSET,
-                                "%s: cannot rehash while another read-write handle has the "
-                                "file open (close the others first)",
-                                f->path);
-        return mm_set_syserr(e, MMARR_E_IO, errno, "%s: flock failed", f->path);
+            MM_FAIL(e, MMARR_E_STATE, MMARR_NO_OFFSET,
+                    "%s: cannot rehash while another read-write handle has the "
+                    "file open (close the others first)",
+                    f->path);
+        MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: flock failed", f->path);
     }
     const size_t isz = (size_t)f->slot.index_size;
     unsigned char *buf = malloc(isz);
     if (!buf)
-        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+        MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
     memcpy(buf, f->index, isz);
     mmarr_disk_entry *ents = (mmarr_disk_entry *)(buf + f->ih->entries_offset);
     for (uint64_t i = 0; i < f->entry_count; i++)
@@ -143,10 +143,10 @@ mmarr_err mmarr_file_flush(mmarr_file *f, unsigned flags, mmarr_error *err)
     else if (flags & ~(MMARR_FLUSH_ASYNC | MMARR_FLUSH_REHASH))
         rc = mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown flush flags 0x%x",
                           f->path, flags);
-    else if (f->size && msync((void *)f->base, (size_t)f->size,
-                              (flags & MMARR_FLUSH_ASYNC) && !(flags & MMARR_FLUSH_REHASH)
-                                  ? MS_ASYNC
-                                  : MS_SYNC) != 0)
+    else if (f->size &&
+             msync((void *)f->base, (size_t)f->size,
+                   (flags & MMARR_FLUSH_ASYNC) && !(flags & MMARR_FLUSH_REHASH) ? MS_ASYNC
+                                                                                : MS_SYNC) != 0)
         rc = mm_set_syserr(&e, MMARR_E_IO, errno, "%s: msync failed", f->path);
     else if (flags & MMARR_FLUSH_REHASH)
         rc = rehash(f, &e);

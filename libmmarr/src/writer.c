@@ -31,7 +31,7 @@
 #define MM_STAGE_CAP (1u << 20)          /* staging buffer for small arrays */
 #define MM_STAGE_MAX_ARRAY (64u << 10)   /* arrays up to this size go through staging */
 #define MM_RESERVE_STEP (16ull << 20)    /* grow the fallocated region by its size, up to */
-#define MM_RESERVE_MIN_STEP (256u << 10)  /* this much, and at least this */
+#define MM_RESERVE_MIN_STEP (256u << 10) /* this much, and at least this */
 
 typedef struct mm_wmap {
     void *addr;
@@ -54,27 +54,27 @@ struct mmarr_writer {
     mmarr_writer_options opt;
     mmarr_error err;
 
-    uint64_t cursor;        /* next free offset (aligned) */
-    uint64_t reserved_end;  /* fallocated up to here */
+    uint64_t cursor;       /* next free offset (aligned) */
+    uint64_t reserved_end; /* fallocated up to here */
 
-    unsigned char *stage;   /* bytes for [stage_off, stage_off + stage_len) */
+    unsigned char *stage; /* bytes for [stage_off, stage_off + stage_len) */
     uint64_t stage_off;
     size_t stage_len;
 
     mmarr_disk_entry *ents;
     size_t n, ecap;
-    mm_strref *wnames;       /* name of ents[i] in the working heap */
+    mm_strref *wnames; /* name of ents[i] in the working heap */
     size_t wncap;
     uint64_t *dims;
     size_t ndims, dcap;
     uint32_t recent_dims[8]; /* dims runs of recent distinct shapes, shared by equal ones */
     uint8_t recent_ndim[8];
     unsigned recent_next;
-    mm_sbuf heap;           /* names and dtype texts (mm_heap_put) */
+    mm_sbuf heap; /* names and dtype texts (mm_heap_put) */
     mmarr_disk_dtype *dtypes;
     size_t ndtypes, dtcap;
     mm_strmap names, dtype_map;
-    char *last_dtype_text;  /* cache: last input text -> last dtype id */
+    char *last_dtype_text; /* cache: last input text -> last dtype id */
     uint32_t last_dtype_id;
     uint64_t last_itemsize;
     mm_index_meta *meta;
@@ -96,9 +96,9 @@ struct mmarr_writer {
         uint64_t out_end;         /* cold: file offset for the next frame */
         uint64_t chunk_size;
         mm_zwriter *z;
-        unsigned char *buf;       /* cold: raw bytes waiting for a full batch */
+        unsigned char *buf; /* cold: raw bytes waiting for a full batch */
         size_t buf_len, batch;
-        XXH3_state_t *xs;         /* the whole array's checksum */
+        XXH3_state_t *xs; /* the whole array's checksum */
     } st;
 };
 
@@ -119,19 +119,6 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-static mmarr_err wfail(mmarr_writer *w, mmarr_err code, const char *fmt, ...) MM_PRINTF(3, 4);
-static mmarr_err wfail(mmarr_writer *w, mmarr_err code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    w->err.code = code;
-    w->err.sys_errno = 0;
-    w->err.offset = MMARR_NO_OFFSET;
-    vsnprintf(w->err.message, sizeof w->err.message, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 static mmarr_err sys_fail(mmarr_writer *w, int se, const char *what)
 {
     w->failed = true;
@@ -141,7 +128,7 @@ static mmarr_err sys_fail(mmarr_writer *w, int se, const char *what)
 static mmarr_err nomem(mmarr_writer *w)
 {
     w->failed = true;
-    return wfail(w, MMARR_E_NOMEM, "%s: out of memory", w->path);
+    MM_FAIL(&w->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", w->path);
 }
 
 static bool strmap_grow(mm_strmap *m, const mmarr_writer *w,
@@ -277,12 +264,11 @@ static mmarr_err put_bytes(mmarr_writer *w, uint64_t off, const void *data, uint
 mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts,
                               mmarr_writer **out, mmarr_error *err)
 {
-    mmarr_error e0, *e = err ? err : &e0;
+    MM_ERR_OUT(e, err);
     if (out)
         *out = NULL;
     if (!path || !out || !*path)
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                            "mmarr_writer_create: NULL or empty argument");
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_writer_create: NULL or empty argument");
     mmarr_writer_options o = {0};
     if (opts)
         o = *opts;
@@ -292,15 +278,13 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
         o.pack_threshold = 2048;
     if (!mm_is_pow2(o.alignment) || o.alignment < MMARR_MIN_ALIGNMENT ||
         o.alignment > MMARR_MAX_ALIGNMENT)
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                            "%s: alignment %u is not a power of two in 4096..2097152", path,
-                            o.alignment);
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                "%s: alignment %u is not a power of two in 4096..2097152", path, o.alignment);
     if (o.flags & ~(MMARR_WRITE_NO_REPLACE | MMARR_WRITE_NO_SYNC | MMARR_WRITE_KEEP_RESERVED))
-        return mm_set_error(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown writer flags 0x%x",
-                            path, o.flags);
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown writer flags 0x%x", path, o.flags);
     mmarr_writer *w = calloc(1, sizeof *w);
     if (!w)
-        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+        MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
     w->fd = -1;
     w->tmp.fd = -1;
     w->opt = o;
@@ -310,7 +294,7 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
     if (!w->path || !w->stage || !strmap_grow(&w->names, w, name_of) ||
         !strmap_grow(&w->dtype_map, w, dtype_of)) {
         mmarr_writer_free(w);
-        return mm_set_error(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
+        MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
     }
     mmarr_err rc = mm_tmp_create(path, &w->tmp, e);
     if (rc != MMARR_OK) {
@@ -329,29 +313,31 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
 static mmarr_err check_usable(mmarr_writer *w)
 {
     if (w->st.active)
-        return wfail(w, MMARR_E_STATE,
-                     "%s: array \"%s\" was begun and not ended (mmarr_writer_end)", w->path,
-                     w->heap.p + w->wnames[w->st.entry].off);
+        MM_FAIL(&w->err, MMARR_E_STATE, MMARR_NO_OFFSET,
+                "%s: array \"%s\" was begun and not ended (mmarr_writer_end)", w->path,
+                w->heap.p + w->wnames[w->st.entry].off);
     if (w->committed)
-        return wfail(w, MMARR_E_STATE, "%s: the writer has already committed", w->path);
+        MM_FAIL(&w->err, MMARR_E_STATE, MMARR_NO_OFFSET, "%s: the writer has already committed",
+                w->path);
     if (w->failed)
-        return wfail(w, MMARR_E_STATE, "%s: the writer failed earlier and cannot continue: %s",
-                     w->path, "start again");
+        MM_FAIL(&w->err, MMARR_E_STATE, MMARR_NO_OFFSET,
+                "%s: the writer failed earlier and cannot continue: %s", w->path, "start again");
     return MMARR_OK;
 }
 
 static mmarr_err check_name(mmarr_writer *w, const char *what, const char *s, size_t *len)
 {
     if (!s)
-        return wfail(w, MMARR_E_INVAL, "%s: %s is NULL", w->path, what);
+        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: %s is NULL", w->path, what);
     size_t n = strlen(s);
     if (n == 0)
-        return wfail(w, MMARR_E_INVAL, "%s: %s is empty", w->path, what);
+        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: %s is empty", w->path, what);
     if (n > MMARR_MAX_NAME_BYTES)
-        return wfail(w, MMARR_E_RANGE, "%s: %s is %zu bytes long; the limit is 65535", w->path,
-                     what, n);
+        MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                "%s: %s is %zu bytes long; the limit is 65535", w->path, what, n);
     if (!mm_utf8_valid((const unsigned char *)s, n))
-        return wfail(w, MMARR_E_INVAL, "%s: %s \"%.64s\" is not valid UTF-8", w->path, what, s);
+        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: %s \"%.64s\" is not valid UTF-8",
+                w->path, what, s);
     *len = n;
     return MMARR_OK;
 }
@@ -360,7 +346,7 @@ static mmarr_err check_name(mmarr_writer *w, const char *what, const char *s, si
 static mmarr_err intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, uint64_t *itemsize)
 {
     if (!text)
-        return wfail(w, MMARR_E_DTYPE, "%s: dtype is NULL", w->path);
+        MM_FAIL(&w->err, MMARR_E_DTYPE, MMARR_NO_OFFSET, "%s: dtype is NULL", w->path);
     if (w->last_dtype_text && !strcmp(text, w->last_dtype_text)) {
         *id = w->last_dtype_id;
         *itemsize = w->last_itemsize;
@@ -392,7 +378,8 @@ static mmarr_err intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, u
         *id = (uint32_t)w->ndtypes;
         w->dtypes[w->ndtypes++] = (mmarr_disk_dtype){off, (uint32_t)n};
         w->dtype_map.slots[slot] = *id + 1;
-        if (++w->dtype_map.count * 2 > w->dtype_map.cap && !strmap_grow(&w->dtype_map, w, dtype_of)) {
+        if (++w->dtype_map.count * 2 > w->dtype_map.cap &&
+            !strmap_grow(&w->dtype_map, w, dtype_of)) {
             mmarr_dtype_free(dt);
             return nomem(w);
         }
@@ -430,20 +417,21 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
     size_t nlen;
     MM_TRY(check_name(w, "array name", name, &nlen));
     if (ndim > MMARR_MAX_NDIM)
-        return wfail(w, MMARR_E_RANGE, "%s: array \"%s\": %u dimensions; the limit is 64",
-                     w->path, name, ndim);
+        MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                "%s: array \"%s\": %u dimensions; the limit is 64", w->path, name, ndim);
     if (ndim && !shape)
-        return wfail(w, MMARR_E_INVAL, "%s: array \"%s\": shape is NULL", w->path, name);
+        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: array \"%s\": shape is NULL", w->path,
+                name);
     if (order != MMARR_ORDER_C && order != MMARR_ORDER_F)
-        return wfail(w, MMARR_E_INVAL, "%s: array \"%s\": bad order %d", w->path, name,
-                     (int)order);
+        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: array \"%s\": bad order %d", w->path,
+                name, (int)order);
     if (w->n >= UINT32_MAX - 1)
-        return wfail(w, MMARR_E_RANGE, "%s: too many arrays", w->path);
+        MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET, "%s: too many arrays", w->path);
     bool found;
     size_t slot = strmap_find(&w->names, w, name, nlen, name_of, &found);
     if (found)
-        return wfail(w, MMARR_E_EXISTS, "%s: an array named \"%s\" was already added", w->path,
-                     name);
+        MM_FAIL(&w->err, MMARR_E_EXISTS, MMARR_NO_OFFSET,
+                "%s: an array named \"%s\" was already added", w->path, name);
     uint32_t dtype_id = 0;
     uint64_t nbytes = 0;
     mmarr_err rc = intern_dtype(w, dtype, &dtype_id, &nbytes);
@@ -459,11 +447,11 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
     bool empty = false;
     for (unsigned d = 0; d < ndim; d++) {
         empty |= shape[d] == 0;
-        if (shape[d] && (mm_mul_overflow(nbytes, shape[d], &nbytes) ||
-                         nbytes > (uint64_t)INT64_MAX))
-            return wfail(w, MMARR_E_RANGE,
-                         "%s: array \"%s\": shape overflows (dimension %u = %llu)", w->path,
-                         name, d, (unsigned long long)shape[d]);
+        if (shape[d] &&
+            (mm_mul_overflow(nbytes, shape[d], &nbytes) || nbytes > (uint64_t)INT64_MAX))
+            MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                    "%s: array \"%s\": shape overflows (dimension %u = %llu)", w->path, name, d,
+                    (unsigned long long)shape[d]);
     }
     if (empty)
         nbytes = 0;
@@ -473,8 +461,8 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
     const uint64_t a = packed ? MMARR_PACKED_ALIGNMENT : w->opt.alignment;
     uint64_t off = mm_align_up(w->cursor, a), end;
     if (mm_add_overflow(off, nbytes, &end) || end > (uint64_t)INT64_MAX - 2 * MMARR_MAX_ALIGNMENT)
-        return wfail(w, MMARR_E_RANGE, "%s: array \"%s\": the file would be too large", w->path,
-                     name);
+        MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                "%s: array \"%s\": the file would be too large", w->path, name);
     /* grow every container before touching state, so a failure leaves nothing half-added */
     if (!grow((void **)&w->ents, &w->ecap, w->n + 1, sizeof *w->ents) ||
         !grow((void **)&w->wnames, &w->wncap, w->n + 1, sizeof *w->wnames) ||
@@ -482,7 +470,7 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
         (cold && !grow((void **)&w->colds, &w->ccap, w->ncolds + 1, sizeof *w->colds)))
         return nomem(w);
     if (cold && w->ncolds >= UINT32_MAX - 1)
-        return wfail(w, MMARR_E_RANGE, "%s: too many cold arrays", w->path);
+        MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET, "%s: too many cold arrays", w->path);
     uint32_t name_off = mm_heap_put(&w->heap, name, nlen);
     if (name_off == UINT32_MAX)
         return nomem(w);
@@ -531,8 +519,8 @@ mmarr_err mmarr_writer_add(mmarr_writer *w, const char *name, const char *dtype,
         for (unsigned d = 0; shape && d < ndim && d <= MMARR_MAX_NDIM; d++)
             empty |= shape[d] == 0;
         if (!empty)
-            return wfail(w, MMARR_E_INVAL, "%s: array \"%s\": data is NULL", w->path,
-                         name ? name : "(null)");
+            MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: array \"%s\": data is NULL",
+                    w->path, name ? name : "(null)");
     }
     size_t i;
     MM_TRY(new_entry(w, name, dtype, ndim, shape, order, false, &i, NULL, NULL));
@@ -541,12 +529,12 @@ mmarr_err mmarr_writer_add(mmarr_writer *w, const char *name, const char *dtype,
     return put_bytes(w, e->data_offset, data, e->data_size);
 }
 
-mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dtype,
-                               unsigned ndim, const uint64_t *shape, mmarr_order order,
-                               void **ptr)
+mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
+                               const uint64_t *shape, mmarr_order order, void **ptr)
 {
     if (!ptr)
-        return wfail(w, MMARR_E_INVAL, "%s: mmarr_writer_reserve: ptr is NULL", w->path);
+        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: mmarr_writer_reserve: ptr is NULL",
+                w->path);
     *ptr = NULL;
     size_t i;
     MM_TRY(new_entry(w, name, dtype, ndim, shape, order, false, &i, NULL, NULL));
@@ -565,8 +553,8 @@ mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dt
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, (off_t)beg);
     if (p == MAP_FAILED) {
         w->failed = true;
-        return mm_set_syserr(&w->err, MMARR_E_IO, errno, "%s: array \"%s\": cannot map %zu bytes",
-                             w->path, name, len);
+        MM_FAIL_SYS(&w->err, MMARR_E_IO, errno, "%s: array \"%s\": cannot map %zu bytes", w->path,
+                    name, len);
     }
     w->maps[w->nmaps++] = (mm_wmap){p, len, i};
     *ptr = (unsigned char *)p + (e->data_offset - beg);
@@ -602,8 +590,8 @@ static mmarr_err cold_flush(mmarr_writer *w, const unsigned char *src, size_t le
     mmarr_err rc = mm_zwriter_run(st->z, src, len, &n, &e);
     if (rc != MMARR_OK) {
         w->err = e;
-        snprintf(w->err.message, sizeof w->err.message, "%.200s: array \"%.100s\": %.150s",
-                 w->path, w->heap.p + w->wnames[st->entry].off, e.message);
+        snprintf(w->err.message, sizeof w->err.message, "%.200s: array \"%.100s\": %.150s", w->path,
+                 w->heap.p + w->wnames[st->entry].off, e.message);
         return rc;
     }
     if (w->nchunks + n >= UINT32_MAX ||
@@ -616,16 +604,15 @@ static mmarr_err cold_flush(mmarr_writer *w, const unsigned char *src, size_t le
         const unsigned char *out = mm_zwriter_out(st->z, k, &size, &sum);
         MM_TRY(ensure_space(w, st->out_end + size));
         MM_TRY(put_bytes(w, st->out_end, out, size));
-        w->chunks[w->nchunks++] = (mmarr_disk_chunk){.offset = st->out_end - base,
-                                                     .size = (uint32_t)size,
-                                                     .checksum = sum};
+        w->chunks[w->nchunks++] = (mmarr_disk_chunk){
+            .offset = st->out_end - base, .size = (uint32_t)size, .checksum = sum};
         st->out_end += size;
     }
     return MMARR_OK;
 }
 
-mmarr_err mmarr_writer_begin(mmarr_writer *w, const char *name, const char *dtype,
-                             unsigned ndim, const uint64_t *shape, mmarr_order order,
+mmarr_err mmarr_writer_begin(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
+                             const uint64_t *shape, mmarr_order order,
                              const mmarr_compress_options *opts)
 {
     mmarr_compress_options c = {0};
@@ -636,12 +623,13 @@ mmarr_err mmarr_writer_begin(mmarr_writer *w, const char *name, const char *dtyp
         if (!c.chunk_size)
             c.chunk_size = MMARR_DEFAULT_CHUNK_SIZE;
         if (c.chunk_size > (1ull << 30))
-            return wfail(w, MMARR_E_INVAL,
-                         "%s: array \"%s\": chunk size %llu is outside 1..1073741824", w->path,
-                         name ? name : "(null)", (unsigned long long)c.chunk_size);
+            MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                    "%s: array \"%s\": chunk size %llu is outside 1..1073741824", w->path,
+                    name ? name : "(null)", (unsigned long long)c.chunk_size);
         if (!mm_zstd_level_ok(c.level))
-            return wfail(w, MMARR_E_INVAL, "%s: array \"%s\": zstd refuses level %d", w->path,
-                         name ? name : "(null)", c.level);
+            MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                    "%s: array \"%s\": zstd refuses level %d", w->path, name ? name : "(null)",
+                    c.level);
     }
     size_t i;
     uint64_t nbytes, itemsize;
@@ -662,8 +650,8 @@ mmarr_err mmarr_writer_begin(mmarr_writer *w, const char *name, const char *dtyp
         cd->codec = MMARR_CODEC_ZSTD;
         cd->filter = c.shuffle ? MMARR_FILTER_SHUFFLE : MMARR_FILTER_NONE;
         cd->level = c.level;
-        st->z = mm_zwriter_new(c.level, (size_t)c.chunk_size,
-                               (size_t)itemsize, c.shuffle != 0, c.threads, nbytes);
+        st->z = mm_zwriter_new(c.level, (size_t)c.chunk_size, (size_t)itemsize, c.shuffle != 0,
+                               c.threads, nbytes);
         if (!st->z)
             return stream_fail(w, nomem(w));
         st->batch = mm_zwriter_batch_chunks(st->z) * (size_t)c.chunk_size;
@@ -679,16 +667,18 @@ mmarr_err mmarr_writer_write(mmarr_writer *w, const void *data, size_t n)
 {
     struct mm_wstream *st = &w->st;
     if (!st->active)
-        return wfail(w, MMARR_E_STATE, "%s: mmarr_writer_write without mmarr_writer_begin",
-                     w->path);
+        MM_FAIL(&w->err, MMARR_E_STATE, MMARR_NO_OFFSET,
+                "%s: mmarr_writer_write without mmarr_writer_begin", w->path);
     const char *name = w->heap.p + w->wnames[st->entry].off;
     if (n > st->nbytes - st->written) {
-        wfail(w, MMARR_E_RANGE, "%s: array \"%s\": %zu more bytes than its %llu", w->path, name,
-              (size_t)(n - (st->nbytes - st->written)), (unsigned long long)st->nbytes);
+        mm_set_error(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                     "%s: array \"%s\": %zu more bytes than its %llu", w->path, name,
+                     (size_t)(n - (st->nbytes - st->written)), (unsigned long long)st->nbytes);
         return stream_fail(w, MMARR_E_RANGE);
     }
     if (n && !data)
-        return wfail(w, MMARR_E_INVAL, "%s: array \"%s\": data is NULL", w->path, name);
+        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: array \"%s\": data is NULL", w->path,
+                name);
     const unsigned char *p = data;
     XXH3_64bits_update(st->xs, p, n);
     if (!st->cold) {
@@ -731,13 +721,14 @@ mmarr_err mmarr_writer_end(mmarr_writer *w)
 {
     struct mm_wstream *st = &w->st;
     if (!st->active)
-        return wfail(w, MMARR_E_STATE, "%s: mmarr_writer_end without mmarr_writer_begin",
-                     w->path);
+        MM_FAIL(&w->err, MMARR_E_STATE, MMARR_NO_OFFSET,
+                "%s: mmarr_writer_end without mmarr_writer_begin", w->path);
     mmarr_disk_entry *e = &w->ents[st->entry];
     if (st->written != st->nbytes) {
-        wfail(w, MMARR_E_RANGE, "%s: array \"%s\": %llu of its %llu bytes were written", w->path,
-              w->heap.p + w->wnames[st->entry].off, (unsigned long long)st->written,
-              (unsigned long long)st->nbytes);
+        mm_set_error(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                     "%s: array \"%s\": %llu of its %llu bytes were written", w->path,
+                     w->heap.p + w->wnames[st->entry].off, (unsigned long long)st->written,
+                     (unsigned long long)st->nbytes);
         return stream_fail(w, MMARR_E_RANGE);
     }
     e->checksum = XXH3_64bits_digest(st->xs);
@@ -759,9 +750,9 @@ mmarr_err mmarr_writer_end(mmarr_writer *w)
     return MMARR_OK;
 }
 
-mmarr_err mmarr_writer_add_cold(mmarr_writer *w, const char *name, const char *dtype,
-                                unsigned ndim, const uint64_t *shape, mmarr_order order,
-                                const void *data, const mmarr_compress_options *opts)
+mmarr_err mmarr_writer_add_cold(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
+                                const uint64_t *shape, mmarr_order order, const void *data,
+                                const mmarr_compress_options *opts)
 {
     const mmarr_compress_options defaults = {0};
     MM_TRY(mmarr_writer_begin(w, name, dtype, ndim, shape, order, opts ? opts : &defaults));
@@ -777,11 +768,12 @@ static mmarr_err add_meta(mmarr_writer *w, size_t owner, const char *key, const 
     size_t klen;
     MM_TRY(check_name(w, "metadata key", key, &klen));
     if (!value)
-        return wfail(w, MMARR_E_INVAL, "%s: metadata \"%s\": value is NULL", w->path, key);
+        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: metadata \"%s\": value is NULL",
+                w->path, key);
     size_t vlen = strlen(value);
     if (!mm_utf8_valid((const unsigned char *)value, vlen))
-        return wfail(w, MMARR_E_INVAL, "%s: metadata \"%s\": value is not valid UTF-8", w->path,
-                     key);
+        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                "%s: metadata \"%s\": value is not valid UTF-8", w->path, key);
     if (!grow((void **)&w->meta, &w->mcap, w->nmeta + 1, sizeof *w->meta))
         return nomem(w);
     char *k = strdup(key), *v = strdup(value);
@@ -805,17 +797,16 @@ mmarr_err mmarr_writer_set_array_meta(mmarr_writer *w, const char *name, const c
 {
     MM_TRY(check_usable(w));
     if (!name)
-        return wfail(w, MMARR_E_INVAL, "%s: array name is NULL", w->path);
+        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: array name is NULL", w->path);
     bool found;
     size_t slot = strmap_find(&w->names, w, name, strlen(name), name_of, &found);
     if (!found)
-        return wfail(w, MMARR_E_NOTFOUND, "%s: no array named \"%s\" has been added", w->path,
-                     name);
+        MM_FAIL(&w->err, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
+                "%s: no array named \"%s\" has been added", w->path, name);
     return add_meta(w, w->names.slots[slot] - 1, key, value);
 }
 
 /* ---- commit ---- */
-
 
 /*
  * End the writer's use of reserved memory. Without MMARR_WRITE_KEEP_RESERVED it is unmapped.
@@ -867,12 +858,19 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     size_t isize = 0;
     mm_index_parts parts = {
         .heap = w->heap.p,
-        .entries = w->ents, .names = w->wnames, .entry_count = w->n,
-        .dtypes = w->dtypes, .dtype_count = w->ndtypes,
-        .dims = w->dims, .dim_count = w->ndims,
-        .meta = w->meta, .meta_count = w->nmeta,
-        .colds = w->colds, .cold_count = w->ncolds,
-        .chunks = w->chunks, .chunk_count = w->nchunks,
+        .entries = w->ents,
+        .names = w->wnames,
+        .entry_count = w->n,
+        .dtypes = w->dtypes,
+        .dtype_count = w->ndtypes,
+        .dims = w->dims,
+        .dim_count = w->ndims,
+        .meta = w->meta,
+        .meta_count = w->nmeta,
+        .colds = w->colds,
+        .cold_count = w->ncolds,
+        .chunks = w->chunks,
+        .chunk_count = w->nchunks,
     };
     if (!mm_index_encode(&parts, &index, &isize))
         return nomem(w);
