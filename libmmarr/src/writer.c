@@ -1,110 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * writer.c — write a new file: layout and zero padding (spec.md §9), the index (§7), the
- * superblock (§4), and atomic publication (temporary file, fsync, rename).
+ * writer.c — write a new file: the writer's tables (entries, names, dtypes, dims, metadata),
+ * layout and zero padding (spec.md §9), adding and reserving arrays, and commit, which
+ * encodes the index and superblock (index_write.c) and publishes the file (publish.c).
+ * Arrays streamed in pieces and cold arrays are in writer_stream.c.
  *
- * Data goes to an unnamed temporary file in the destination's directory (O_TMPFILE) as arrays
- * arrive: a crash or kill while writing leaves nothing behind, and the kernel frees the space.
- * At commit it is linked in under "<path>.tmp.XXXXXX" and renamed over the destination (or,
- * with MMARR_WRITE_NO_REPLACE, linked in at the destination directly). Where O_TMPFILE or
- * /proc is missing, the temporary is "<path>.tmp.XXXXXX" from the start. Space is reserved
+ * Data goes to the temporary (publish.c) as arrays arrive. Space is reserved
  * with posix_fallocate before any byte is written or mapped, so a full disk or tmpfs is an
  * error at add/reserve time, never a SIGBUS. Small arrays are gathered in a staging buffer and
  * written in large pieces. The superblock is written last: until commit the temporary has no
  * valid magic, so no reader can take it for a dataset.
  */
-#include "mm_internal.h"
+#include "mm_writer.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-#include "mm_xxhash.h"
-
-#define MM_STAGE_CAP (1u << 20)          /* staging buffer for small arrays */
-#define MM_STAGE_MAX_ARRAY (64u << 10)   /* arrays up to this size go through staging */
-#define MM_RESERVE_STEP (16ull << 20)    /* grow the fallocated region by its size, up to */
-#define MM_RESERVE_MIN_STEP (256u << 10) /* this much, and at least this */
-
-typedef struct mm_wmap {
-    void *addr;
-    size_t len;
-    size_t entry;
-} mm_wmap;
-
-/* Open-addressing hash set of heap strings -> u32 id (+1; 0 = empty). */
-typedef struct mm_strmap {
-    uint32_t *slots;
-    size_t cap, count;
-} mm_strmap;
-
-struct mmarr_writer {
-    char *path;
-    mm_tmpfile tmp; /* publish.c */
-    int fd;         /* tmp.fd */
-    char *tmp_path; /* tmp.path: the temporary's name, or a name for messages */
-    bool failed, committed;
-    mmarr_writer_options opt;
-    mmarr_error err;
-
-    uint64_t cursor;       /* next free offset (aligned) */
-    uint64_t reserved_end; /* fallocated up to here */
-
-    unsigned char *stage; /* bytes for [stage_off, stage_off + stage_len) */
-    uint64_t stage_off;
-    size_t stage_len;
-
-    mmarr_disk_entry *ents;
-    size_t n, ecap;
-    mm_strref *wnames; /* name of ents[i] in the working heap */
-    size_t wncap;
-    uint64_t *dims;
-    size_t ndims, dcap;
-    uint32_t recent_dims[8]; /* dims runs of recent distinct shapes, shared by equal ones */
-    uint8_t recent_ndim[8];
-    unsigned recent_next;
-    mm_sbuf heap; /* names and dtype texts (mm_heap_put) */
-    mmarr_disk_dtype *dtypes;
-    size_t ndtypes, dtcap;
-    mm_strmap names, dtype_map;
-    char *last_dtype_text; /* cache: last input text -> last dtype id */
-    uint32_t last_dtype_id;
-    uint64_t last_itemsize;
-    mm_index_meta *meta;
-    size_t nmeta, mcap;
-    mm_wmap *maps;
-    size_t nmaps, mapcap;
-
-    /* cold arrays (spec.md §10) */
-    mmarr_disk_cold *colds;
-    size_t ncolds, ccap;
-    mmarr_disk_chunk *chunks;
-    size_t nchunks, chcap;
-
-    /* the array begun by mmarr_writer_begin(), if any */
-    struct mm_wstream {
-        bool active, cold;
-        size_t entry;
-        uint64_t nbytes, written; /* raw bytes expected, received */
-        uint64_t out_end;         /* cold: file offset for the next frame */
-        uint64_t chunk_size;
-        mm_zwriter *z;
-        unsigned char *buf; /* cold: raw bytes waiting for a full batch */
-        size_t buf_len, batch;
-        XXH3_state_t *xs; /* the whole array's checksum */
-    } st;
-};
 
 /* ---- small containers ---- */
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+bool mm_w_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return true;
@@ -125,7 +42,7 @@ static mmarr_err sys_fail(mmarr_writer *w, int se, const char *what)
     return mm_sys_fail(&w->err, w->path, se, what);
 }
 
-static mmarr_err nomem(mmarr_writer *w)
+mmarr_err mm_w_nomem(mmarr_writer *w)
 {
     w->failed = true;
     MM_FAIL(&w->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", w->path);
@@ -189,7 +106,7 @@ static uint32_t dtype_of(const mmarr_writer *w, uint32_t id, uint32_t *len)
 
 /* ---- file space ---- */
 
-static mmarr_err io_fail(mmarr_writer *w, mmarr_err rc, const mmarr_error *e)
+mmarr_err mm_w_io_fail(mmarr_writer *w, mmarr_err rc, const mmarr_error *e)
 {
     w->failed = true;
     w->err = *e;
@@ -197,7 +114,7 @@ static mmarr_err io_fail(mmarr_writer *w, mmarr_err rc, const mmarr_error *e)
 }
 
 /* Make sure [0, end) is allocated in the temporary. */
-static mmarr_err ensure_space(mmarr_writer *w, uint64_t end)
+mmarr_err mm_w_ensure_space(mmarr_writer *w, uint64_t end)
 {
     if (end <= w->reserved_end)
         return MMARR_OK;
@@ -218,33 +135,33 @@ static mmarr_err ensure_space(mmarr_writer *w, uint64_t end)
     if (rc != MMARR_OK) {
         snprintf(e.message + strlen(e.message), sizeof e.message - strlen(e.message),
                  " (writing %s)", w->path);
-        return io_fail(w, rc, &e);
+        return mm_w_io_fail(w, rc, &e);
     }
     w->reserved_end = end;
     return MMARR_OK;
 }
 
-static mmarr_err stage_flush(mmarr_writer *w)
+mmarr_err mm_w_stage_flush(mmarr_writer *w)
 {
     if (!w->stage_len)
         return MMARR_OK;
     mmarr_error e;
     mmarr_err rc = mm_pwrite_all(&e, w->fd, w->tmp_path, w->stage, w->stage_len, w->stage_off);
     if (rc != MMARR_OK)
-        return io_fail(w, rc, &e);
+        return mm_w_io_fail(w, rc, &e);
     w->stage_off += w->stage_len;
     w->stage_len = 0;
     return MMARR_OK;
 }
 
 /* Write nbytes at off (off >= everything staged so far). */
-static mmarr_err put_bytes(mmarr_writer *w, uint64_t off, const void *data, uint64_t nbytes)
+mmarr_err mm_w_put_bytes(mmarr_writer *w, uint64_t off, const void *data, uint64_t nbytes)
 {
     if (nbytes == 0)
         return MMARR_OK;
     if (nbytes <= MM_STAGE_MAX_ARRAY) {
         if (w->stage_len && off + nbytes - w->stage_off > MM_STAGE_CAP)
-            MM_TRY(stage_flush(w));
+            MM_TRY(mm_w_stage_flush(w));
         if (!w->stage_len)
             w->stage_off = off;
         size_t at = (size_t)(off - w->stage_off);
@@ -253,10 +170,10 @@ static mmarr_err put_bytes(mmarr_writer *w, uint64_t off, const void *data, uint
         w->stage_len = at + (size_t)nbytes;
         return MMARR_OK;
     }
-    MM_TRY(stage_flush(w));
+    MM_TRY(mm_w_stage_flush(w));
     mmarr_error e;
     mmarr_err rc = mm_pwrite_all(&e, w->fd, w->tmp_path, data, (size_t)nbytes, off);
-    return rc == MMARR_OK ? rc : io_fail(w, rc, &e);
+    return rc == MMARR_OK ? rc : mm_w_io_fail(w, rc, &e);
 }
 
 /* ---- create ---- */
@@ -366,14 +283,14 @@ static mmarr_err intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, u
         *id = w->dtype_map.slots[slot] - 1;
     } else {
         if (w->ndtypes >= UINT32_MAX - 1 ||
-            !grow((void **)&w->dtypes, &w->dtcap, w->ndtypes + 1, sizeof *w->dtypes)) {
+            !mm_w_grow((void **)&w->dtypes, &w->dtcap, w->ndtypes + 1, sizeof *w->dtypes)) {
             mmarr_dtype_free(dt);
-            return nomem(w);
+            return mm_w_nomem(w);
         }
         uint32_t off = mm_heap_put(&w->heap, dt->str, n);
         if (off == UINT32_MAX) {
             mmarr_dtype_free(dt);
-            return nomem(w);
+            return mm_w_nomem(w);
         }
         *id = (uint32_t)w->ndtypes;
         w->dtypes[w->ndtypes++] = (mmarr_disk_dtype){off, (uint32_t)n};
@@ -381,7 +298,7 @@ static mmarr_err intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, u
         if (++w->dtype_map.count * 2 > w->dtype_map.cap &&
             !strmap_grow(&w->dtype_map, w, dtype_of)) {
             mmarr_dtype_free(dt);
-            return nomem(w);
+            return mm_w_nomem(w);
         }
     }
     *itemsize = dt->itemsize;
@@ -409,9 +326,9 @@ static uint32_t dims_run(const mmarr_writer *w, const uint64_t *shape, size_t nd
 }
 
 /* Validate, place and record a new array; returns its entry number in *idx. */
-static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
-                           const uint64_t *shape, mmarr_order order, bool cold, size_t *idx,
-                           uint64_t *nbytes_out, uint64_t *itemsize_out)
+mmarr_err mm_w_new_entry(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
+                         const uint64_t *shape, mmarr_order order, bool cold, size_t *idx,
+                         uint64_t *nbytes_out, uint64_t *itemsize_out)
 {
     MM_TRY(check_usable(w));
     size_t nlen;
@@ -464,19 +381,19 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
         MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
                 "%s: array \"%s\": the file would be too large", w->path, name);
     /* grow every container before touching state, so a failure leaves nothing half-added */
-    if (!grow((void **)&w->ents, &w->ecap, w->n + 1, sizeof *w->ents) ||
-        !grow((void **)&w->wnames, &w->wncap, w->n + 1, sizeof *w->wnames) ||
-        !grow((void **)&w->dims, &w->dcap, w->ndims + ndim, sizeof *w->dims) ||
-        (cold && !grow((void **)&w->colds, &w->ccap, w->ncolds + 1, sizeof *w->colds)))
-        return nomem(w);
+    if (!mm_w_grow((void **)&w->ents, &w->ecap, w->n + 1, sizeof *w->ents) ||
+        !mm_w_grow((void **)&w->wnames, &w->wncap, w->n + 1, sizeof *w->wnames) ||
+        !mm_w_grow((void **)&w->dims, &w->dcap, w->ndims + ndim, sizeof *w->dims) ||
+        (cold && !mm_w_grow((void **)&w->colds, &w->ccap, w->ncolds + 1, sizeof *w->colds)))
+        return mm_w_nomem(w);
     if (cold && w->ncolds >= UINT32_MAX - 1)
         MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET, "%s: too many cold arrays", w->path);
     uint32_t name_off = mm_heap_put(&w->heap, name, nlen);
     if (name_off == UINT32_MAX)
-        return nomem(w);
+        return mm_w_nomem(w);
     if (cold)
         end = off; /* the compressed size is known only at mmarr_writer_end() */
-    MM_TRY(ensure_space(w, mm_align_up(end, a)));
+    MM_TRY(mm_w_ensure_space(w, mm_align_up(end, a)));
     mmarr_disk_entry *e = &w->ents[w->n];
     memset(e, 0, sizeof *e);
     e->data_offset = off;
@@ -507,7 +424,7 @@ static mmarr_err new_entry(mmarr_writer *w, const char *name, const char *dtype,
         *itemsize_out = itemsize;
     w->cursor = mm_align_up(end, a);
     if (++w->names.count * 2 > w->names.cap && !strmap_grow(&w->names, w, name_of))
-        return nomem(w);
+        return mm_w_nomem(w);
     return MMARR_OK;
 }
 
@@ -523,10 +440,10 @@ mmarr_err mmarr_writer_add(mmarr_writer *w, const char *name, const char *dtype,
                     w->path, name ? name : "(null)");
     }
     size_t i;
-    MM_TRY(new_entry(w, name, dtype, ndim, shape, order, false, &i, NULL, NULL));
+    MM_TRY(mm_w_new_entry(w, name, dtype, ndim, shape, order, false, &i, NULL, NULL));
     mmarr_disk_entry *e = &w->ents[i];
     e->checksum = mm_xxh3(e->data_size ? data : "", (size_t)e->data_size);
-    return put_bytes(w, e->data_offset, data, e->data_size);
+    return mm_w_put_bytes(w, e->data_offset, data, e->data_size);
 }
 
 mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
@@ -537,16 +454,16 @@ mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dt
                 w->path);
     *ptr = NULL;
     size_t i;
-    MM_TRY(new_entry(w, name, dtype, ndim, shape, order, false, &i, NULL, NULL));
+    MM_TRY(mm_w_new_entry(w, name, dtype, ndim, shape, order, false, &i, NULL, NULL));
     mmarr_disk_entry *e = &w->ents[i];
     if (!e->data_size) {
         e->checksum = mm_xxh3("", 0);
         return MMARR_OK;
     }
     /* staged bytes may share this array's first page: write them out before mapping */
-    MM_TRY(stage_flush(w));
-    if (!grow((void **)&w->maps, &w->mapcap, w->nmaps + 1, sizeof *w->maps))
-        return nomem(w);
+    MM_TRY(mm_w_stage_flush(w));
+    if (!mm_w_grow((void **)&w->maps, &w->mapcap, w->nmaps + 1, sizeof *w->maps))
+        return mm_w_nomem(w);
     const uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
     const uint64_t beg = e->data_offset & ~(pg - 1);
     const size_t len = (size_t)(e->data_offset + e->data_size - beg);
@@ -563,203 +480,6 @@ mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dt
     return MMARR_OK;
 }
 
-/* ---- streaming and cold arrays ---- */
-
-static void stream_reset(mmarr_writer *w)
-{
-    mm_zwriter_free(w->st.z);
-    free(w->st.buf);
-    XXH3_freeState(w->st.xs);
-    memset(&w->st, 0, sizeof w->st);
-}
-
-/* A failure in the middle of an array leaves it half-written: the writer is done. */
-static mmarr_err stream_fail(mmarr_writer *w, mmarr_err rc)
-{
-    stream_reset(w);
-    w->failed = true;
-    return rc;
-}
-
-/* Compress len bytes (whole chunks, but for the array's last piece) and append the frames. */
-static mmarr_err cold_flush(mmarr_writer *w, const unsigned char *src, size_t len)
-{
-    struct mm_wstream *st = &w->st;
-    mmarr_error e;
-    size_t n;
-    mmarr_err rc = mm_zwriter_run(st->z, src, len, &n, &e);
-    if (rc != MMARR_OK) {
-        w->err = e;
-        snprintf(w->err.message, sizeof w->err.message, "%.200s: array \"%.100s\": %.150s", w->path,
-                 w->heap.p + w->wnames[st->entry].off, e.message);
-        return rc;
-    }
-    if (w->nchunks + n >= UINT32_MAX ||
-        !grow((void **)&w->chunks, &w->chcap, w->nchunks + n, sizeof *w->chunks))
-        return nomem(w);
-    const uint64_t base = w->ents[st->entry].data_offset;
-    for (size_t k = 0; k < n; k++) {
-        size_t size;
-        uint64_t sum;
-        const unsigned char *out = mm_zwriter_out(st->z, k, &size, &sum);
-        MM_TRY(ensure_space(w, st->out_end + size));
-        MM_TRY(put_bytes(w, st->out_end, out, size));
-        w->chunks[w->nchunks++] = (mmarr_disk_chunk){
-            .offset = st->out_end - base, .size = (uint32_t)size, .checksum = sum};
-        st->out_end += size;
-    }
-    return MMARR_OK;
-}
-
-mmarr_err mmarr_writer_begin(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
-                             const uint64_t *shape, mmarr_order order,
-                             const mmarr_compress_options *opts)
-{
-    mmarr_compress_options c = {0};
-    if (opts) {
-        c = *opts;
-        if (!c.level)
-            c.level = MMARR_DEFAULT_LEVEL;
-        if (!c.chunk_size)
-            c.chunk_size = MMARR_DEFAULT_CHUNK_SIZE;
-        if (c.chunk_size > (1ull << 30))
-            MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                    "%s: array \"%s\": chunk size %llu is outside 1..1073741824", w->path,
-                    name ? name : "(null)", (unsigned long long)c.chunk_size);
-        if (!mm_zstd_level_ok(c.level))
-            MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                    "%s: array \"%s\": zstd refuses level %d", w->path, name ? name : "(null)",
-                    c.level);
-    }
-    size_t i;
-    uint64_t nbytes, itemsize;
-    MM_TRY(new_entry(w, name, dtype, ndim, shape, order, opts != NULL, &i, &nbytes, &itemsize));
-    struct mm_wstream *st = &w->st;
-    memset(st, 0, sizeof *st);
-    st->active = true;
-    st->cold = opts != NULL;
-    st->entry = i;
-    st->nbytes = nbytes;
-    mmarr_disk_entry *e = &w->ents[i];
-    if (opts) {
-        st->chunk_size = c.chunk_size;
-        st->out_end = e->data_offset;
-        mmarr_disk_cold *cd = &w->colds[e->cold_id];
-        cd->chunk_size = c.chunk_size;
-        cd->chunk_first = (uint32_t)w->nchunks;
-        cd->codec = MMARR_CODEC_ZSTD;
-        cd->filter = c.shuffle ? MMARR_FILTER_SHUFFLE : MMARR_FILTER_NONE;
-        cd->level = c.level;
-        st->z = mm_zwriter_new(c.level, (size_t)c.chunk_size, (size_t)itemsize, c.shuffle != 0,
-                               c.threads, nbytes);
-        if (!st->z)
-            return stream_fail(w, nomem(w));
-        st->batch = mm_zwriter_batch_chunks(st->z) * (size_t)c.chunk_size;
-    }
-    st->xs = XXH3_createState();
-    if (!st->xs)
-        return stream_fail(w, nomem(w));
-    XXH3_64bits_reset(st->xs);
-    return MMARR_OK;
-}
-
-mmarr_err mmarr_writer_write(mmarr_writer *w, const void *data, size_t n)
-{
-    struct mm_wstream *st = &w->st;
-    if (!st->active)
-        MM_FAIL(&w->err, MMARR_E_STATE, MMARR_NO_OFFSET,
-                "%s: mmarr_writer_write without mmarr_writer_begin", w->path);
-    const char *name = w->heap.p + w->wnames[st->entry].off;
-    if (n > st->nbytes - st->written) {
-        mm_set_error(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
-                     "%s: array \"%s\": %zu more bytes than its %llu", w->path, name,
-                     (size_t)(n - (st->nbytes - st->written)), (unsigned long long)st->nbytes);
-        return stream_fail(w, MMARR_E_RANGE);
-    }
-    if (n && !data)
-        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: array \"%s\": data is NULL", w->path,
-                name);
-    const unsigned char *p = data;
-    XXH3_64bits_update(st->xs, p, n);
-    if (!st->cold) {
-        mmarr_err rc = put_bytes(w, w->ents[st->entry].data_offset + st->written, p, n);
-        st->written += n;
-        return rc == MMARR_OK ? rc : stream_fail(w, rc);
-    }
-    st->written += n;
-    while (n) {
-        if (!st->buf_len && (n >= st->batch || st->written == st->nbytes)) {
-            /* a whole batch, or the array's last bytes, straight from the caller; one batch
-             * at a time, so that the compressed chunks held before they are written stay
-             * within a batch (add_cold of a whole array comes through here) */
-            size_t take = n >= st->batch ? st->batch : n;
-            mmarr_err rc = cold_flush(w, p, take);
-            if (rc != MMARR_OK)
-                return stream_fail(w, rc);
-            p += take;
-            n -= take;
-            continue;
-        }
-        if (!st->buf && !(st->buf = malloc(st->batch)))
-            return stream_fail(w, nomem(w));
-        size_t take = st->batch - st->buf_len < n ? st->batch - st->buf_len : n;
-        memcpy(st->buf + st->buf_len, p, take);
-        st->buf_len += take;
-        p += take;
-        n -= take;
-        if (st->buf_len == st->batch) {
-            mmarr_err rc = cold_flush(w, st->buf, st->buf_len);
-            if (rc != MMARR_OK)
-                return stream_fail(w, rc);
-            st->buf_len = 0;
-        }
-    }
-    return MMARR_OK;
-}
-
-mmarr_err mmarr_writer_end(mmarr_writer *w)
-{
-    struct mm_wstream *st = &w->st;
-    if (!st->active)
-        MM_FAIL(&w->err, MMARR_E_STATE, MMARR_NO_OFFSET,
-                "%s: mmarr_writer_end without mmarr_writer_begin", w->path);
-    mmarr_disk_entry *e = &w->ents[st->entry];
-    if (st->written != st->nbytes) {
-        mm_set_error(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
-                     "%s: array \"%s\": %llu of its %llu bytes were written", w->path,
-                     w->heap.p + w->wnames[st->entry].off, (unsigned long long)st->written,
-                     (unsigned long long)st->nbytes);
-        return stream_fail(w, MMARR_E_RANGE);
-    }
-    e->checksum = XXH3_64bits_digest(st->xs);
-    if (st->cold) {
-        if (st->buf_len) {
-            mmarr_err rc = cold_flush(w, st->buf, st->buf_len);
-            if (rc != MMARR_OK)
-                return stream_fail(w, rc);
-        }
-        mmarr_disk_cold *cd = &w->colds[e->cold_id];
-        cd->chunk_count = (uint32_t)(w->nchunks - cd->chunk_first);
-        e->data_size = st->out_end - e->data_offset;
-        w->cursor = mm_align_up(st->out_end, MMARR_PACKED_ALIGNMENT);
-        mmarr_err rc = ensure_space(w, w->cursor);
-        if (rc != MMARR_OK)
-            return stream_fail(w, rc);
-    }
-    stream_reset(w);
-    return MMARR_OK;
-}
-
-mmarr_err mmarr_writer_add_cold(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
-                                const uint64_t *shape, mmarr_order order, const void *data,
-                                const mmarr_compress_options *opts)
-{
-    const mmarr_compress_options defaults = {0};
-    MM_TRY(mmarr_writer_begin(w, name, dtype, ndim, shape, order, opts ? opts : &defaults));
-    MM_TRY(mmarr_writer_write(w, data, (size_t)w->st.nbytes));
-    return mmarr_writer_end(w);
-}
-
 /* ---- metadata ---- */
 
 static mmarr_err add_meta(mmarr_writer *w, size_t owner, const char *key, const char *value)
@@ -774,13 +494,13 @@ static mmarr_err add_meta(mmarr_writer *w, size_t owner, const char *key, const 
     if (!mm_utf8_valid((const unsigned char *)value, vlen))
         MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET,
                 "%s: metadata \"%s\": value is not valid UTF-8", w->path, key);
-    if (!grow((void **)&w->meta, &w->mcap, w->nmeta + 1, sizeof *w->meta))
-        return nomem(w);
+    if (!mm_w_grow((void **)&w->meta, &w->mcap, w->nmeta + 1, sizeof *w->meta))
+        return mm_w_nomem(w);
     char *k = strdup(key), *v = strdup(value);
     if (!k || !v) {
         free(k);
         free(v);
-        return nomem(w);
+        return mm_w_nomem(w);
     }
     w->meta[w->nmeta] = (mm_index_meta){owner, w->nmeta, k, v};
     w->nmeta++;
@@ -845,7 +565,7 @@ static mmarr_err release_reservations(mmarr_writer *w, bool committing)
 mmarr_err mmarr_writer_commit(mmarr_writer *w)
 {
     MM_TRY(check_usable(w));
-    MM_TRY(stage_flush(w));
+    MM_TRY(mm_w_stage_flush(w));
     for (size_t i = 0; i < w->nmaps; i++) {
         mm_wmap *m = &w->maps[i];
         mmarr_disk_entry *e = &w->ents[m->entry];
@@ -873,15 +593,15 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
         .chunk_count = w->nchunks,
     };
     if (!mm_index_encode(&parts, &index, &isize))
-        return nomem(w);
+        return mm_w_nomem(w);
     const uint64_t ioff = mm_align_up(w->cursor, MMARR_INDEX_ALIGNMENT);
     const uint64_t fsize = ioff + isize;
-    mmarr_err rc = ensure_space(w, fsize);
+    mmarr_err rc = mm_w_ensure_space(w, fsize);
     if (rc == MMARR_OK) {
         mmarr_error e;
         rc = mm_pwrite_all(&e, w->fd, w->tmp_path, index, isize, ioff);
         if (rc != MMARR_OK)
-            io_fail(w, rc, &e);
+            mm_w_io_fail(w, rc, &e);
     }
     uint64_t isum = mm_xxh3(index, isize);
     free(index);
@@ -902,7 +622,7 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     mmarr_error e;
     rc = mm_pwrite_all(&e, w->fd, w->tmp_path, sb, sizeof sb, 0);
     if (rc != MMARR_OK)
-        return io_fail(w, rc, &e);
+        return mm_w_io_fail(w, rc, &e);
     const bool sync = !(w->opt.flags & MMARR_WRITE_NO_SYNC);
     rc = mm_tmp_publish(&w->tmp, w->path, w->opt.flags & MMARR_WRITE_NO_REPLACE, sync, &w->err);
     if (rc != MMARR_OK) {
@@ -940,7 +660,7 @@ void mmarr_writer_free(mmarr_writer *w)
     free(w->names.slots);
     free(w->dtype_map.slots);
     free(w->last_dtype_text);
-    stream_reset(w);
+    mm_w_stream_reset(w);
     free(w->colds);
     free(w->chunks);
     free(w->ents);

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mm_writer.h — the write handle, shared by writer.c (tables, layout, add, reserve, commit)
+ * and writer_stream.c (arrays written in pieces, cold arrays).
+ */
+#ifndef MM_WRITER_H
+#define MM_WRITER_H
+
+#include "mm_internal.h"
+#include "mm_xxhash.h"
+
+#define MM_STAGE_CAP (1u << 20)          /* staging buffer for small arrays */
+#define MM_STAGE_MAX_ARRAY (64u << 10)   /* arrays up to this size go through staging */
+#define MM_RESERVE_STEP (16ull << 20)    /* grow the fallocated region by its size, up to */
+#define MM_RESERVE_MIN_STEP (256u << 10) /* this much, and at least this */
+
+typedef struct mm_wmap {
+    void *addr;
+    size_t len;
+    size_t entry;
+} mm_wmap;
+
+/* Open-addressing hash set of heap strings -> u32 id (+1; 0 = empty). */
+typedef struct mm_strmap {
+    uint32_t *slots;
+    size_t cap, count;
+} mm_strmap;
+
+struct mmarr_writer {
+    char *path;
+    mm_tmpfile tmp; /* publish.c */
+    int fd;         /* tmp.fd */
+    char *tmp_path; /* tmp.path: the temporary's name, or a name for messages */
+    bool failed, committed;
+    mmarr_writer_options opt;
+    mmarr_error err;
+
+    uint64_t cursor;       /* next free offset (aligned) */
+    uint64_t reserved_end; /* fallocated up to here */
+
+    unsigned char *stage; /* bytes for [stage_off, stage_off + stage_len) */
+    uint64_t stage_off;
+    size_t stage_len;
+
+    mmarr_disk_entry *ents;
+    size_t n, ecap;
+    mm_strref *wnames; /* name of ents[i] in the working heap */
+    size_t wncap;
+    uint64_t *dims;
+    size_t ndims, dcap;
+    uint32_t recent_dims[8]; /* dims runs of recent distinct shapes, shared by equal ones */
+    uint8_t recent_ndim[8];
+    unsigned recent_next;
+    mm_sbuf heap; /* names and dtype texts (mm_heap_put) */
+    mmarr_disk_dtype *dtypes;
+    size_t ndtypes, dtcap;
+    mm_strmap names, dtype_map;
+    char *last_dtype_text; /* cache: last input text -> last dtype id */
+    uint32_t last_dtype_id;
+    uint64_t last_itemsize;
+    mm_index_meta *meta;
+    size_t nmeta, mcap;
+    mm_wmap *maps;
+    size_t nmaps, mapcap;
+
+    /* cold arrays (spec.md §10) */
+    mmarr_disk_cold *colds;
+    size_t ncolds, ccap;
+    mmarr_disk_chunk *chunks;
+    size_t nchunks, chcap;
+
+    /* the array begun by mmarr_writer_begin(), if any */
+    struct mm_wstream {
+        bool active, cold;
+        size_t entry;
+        uint64_t nbytes, written; /* raw bytes expected, received */
+        uint64_t out_end;         /* cold: file offset for the next frame */
+        uint64_t chunk_size;
+        mm_zwriter *z;
+        unsigned char *buf; /* cold: raw bytes waiting for a full batch */
+        size_t buf_len, batch;
+        XXH3_state_t *xs; /* the whole array's checksum */
+    } st;
+};
+
+/* writer.c, for writer_stream.c */
+bool mm_w_grow(void **p, size_t *cap, size_t need, size_t elem);
+/* Mark the writer failed with MMARR_E_NOMEM / the I/O error *e. */
+mmarr_err mm_w_nomem(mmarr_writer *w);
+mmarr_err mm_w_io_fail(mmarr_writer *w, mmarr_err rc, const mmarr_error *e);
+/* Make sure [0, end) is allocated in the temporary. */
+mmarr_err mm_w_ensure_space(mmarr_writer *w, uint64_t end);
+/* Write out the staged small arrays. */
+mmarr_err mm_w_stage_flush(mmarr_writer *w);
+/* Write nbytes at off (off >= everything staged so far). */
+mmarr_err mm_w_put_bytes(mmarr_writer *w, uint64_t off, const void *data, uint64_t nbytes);
+/* Check and add an entry for a new array, placed at the cursor (see writer.c). */
+mmarr_err mm_w_new_entry(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
+                         const uint64_t *shape, mmarr_order order, bool cold, size_t *idx,
+                         uint64_t *nbytes_out, uint64_t *itemsize_out);
+/* writer_stream.c: free the state of a streamed array. */
+void mm_w_stream_reset(mmarr_writer *w);
+
+#endif /* MM_WRITER_H */
