@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # test.sh — the quick start's second command: every test.
-#   1. gcc, -Werror, all ctest suites (unit, golden)
+#   1. gcc, -Werror, all ctest suites (unit, golden); the library's layering
+#      (scripts/check_layers.py: no dependency circle, front ends on the public header only)
 #   2. clang, -Werror, AddressSanitizer + UndefinedBehaviorSanitizer, all ctest suites but the
 #      Python examples (end-to-end demos at small sizes, run in step 1)
 #   3. the golden-file generator reproduces the committed vectors byte for byte
@@ -17,6 +18,7 @@ echo "== gcc build + tests"
 cmake -S . -B build/gcc -DCMAKE_C_COMPILER=gcc -DMMARR_WERROR=ON >/dev/null
 cmake --build build/gcc -j"$jobs" >/dev/null
 ctest --test-dir build/gcc --output-on-failure -j"$jobs"
+/usr/bin/python3 scripts/check_layers.py build/gcc
 
 echo "== clang + ASan/UBSan build + tests"
 cmake -S . -B build/asan -DCMAKE_C_COMPILER=clang-14 -DMMARR_WERROR=ON -DMMARR_SANITIZE=ON \

@@ -98,7 +98,7 @@ mmarr_err mm_w_put_bytes(mmarr_writer *w, uint64_t off, const void *data, uint64
 mmarr_err mm_w_new_entry(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
                          const uint64_t *shape, mmarr_order order, bool cold, size_t *idx,
                          uint64_t *nbytes_out, uint64_t *itemsize_out);
-/* writer_stream.c: free the state of a streamed array. */
+/* Free the state of a streamed array (writer_stream.c fills it). */
 void mm_w_stream_reset(mmarr_writer *w);
 
 #endif /* MM_WRITER_H */

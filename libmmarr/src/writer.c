@@ -645,6 +645,14 @@ void mmarr_reserved_release(void *ptr, uint64_t nbytes)
     munmap((void *)beg, (size_t)((uintptr_t)ptr - beg + nbytes));
 }
 
+void mm_w_stream_reset(mmarr_writer *w)
+{
+    mm_zwriter_free(w->st.z);
+    free(w->st.buf);
+    XXH3_freeState(w->st.xs);
+    memset(&w->st, 0, sizeof w->st);
+}
+
 void mmarr_writer_free(mmarr_writer *w)
 {
     if (!w)

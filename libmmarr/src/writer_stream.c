@@ -11,14 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void mm_w_stream_reset(mmarr_writer *w)
-{
-    mm_zwriter_free(w->st.z);
-    free(w->st.buf);
-    XXH3_freeState(w->st.xs);
-    memset(&w->st, 0, sizeof w->st);
-}
-
 /* A failure in the middle of an array leaves it half-written: the writer is done. */
 static mmarr_err stream_fail(mmarr_writer *w, mmarr_err rc)
 {
