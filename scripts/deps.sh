@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # deps.sh — install the Debian 12 packages mmarr needs, only those that are missing.
-# Usage: scripts/deps.sh [build|test]   (test adds clang + sanitizer runtime, pytest, valgrind,
-# strace for fault injection)
+# Usage: scripts/deps.sh [build|test]   (test adds clang + sanitizer runtime, clang-format,
+# pytest, valgrind, strace for fault injection)
 # build: libzip for .npz in the tools; python3-dev + numpy for the Python binding.
 set -euo pipefail
 pkgs=(cmake make gcc pkg-config libzstd-dev libxxhash-dev libcmocka-dev libzip-dev python3-dev
       python3-numpy)
 if [ "${1:-build}" = test ]; then
-  pkgs+=(clang-14 libclang-rt-14-dev python3-xxhash python3-pytest valgrind strace)
+  pkgs+=(clang-14 libclang-rt-14-dev clang-format-14 python3-xxhash python3-pytest valgrind strace)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

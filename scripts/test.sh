@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # test.sh — the quick start's second command: every test.
+#   0. the C lines of the last commit follow .clang-format (scripts/format.sh)
 #   1. gcc, -Werror, all ctest suites (unit, golden); the library's layering
 #      (scripts/check_layers.py: no dependency circle, front ends on the public header only)
 #   2. clang, -Werror, AddressSanitizer + UndefinedBehaviorSanitizer, all ctest suites but the
@@ -13,6 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 jobs=$(nproc)
+
+echo "== style of the changed lines"
+scripts/format.sh --check
 
 echo "== gcc build + tests"
 cmake -S . -B build/gcc -DCMAKE_C_COMPILER=gcc -DMMARR_WERROR=ON >/dev/null
