@@ -375,27 +375,17 @@ MMARR_API void mmarr_file_set_threads(mmarr_file *f, unsigned n);
  * (PSS ~1x, not Nx), and only the first pays for the decompression. The mmarr-cache tool
  * lists and clears the cache (mmarr_cache_list(), mmarr_cache_clear()).
  *
- * Directory: mmarr_file_set_cache(), else $MMARR_CACHE_DIR, else /dev/shm/mmarr-cache-<euid>.
- *   It is created (mode 0700, last path component only) if missing. It is opened without
- *   following a symbolic link and must be a directory owned by the effective uid with no
- *   group or other permission bits; anything else is refused, so no other user can plant,
- *   swap or read an entry. Entries are used only through that directory descriptor
- *   (openat/renameat/unlinkat, never following a link).
- * Entries: a file named by 32 hex digits (XXH3-128 of the mmarr file's identity, i.e. the
- *   device and inode of the mapped file, and of everything that decides the array's bytes:
- *   data offset, stored and raw sizes, checksum, dtype, shape, order, chunk size, filter and
- *   every chunk's offset, size and checksum), holding exactly the array's raw bytes. A file
- *   rewritten at the same path (new inode), or an array rewritten with other bytes (other
- *   checksums), therefore never finds an old entry. Entries are never written in place: the
- *   first user locks "<key>.lock" (flock), writes "<key>.tmp.<pid>.<n>" after reserving its
- *   whole size (posix_fallocate: a full tmpfs is an error at that point, never a SIGBUS
- *   later) and renames it to "<key>"; users that find "<key>" map it at once. An entry found
- *   with a size other than the array's is replaced.
- * In use, LRU: a mapper holds a shared flock on the entry until mmarr_close(), and every map
- *   sets the entry's mtime to now ("last used"). Before adding an entry, entries that no
- *   process maps are evicted, least recently used first, until the new one fits the bound;
- *   mapped entries are never evicted (their memory would stay in use anyway). The bound
- *   counts the sizes of entries and unfinished temporaries (st_size).
+ * Directory: mmarr_file_set_cache(), else $MMARR_CACHE_DIR, else /dev/shm/mmarr-cache-<euid>,
+ *   created with mode 0700 if missing; refused unless it is a directory (not a link) owned
+ *   by the effective uid with no group or other permission bits.
+ * Entries are keyed by the mapped file's identity (device, inode) and everything that
+ *   decides the array's bytes (checksums included), so a replaced file or a rewritten array
+ *   never finds an old entry; they are filled under a lock, with their whole size reserved
+ *   first (a full tmpfs is an error then, never a SIGBUS later), and published by rename.
+ *   Entries no process maps are evicted, least recently used first, to keep the directory
+ *   under its bound ($MMARR_CACHE_MAX, default half its file system); mapped entries never
+ *   are. docs/cache-protocol.md states the cross-process protocol (key derivation, names,
+ *   locks, temporaries, eviction) that every process using the directory keeps.
  * Private fallback: when the cache cannot hold the array (larger than the bound, bound
  *   full of mapped entries, tmpfs full), when the directory is unusable, and for handles of
  *   mmarr_open_buffer() (no file identity), the array is decompressed into private anonymous

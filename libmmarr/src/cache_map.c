@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 #include "mm_xxhash.h"
@@ -66,47 +67,11 @@ struct mm_cache {
     char *dir;
     uint64_t max_bytes;
     mmarr_error dir_err;
-    int ident; /* 0 not yet looked up, 1 known, -1 unknown (ident_err) */
-    unsigned dev_major, dev_minor;
-    uint64_t ino;
-    mmarr_error ident_err;
     struct mm_map *maps; /* sorted by index */
     size_t nmaps, cap;
 };
 
 /* ---- keys, entries and locks ---- */
-
-/* The device and inode of the file mapped at addr, from /proc/self/maps: the file this
- * handle really reads, even if its path now names another file. */
-static mmarr_err mapped_identity(const void *addr, const char *path, unsigned *maj, unsigned *min,
-                                 uint64_t *ino, mmarr_error *e)
-{
-    FILE *fp = fopen("/proc/self/maps", "re");
-    if (!fp)
-        MM_FAIL_SYS(e, MMARR_E_UNSUPPORTED, errno,
-                    "%s: cannot identify the mapped file (/proc/self/maps)", path);
-    char *line = NULL;
-    size_t cap = 0;
-    bool found = false;
-    const unsigned long long a = (unsigned long long)(uintptr_t)addr;
-    while (!found && getline(&line, &cap, fp) > 0) {
-        unsigned long long lo, hi, off, inode;
-        char perms[8];
-        if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &lo, &hi, perms, &off, maj, min,
-                   &inode) == 7 &&
-            lo <= a && a < hi) {
-            *ino = (uint64_t)inode;
-            found = inode != 0;
-            break;
-        }
-    }
-    free(line);
-    fclose(fp);
-    if (!found)
-        MM_FAIL(e, MMARR_E_UNSUPPORTED, MMARR_NO_OFFSET,
-                "%s: the mapped file has no identity in /proc/self/maps", path);
-    return MMARR_OK;
-}
 
 static void hash_u64(XXH3_state_t *st, uint64_t v) { XXH3_128bits_update(st, &v, sizeof v); }
 
@@ -583,15 +548,6 @@ static void prepare_job(mmarr_file *f, struct mm_cache *c, map_job *j)
         j->reason = c->dir_err;
         return;
     }
-    if (c->ident == 0)
-        c->ident = mapped_identity(f->base, f->path, &c->dev_major, &c->dev_minor, &c->ino,
-                                   &c->ident_err) == MMARR_OK
-                       ? 1
-                       : -1;
-    if (c->ident < 0) {
-        j->reason = c->ident_err;
-        return;
-    }
     j->dirfd = fcntl(c->dirfd, F_DUPFD_CLOEXEC, 0);
     j->dir = j->dirfd >= 0 ? strdup(c->dir) : NULL;
     if (j->dirfd < 0 || !j->dir) {
@@ -603,9 +559,11 @@ static void prepare_job(mmarr_file *f, struct mm_cache *c, map_job *j)
         return;
     }
     j->max_bytes = c->max_bytes;
-    j->dev[0] = c->dev_major;
-    j->dev[1] = c->dev_minor;
-    j->ino = c->ino;
+    /* the file this handle really maps (fstat of the descriptor mmarr_open mapped), even if
+     * its path now names another file */
+    j->dev[0] = major((dev_t)f->device);
+    j->dev[1] = minor((dev_t)f->device);
+    j->ino = f->inode;
 }
 
 mmarr_err mmarr_file_map(mmarr_file *f, size_t index, const void **data, mmarr_error *err)
