@@ -24,40 +24,6 @@ typedef struct mm_parser {
     const char *text; /* for messages */
 } mm_parser;
 
-typedef struct mm_buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} mm_buf;
-
-static void buf_put(mm_buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 32;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-static void buf_puts(mm_buf *b, const char *s) { buf_put(b, s, strlen(s)); }
-static void buf_putu(mm_buf *b, uint64_t v)
-{
-    char tmp[24];
-    int k = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
-    buf_put(b, tmp, (size_t)k);
-}
-
 static mmarr_err perr(mm_parser *p, const char *what)
 {
     size_t show = p->n > 80 ? 80 : p->n;
@@ -81,71 +47,73 @@ void mmarr_dtype_free(mmarr_dtype *dt)
 
 /* ---- rendering (the canonical text) ---- */
 
-static void render(mm_buf *b, const mmarr_dtype *dt);
+static void render(mm_sbuf *b, const mmarr_dtype *dt);
 
-static void render_field(mm_buf *b, const mmarr_field *f)
+static void render_field(mm_sbuf *b, const mmarr_field *f)
 {
-    buf_puts(b, "('");
-    buf_puts(b, f->name);
-    buf_puts(b, "', ");
+    mm_sb_puts(b, "('");
+    mm_sb_puts(b, f->name);
+    mm_sb_puts(b, "', ");
     if (f->dtype->kind == MMARR_KIND_STRUCT) {
         render(b, f->dtype);
     } else {
-        buf_puts(b, "'");
+        mm_sb_puts(b, "'");
         render(b, f->dtype);
-        buf_puts(b, "'");
+        mm_sb_puts(b, "'");
     }
     if (f->ndim) {
-        buf_puts(b, ", (");
+        mm_sb_puts(b, ", (");
         for (unsigned i = 0; i < f->ndim; i++) {
             if (i)
-                buf_puts(b, ", ");
-            buf_putu(b, f->shape[i]);
+                mm_sb_puts(b, ", ");
+            mm_sb_printf(b, "%llu", (unsigned long long)f->shape[i]);
         }
-        buf_puts(b, f->ndim == 1 ? ",)" : ")");
+        mm_sb_puts(b, f->ndim == 1 ? ",)" : ")");
     }
-    buf_puts(b, ")");
+    mm_sb_puts(b, ")");
 }
 
-static void render(mm_buf *b, const mmarr_dtype *dt)
+static void render(mm_sbuf *b, const mmarr_dtype *dt)
 {
     if (dt->kind == MMARR_KIND_STRUCT) {
-        buf_puts(b, "[");
+        mm_sb_puts(b, "[");
         for (size_t i = 0; i < dt->nfields; i++) {
             if (i)
-                buf_puts(b, ", ");
+                mm_sb_puts(b, ", ");
             render_field(b, &dt->fields[i]);
         }
-        buf_puts(b, "]");
+        mm_sb_puts(b, "]");
         return;
     }
     switch (dt->special) {
-    case MM_SPECIAL_BF16: buf_puts(b, "bfloat16"); return;
-    case MM_SPECIAL_E4M3FN: buf_puts(b, "float8_e4m3fn"); return;
-    case MM_SPECIAL_E5M2: buf_puts(b, "float8_e5m2"); return;
+    case MM_SPECIAL_BF16: mm_sb_puts(b, "bfloat16"); return;
+    case MM_SPECIAL_E4M3FN: mm_sb_puts(b, "float8_e4m3fn"); return;
+    case MM_SPECIAL_E5M2: mm_sb_puts(b, "float8_e5m2"); return;
     default: break;
     }
     char head[3] = {dt->byteorder, (char)dt->kind, 0};
-    buf_puts(b, head);
+    mm_sb_puts(b, head);
     if (dt->kind == MMARR_KIND_DATETIME || dt->kind == MMARR_KIND_TIMEDELTA) {
-        buf_puts(b, "8");
+        mm_sb_puts(b, "8");
         if (dt->unit[0]) {
-            buf_puts(b, "[");
+            mm_sb_puts(b, "[");
             if (dt->unit_count > 1)
-                buf_putu(b, dt->unit_count);
-            buf_puts(b, dt->unit);
-            buf_puts(b, "]");
+                mm_sb_printf(b, "%llu", (unsigned long long)dt->unit_count);
+            mm_sb_puts(b, dt->unit);
+            mm_sb_puts(b, "]");
         }
         return;
     }
-    buf_putu(b, dt->kind == MMARR_KIND_UNICODE ? dt->itemsize / 4 : dt->itemsize);
+    mm_sb_printf(
+        b, "%llu",
+        (unsigned long long)(dt->kind == MMARR_KIND_UNICODE ? dt->itemsize / 4 : dt->itemsize));
 }
 
 static mmarr_err finish(mm_parser *p, mmarr_dtype *dt)
 {
-    mm_buf b = {0};
+    mm_sbuf b = {0};
     render(&b, dt);
-    if (b.oom) {
+    if (b.failed) {
         free(b.p);
         MM_FAIL(p->err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "out of memory");
     }
