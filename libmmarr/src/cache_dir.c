@@ -363,6 +363,27 @@ mmarr_err mmarr_cache_default_max(const char *dir, uint64_t *max_bytes, mmarr_er
     return rc;
 }
 
+/* Open an existing cache directory (NULL: the default) and list its files. A directory that
+ * does not exist is an empty list with *fd -1. */
+static mmarr_err open_scan(const char *dir, int *fd, char **path, scan_list *l, mmarr_error *e)
+{
+    memset(l, 0, sizeof *l);
+    *fd = -1;
+    *path = NULL;
+    mmarr_err rc = mm_cache_dir_setup(dir, false, 0, fd, path, NULL, e);
+    if (rc == MMARR_E_NOTFOUND)
+        return MMARR_OK;
+    if (rc == MMARR_OK)
+        rc = scan_dir(*fd, *path, true, l, e);
+    if (rc != MMARR_OK) {
+        close(*fd);
+        free(*path);
+        *fd = -1;
+        *path = NULL;
+    }
+    return rc;
+}
+
 mmarr_err mmarr_cache_list(const char *dir, int (*cb)(const mmarr_cache_entry *e, void *ctx),
                            void *ctx, mmarr_error *err)
 {
@@ -371,17 +392,11 @@ mmarr_err mmarr_cache_list(const char *dir, int (*cb)(const mmarr_cache_entry *e
         MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_cache_list: cb is NULL");
     int fd;
     char *path;
-    mmarr_err rc = mm_cache_dir_setup(dir, false, 0, &fd, &path, NULL, e);
-    if (rc == MMARR_E_NOTFOUND)
-        return MMARR_OK;
-    if (rc != MMARR_OK)
-        return rc;
     scan_list l;
-    rc = scan_dir(fd, path, true, &l, e);
-    close(fd);
+    MM_TRY(open_scan(dir, &fd, &path, &l, e));
+    if (fd >= 0)
+        close(fd);
     free(path);
-    if (rc != MMARR_OK)
-        return rc;
     keep_kind(&l, MM_ENTRY);
     if (l.n)
         qsort(l.v, l.n, sizeof *l.v, age_cmp);
@@ -431,13 +446,10 @@ mmarr_err mmarr_cache_clear(const char *dir, uint64_t keep_bytes, uint64_t *remo
         *removed_bytes = 0;
     int fd;
     char *path;
-    mmarr_err rc = mm_cache_dir_setup(dir, false, 0, &fd, &path, NULL, e);
-    if (rc == MMARR_E_NOTFOUND)
-        return MMARR_OK;
-    if (rc != MMARR_OK)
-        return rc;
     scan_list l;
-    rc = scan_dir(fd, path, true, &l, e);
+    mmarr_err rc = open_scan(dir, &fd, &path, &l, e);
+    if (rc != MMARR_OK || fd < 0)
+        return rc;
     /* leftovers first: temporaries of dead fillers, then lock files nobody holds */
     for (size_t i = 0; rc == MMARR_OK && i < l.n; i++)
         if (l.v[i].kind == MM_TMP && key_unlocked(fd, l.v[i].name))
