@@ -37,17 +37,6 @@
 #include "mmarr.h"
 #include "testutil.h"
 
-static void assert_code_at(mmarr_err got, mmarr_err want, const char *msg, const char *file,
-                           int line)
-{
-    if (got != want)
-        print_error("got %s, want %s; message: %s\n", mmarr_err_name(got), mmarr_err_name(want),
-                    msg ? msg : "");
-    _assert_int_equal(cast_to_largest_integral_type(got), cast_to_largest_integral_type(want),
-                      file, line);
-}
-#define assert_code(got, want, msg) assert_code_at((got), (want), (msg), __FILE__, __LINE__)
-
 /* ------------------------------------------------------------------------------------------ */
 /* Fixture: a test directory holding "data.mmarr" and the cache directory "cache"             */
 

@@ -118,17 +118,6 @@ typedef struct image {
 
 /* ---- helpers ---- */
 
-static void assert_code_at(mmarr_err got, mmarr_err want, const char *msg, const char *what,
-                           const char *file, int line)
-{
-    if (got != want)
-        print_error("%s: got %s, want %s; message: %s\n", what, mmarr_err_name(got),
-                    mmarr_err_name(want), msg ? msg : "");
-    _assert_int_equal(cast_to_largest_integral_type(got), cast_to_largest_integral_type(want),
-                      file, line);
-}
-#define assert_code(got, want, msg) assert_code_at((got), (want), (msg), where, __FILE__, __LINE__)
-
 static uint64_t get64(const unsigned char *p)
 {
     uint64_t v;
@@ -372,8 +361,8 @@ static void image_init(image *im, const char *name, unsigned char *buf, size_t s
 
     mmarr_file *f;
     mmarr_error e;
-    assert_code(open_buf(buf, size, 0, &f, &e, where), MMARR_OK, e.message);
-    assert_code(mmarr_file_verify(f, &e), MMARR_OK, e.message);
+    assert_code_where(where, open_buf(buf, size, 0, &f, &e, where), MMARR_OK, e.message);
+    assert_code_where(where, mmarr_file_verify(f, &e), MMARR_OK, e.message);
     mmarr_file_info fi;
     mmarr_file_get_info(f, &fi);
     im->count = fi.count;
@@ -407,7 +396,7 @@ static void image_init(image *im, const char *name, unsigned char *buf, size_t s
         memcpy(c, buf, size);
         memset(c + act, 0, 128);
         mmarr_file *g;
-        assert_code(open_buf(c, size, 0, &g, &e, where), MMARR_OK, e.message);
+        assert_code_where(where, open_buf(c, size, 0, &g, &e, where), MMARR_OK, e.message);
         im->fallback_desc = describe(g, "");
         mmarr_close(g);
         free(c);
@@ -448,7 +437,7 @@ static void check_truncations(const image *im)
         mmarr_file *f;
         mmarr_error e;
         mmarr_err rc = open_buf(b, len, 0, &f, &e, where);
-        assert_code(rc, len ? MMARR_E_TRUNCATED : MMARR_E_BADMAGIC, e.message);
+        assert_code_where(where, rc, len ? MMARR_E_TRUNCATED : MMARR_E_BADMAGIC, e.message);
         if (len)
             assert_int_equal(e.offset, len);
         free(b);
@@ -474,13 +463,13 @@ static void expect_unchanged(const image *im, const unsigned char *b, const char
 {
     mmarr_file *f;
     mmarr_error e;
-    assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_OK, e.message);
+    assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_OK, e.message);
     if (describe(f, skip) != reference(im, skip))
         fail_msg("%s: the file opens but describes something else", where);
     mmarr_file_info fi;
     mmarr_file_get_info(f, &fi);
     assert_int_equal(fi.inactive_slot_damaged, inactive_damaged);
-    assert_code(mmarr_file_verify(f, &e), want_verify, e.message);
+    assert_code_where(where, mmarr_file_verify(f, &e), want_verify, e.message);
     mmarr_close(f);
 }
 
@@ -500,32 +489,35 @@ static void check_raw_flips(const image *im, unsigned char *b)
             mmarr_error e;
             switch (r) {
             case R_MAGIC:
-                assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_E_BADMAGIC, e.message);
+                assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_E_BADMAGIC,
+                                  e.message);
                 counts[C_RAW_MAGIC]++;
                 break;
             case R_MAJOR:
-                assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_E_VERSION, e.message);
+                assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_E_VERSION,
+                                  e.message);
                 counts[C_RAW_MAJOR]++;
                 break;
             case R_MINOR: case R_ALIGN: case R_PRO_RESERVED: case R_PRO_CHECKSUM:
-                assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_E_CHECKSUM,
-                            e.message);
+                assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_E_CHECKSUM,
+                                  e.message);
                 assert_true(e.offset == 56);
                 counts[C_RAW_PROLOGUE]++;
                 break;
             case R_SLOT_ACTIVE:
                 if (im->other_valid) {
-                    assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_OK, e.message);
+                    assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_OK,
+                                      e.message);
                     assert_true(describe(f, "") == im->fallback_desc);
                     mmarr_file_info fi;
                     mmarr_file_get_info(f, &fi);
                     assert_int_equal(fi.inactive_slot_damaged, 1);
-                    assert_code(mmarr_file_verify(f, &e), MMARR_E_CHECKSUM, e.message);
+                    assert_code_where(where, mmarr_file_verify(f, &e), MMARR_E_CHECKSUM, e.message);
                     mmarr_close(f);
                     counts[C_RAW_SLOT_FALLBACK]++;
                 } else {
-                    assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_E_CORRUPT,
-                                e.message);
+                    assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where),
+                                      MMARR_E_CORRUPT, e.message);
                     counts[C_RAW_SLOT_CORRUPT]++;
                 }
                 break;
@@ -542,8 +534,8 @@ static void check_raw_flips(const image *im, unsigned char *b)
                 counts[C_RAW_OLD_INDEX]++;
                 break;
             default: /* the active index */
-                assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_E_CHECKSUM,
-                            e.message);
+                assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_E_CHECKSUM,
+                                  e.message);
                 counts[C_RAW_INDEX]++;
                 break;
             }
@@ -578,15 +570,18 @@ static void check_resealed_superblock(const image *im, unsigned char *b)
                 seal_prologue(b);
             switch (r) {
             case R_MAGIC:
-                assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_E_BADMAGIC, e.message);
+                assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_E_BADMAGIC,
+                                  e.message);
                 counts[C_RS_PRO_REFUSED]++;
                 break;
             case R_MAJOR:
-                assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_E_VERSION, e.message);
+                assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_E_VERSION,
+                                  e.message);
                 counts[C_RS_PRO_REFUSED]++;
                 break;
             case R_ALIGN: /* one flipped bit never turns a power of two into another */
-                assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_E_CORRUPT, e.message);
+                assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_E_CORRUPT,
+                                  e.message);
                 assert_true(e.offset == 16);
                 counts[C_RS_PRO_REFUSED]++;
                 break;
@@ -603,22 +598,22 @@ static void check_resealed_superblock(const image *im, unsigned char *b)
                 if (fo < 8 && gen == 0) { /* generation 0: not a valid slot */
                     rc = open_buf(b, im->size, 0, &f, &e, where);
                     if (im->other_valid) {
-                        assert_code(rc, MMARR_OK, e.message);
+                        assert_code_where(where, rc, MMARR_OK, e.message);
                         assert_true(describe(f, "") == im->fallback_desc);
                         mmarr_close(f);
                         counts[C_RS_SLOT_ACCEPTED]++;
                     } else {
-                        assert_code(rc, MMARR_E_CORRUPT, e.message);
+                        assert_code_where(where, rc, MMARR_E_CORRUPT, e.message);
                         counts[C_RS_SLOT_REFUSED]++;
                     }
                 } else if (fo < 8) {
                     if (im->other_valid && gen == other_gen) {
-                        assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_E_CORRUPT,
-                                    e.message);
+                        assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where),
+                                          MMARR_E_CORRUPT, e.message);
                         counts[C_RS_SLOT_REFUSED]++;
                     } else if (im->other_valid && gen < other_gen) {
-                        assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_OK,
-                                    e.message);
+                        assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_OK,
+                                          e.message);
                         assert_true(describe(f, "") == im->fallback_desc);
                         mmarr_close(f);
                         counts[C_RS_SLOT_ACCEPTED]++;
@@ -628,26 +623,27 @@ static void check_resealed_superblock(const image *im, unsigned char *b)
                     }
                 } else if (fo < 16) { /* file_size */
                     const int grown = get64(b + act + 8) > get64(im->orig + act + 8);
-                    assert_code(open_buf(b, im->size, 0, &f, &e, where),
-                                grown ? MMARR_E_TRUNCATED : MMARR_E_CORRUPT, e.message);
+                    assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where),
+                                      grown ? MMARR_E_TRUNCATED : MMARR_E_CORRUPT, e.message);
                     counts[C_RS_SLOT_REFUSED]++;
                 } else if (fo < 32) { /* index range: out of bounds, or other bytes */
                     rc = open_buf(b, im->size, 0, &f, &e, where);
                     if (rc != MMARR_E_CHECKSUM)
-                        assert_code(rc, MMARR_E_CORRUPT, e.message);
+                        assert_code_where(where, rc, MMARR_E_CORRUPT, e.message);
                     counts[C_RS_SLOT_REFUSED]++;
                 } else if (fo < 40) { /* index_checksum */
-                    assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_E_CHECKSUM,
-                                e.message);
+                    assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where),
+                                      MMARR_E_CHECKSUM, e.message);
                     counts[C_RS_SLOT_REFUSED]++;
                 } else if (fo < 48) { /* required features */
                     rc = open_buf(b, im->size, 0, &f, &e, where);
                     if (fo == 40 && bit == 0) { /* COLD_ZSTD: needed iff an entry is cold */
-                        assert_code(rc, im->has_cold ? MMARR_E_CORRUPT : MMARR_OK, e.message);
+                        assert_code_where(where, rc, im->has_cold ? MMARR_E_CORRUPT : MMARR_OK,
+                                          e.message);
                         mmarr_close(f);
                         counts[im->has_cold ? C_RS_SLOT_REFUSED : C_RS_SLOT_ACCEPTED]++;
                     } else {
-                        assert_code(rc, MMARR_E_UNSUPPORTED, e.message);
+                        assert_code_where(where, rc, MMARR_E_UNSUPPORTED, e.message);
                         counts[C_RS_SLOT_REFUSED]++;
                     }
                 } else if (fo < 56) { /* optional features: unknown bits ignored */
@@ -667,8 +663,8 @@ static void check_resealed_superblock(const image *im, unsigned char *b)
                     /* a "valid" slot with generation 0 is ignored; a generation >= 1 makes it
                      * compete with the active slot, and its zero fields are refused */
                     if (fo < 8) {
-                        assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_E_CORRUPT,
-                                    e.message);
+                        assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where),
+                                          MMARR_E_CORRUPT, e.message);
                         counts[C_RS_SLOT_REFUSED]++;
                     } else {
                         expect_unchanged(im, b, "", 1, MMARR_E_CHECKSUM, where);
@@ -719,19 +715,21 @@ static void check_resealed_index(const image *im, unsigned char *b)
                 break;
             case R_IDX_ENTRY_SUM:
             case R_IDX_CHUNK_SUM: {
-                assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_OK, e.message);
+                assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_OK,
+                                  e.message);
                 const size_t owner = im->owner[i];
                 assert_true(owner < im->count);
                 rc = mmarr_file_verify_array(f, owner, &e);
-                assert_code(rc, im->stale ? MMARR_E_STALE : MMARR_E_CHECKSUM, e.message);
-                assert_code(mmarr_file_verify(f, &e), rc, e.message);
+                assert_code_where(where, rc, im->stale ? MMARR_E_STALE : MMARR_E_CHECKSUM,
+                                  e.message);
+                assert_code_where(where, mmarr_file_verify(f, &e), rc, e.message);
                 if (r == R_IDX_CHUNK_SUM) { /* reads check chunks too */
                     mmarr_array_info a;
                     assert_int_equal(mmarr_file_array(f, owner, &a, NULL), MMARR_OK);
                     unsigned char *dst = malloc(a.nbytes);
                     assert_non_null(dst);
-                    assert_code(mmarr_file_read(f, owner, 0, dst, a.nbytes, &e),
-                                MMARR_E_CHECKSUM, e.message);
+                    assert_code_where(where, mmarr_file_read(f, owner, 0, dst, a.nbytes, &e),
+                                      MMARR_E_CHECKSUM, e.message);
                     free(dst);
                 }
                 mmarr_close(f);
@@ -746,7 +744,7 @@ static void check_resealed_index(const image *im, unsigned char *b)
                     counts[C_RS_IDX_ACCEPTED]++;
                 } else {
                     if (rc != MMARR_E_CORRUPT && rc != MMARR_E_RANGE && rc != MMARR_E_UNSUPPORTED)
-                        assert_code(rc, MMARR_E_CORRUPT, e.message);
+                        assert_code_where(where, rc, MMARR_E_CORRUPT, e.message);
                     counts[C_RS_IDX_REFUSED]++;
                 }
                 break;
@@ -797,18 +795,19 @@ static void check_data_flips(const image *im, unsigned char *b)
                      im->name, bit, i, (int)r);
             b[i] ^= (unsigned char)(1u << bit);
             mmarr_file *f;
-            assert_code(open_buf(b, im->size, 0, &f, &e, where), MMARR_OK, e.message);
+            assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_OK, e.message);
             if (r == R_GAP) {
-                assert_code(mmarr_file_verify(f, &e), MMARR_OK, e.message);
+                assert_code_where(where, mmarr_file_verify(f, &e), MMARR_OK, e.message);
                 counts[C_RAW_GAP]++;
             } else if (r == R_HOT) {
                 const mmarr_err want_rc = im->stale ? MMARR_E_STALE : MMARR_E_CHECKSUM;
-                assert_code(mmarr_file_verify_array(f, owner, &e), want_rc, e.message);
-                assert_code(mmarr_file_verify(f, &e), want_rc, e.message);
+                assert_code_where(where, mmarr_file_verify_array(f, owner, &e), want_rc, e.message);
+                assert_code_where(where, mmarr_file_verify(f, &e), want_rc, e.message);
                 counts[C_DATA_HOT]++;
             } else if (r == R_PAD) {
-                assert_code(mmarr_file_verify_array(f, owner, &e), MMARR_OK, e.message);
-                assert_code(mmarr_file_verify(f, &e), MMARR_E_CHECKSUM, e.message);
+                assert_code_where(where, mmarr_file_verify_array(f, owner, &e), MMARR_OK,
+                                  e.message);
+                assert_code_where(where, mmarr_file_verify(f, &e), MMARR_E_CHECKSUM, e.message);
                 assert_true(e.offset == i);
                 counts[C_DATA_PAD]++;
             } else {
@@ -823,12 +822,13 @@ static void check_data_flips(const image *im, unsigned char *b)
                 if (rrc != MMARR_OK)
                     assert_true(rrc == MMARR_E_CHECKSUM || rrc == MMARR_E_CORRUPT);
                 const mmarr_err vrc = mmarr_file_verify_array(f, owner, &e);
-                assert_code(vrc, same ? MMARR_OK : rrc, e.message);
+                assert_code_where(where, vrc, same ? MMARR_OK : rrc, e.message);
                 /* without chunk checks a read may return damaged bytes, but verify finds
                  * them; and it never crashes */
                 mmarr_file *g;
-                assert_code(open_buf(b, im->size, MMARR_OPEN_NO_CHUNK_VERIFY, &g, &e, where),
-                            MMARR_OK, e.message);
+                assert_code_where(where,
+                                  open_buf(b, im->size, MMARR_OPEN_NO_CHUNK_VERIFY, &g, &e, where),
+                                  MMARR_OK, e.message);
                 const mmarr_err nrc = mmarr_file_read(g, owner, 0, got, a.nbytes, &e);
                 if (nrc == MMARR_OK && memcmp(got, want[owner], a.nbytes) != 0)
                     assert_true(mmarr_file_verify_array(g, owner, NULL) != MMARR_OK);

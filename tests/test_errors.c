@@ -29,35 +29,6 @@
 #include "mmarr_format.h"
 #include "testutil.h"
 
-#define ASSERT_STR(a, b)                                                                     \
-    do {                                                                                     \
-        const char *a_ = (a);                                                                \
-        assert_non_null(a_);                                                                 \
-        assert_string_equal(a_, (b));                                                        \
-    } while (0)
-
-
-/* The message contains `frag` (case-insensitive); print it otherwise. */
-static void assert_msg_has(const char *msg, const char *frag)
-{
-    if (!strcasestr(msg, frag))
-        print_error("message \"%s\" lacks \"%s\"\n", msg, frag);
-    assert_non_null(strcasestr(msg, frag));
-}
-
-/* Compare error codes, printing both names and the message on a mismatch; the failure is
- * reported at the caller's line. */
-static void assert_code_at(mmarr_err got, mmarr_err want, const char *msg, const char *file,
-                           int line)
-{
-    if (got != want)
-        print_error("got %s, want %s; message: %s\n", mmarr_err_name(got), mmarr_err_name(want),
-                    msg ? msg : "");
-    _assert_int_equal(cast_to_largest_integral_type(got), cast_to_largest_integral_type(want),
-                      file, line);
-}
-#define assert_code(got, want, msg) assert_code_at((got), (want), (msg), __FILE__, __LINE__)
-
 static mmarr_writer *writer_new(const char *path, unsigned flags)
 {
     mmarr_writer_options o;

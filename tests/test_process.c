@@ -33,27 +33,6 @@
 #include "mmarr.h"
 #include "testutil.h"
 
-#define ASSERT_STR(a, b)                                                                     \
-    do {                                                                                     \
-        const char *a_ = (a);                                                                \
-        assert_non_null(a_);                                                                 \
-        assert_string_equal(a_, (b));                                                        \
-    } while (0)
-
-
-/* Compare error codes, printing both names and the message on a mismatch; the failure is
- * reported at the caller's line. */
-static void assert_code_at(mmarr_err got, mmarr_err want, const char *msg, const char *file,
-                           int line)
-{
-    if (got != want)
-        print_error("got %s, want %s; message: %s\n", mmarr_err_name(got), mmarr_err_name(want),
-                    msg ? msg : "");
-    _assert_int_equal(cast_to_largest_integral_type(got), cast_to_largest_integral_type(want),
-                      file, line);
-}
-#define assert_code(got, want, msg) assert_code_at((got), (want), (msg), __FILE__, __LINE__)
-
 static mmarr_file *open_ok(const char *path, unsigned flags)
 {
     mmarr_file *f = NULL;

@@ -28,13 +28,6 @@
 #include "mmarr_format.h"
 #include "testutil.h"
 
-#define ASSERT_STR(a, b)                                                                     \
-    do {                                                                                     \
-        const char *a_ = (a);                                                                \
-        assert_non_null(a_);                                                                 \
-        assert_string_equal(a_, (b));                                                        \
-    } while (0)
-
 /* ---------------------------------------------------------------------------------------- */
 /* Fixture and helpers                                                                       */
 

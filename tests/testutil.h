@@ -1,10 +1,33 @@
 /* SPDX-License-Identifier: MIT */
-/* testutil.h — helpers shared by the cmocka tests: temp dirs and whole-file I/O. */
+/* testutil.h — helpers shared by the cmocka tests: assertions on error codes and messages,
+ * temp dirs, whole-file I/O, forked children. Include it after <cmocka.h>. */
 #ifndef MMARR_TESTUTIL_H
 #define MMARR_TESTUTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "mmarr.h"
+
+/* Compare error codes, printing both names and the message (msg may be NULL) on a mismatch,
+ * prefixed with `what` unless it is NULL; the failure is reported at file:line. */
+void tu_assert_code_at(mmarr_err got, mmarr_err want, const char *msg, const char *what,
+                       const char *file, int line);
+#define assert_code(got, want, msg)                                                          \
+    tu_assert_code_at((got), (want), (msg), NULL, __FILE__, __LINE__)
+/* The same, naming the case under test (`what`) in the failure message. */
+#define assert_code_where(what, got, want, msg)                                              \
+    tu_assert_code_at((got), (want), (msg), (what), __FILE__, __LINE__)
+/* a is a non-NULL string equal to b. */
+#define ASSERT_STR(a, b)                                                                     \
+    do {                                                                                     \
+        const char *a_ = (a);                                                                \
+        assert_non_null(a_);                                                                 \
+        assert_string_equal(a_, (b));                                                        \
+    } while (0)
+/* The message contains `frag` (case-insensitive); prints the message otherwise. */
+void tu_assert_msg_has_at(const char *msg, const char *frag, const char *file, int line);
+#define assert_msg_has(msg, frag) tu_assert_msg_has_at((msg), (frag), __FILE__, __LINE__)
 
 /* Make a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
 char *tu_mkdtemp(void);
