@@ -58,27 +58,6 @@ static mmarr_file_info file_info(const mmarr_file *f)
     return fi;
 }
 
-/* Children leave with _exit(). Valgrind checks for leaks at every process exit and does not
- * scan the exiting thread's stack, so what the parent owns at fork time (the test's path,
- * open handles) would show up as "definitely lost" in the child. This table keeps those
- * objects reachable from a global while a child runs. */
-static void *volatile g_child_roots[4];
-
-/* Fork; the child runs fn(arg) and exits with its result. `keep` is another parent object
- * the child inherits (or NULL). Returns the child's pid. */
-static pid_t spawn(int (*fn)(void *), void *arg, void *keep)
-{
-    g_child_roots[0] = arg;
-    g_child_roots[1] = keep;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(fn(arg));
-    return pid;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* Read-write mappings across processes                                                      */
 
@@ -137,7 +116,7 @@ static void test_process__rdwr_child_writes_parent_sees(void **state)
         assert_int_equal(p[i], 0);
     assert_int_equal(file_info(ro).writable, 0);
 
-    tu_reap_ok(spawn(child_write_counts, path, ro));
+    tu_reap_ok(tu_spawn(child_write_counts, path, ro, NULL));
 
     /* The parent's read-only mapping, opened before, sees the child's writes. */
     for (uint32_t i = 0; i < NCOUNTS; i++)
@@ -174,8 +153,7 @@ static void test_process__rdwr_handle_inherited_by_child(void **state)
     char *path = tu_path(*state, "inherit.mmarr");
     write_counts_file(path);
     shared_handle_arg h = {open_ok(path, MMARR_OPEN_RDWR)};
-    g_child_roots[2] = path;
-    tu_reap_ok(spawn(child_write_through_inherited, &h, h.f));
+    tu_reap_ok(tu_spawn(child_write_through_inherited, &h, h.f, path));
     /* MAP_SHARED: the child's writes through the inherited mapping reach the parent's view */
     mmarr_array_info a;
     find_ok(h.f, "counts", &a);
@@ -282,7 +260,7 @@ static void test_process__handle_opened_before_fork_works_in_child(void **state)
     assert_int_equal(check_fork_file(f), 0);
     pid_t kids[3];
     for (int k = 0; k < 3; k++)
-        kids[k] = spawn(child_check_inherited, f, path);
+        kids[k] = tu_spawn(child_check_inherited, f, path, NULL);
     for (int k = 0; k < 3; k++)
         tu_reap_ok(kids[k]);
     /* and the parent's handle is unaffected */
@@ -304,7 +282,7 @@ static int child_abandon_writer(void *arg)
         return 1;
     uint64_t s[1] = {1};
     const uint8_t v = 1;
-    g_child_roots[3] = w; /* abandoned on purpose: keep it reachable for valgrind */
+    tu_child_roots[3] = w; /* abandoned on purpose: keep it reachable for valgrind */
     if (mmarr_writer_add(w, "x", "|u1", 1, s, MMARR_ORDER_C, &v) != MMARR_OK)
         return 2;
     return 0; /* exits without commit or free, like a crash */
@@ -314,12 +292,12 @@ static void test_process__reopen_after_writer_process_exits(void **state)
 {
     char *path = tu_path(*state, "child-wrote.mmarr");
     /* a writer process that dies before commit leaves no target behind */
-    tu_reap_ok(spawn(child_abandon_writer, path, NULL));
+    tu_reap_ok(tu_spawn(child_abandon_writer, path, NULL, NULL));
     struct stat st;
     assert_int_equal(stat(path, &st), -1);
     assert_int_equal(errno, ENOENT);
 
-    tu_reap_ok(spawn(child_write_file, path, NULL));
+    tu_reap_ok(tu_spawn(child_write_file, path, NULL, NULL));
     mmarr_file *f = open_ok(path, MMARR_OPEN_VERIFY);
     assert_int_equal(check_fork_file(f), 0);
     ASSERT_STR(mmarr_file_meta_get(f, "writer"), "child");
@@ -429,7 +407,7 @@ static void test_process__atomic_commit_never_torn(void **state)
 {
     char *path = tu_path(*state, "atomic.mmarr");
     assert_int_equal(write_version(path, 0), 0);
-    pid_t pid = spawn(child_recommit, path, NULL);
+    pid_t pid = tu_spawn(child_recommit, path, NULL, NULL);
     char why[700] = "";
     int failures = 0;
     unsigned long opens = 0;

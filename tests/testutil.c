@@ -191,6 +191,22 @@ void tu_child_exit(int code)
 #endif
 }
 
+void *volatile tu_child_roots[4];
+
+int tu_spawn(int (*fn)(void *), void *arg, void *keep1, void *keep2)
+{
+    tu_child_roots[0] = arg;
+    tu_child_roots[1] = keep1;
+    tu_child_roots[2] = keep2;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(fn(arg));
+    return pid;
+}
+
 void tu_reap_ok(int pid)
 {
     int st = 0;

@@ -51,6 +51,13 @@ size_t tu_list_dir(const char *dir, char *buf, size_t n);
  * in the coverage build (scripts/coverage.sh defines MMARR_TEST_COVERAGE) exit(), so that
  * every object's coverage counters, the library's included, are written. */
 void tu_child_exit(int code) __attribute__((noreturn));
+/* Fork; the child runs fn(arg) and leaves with _exit(fn(arg)). keep1, keep2: other parent
+ * objects the child inherits (or NULL). Valgrind checks leaks at every exit without scanning
+ * the exiting stack, so arg, keep1 and keep2 stay reachable from a global while it runs.
+ * Returns the child's pid. */
+int tu_spawn(int (*fn)(void *), void *arg, void *keep1, void *keep2);
+/* Those roots: tu_spawn sets [0..2]; [3] is free for a test with a third such object. */
+extern void *volatile tu_child_roots[4];
 /* Wait for child pid and fail the test unless it exited with status 0. */
 void tu_reap_ok(int pid);
 /* Directory of the golden files: $MMARR_TESTDATA, or the source tree's format/testdata. */
