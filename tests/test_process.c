@@ -31,24 +31,8 @@
 #include <xxhash.h>
 
 #include "mmarr.h"
+#include "testarray.h"
 #include "testutil.h"
-
-static mmarr_file *open_ok(const char *path, unsigned flags)
-{
-    mmarr_file *f = NULL;
-    mmarr_error e;
-    memset(&e, 0, sizeof e);
-    assert_code(mmarr_open(path, flags, &f, &e), MMARR_OK, e.message);
-    assert_non_null(f);
-    return f;
-}
-
-static void find_ok(mmarr_file *f, const char *name, mmarr_array_info *a)
-{
-    mmarr_error e;
-    memset(&e, 0, sizeof e);
-    assert_code(mmarr_file_find_array(f, name, a, &e), MMARR_OK, e.message);
-}
 
 static mmarr_file_info file_info(const mmarr_file *f)
 {

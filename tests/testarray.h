@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * testarray.h — writing arrays and checking them read back, for test_roundtrip.c and
- * test_layout.c: writer and reader calls that must succeed (they print the library's message
- * and fail the test otherwise), the full check of one array against what was written, and a
- * file holding every dtype kind of spec.md §8. Include it after <cmocka.h>.
+ * testarray.h — writing arrays and checking them read back (test_roundtrip.c,
+ * test_layout.c, test_process.c): writer and reader calls that must succeed (they print the
+ * library's message and fail the test otherwise), the full check of one array against what
+ * was written, and a file holding every dtype kind of spec.md §8. Include it after
+ * <cmocka.h>.
  */
 #ifndef MMARR_TESTARRAY_H
 #define MMARR_TESTARRAY_H
