@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_cache.c — the shared decompression cache (mmarr.h "Shared decompression cache"):
- * mmarr_file_map() of a cold array gives its exact bytes from one cache entry that every
- * handle and process of the user shares; racing first users make exactly one entry; a file
- * rewritten at the same path (or in place with other bytes) never gets the old entry; unsafe
- * directories are refused; the size bound evicts the least recently used unmapped entries;
- * the private fallback (array over the bound, bound full of mapped entries, file size limit
- * while reserving, buffer handles, unusable directory) still gives the right bytes;
- * mmarr_cache_list()/_clear(). Each test has its own directory with the cache inside it.
- * Children report through their exit status only (no cmocka calls after fork).
+ * test_cache.c — the shared decompression cache's fill protocol (mmarr.h "Shared
+ * decompression cache"): mmarr_file_map() of a cold array gives its exact bytes from one
+ * cache entry that every handle, thread and process of the user shares; racing first users
+ * make exactly one entry; a file rewritten at the same path (or in place with other bytes)
+ * never gets the old entry; a damaged chunk is an error and is not cached; a second process
+ * shares the first one's pages. The directory itself (trust, bound, eviction, fallbacks,
+ * listing): test_cache_dir.c. Each test has its own directory with the cache inside it
+ * (testcache.h). Children report through their exit status only (no cmocka calls after fork).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,234 +34,11 @@
 #include <xxhash.h>
 
 #include "mmarr.h"
+#include "testcache.h"
 #include "testutil.h"
 
-static void assert_code_at(mmarr_err got, mmarr_err want, const char *msg, const char *file,
-                           int line)
-{
-    if (got != want)
-        print_error("got %s, want %s; message: %s\n", mmarr_err_name(got), mmarr_err_name(want),
-                    msg ? msg : "");
-    _assert_int_equal(cast_to_largest_integral_type(got), cast_to_largest_integral_type(want),
-                      file, line);
-}
-#define assert_code(got, want, msg) assert_code_at((got), (want), (msg), __FILE__, __LINE__)
-
 /* ------------------------------------------------------------------------------------------ */
-/* Fixture: a test directory holding "data.mmarr" and the cache directory "cache"             */
-
-/* Three cold arrays of the same size with different bytes, chunked so the last chunk is
- * partial, plus a hot one and an empty cold one. */
-#define N_ITEMS 70001u /* 280004 bytes of <f4: 5 chunks of 64 KiB, the last partial */
-#define NBYTES ((uint64_t)N_ITEMS * 4)
-#define CHUNK 65536u
-static const char *const cold_names[3] = {"a", "b", "c"};
-
-typedef struct fixture {
-    char *dir;
-    char *path;  /* dir/data.mmarr */
-    char *cache; /* dir/cache */
-} fixture;
-
-static void fill_array(unsigned char *p, size_t n, uint64_t seed)
-{
-    tu_fill(p, n, seed);
-    for (size_t i = 0; i < n; i++) /* compressible, but not trivially */
-        if ((i / 5) % 3)
-            p[i] = (unsigned char)(i / 1024 + seed);
-}
-
-static unsigned char *expected(uint64_t seed, size_t k)
-{
-    unsigned char *p = malloc(NBYTES);
-    assert_non_null(p);
-    fill_array(p, NBYTES, seed * 16 + k);
-    return p;
-}
-
-/* Write the fixture file; `seed` changes every array's bytes. */
-static void write_file(const char *path, uint64_t seed)
-{
-    mmarr_writer_options o = {.flags = MMARR_WRITE_NO_SYNC};
-    mmarr_writer *w;
-    mmarr_error e;
-    assert_code(mmarr_writer_create(path, &o, &w, &e), MMARR_OK, e.message);
-    const uint64_t shape[1] = {N_ITEMS};
-    for (size_t k = 0; k < 3; k++) {
-        unsigned char *v = expected(seed, k);
-        mmarr_compress_options c = {.level = 1, .chunk_size = CHUNK, .shuffle = (int)(k != 1)};
-        assert_code(mmarr_writer_add_cold(w, cold_names[k], "<f4", 1, shape, MMARR_ORDER_C, v,
-                                          &c),
-                    MMARR_OK, mmarr_writer_error(w)->message);
-        free(v);
-    }
-    int64_t hot[100];
-    for (int i = 0; i < 100; i++)
-        hot[i] = i * 3 + (int64_t)seed;
-    const uint64_t hshape[1] = {100}, zero[1] = {0};
-    assert_code(mmarr_writer_add(w, "hot", "<i8", 1, hshape, MMARR_ORDER_C, hot), MMARR_OK,
-                mmarr_writer_error(w)->message);
-    assert_code(mmarr_writer_add_cold(w, "empty", "<f8", 1, zero, MMARR_ORDER_C, NULL, NULL),
-                MMARR_OK, mmarr_writer_error(w)->message);
-    assert_code(mmarr_writer_commit(w), MMARR_OK, mmarr_writer_error(w)->message);
-    mmarr_writer_free(w);
-}
-
-static int setup(void **state)
-{
-    fixture *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
-        return -1;
-    fx->path = tu_path(fx->dir, "data.mmarr");
-    fx->cache = tu_path(fx->dir, "cache");
-    if (!fx->path || !fx->cache)
-        return -1;
-    unsetenv("MMARR_CACHE_DIR");
-    unsetenv("MMARR_CACHE_MAX");
-    write_file(fx->path, 1);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    unsetenv("MMARR_CACHE_DIR");
-    unsetenv("MMARR_CACHE_MAX");
-    free(fx->path);
-    free(fx->cache);
-    tu_rmtree(fx->dir);
-    free(fx);
-    return 0;
-}
-
-static mmarr_file *open_cached(const fixture *fx, unsigned flags, uint64_t max_bytes)
-{
-    mmarr_file *f = NULL;
-    mmarr_error e;
-    assert_code(mmarr_open(fx->path, flags, &f, &e), MMARR_OK, e.message);
-    assert_code(mmarr_file_set_cache(f, fx->cache, max_bytes, &e), MMARR_OK, e.message);
-    return f;
-}
-
-static size_t index_of(mmarr_file *f, const char *name)
-{
-    size_t i;
-    mmarr_error e;
-    assert_code(mmarr_file_find(f, name, &i, &e), MMARR_OK, e.message);
-    return i;
-}
-
-static const void *map_ok(mmarr_file *f, const char *name)
-{
-    const void *p = NULL;
-    mmarr_error e;
-    assert_code(mmarr_file_map(f, index_of(f, name), &p, &e), MMARR_OK, e.message);
-    assert_non_null(p);
-    return p;
-}
-
-static mmarr_map_info map_info(mmarr_file *f, const char *name)
-{
-    mmarr_map_info mi;
-    mmarr_error e;
-    assert_code(mmarr_file_map_info(f, index_of(f, name), &mi, &e), MMARR_OK, e.message);
-    return mi;
-}
-
-/* Count the cache directory's files by kind. */
-typedef struct dir_counts {
-    int entries, tmps, locks, others;
-} dir_counts;
-
-static dir_counts count_dir(const char *dir)
-{
-    dir_counts c = {0, 0, 0, 0};
-    DIR *d = opendir(dir);
-    if (!d)
-        return c;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        const char *n = de->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, ".."))
-            continue;
-        const size_t len = strlen(n);
-        if (len == 32 && strspn(n, "0123456789abcdef") == 32)
-            c.entries++;
-        else if (strstr(n, ".tmp."))
-            c.tmps++;
-        else if (len > 5 && !strcmp(n + len - 5, ".lock"))
-            c.locks++;
-        else
-            c.others++;
-    }
-    closedir(d);
-    return c;
-}
-
-static bool entry_exists(const char *cache, const char *entry)
-{
-    char *p = tu_path(cache, entry);
-    struct stat st;
-    const bool ok = stat(p, &st) == 0;
-    free(p);
-    return ok;
-}
-
-static void set_entry_mtime(const char *cache, const char *entry, time_t t)
-{
-    char *p = tu_path(cache, entry);
-    const struct timespec ts[2] = {{t, 0}, {t, 0}};
-    assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
-    free(p);
-}
-
-/* The inode of the file mapped at p, from /proc/self/maps (0 if none). */
-static unsigned long long mapped_inode(const void *p)
-{
-    FILE *fp = fopen("/proc/self/maps", "r");
-    if (!fp)
-        return 0;
-    char line[1024];
-    unsigned long long ino = 0;
-    const unsigned long long a = (unsigned long long)(uintptr_t)p;
-    while (fgets(line, sizeof line, fp)) {
-        unsigned long long lo, hi, off, inode;
-        unsigned maj, min;
-        char perms[8];
-        if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &lo, &hi, perms, &off, &maj, &min,
-                   &inode) == 7 &&
-            lo <= a && a < hi) {
-            ino = inode;
-            break;
-        }
-    }
-    fclose(fp);
-    return ino;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Children                                                                                   */
-
-/* Children leave with _exit(); valgrind checks leaks at every exit without scanning the
- * exiting stack, so parent objects a child inherits stay reachable from here. */
-static void *volatile g_child_roots[4];
-
-/* Fork; the child runs fn(arg) and exits with its result. keep1, keep2: other parent objects
- * the child inherits (or NULL). */
-static pid_t spawn(int (*fn)(void *), void *arg, void *keep1, void *keep2)
-{
-    g_child_roots[0] = arg;
-    g_child_roots[1] = keep1;
-    g_child_roots[2] = keep2;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(fn(arg));
-    return pid;
-}
+/* Mapping cold arrays through one shared entry                                               */
 
 /* What a racing child reports: the inode it mapped and its entry name. */
 typedef struct child_report {
@@ -485,8 +261,8 @@ static void test_cache__handles_and_processes_share_the_entry(void **state)
     mmarr_close(f3);
 
     /* another process */
-    g_child_roots[3] = ep;
-    tu_reap_ok(spawn(child_map_same, fx, f1, f2));
+    tu_child_roots[3] = ep;
+    tu_reap_ok(tu_spawn(child_map_same, fx, f1, f2));
     assert_int_equal(stat(ep, &st2), 0);
     assert_int_equal(st2.st_ino, st1.st_ino);
     const dir_counts c = count_dir(fx->cache);
@@ -495,7 +271,7 @@ static void test_cache__handles_and_processes_share_the_entry(void **state)
     assert_int_equal(c.locks, 0);
 
     /* a handle inherited across fork keeps its mapping, and mapping again is a lookup */
-    pid_t pid = spawn(child_lookup_again, f1, f2, ep);
+    pid_t pid = tu_spawn(child_lookup_again, f1, f2, ep);
     tu_reap_ok(pid);
     free(ep);
     mmarr_close(f2);
@@ -517,7 +293,7 @@ static void test_cache__four_processes_race_to_one_entry(void **state)
     enum { N = 4 };
     pid_t pids[N];
     for (int i = 0; i < N; i++)
-        pids[i] = spawn(child_race, &ra, NULL, NULL);
+        pids[i] = tu_spawn(child_race, &ra, NULL, NULL);
     close(go[0]);
     close(rep[1]);
     close(go[1]); /* go */
@@ -647,275 +423,6 @@ static void test_cache__rewritten_file_never_gets_old_entry(void **state)
     mmarr_close(f1);
 }
 
-static int count_cb(const mmarr_cache_entry *ce, void *ctx)
-{
-    (void)ce;
-    ++*(int *)ctx;
-    return 0;
-}
-
-static void test_cache__unsafe_directories_refused(void **state)
-{
-    fixture *fx = *state;
-    mmarr_file *f = NULL;
-    mmarr_error e;
-    assert_code(mmarr_open(fx->path, 0, &f, &e), MMARR_OK, e.message);
-
-    /* group/other permission bits */
-    assert_int_equal(mkdir(fx->cache, 0700), 0);
-    const mode_t bad_modes[] = {0777, 0750, 0701};
-    for (size_t i = 0; i < sizeof bad_modes / sizeof *bad_modes; i++) {
-        assert_int_equal(chmod(fx->cache, bad_modes[i]), 0);
-        assert_code(mmarr_file_set_cache(f, fx->cache, 0, &e), MMARR_E_IO, e.message);
-        assert_non_null(strstr(e.message, fx->cache));
-        assert_non_null(strstr(e.message, "mode"));
-        int calls = 0;
-        assert_code(mmarr_cache_list(fx->cache, count_cb, &calls, &e), MMARR_E_IO, e.message);
-        assert_int_equal(calls, 0);
-        assert_code(mmarr_cache_clear(fx->cache, 0, NULL, &e), MMARR_E_IO, e.message);
-    }
-    /* through the environment, the map still works, privately, and says why */
-    setenv("MMARR_CACHE_DIR", fx->cache, 1);
-    mmarr_file *g = NULL;
-    assert_code(mmarr_open(fx->path, 0, &g, &e), MMARR_OK, e.message);
-    const void *p = map_ok(g, "a");
-    unsigned char *want = expected(1, 0);
-    assert_memory_equal(p, want, NBYTES);
-    free(want);
-    const mmarr_map_info mi = map_info(g, "a");
-    assert_int_equal(mi.source, MMARR_MAP_PRIVATE);
-    assert_code(mi.reason.code, MMARR_E_IO, mi.reason.message);
-    assert_non_null(strstr(mi.reason.message, fx->cache));
-    mmarr_close(g);
-    assert_int_equal(count_dir(fx->cache).entries, 0);
-    unsetenv("MMARR_CACHE_DIR");
-
-    /* a symbolic link to a good directory */
-    assert_int_equal(chmod(fx->cache, 0700), 0);
-    char *link = tu_path(fx->dir, "link");
-    assert_int_equal(symlink(fx->cache, link), 0);
-    assert_code(mmarr_file_set_cache(f, link, 0, &e), MMARR_E_IO, e.message);
-    assert_non_null(strstr(e.message, "symbolic link"));
-    assert_code(mmarr_cache_clear(link, 0, NULL, &e), MMARR_E_IO, e.message);
-
-    /* not a directory */
-    char *file = tu_path(fx->dir, "plain");
-    assert_int_equal(tu_write_file(file, "x", 1), 0);
-    assert_code(mmarr_file_set_cache(f, file, 0, &e), MMARR_E_IO, e.message);
-    assert_non_null(strstr(e.message, file));
-
-    /* another owner (needs root to arrange) */
-    if (geteuid() == 0) {
-        assert_int_equal(chown(fx->cache, 65534, 65534), 0);
-        assert_code(mmarr_file_set_cache(f, fx->cache, 0, &e), MMARR_E_IO, e.message);
-        assert_non_null(strstr(e.message, "owned by uid 65534"));
-        assert_int_equal(chown(fx->cache, 0, 0), 0);
-    }
-    /* and the good directory is accepted; a refused setting left the handle unchanged */
-    assert_code(mmarr_file_set_cache(f, fx->cache, 0, &e), MMARR_OK, e.message);
-    map_ok(f, "a");
-    assert_int_equal(map_info(f, "a").source, MMARR_MAP_CACHE);
-    free(file);
-    free(link);
-    mmarr_close(f);
-}
-
-static void test_cache__environment_defaults(void **state)
-{
-    fixture *fx = *state;
-    char buf[4096], want[64];
-    mmarr_error e;
-    unsetenv("MMARR_CACHE_DIR");
-    assert_code(mmarr_cache_default_dir(buf, sizeof buf, &e), MMARR_OK, e.message);
-    snprintf(want, sizeof want, "/dev/shm/mmarr-cache-%lu", (unsigned long)geteuid());
-    assert_string_equal(buf, want);
-
-    setenv("MMARR_CACHE_DIR", fx->cache, 1);
-    assert_code(mmarr_cache_default_dir(buf, sizeof buf, &e), MMARR_OK, e.message);
-    assert_string_equal(buf, fx->cache);
-    /* a handle without mmarr_file_set_cache uses it */
-    mmarr_file *f = NULL;
-    assert_code(mmarr_open(fx->path, 0, &f, &e), MMARR_OK, e.message);
-    map_ok(f, "c");
-    const mmarr_map_info mi = map_info(f, "c");
-    assert_int_equal(mi.source, MMARR_MAP_CACHE);
-    assert_true(entry_exists(fx->cache, mi.entry));
-
-    /* the bound: MMARR_CACHE_MAX, else half the filesystem */
-    uint64_t max = 0;
-    setenv("MMARR_CACHE_MAX", "3M", 1);
-    assert_code(mmarr_cache_default_max(NULL, &max, &e), MMARR_OK, e.message);
-    assert_int_equal(max, 3u << 20);
-    setenv("MMARR_CACHE_MAX", "123456", 1);
-    assert_code(mmarr_cache_default_max(fx->cache, &max, &e), MMARR_OK, e.message);
-    assert_int_equal(max, 123456);
-    const char *bad[] = {"junk", "0", "12Q", "-5", "99999999999999999999"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        setenv("MMARR_CACHE_MAX", bad[i], 1);
-        assert_code(mmarr_cache_default_max(NULL, &max, &e), MMARR_E_INVAL, bad[i]);
-        assert_non_null(strstr(e.message, "MMARR_CACHE_MAX"));
-        assert_code(mmarr_file_set_cache(f, NULL, 0, &e), MMARR_E_INVAL, e.message);
-    }
-    /* an explicit bound does not read the variable */
-    assert_code(mmarr_file_set_cache(f, NULL, 1u << 20, &e), MMARR_OK, e.message);
-    unsetenv("MMARR_CACHE_MAX");
-    assert_code(mmarr_cache_default_max(NULL, &max, &e), MMARR_OK, e.message);
-    assert_true(max > 0);
-    mmarr_close(f);
-}
-
-/* Map `name` through a fresh handle with bound `max` and close it again (not in use). */
-static void map_and_close(const fixture *fx, const char *name, uint64_t max, char entry[33])
-{
-    mmarr_file *f = open_cached(fx, 0, max);
-    map_ok(f, name);
-    const mmarr_map_info mi = map_info(f, name);
-    assert_int_equal(mi.source, MMARR_MAP_CACHE);
-    memcpy(entry, mi.entry, 33);
-    mmarr_close(f);
-}
-
-static void test_cache__bound_evicts_least_recently_used(void **state)
-{
-    fixture *fx = *state;
-    const uint64_t max = 2 * NBYTES + NBYTES / 2; /* room for two entries */
-    char ea[33], eb[33], ec[33];
-    map_and_close(fx, "a", max, ea);
-    map_and_close(fx, "b", max, eb);
-    set_entry_mtime(fx->cache, ea, 2000000000); /* a used last, b before it */
-    set_entry_mtime(fx->cache, eb, 1000000000);
-    map_and_close(fx, "c", max, ec);
-    assert_true(entry_exists(fx->cache, ea));
-    assert_false(entry_exists(fx->cache, eb));
-    assert_true(entry_exists(fx->cache, ec));
-    assert_int_equal(count_dir(fx->cache).entries, 2);
-
-    /* mapping an entry makes it the most recently used */
-    set_entry_mtime(fx->cache, ea, 1000000000);
-    set_entry_mtime(fx->cache, ec, 1000000001);
-    map_and_close(fx, "a", max, ea);
-    map_and_close(fx, "b", max, eb);
-    assert_true(entry_exists(fx->cache, ea));
-    assert_false(entry_exists(fx->cache, ec));
-
-    /* a mapped entry is never evicted, however old */
-    mmarr_file *holder = open_cached(fx, 0, max);
-    const void *pa = map_ok(holder, "a");
-    set_entry_mtime(fx->cache, ea, 1000000000);
-    set_entry_mtime(fx->cache, eb, 1500000000);
-    map_and_close(fx, "c", max, ec);
-    assert_true(entry_exists(fx->cache, ea));
-    assert_false(entry_exists(fx->cache, eb));
-    assert_true(entry_exists(fx->cache, ec));
-
-    /* when mapped entries fill the bound, the next array is decompressed privately */
-    mmarr_file *holder2 = open_cached(fx, 0, max);
-    map_ok(holder2, "c");
-    mmarr_file *f = open_cached(fx, 0, max);
-    const void *pb = map_ok(f, "b");
-    unsigned char *want = expected(1, 1);
-    assert_memory_equal(pb, want, NBYTES);
-    free(want);
-    const mmarr_map_info mi = map_info(f, "b");
-    assert_int_equal(mi.source, MMARR_MAP_PRIVATE);
-    assert_code(mi.reason.code, MMARR_E_NOSPACE, mi.reason.message);
-    assert_non_null(strstr(mi.reason.message, "\"b\""));
-    assert_int_equal(mi.entry[0], '\0');
-    const dir_counts c = count_dir(fx->cache);
-    assert_int_equal(c.entries, 2);
-    assert_int_equal(c.tmps, 0);
-    assert_int_equal(c.locks, 0);
-    want = expected(1, 0);
-    assert_memory_equal(pa, want, NBYTES);
-    free(want);
-    mmarr_close(f);
-    mmarr_close(holder2);
-    mmarr_close(holder);
-}
-
-static void test_cache__array_over_the_bound_is_private(void **state)
-{
-    fixture *fx = *state;
-    mmarr_file *f = open_cached(fx, 0, NBYTES / 2);
-    const void *p = map_ok(f, "a");
-    unsigned char *want = expected(1, 0);
-    assert_memory_equal(p, want, NBYTES);
-    free(want);
-    const mmarr_map_info mi = map_info(f, "a");
-    assert_int_equal(mi.source, MMARR_MAP_PRIVATE);
-    assert_code(mi.reason.code, MMARR_E_NOSPACE, mi.reason.message);
-    assert_non_null(strstr(mi.reason.message, "bound"));
-    assert_ptr_equal(map_ok(f, "a"), p);
-    const dir_counts c = count_dir(fx->cache);
-    assert_int_equal(c.entries + c.tmps + c.locks + c.others, 0);
-    mmarr_close(f);
-}
-
-/* In a child: a file size limit below the array makes posix_fallocate fail with EFBIG, the
- * stand-in for a full tmpfs that needs no root: the map falls back, nothing is left. */
-static int child_fsize_limit(void *p)
-{
-    const fixture *fx = p;
-    signal(SIGXFSZ, SIG_IGN);
-    const struct rlimit rl = {NBYTES / 2, NBYTES / 2};
-    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
-        return 1;
-    mmarr_file *f = NULL;
-    const void *data = NULL;
-    size_t idx = 0;
-    mmarr_map_info mi;
-    unsigned char *want = malloc(NBYTES);
-    int rc = 0;
-    if (!want || mmarr_open(fx->path, 0, &f, NULL) ||
-        mmarr_file_set_cache(f, fx->cache, 0, NULL))
-        rc = 2;
-    else if (mmarr_file_find(f, "c", &idx, NULL) || mmarr_file_map(f, idx, &data, NULL) ||
-             mmarr_file_map_info(f, idx, &mi, NULL))
-        rc = 3;
-    else if (mi.source != MMARR_MAP_PRIVATE || mi.reason.code != MMARR_E_NOSPACE ||
-             mi.reason.sys_errno != EFBIG)
-        rc = 4;
-    else {
-        fill_array(want, NBYTES, 16 + 2);
-        rc = memcmp(want, data, NBYTES) ? 5 : 0;
-    }
-    free(want);
-    mmarr_close(f);
-    return rc;
-}
-
-static void test_cache__no_space_while_reserving_is_private(void **state)
-{
-    fixture *fx = *state;
-    tu_reap_ok(spawn(child_fsize_limit, fx, NULL, NULL));
-    const dir_counts c = count_dir(fx->cache);
-    assert_int_equal(c.entries, 0);
-    assert_int_equal(c.tmps, 0);
-    assert_int_equal(c.locks, 0);
-}
-
-static void test_cache__buffer_handle_is_private(void **state)
-{
-    fixture *fx = *state;
-    size_t n = 0;
-    void *img = tu_read_file(fx->path, &n);
-    assert_non_null(img);
-    mmarr_file *f = NULL;
-    mmarr_error e;
-    assert_code(mmarr_open_buffer(img, n, 0, &f, &e), MMARR_OK, e.message);
-    assert_code(mmarr_file_set_cache(f, fx->cache, 0, &e), MMARR_OK, e.message);
-    const void *p = map_ok(f, "b");
-    unsigned char *want = expected(1, 1);
-    assert_memory_equal(p, want, NBYTES);
-    free(want);
-    const mmarr_map_info mi = map_info(f, "b");
-    assert_int_equal(mi.source, MMARR_MAP_PRIVATE);
-    assert_code(mi.reason.code, MMARR_E_UNSUPPORTED, mi.reason.message);
-    assert_int_equal(count_dir(fx->cache).entries, 0);
-    mmarr_close(f);
-    free(img);
-}
-
 static void test_cache__damaged_chunk_is_an_error_and_not_cached(void **state)
 {
     fixture *fx = *state;
@@ -946,153 +453,6 @@ static void test_cache__damaged_chunk_is_an_error_and_not_cached(void **state)
     assert_int_equal(c.entries + c.tmps + c.locks, 0);
     /* the error is repeatable (nothing half-made is remembered) */
     assert_int_equal(mmarr_file_map(f, idx, &p, &e), rc);
-    mmarr_close(f);
-}
-
-/* Sums what mmarr_cache_list reports. */
-typedef struct list_acc {
-    int n;
-    uint64_t bytes;
-    int in_use;
-    char names[8][33];
-    int64_t last[8];
-    int stop_after;
-} list_acc;
-
-static int list_cb(const mmarr_cache_entry *ce, void *ctx)
-{
-    list_acc *a = ctx;
-    if (a->n < 8) {
-        snprintf(a->names[a->n], 33, "%s", ce->name);
-        a->last[a->n] = ce->last_used_unix;
-    }
-    a->n++;
-    a->bytes += ce->bytes;
-    a->in_use += ce->in_use;
-    return a->stop_after && a->n >= a->stop_after;
-}
-
-static void test_cache__list_and_clear(void **state)
-{
-    fixture *fx = *state;
-    mmarr_error e;
-    list_acc acc;
-    uint64_t removed = 77;
-    /* a directory that does not exist: empty, and not created */
-    memset(&acc, 0, sizeof acc);
-    assert_code(mmarr_cache_list(fx->cache, list_cb, &acc, &e), MMARR_OK, e.message);
-    assert_int_equal(acc.n, 0);
-    assert_code(mmarr_cache_clear(fx->cache, 0, &removed, &e), MMARR_OK, e.message);
-    assert_int_equal(removed, 0);
-    struct stat st;
-    assert_int_not_equal(stat(fx->cache, &st), 0);
-
-    char ea[33], eb[33], ec[33];
-    map_and_close(fx, "a", 0, ea);
-    map_and_close(fx, "b", 0, eb);
-    map_and_close(fx, "c", 0, ec);
-    set_entry_mtime(fx->cache, ea, 1700000300);
-    set_entry_mtime(fx->cache, eb, 1700000100);
-    set_entry_mtime(fx->cache, ec, 1700000200);
-    mmarr_file *holder = open_cached(fx, 0, 0);
-    const void *pa = map_ok(holder, "a"); /* in use, and now the most recent */
-
-    memset(&acc, 0, sizeof acc);
-    assert_code(mmarr_cache_list(fx->cache, list_cb, &acc, &e), MMARR_OK, e.message);
-    assert_int_equal(acc.n, 3);
-    assert_int_equal(acc.bytes, 3 * NBYTES);
-    assert_int_equal(acc.in_use, 1);
-    assert_string_equal(acc.names[0], eb); /* least recently used first */
-    assert_string_equal(acc.names[1], ec);
-    assert_string_equal(acc.names[2], ea);
-    assert_int_equal(acc.last[0], 1700000100);
-    assert_true(acc.last[2] >= (int64_t)time(NULL) - 60);
-    memset(&acc, 0, sizeof acc);
-    acc.stop_after = 1;
-    assert_code(mmarr_cache_list(fx->cache, list_cb, &acc, &e), MMARR_OK, e.message);
-    assert_int_equal(acc.n, 1);
-
-    /* leftovers: a temporary of a dead filler, a lock nobody holds, a held lock with its
-     * live temporary, and a file that is not the cache's */
-    char *dead_tmp = tu_path(fx->cache, "0123456789abcdef0123456789abcdef.tmp.999999.1");
-    char *free_lock = tu_path(fx->cache, "00000000000000000000000000000000.lock");
-    char *held_lock = tu_path(fx->cache, "11111111111111111111111111111111.lock");
-    char *live_tmp = tu_path(fx->cache, "11111111111111111111111111111111.tmp.1.2");
-    char *foreign = tu_path(fx->cache, "README");
-    assert_int_equal(tu_write_file(dead_tmp, "12345", 5), 0);
-    assert_int_equal(tu_write_file(free_lock, "", 0), 0);
-    assert_int_equal(tu_write_file(held_lock, "", 0), 0);
-    assert_int_equal(tu_write_file(live_tmp, "123", 3), 0);
-    assert_int_equal(tu_write_file(foreign, "keep", 4), 0);
-    const int lfd = open(held_lock, O_RDWR);
-    assert_true(lfd >= 0);
-    assert_int_equal(flock(lfd, LOCK_EX), 0);
-
-    /* keep about one entry: b then c go (unused, oldest first), a stays */
-    assert_code(mmarr_cache_clear(fx->cache, NBYTES + 10, &removed, &e), MMARR_OK, e.message);
-    assert_int_equal(removed, 2 * NBYTES + 5);
-    assert_true(entry_exists(fx->cache, ea));
-    assert_false(entry_exists(fx->cache, eb));
-    assert_false(entry_exists(fx->cache, ec));
-    assert_int_not_equal(stat(dead_tmp, &st), 0);
-    assert_int_not_equal(stat(free_lock, &st), 0);
-    assert_int_equal(stat(held_lock, &st), 0);
-    assert_int_equal(stat(live_tmp, &st), 0);
-    assert_int_equal(stat(foreign, &st), 0);
-
-    /* keep 0: everything, the mapped entry too (and an empty stray one); its mapper keeps
-     * its bytes */
-    char *stray = tu_path(fx->cache, "22222222222222222222222222222222");
-    assert_int_equal(tu_write_file(stray, "", 0), 0);
-    assert_code(mmarr_cache_clear(fx->cache, 0, &removed, &e), MMARR_OK, e.message);
-    assert_int_equal(removed, NBYTES);
-    assert_false(entry_exists(fx->cache, ea));
-    assert_int_not_equal(stat(stray, &st), 0);
-    free(stray);
-    unsigned char *want = expected(1, 0);
-    assert_memory_equal(pa, want, NBYTES);
-    free(want);
-    memset(&acc, 0, sizeof acc);
-    assert_code(mmarr_cache_list(fx->cache, list_cb, &acc, &e), MMARR_OK, e.message);
-    assert_int_equal(acc.n, 0);
-
-    /* the next user makes a new entry */
-    map_and_close(fx, "a", 0, eb);
-    assert_string_equal(eb, ea);
-    assert_true(entry_exists(fx->cache, ea));
-
-    close(lfd);
-    assert_code(mmarr_cache_clear(fx->cache, 0, &removed, &e), MMARR_OK, e.message);
-    assert_int_equal(removed, NBYTES + 3);
-    const dir_counts c = count_dir(fx->cache);
-    assert_int_equal(c.entries + c.tmps + c.locks, 0);
-    assert_int_equal(c.others, 1);
-    free(dead_tmp);
-    free(free_lock);
-    free(held_lock);
-    free(live_tmp);
-    free(foreign);
-    mmarr_close(holder);
-}
-
-/* A replaced entry of the wrong size (damaged by hand) is not served: it is remade. */
-static void test_cache__entry_of_wrong_size_is_replaced(void **state)
-{
-    fixture *fx = *state;
-    char ea[33];
-    map_and_close(fx, "a", 0, ea);
-    char *ep = tu_path(fx->cache, ea);
-    assert_int_equal(truncate(ep, NBYTES - 4), 0);
-    mmarr_file *f = open_cached(fx, 0, 0);
-    const void *p = map_ok(f, "a");
-    unsigned char *want = expected(1, 0);
-    assert_memory_equal(p, want, NBYTES);
-    free(want);
-    assert_int_equal(map_info(f, "a").source, MMARR_MAP_CACHE);
-    struct stat st;
-    assert_int_equal(stat(ep, &st), 0);
-    assert_int_equal(st.st_size, NBYTES);
-    free(ep);
     mmarr_close(f);
 }
 
@@ -1141,13 +501,13 @@ static void test_cache__processes_share_pages(void **state)
     for (uint64_t i = 0; i < NBYTES; i += 4096)
         sum += p[i];
     (void)sum;
-    tu_reap_ok(spawn(child_shared_pages, fx, f, NULL));
+    tu_reap_ok(tu_spawn(child_shared_pages, fx, f, NULL));
     mmarr_close(f);
 }
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
     const struct CMUnitTest tests[] = {
         T(test_cache__hot_array_maps_the_file),
         T(test_cache__cold_array_bytes_from_one_entry),
@@ -1157,15 +517,7 @@ int main(void)
         T(test_cache__four_processes_race_to_one_entry),
         T(test_cache__threads_of_one_handle),
         T(test_cache__rewritten_file_never_gets_old_entry),
-        T(test_cache__unsafe_directories_refused),
-        T(test_cache__environment_defaults),
-        T(test_cache__bound_evicts_least_recently_used),
-        T(test_cache__array_over_the_bound_is_private),
-        T(test_cache__no_space_while_reserving_is_private),
-        T(test_cache__buffer_handle_is_private),
         T(test_cache__damaged_chunk_is_an_error_and_not_cached),
-        T(test_cache__list_and_clear),
-        T(test_cache__entry_of_wrong_size_is_replaced),
         T(test_cache__processes_share_pages),
     };
 #undef T

@@ -20,13 +20,7 @@
 #include <string.h>
 
 #include "mmarr.h"
-
-#define ASSERT_STR(a, b)                                                                     \
-    do {                                                                                     \
-        const char *a_ = (a);                                                                \
-        assert_non_null(a_);                                                                 \
-        assert_string_equal(a_, (b));                                                        \
-    } while (0)
+#include "testutil.h"
 
 /* Parse `text`, failing the test (with the library's message) if it does not parse. */
 static mmarr_dtype *parse_ok(const char *text)

@@ -31,45 +31,8 @@
 #include <xxhash.h>
 
 #include "mmarr.h"
+#include "testarray.h"
 #include "testutil.h"
-
-#define ASSERT_STR(a, b)                                                                     \
-    do {                                                                                     \
-        const char *a_ = (a);                                                                \
-        assert_non_null(a_);                                                                 \
-        assert_string_equal(a_, (b));                                                        \
-    } while (0)
-
-
-/* Compare error codes, printing both names and the message on a mismatch; the failure is
- * reported at the caller's line. */
-static void assert_code_at(mmarr_err got, mmarr_err want, const char *msg, const char *file,
-                           int line)
-{
-    if (got != want)
-        print_error("got %s, want %s; message: %s\n", mmarr_err_name(got), mmarr_err_name(want),
-                    msg ? msg : "");
-    _assert_int_equal(cast_to_largest_integral_type(got), cast_to_largest_integral_type(want),
-                      file, line);
-}
-#define assert_code(got, want, msg) assert_code_at((got), (want), (msg), __FILE__, __LINE__)
-
-static mmarr_file *open_ok(const char *path, unsigned flags)
-{
-    mmarr_file *f = NULL;
-    mmarr_error e;
-    memset(&e, 0, sizeof e);
-    assert_code(mmarr_open(path, flags, &f, &e), MMARR_OK, e.message);
-    assert_non_null(f);
-    return f;
-}
-
-static void find_ok(mmarr_file *f, const char *name, mmarr_array_info *a)
-{
-    mmarr_error e;
-    memset(&e, 0, sizeof e);
-    assert_code(mmarr_file_find_array(f, name, a, &e), MMARR_OK, e.message);
-}
 
 static mmarr_file_info file_info(const mmarr_file *f)
 {
@@ -77,27 +40,6 @@ static mmarr_file_info file_info(const mmarr_file *f)
     memset(&fi, 0, sizeof fi);
     mmarr_file_get_info(f, &fi);
     return fi;
-}
-
-/* Children leave with _exit(). Valgrind checks for leaks at every process exit and does not
- * scan the exiting thread's stack, so what the parent owns at fork time (the test's path,
- * open handles) would show up as "definitely lost" in the child. This table keeps those
- * objects reachable from a global while a child runs. */
-static void *volatile g_child_roots[4];
-
-/* Fork; the child runs fn(arg) and exits with its result. `keep` is another parent object
- * the child inherits (or NULL). Returns the child's pid. */
-static pid_t spawn(int (*fn)(void *), void *arg, void *keep)
-{
-    g_child_roots[0] = arg;
-    g_child_roots[1] = keep;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(fn(arg));
-    return pid;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -158,7 +100,7 @@ static void test_process__rdwr_child_writes_parent_sees(void **state)
         assert_int_equal(p[i], 0);
     assert_int_equal(file_info(ro).writable, 0);
 
-    tu_reap_ok(spawn(child_write_counts, path, ro));
+    tu_reap_ok(tu_spawn(child_write_counts, path, ro, NULL));
 
     /* The parent's read-only mapping, opened before, sees the child's writes. */
     for (uint32_t i = 0; i < NCOUNTS; i++)
@@ -195,8 +137,7 @@ static void test_process__rdwr_handle_inherited_by_child(void **state)
     char *path = tu_path(*state, "inherit.mmarr");
     write_counts_file(path);
     shared_handle_arg h = {open_ok(path, MMARR_OPEN_RDWR)};
-    g_child_roots[2] = path;
-    tu_reap_ok(spawn(child_write_through_inherited, &h, h.f));
+    tu_reap_ok(tu_spawn(child_write_through_inherited, &h, h.f, path));
     /* MAP_SHARED: the child's writes through the inherited mapping reach the parent's view */
     mmarr_array_info a;
     find_ok(h.f, "counts", &a);
@@ -303,7 +244,7 @@ static void test_process__handle_opened_before_fork_works_in_child(void **state)
     assert_int_equal(check_fork_file(f), 0);
     pid_t kids[3];
     for (int k = 0; k < 3; k++)
-        kids[k] = spawn(child_check_inherited, f, path);
+        kids[k] = tu_spawn(child_check_inherited, f, path, NULL);
     for (int k = 0; k < 3; k++)
         tu_reap_ok(kids[k]);
     /* and the parent's handle is unaffected */
@@ -325,7 +266,7 @@ static int child_abandon_writer(void *arg)
         return 1;
     uint64_t s[1] = {1};
     const uint8_t v = 1;
-    g_child_roots[3] = w; /* abandoned on purpose: keep it reachable for valgrind */
+    tu_child_roots[3] = w; /* abandoned on purpose: keep it reachable for valgrind */
     if (mmarr_writer_add(w, "x", "|u1", 1, s, MMARR_ORDER_C, &v) != MMARR_OK)
         return 2;
     return 0; /* exits without commit or free, like a crash */
@@ -335,12 +276,12 @@ static void test_process__reopen_after_writer_process_exits(void **state)
 {
     char *path = tu_path(*state, "child-wrote.mmarr");
     /* a writer process that dies before commit leaves no target behind */
-    tu_reap_ok(spawn(child_abandon_writer, path, NULL));
+    tu_reap_ok(tu_spawn(child_abandon_writer, path, NULL, NULL));
     struct stat st;
     assert_int_equal(stat(path, &st), -1);
     assert_int_equal(errno, ENOENT);
 
-    tu_reap_ok(spawn(child_write_file, path, NULL));
+    tu_reap_ok(tu_spawn(child_write_file, path, NULL, NULL));
     mmarr_file *f = open_ok(path, MMARR_OPEN_VERIFY);
     assert_int_equal(check_fork_file(f), 0);
     ASSERT_STR(mmarr_file_meta_get(f, "writer"), "child");
@@ -450,7 +391,7 @@ static void test_process__atomic_commit_never_torn(void **state)
 {
     char *path = tu_path(*state, "atomic.mmarr");
     assert_int_equal(write_version(path, 0), 0);
-    pid_t pid = spawn(child_recommit, path, NULL);
+    pid_t pid = tu_spawn(child_recommit, path, NULL, NULL);
     char why[700] = "";
     int failures = 0;
     unsigned long opens = 0;

@@ -16,6 +16,24 @@
 
 #include <cmocka.h>
 
+void tu_assert_code_at(mmarr_err got, mmarr_err want, const char *msg, const char *what,
+                       const char *file, int line)
+{
+    if (got != want)
+        print_error("%s%sgot %s, want %s; message: %s\n", what ? what : "", what ? ": " : "",
+                    mmarr_err_name(got), mmarr_err_name(want), msg ? msg : "");
+    _assert_int_equal(cast_to_largest_integral_type(got), cast_to_largest_integral_type(want),
+                      file, line);
+}
+
+void tu_assert_msg_has_at(const char *msg, const char *frag, const char *file, int line)
+{
+    if (!strcasestr(msg, frag))
+        print_error("message \"%s\" lacks \"%s\"\n", msg, frag);
+    _assert_true(cast_ptr_to_largest_integral_type(strcasestr(msg, frag)), "message", file,
+                 line);
+}
+
 char *tu_mkdtemp(void)
 {
     const char *base = getenv("TMPDIR");
@@ -171,6 +189,22 @@ void tu_child_exit(int code)
 #else
     _exit(code);
 #endif
+}
+
+void *volatile tu_child_roots[4];
+
+int tu_spawn(int (*fn)(void *), void *arg, void *keep1, void *keep2)
+{
+    tu_child_roots[0] = arg;
+    tu_child_roots[1] = keep1;
+    tu_child_roots[2] = keep2;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(fn(arg));
+    return pid;
 }
 
 void tu_reap_ok(int pid)

@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: MIT */
+/* golden_expect.c — see golden_expect.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "golden_expect.h"
+#include "mmarr.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Codes and discrepancy reporting                                                            */
+
+static const struct {
+    const char *name;
+    mmarr_err code;
+} k_codes[] = {
+    {"ok", MMARR_OK},
+    {"MMARR_OK", MMARR_OK},
+    {"MMARR_E_INVAL", MMARR_E_INVAL},
+    {"MMARR_E_NOMEM", MMARR_E_NOMEM},
+    {"MMARR_E_IO", MMARR_E_IO},
+    {"MMARR_E_NOSPACE", MMARR_E_NOSPACE},
+    {"MMARR_E_BADMAGIC", MMARR_E_BADMAGIC},
+    {"MMARR_E_VERSION", MMARR_E_VERSION},
+    {"MMARR_E_CORRUPT", MMARR_E_CORRUPT},
+    {"MMARR_E_CHECKSUM", MMARR_E_CHECKSUM},
+    {"MMARR_E_TRUNCATED", MMARR_E_TRUNCATED},
+    {"MMARR_E_UNSUPPORTED", MMARR_E_UNSUPPORTED},
+    {"MMARR_E_STALE", MMARR_E_STALE},
+    {"MMARR_E_NOTFOUND", MMARR_E_NOTFOUND},
+    {"MMARR_E_DTYPE", MMARR_E_DTYPE},
+    {"MMARR_E_EXISTS", MMARR_E_EXISTS},
+    {"MMARR_E_RANGE", MMARR_E_RANGE},
+    {"MMARR_E_READONLY", MMARR_E_READONLY},
+    {"MMARR_E_STATE", MMARR_E_STATE},
+};
+
+int code_from_name(const char *name, mmarr_err *out)
+{
+    for (size_t i = 0; i < sizeof k_codes / sizeof k_codes[0]; i++) {
+        if (strcmp(k_codes[i].name, name) == 0) {
+            *out = k_codes[i].code;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *code_name(mmarr_err code)
+{
+    for (size_t i = 1; i < sizeof k_codes / sizeof k_codes[0]; i++)
+        if (k_codes[i].code == code)
+            return k_codes[i].name;
+    return "(unknown code)";
+}
+
+void report(ctx *c, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c->line > 0)
+        print_error("golden: %s [%s] expect line %d: %s\n", c->file, c->mode, c->line, msg);
+    else
+        print_error("golden: %s [%s]: %s\n", c->file, c->mode, msg);
+    c->failures++;
+}
+
+void check_err(ctx *c, const char *what, mmarr_err got, const mmarr_error *e, mmarr_err want)
+{
+    CHECK(c, got == want, "%s returned %s, expected %s (%s)", what, code_name(got),
+          code_name(want), got != MMARR_OK ? e->message : "");
+    if (got != MMARR_OK && got == want)
+        CHECK(c, e->message[0] != '\0', "%s: empty error message", what);
+}
+
+/* Decode lowercase hex ("-" is the empty string) into a malloc'd NUL-terminated buffer. */
+static unsigned char *unhex(const char *s, size_t *n)
+{
+    size_t len = strcmp(s, "-") == 0 ? 0 : strlen(s);
+    unsigned char *out = malloc(len / 2 + 1);
+    assert_non_null(out);
+    size_t k = 0;
+    for (size_t i = 0; i + 1 < len; i += 2) {
+        unsigned v = 0;
+        if (sscanf(s + i, "%2x", &v) != 1)
+            break;
+        out[k++] = (unsigned char)v;
+    }
+    out[k] = '\0';
+    *n = k;
+    return out;
+}
+
+static uint64_t u64_of(const char *s, int base)
+{
+    return (uint64_t)strtoull(s, NULL, base);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* One function per .expect keyword                                                           */
+
+/* The walk through one .expect file: the handle, and what the lines so far established. */
+typedef struct expect {
+    ctx *c;
+    mmarr_file *f;
+    walk *w;
+    mmarr_file_info fi;
+    mmarr_array_info a; /* the current array */
+    int have;           /* a holds the current array */
+    size_t cur;         /* current array number + 1 */
+    size_t fmeta;       /* file metadata entries seen */
+    size_t ameta;       /* metadata entries of the current array seen */
+    size_t field;       /* fields of the current dtype seen */
+    size_t count;       /* from the "arrays" line */
+    char **tok;         /* the line's tokens, tok[0] the keyword */
+    int nt;
+} expect;
+
+/* File facts */
+
+static void ex_version(expect *x)
+{
+    CHECK(x->c, strcmp(x->tok[1], "1") == 0, "unknown .expect version %s", x->tok[1]);
+}
+
+static void ex_format(expect *x)
+{
+    char **tok = x->tok;
+    CHECK(x->c, x->fi.format_major == (unsigned)atoi(tok[1]) &&
+                    x->fi.format_minor == (unsigned)atoi(tok[2]),
+          "format %u.%u, expected %s.%s", x->fi.format_major, x->fi.format_minor, tok[1],
+          tok[2]);
+}
+
+static void ex_alignment(expect *x)
+{
+    CHECK(x->c, x->fi.alignment == u64_of(x->tok[1], 10), "alignment %" PRIu64 ", expected %s",
+          x->fi.alignment, x->tok[1]);
+}
+
+static void ex_generation(expect *x)
+{
+    CHECK(x->c, x->fi.generation == u64_of(x->tok[1], 10),
+          "generation %" PRIu64 ", expected %s", x->fi.generation, x->tok[1]);
+}
+
+static void ex_file_size(expect *x)
+{
+    CHECK(x->c, x->fi.file_size == u64_of(x->tok[1], 10), "file_size %" PRIu64 ", expected %s",
+          x->fi.file_size, x->tok[1]);
+}
+
+static void ex_index(expect *x)
+{
+    char **tok = x->tok;
+    CHECK(x->c, x->fi.index_offset == u64_of(tok[1], 10) && x->fi.index_size == u64_of(tok[2], 10),
+          "index at %" PRIu64 " size %" PRIu64 ", expected %s size %s", x->fi.index_offset,
+          x->fi.index_size, tok[1], tok[2]);
+}
+
+static void ex_features(expect *x)
+{
+    char **tok = x->tok;
+    CHECK(x->c, x->fi.required_features == u64_of(tok[1], 10) &&
+                    x->fi.optional_features == u64_of(tok[2], 10),
+          "features %" PRIu64 "/%" PRIu64 ", expected %s/%s", x->fi.required_features,
+          x->fi.optional_features, tok[1], tok[2]);
+}
+
+static void ex_stale(expect *x)
+{
+    CHECK(x->c, !!x->fi.checksums_stale == atoi(x->tok[1]), "checksums_stale %d, expected %s",
+          x->fi.checksums_stale, x->tok[1]);
+}
+
+static void ex_inactive_damaged(expect *x)
+{
+    CHECK(x->c, !!x->fi.inactive_slot_damaged == atoi(x->tok[1]),
+          "inactive_slot_damaged %d, expected %s", x->fi.inactive_slot_damaged, x->tok[1]);
+}
+
+static void ex_verify(expect *x)
+{
+    if (code_from_name(x->tok[1], &x->w->verify) != 0) {
+        report(x->c, "unknown code %s", x->tok[1]);
+        return;
+    }
+    mmarr_error e;
+    memset(&e, 0, sizeof e);
+    check_err(x->c, "mmarr_file_verify", mmarr_file_verify(x->f, &e), &e, x->w->verify);
+}
+
+static void ex_fmeta(expect *x)
+{
+    ctx *c = x->c;
+    size_t kn, vn;
+    unsigned char *key = unhex(x->tok[1], &kn), *val = unhex(x->tok[2], &vn);
+    const char *gk = NULL, *gv = NULL;
+    mmarr_error e;
+    mmarr_err rc = mmarr_file_meta(x->f, x->fmeta, &gk, &gv, &e);
+    CHECK(c, rc == MMARR_OK, "mmarr_file_meta(%zu) returned %s", x->fmeta, code_name(rc));
+    if (rc == MMARR_OK) {
+        CHECK(c, gk && strcmp(gk, (char *)key) == 0, "file meta %zu key '%s', expected '%s'",
+              x->fmeta, gk ? gk : "(null)", (char *)key);
+        CHECK(c, gv && strcmp(gv, (char *)val) == 0, "file meta %zu value '%s', expected '%s'",
+              x->fmeta, gv ? gv : "(null)", (char *)val);
+    }
+    const char *got = mmarr_file_meta_get(x->f, (char *)key);
+    CHECK(c, got && strcmp(got, (char *)val) == 0,
+          "mmarr_file_meta_get('%s') = '%s', expected '%s'", (char *)key, got ? got : "(null)",
+          (char *)val);
+    x->fmeta++;
+    free(key);
+    free(val);
+}
+
+static void ex_arrays(expect *x)
+{
+    ctx *c = x->c;
+    x->count = (size_t)u64_of(x->tok[1], 10);
+    CHECK(c, mmarr_file_count(x->f) == x->count, "mmarr_file_count %zu, expected %zu",
+          mmarr_file_count(x->f), x->count);
+    CHECK(c, x->fi.count == x->count, "info.count %zu, expected %zu", x->fi.count, x->count);
+    CHECK(c, x->fi.meta_count == x->fmeta, "info.meta_count %zu, expected %zu",
+          x->fi.meta_count, x->fmeta);
+    CHECK(c, mmarr_file_meta_get(x->f, "no such key \x01") == NULL,
+          "mmarr_file_meta_get of a missing key is not NULL");
+    size_t idx = 12345;
+    mmarr_error e;
+    mmarr_err rc = mmarr_file_find(x->f, "no such array \x01", &idx, &e);
+    CHECK(c, rc == MMARR_E_NOTFOUND, "find(missing) returned %s", code_name(rc));
+}
+
+/* Arrays: "array" starts one, the lines up to "end" describe it */
+
+static void ex_array(expect *x)
+{
+    ctx *c = x->c;
+    mmarr_array_info *a = &x->a;
+    size_t nn;
+    unsigned char *name = unhex(x->tok[1], &nn);
+    size_t index = x->cur++;
+    x->have = 0;
+    x->ameta = 0;
+    x->field = 0;
+    memset(a, 0, sizeof *a);
+    mmarr_error e;
+    mmarr_err rc = mmarr_file_array(x->f, index, a, &e);
+    CHECK(c, rc == MMARR_OK, "mmarr_file_array(%zu) returned %s", index, code_name(rc));
+    if (rc == MMARR_OK) {
+        x->have = 1;
+        CHECK(c, a->index == index, "array %zu: info.index %zu", index, a->index);
+        CHECK(c, a->name && a->name_size == nn && memcmp(a->name, name, nn) == 0 &&
+                     a->name[nn] == '\0',
+              "array %zu: name '%s', expected '%s'", index, a->name ? a->name : "(null)",
+              (char *)name);
+        size_t found = SIZE_MAX;
+        rc = mmarr_file_find(x->f, (char *)name, &found, &e);
+        CHECK(c, rc == MMARR_OK && found == index,
+              "find('%s') returned %s index %zu, expected %zu", (char *)name, code_name(rc),
+              found, index);
+        mmarr_array_info b;
+        rc = mmarr_file_find_array(x->f, (char *)name, &b, &e);
+        CHECK(c, rc == MMARR_OK && b.index == index && b.offset == a->offset,
+              "find_array('%s') returned %s", (char *)name, code_name(rc));
+    }
+    free(name);
+}
+
+static void ex_dtype(expect *x)
+{
+    ctx *c = x->c;
+    const mmarr_array_info *a = &x->a;
+    char **tok = x->tok;
+    size_t tn;
+    unsigned char *text = unhex(tok[1], &tn);
+    CHECK(c, a->dtype_str && strcmp(a->dtype_str, (char *)text) == 0,
+          "array %zu: dtype_str '%s', expected '%s'", a->index,
+          a->dtype_str ? a->dtype_str : "(null)", (char *)text);
+    if (a->dtype) {
+        const char *s = mmarr_dtype_str(a->dtype);
+        CHECK(c, s && strcmp(s, (char *)text) == 0,
+              "array %zu: mmarr_dtype_str '%s', expected '%s'", a->index, s ? s : "(null)",
+              (char *)text);
+        CHECK(c, (char)mmarr_dtype_kind(a->dtype) == tok[2][0],
+              "array %zu: kind '%c', expected '%c'", a->index, (char)mmarr_dtype_kind(a->dtype),
+              tok[2][0]);
+        CHECK(c, mmarr_dtype_itemsize(a->dtype) == u64_of(tok[3], 10),
+              "array %zu: dtype itemsize %" PRIu64 ", expected %s", a->index,
+              mmarr_dtype_itemsize(a->dtype), tok[3]);
+        if (tok[4][0] != '?')
+            CHECK(c, mmarr_dtype_byteorder(a->dtype) == tok[4][0],
+                  "array %zu: byteorder '%c', expected '%c'", a->index,
+                  mmarr_dtype_byteorder(a->dtype), tok[4][0]);
+    } else {
+        report(c, "array %zu: dtype is NULL", a->index);
+    }
+    CHECK(c, a->itemsize == u64_of(tok[3], 10), "array %zu: itemsize %" PRIu64 ", expected %s",
+          a->index, a->itemsize, tok[3]);
+    free(text);
+}
+
+static void ex_timeunit(expect *x)
+{
+    const mmarr_array_info *a = &x->a;
+    if (!a->dtype)
+        return;
+    size_t un;
+    unsigned char *unit = unhex(x->tok[1], &un);
+    uint64_t n = 0;
+    const char *got = mmarr_dtype_time_unit(a->dtype, &n);
+    CHECK(x->c, got && strcmp(got, (char *)unit) == 0,
+          "array %zu: time unit '%s', expected '%s'", a->index, got ? got : "(null)",
+          (char *)unit);
+    if (un > 0) /* the count of the generic unit is not pinned */
+        CHECK(x->c, n == u64_of(x->tok[2], 10),
+              "array %zu: time unit count %" PRIu64 ", expected %s", a->index, n, x->tok[2]);
+    free(unit);
+}
+
+static void ex_nfields(expect *x)
+{
+    const mmarr_array_info *a = &x->a;
+    if (!a->dtype)
+        return;
+    CHECK(x->c, mmarr_dtype_nfields(a->dtype) == (size_t)u64_of(x->tok[1], 10),
+          "array %zu: %zu fields, expected %s", a->index, mmarr_dtype_nfields(a->dtype),
+          x->tok[1]);
+}
+
+static void ex_field(expect *x)
+{
+    ctx *c = x->c;
+    const mmarr_array_info *a = &x->a;
+    char **tok = x->tok;
+    if (!a->dtype)
+        return;
+    size_t fidx = x->field++;
+    const mmarr_field *fd = mmarr_dtype_field(a->dtype, fidx);
+    if (!fd) {
+        report(c, "array %zu: field %zu missing", a->index, fidx);
+        return;
+    }
+    size_t nn, tn;
+    unsigned char *fname = unhex(tok[1], &nn), *ftext = unhex(tok[3], &tn);
+    CHECK(c, fd->name && strcmp(fd->name, (char *)fname) == 0,
+          "array %zu field %zu: name '%s', expected '%s'", a->index, fidx,
+          fd->name ? fd->name : "(null)", (char *)fname);
+    CHECK(c, fd->offset == u64_of(tok[2], 10),
+          "array %zu field %zu: offset %" PRIu64 ", expected %s", a->index, fidx, fd->offset,
+          tok[2]);
+    const char *ds = fd->dtype ? mmarr_dtype_str(fd->dtype) : NULL;
+    CHECK(c, ds && strcmp(ds, (char *)ftext) == 0,
+          "array %zu field %zu: dtype '%s', expected '%s'", a->index, fidx, ds ? ds : "(null)",
+          (char *)ftext);
+    unsigned fnd = (unsigned)atoi(tok[4]);
+    CHECK(c, fd->ndim == fnd, "array %zu field %zu: ndim %u, expected %u", a->index, fidx,
+          fd->ndim, fnd);
+    for (unsigned i = 0; i < fnd && i < fd->ndim && 5 + (int)i < x->nt; i++)
+        CHECK(c, fd->shape && fd->shape[i] == u64_of(tok[5 + i], 10),
+              "array %zu field %zu: subarray dim %u differs (expected %s)", a->index, fidx, i,
+              tok[5 + i]);
+    free(fname);
+    free(ftext);
+}
+
+static void ex_shape(expect *x)
+{
+    ctx *c = x->c;
+    const mmarr_array_info *a = &x->a;
+    unsigned nd = (unsigned)atoi(x->tok[1]);
+    CHECK(c, a->ndim == nd, "array %zu: ndim %u, expected %u", a->index, a->ndim, nd);
+    uint64_t nitems = 1;
+    for (unsigned i = 0; i < nd && 2 + (int)i < x->nt; i++) {
+        uint64_t d = u64_of(x->tok[2 + i], 10);
+        nitems *= d;
+        if (i < a->ndim)
+            CHECK(c, a->shape && a->shape[i] == d,
+                  "array %zu: shape[%u] %" PRIu64 ", expected %" PRIu64, a->index, i,
+                  a->shape ? a->shape[i] : 0, d);
+    }
+    CHECK(c, a->nitems == nitems, "array %zu: nitems %" PRIu64 ", expected %" PRIu64, a->index,
+          a->nitems, nitems);
+    CHECK(c, a->nbytes == nitems * a->itemsize,
+          "array %zu: nbytes %" PRIu64 ", expected %" PRIu64, a->index, a->nbytes,
+          nitems * a->itemsize);
+}
+
+static void ex_strides(expect *x)
+{
+    const mmarr_array_info *a = &x->a;
+    unsigned nd = (unsigned)atoi(x->tok[1]);
+    for (unsigned i = 0; i < nd && i < MMARR_MAX_DIMS && 2 + (int)i < x->nt; i++)
+        CHECK(x->c, a->strides[i] == (int64_t)strtoll(x->tok[2 + i], NULL, 10),
+              "array %zu: strides[%u] %" PRId64 ", expected %s", a->index, i, a->strides[i],
+              x->tok[2 + i]);
+}
+
+static void ex_order(expect *x)
+{
+    mmarr_order o = x->tok[1][0] == 'F' ? MMARR_ORDER_F : MMARR_ORDER_C;
+    CHECK(x->c, x->a.order == o, "array %zu: order %d, expected %s", x->a.index,
+          (int)x->a.order, x->tok[1]);
+}
+
+static void ex_packed(expect *x)
+{
+    CHECK(x->c, !!x->a.packed == atoi(x->tok[1]), "array %zu: packed %d, expected %s",
+          x->a.index, x->a.packed, x->tok[1]);
+}
+
+static void ex_offset(expect *x)
+{
+    const mmarr_array_info *a = &x->a;
+    CHECK(x->c, a->offset == u64_of(x->tok[1], 10), "array %zu: offset %" PRIu64 ", expected %s",
+          a->index, a->offset, x->tok[1]);
+    CHECK(x->c, a->storage == MMARR_STORAGE_HOT, "array %zu: storage %d, expected hot",
+          a->index, (int)a->storage);
+}
+
+static void ex_stored(expect *x)
+{
+    CHECK(x->c, x->a.stored_bytes == u64_of(x->tok[1], 10),
+          "array %zu: stored_bytes %" PRIu64 ", expected %s", x->a.index, x->a.stored_bytes,
+          x->tok[1]);
+}
+
+static void ex_checksum(expect *x)
+{
+    CHECK(x->c, x->a.checksum == u64_of(x->tok[1], 16),
+          "array %zu: checksum %016" PRIx64 ", expected %s", x->a.index, x->a.checksum,
+          x->tok[1]);
+}
+
+static void ex_data(expect *x)
+{
+    const mmarr_array_info *a = &x->a;
+    size_t n;
+    unsigned char *bytes = unhex(x->tok[1], &n);
+    CHECK(x->c, a->nbytes == n, "array %zu: nbytes %" PRIu64 ", expected %zu", a->index,
+          a->nbytes, n);
+    if (n > 0 && a->nbytes == n) {
+        CHECK(x->c, a->data != NULL, "array %zu: data is NULL", a->index);
+        if (a->data)
+            CHECK(x->c, memcmp(a->data, bytes, n) == 0, "array %zu: data bytes differ",
+                  a->index);
+    }
+    free(bytes);
+}
+
+static void ex_xxh3(expect *x)
+{
+    const mmarr_array_info *a = &x->a;
+    uint64_t want = u64_of(x->tok[1], 16);
+    uint64_t got = a->data ? XXH3_64bits(a->data, (size_t)a->nbytes)
+                           : (a->nbytes == 0 ? XXH3_64bits("", 0) : ~want);
+    CHECK(x->c, got == want, "array %zu: XXH3 of data %016" PRIx64 ", expected %s", a->index,
+          got, x->tok[1]);
+}
+
+static void ex_averify(expect *x)
+{
+    const mmarr_array_info *a = &x->a;
+    /* One code, or a comma list of the codes the spec allows. */
+    mmarr_err allowed[4];
+    size_t na = 0;
+    int bad = 0;
+    for (char *save = NULL, *t = strtok_r(x->tok[1], ",", &save); t && na < 4;
+         t = strtok_r(NULL, ",", &save))
+        bad |= code_from_name(t, &allowed[na++]);
+    if (bad || na == 0) {
+        report(x->c, "unknown code in averify");
+        return;
+    }
+    if (na == 1 && allowed[0] != MMARR_OK && x->w->first_averify == MMARR_OK)
+        x->w->first_averify = allowed[0];
+    mmarr_error e;
+    memset(&e, 0, sizeof e);
+    mmarr_err got = mmarr_file_verify_array(x->f, a->index, &e);
+    int ok = 0;
+    for (size_t i = 0; i < na; i++)
+        ok |= got == allowed[i];
+    CHECK(x->c, ok, "array %zu: mmarr_file_verify_array returned %s, expected %s (%s)",
+          a->index, code_name(got), x->tok[1], got != MMARR_OK ? e.message : "");
+    if (ok && got != MMARR_OK)
+        CHECK(x->c, e.message[0] != '\0', "array %zu: verify_array: empty message", a->index);
+}
+
+static void ex_meta(expect *x)
+{
+    ctx *c = x->c;
+    const mmarr_array_info *a = &x->a;
+    size_t kn, vn;
+    unsigned char *key = unhex(x->tok[1], &kn), *val = unhex(x->tok[2], &vn);
+    const char *gk = NULL, *gv = NULL;
+    mmarr_error e;
+    mmarr_err rc = mmarr_array_meta(x->f, a->index, x->ameta, &gk, &gv, &e);
+    CHECK(c, rc == MMARR_OK, "array %zu: mmarr_array_meta(%zu) returned %s", a->index, x->ameta,
+          code_name(rc));
+    if (rc == MMARR_OK)
+        CHECK(c, gk && gv && strcmp(gk, (char *)key) == 0 && strcmp(gv, (char *)val) == 0,
+              "array %zu: meta %zu is '%s'='%s', expected '%s'='%s'", a->index, x->ameta,
+              gk ? gk : "(null)", gv ? gv : "(null)", (char *)key, (char *)val);
+    const char *got = mmarr_array_meta_get(x->f, a->index, (char *)key);
+    CHECK(c, got && strcmp(got, (char *)val) == 0,
+          "array %zu: mmarr_array_meta_get('%s') = '%s', expected '%s'", a->index, (char *)key,
+          got ? got : "(null)", (char *)val);
+    x->ameta++;
+    free(key);
+    free(val);
+}
+
+static void ex_end(expect *x)
+{
+    ctx *c = x->c;
+    const mmarr_array_info *a = &x->a;
+    CHECK(c, a->meta_count == x->ameta, "array %zu: meta_count %zu, expected %zu", a->index,
+          a->meta_count, x->ameta);
+    CHECK(c, mmarr_array_meta_get(x->f, a->index, "no such key \x01") == NULL,
+          "array %zu: meta_get of a missing key is not NULL", a->index);
+    if (a->dtype && mmarr_dtype_kind(a->dtype) == MMARR_KIND_STRUCT)
+        CHECK(c, x->field == mmarr_dtype_nfields(a->dtype),
+              "array %zu: %zu fields described, dtype has %zu", a->index, x->field,
+              mmarr_dtype_nfields(a->dtype));
+    x->have = 0;
+}
+
+/* keyword -> check; `tokens` counts the keyword; `array`: only between "array" and "end" */
+static const struct expect_key {
+    const char *keyword;
+    int tokens;
+    int array;
+    void (*check)(expect *x);
+} k_keys[] = {
+    {"mmarr-expect", 2, 0, ex_version},
+    {"format", 3, 0, ex_format},
+    {"alignment", 2, 0, ex_alignment},
+    {"generation", 2, 0, ex_generation},
+    {"file_size", 2, 0, ex_file_size},
+    {"index", 3, 0, ex_index},
+    {"features", 3, 0, ex_features},
+    {"stale", 2, 0, ex_stale},
+    {"inactive_damaged", 2, 0, ex_inactive_damaged},
+    {"verify", 2, 0, ex_verify},
+    {"fmeta", 3, 0, ex_fmeta},
+    {"arrays", 2, 0, ex_arrays},
+    {"array", 2, 0, ex_array},
+    {"dtype", 5, 1, ex_dtype},
+    {"timeunit", 3, 1, ex_timeunit},
+    {"nfields", 2, 1, ex_nfields},
+    {"field", 5, 1, ex_field},
+    {"shape", 2, 1, ex_shape},
+    {"strides", 2, 1, ex_strides},
+    {"order", 2, 1, ex_order},
+    {"packed", 2, 1, ex_packed},
+    {"offset", 2, 1, ex_offset},
+    {"stored", 2, 1, ex_stored},
+    {"checksum", 2, 1, ex_checksum},
+    {"data", 2, 1, ex_data},
+    {"xxh3", 2, 1, ex_xxh3},
+    {"averify", 2, 1, ex_averify},
+    {"meta", 3, 1, ex_meta},
+    {"end", 1, 1, ex_end},
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* The walk                                                                                   */
+
+enum { MAX_TOKENS = 80 };
+
+void check_handle(ctx *c, mmarr_file *f, const char *expect_path, walk *w)
+{
+    FILE *fp = fopen(expect_path, "r");
+    if (!fp) {
+        report(c, "cannot open %s", expect_path);
+        return;
+    }
+    expect x;
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.f = f;
+    x.w = w;
+    mmarr_file_get_info(f, &x.fi);
+    char *line = NULL;
+    size_t cap = 0;
+    c->line = 0;
+    w->verify = MMARR_OK;
+    w->first_averify = MMARR_OK;
+
+    while (getline(&line, &cap, fp) > 0) {
+        c->line++;
+        line[strcspn(line, "\r\n")] = '\0';
+        char *tok[MAX_TOKENS];
+        int nt = 0;
+        for (char *save = NULL, *t = strtok_r(line, " ", &save); t && nt < MAX_TOKENS;
+             t = strtok_r(NULL, " ", &save))
+            tok[nt++] = t;
+        if (nt == 0)
+            continue;
+        const struct expect_key *key = NULL;
+        for (size_t i = 0; i < sizeof k_keys / sizeof k_keys[0] && !key; i++)
+            if (strcmp(tok[0], k_keys[i].keyword) == 0)
+                key = &k_keys[i];
+        if (!key)
+            report(c, "unknown .expect key '%s'", tok[0]);
+        else if (nt < key->tokens)
+            report(c, "malformed line (%s)", tok[0]);
+        else if (key->array && !x.have)
+            report(c, "no current array for '%s'", tok[0]);
+        else {
+            x.tok = tok;
+            x.nt = nt;
+            key->check(&x);
+        }
+    }
+    c->line = 0;
+    CHECK(c, x.cur == x.count, "%zu arrays described, MANIFEST says %zu", x.cur, x.count);
+    free(line);
+    fclose(fp);
+}
