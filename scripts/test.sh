@@ -34,9 +34,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== golden vectors regenerate identically"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cp format/testdata/gen_golden.py "$tmp/"
+cp format/testdata/*.py "$tmp/"
 /usr/bin/python3 "$tmp/gen_golden.py" >/dev/null
-diff -r -q -x gen_golden.py -x __pycache__ "$tmp" format/testdata
+diff -r -q -x '*.py' -x __pycache__ "$tmp" format/testdata
 echo "golden vectors: identical"
 
 echo "== demo and tools under valgrind"

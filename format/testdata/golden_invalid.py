@@ -1,0 +1,497 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""golden_invalid.py — the invalid golden vectors: files every reader must refuse, each a
+minimal change from a valid file (gen_golden.py runs gen_invalid())."""
+
+import struct
+
+from golden_encode import (
+    Arr, BASE_META, ENTRY_PACKED, SECTIONS, SLOT_A, SLOT_B, align_up, base, base_arrays,
+    emit_invalid, fix_prologue, fix_slot, pack_slot, plan, read_slot, serialize,
+    write_slot, xxh, zstd_raw_frame,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Invalid vectors
+
+
+def structural(name, expect, purpose, edit, paged=False):
+    """An invalid vector made by editing the Image; all checksums are recomputed."""
+    im = base(paged)
+    edit(im)
+    emit_invalid(name, serialize(im), expect, purpose + " (checksums recomputed)")
+
+
+def with_arrays(name, expect, purpose, edit_arrays, file_meta=None, sort_file_meta=True):
+    arrs = base_arrays()
+    edit_arrays(arrs)
+    im = plan(arrs, BASE_META if file_meta is None else file_meta,
+              sort_file_meta=sort_file_meta)
+    emit_invalid(name, serialize(im), expect, purpose + " (checksums recomputed)")
+
+
+def patched(name, expect, purpose, edit, paged=False):
+    """An invalid vector made by editing the bytes of a valid base file."""
+    buf = serialize(base(paged))
+    out = edit(buf)
+    emit_invalid(name, buf if out is None else out, expect, purpose)
+
+
+def set_u(buf, at, fmt, value):
+    struct.pack_into(fmt, buf, at, value)
+
+
+def gen_invalid():
+    C, CK = "MMARR_E_CORRUPT", "MMARR_E_CHECKSUM"
+
+    # ---- prologue (§4.1, §12.1)
+    def bad_magic(buf):
+        buf[5] = ord("S")
+        fix_prologue(buf)
+    patched("magic_bad", "MMARR_E_BADMAGIC",
+            "base_small with magic \\x89MMARS...; prologue checksum recomputed", bad_magic)
+
+    def magic_7bit(buf):
+        buf[0] = 0x09
+        fix_prologue(buf)
+    patched("magic_7bit", "MMARR_E_BADMAGIC",
+            "first magic byte 0x89 -> 0x09 (7-bit transfer); prologue checksum recomputed",
+            magic_7bit)
+
+    def lf_to_crlf(buf):
+        out = bytearray()
+        prev = 0
+        for c in buf:
+            if c == 0x0A and prev != 0x0D:
+                out.append(0x0D)
+            out.append(c)
+            prev = c
+        return out
+    patched("magic_lf_to_crlf", "MMARR_E_BADMAGIC",
+            "base_small after unix2dos (every lone LF became CRLF, magic included)", lf_to_crlf)
+
+    patched("magic_crlf_to_lf", "MMARR_E_BADMAGIC",
+            "base_small after dos2unix (every CRLF became LF, magic included)",
+            lambda buf: bytearray(bytes(buf).replace(b"\r\n", b"\n")))
+
+    emit_invalid("not_mmarr", (b"This is a text file, not an mmarr file.\n" * 16)[:640],
+                 "MMARR_E_BADMAGIC", "640 bytes of ASCII text")
+
+    def prologue_sum(buf):
+        buf[56] ^= 0x01
+    patched("prologue_checksum", CK, "prologue checksum off by one bit", prologue_sum)
+
+    def reserved_flip(buf):
+        buf[30] ^= 0x10
+    patched("prologue_reserved_damaged", CK,
+            "one bit flipped in the prologue's reserved bytes, checksum not updated "
+            "(the prologue checksum covers reserved bytes too)", reserved_flip)
+
+    for major in (2, 0):
+        def set_major(buf, major=major):
+            set_u(buf, 10, "<H", major)
+            fix_prologue(buf)
+        patched("format_major_%d" % major, "MMARR_E_VERSION",
+                "format_major %d; prologue checksum recomputed" % major, set_major)
+
+    for name, al, why in (("alignment_not_pow2", 6144, "not a power of two"),
+                          ("alignment_too_small", 2048, "power of two below 4096"),
+                          ("alignment_too_big", 4 << 20, "4 MiB, above 2 MiB"),
+                          ("alignment_zero", 0, "zero")):
+        def set_al(buf, al=al):
+            set_u(buf, 16, "<I", al)
+            fix_prologue(buf)
+        patched(name, C, "alignment %d (%s); prologue checksum recomputed" % (al, why), set_al)
+
+    # ---- slots (§4.2, §12.2)
+    def a_damaged(buf):
+        buf[SLOT_A + 8] ^= 0x01
+    patched("slot_a_damaged_b_empty", C,
+            "slot A's file_size has a flipped bit (slot checksum wrong), slot B empty: no "
+            "valid slot (§4.2 'the file is corrupt')", a_damaged)
+
+    def both_damaged(buf):
+        s = read_slot(buf, SLOT_A)
+        s["generation"] = 2
+        buf[SLOT_B:SLOT_B + 128] = pack_slot(**s)
+        buf[SLOT_A + 8] ^= 0x01
+        buf[SLOT_B + 127] ^= 0x80
+    patched("slots_both_damaged", C,
+            "slot A and slot B (a gen-2 copy) both have wrong checksums: no valid slot",
+            both_damaged)
+
+    def both_empty(buf):
+        buf[SLOT_A:SLOT_A + 128] = bytes(128)
+    patched("slots_both_empty", C, "both slots all zero: no valid slot", both_empty)
+
+    def gen_zero(buf):
+        set_u(buf, SLOT_A, "<Q", 0)
+        fix_slot(buf, SLOT_A)
+    patched("slot_generation_zero", C,
+            "the only used slot has generation 0 (must be >= 1) with a matching checksum",
+            gen_zero)
+
+    def same_gen(buf):
+        s = read_slot(buf, SLOT_A)
+        s["optional"] = 1 << 4
+        buf[SLOT_B:SLOT_B + 128] = pack_slot(**s)
+    patched("slots_same_generation_differ", C,
+            "both slots valid with generation 1 but not byte-identical (B sets an optional "
+            "bit)", same_gen)
+
+    def idx_sum(buf):
+        s = read_slot(buf, SLOT_A)
+        s["index_checksum"] ^= 1 << 17
+        write_slot(buf, SLOT_A, **s)
+    patched("index_checksum_wrong", CK,
+            "slot checksum valid, slot's index_checksum off by one bit", idx_sum)
+
+    def idx_flip(buf):
+        s = read_slot(buf, SLOT_A)
+        buf[s["index_offset"] + s["index_size"] - 3] ^= 0x20
+    patched("index_byte_flipped", CK,
+            "one bit flipped inside the index heap, index checksum not updated", idx_flip)
+
+    patched("truncated_by_one", "MMARR_E_TRUNCATED",
+            "base_paged cut 1 byte short of file_size", lambda buf: buf[:-1], paged=True)
+    patched("truncated_mid_data", "MMARR_E_TRUNCATED",
+            "base_paged cut at 4100, inside the page-aligned array", lambda buf: buf[:4100],
+            paged=True)
+    patched("truncated_superblock", "MMARR_E_TRUNCATED",
+            "base_small cut to 300 bytes (< 512; prologue and slot A intact)",
+            lambda buf: buf[:300])
+
+    def slot_edit(**changes):
+        def edit(buf):
+            s = read_slot(buf, SLOT_A)
+            for k, v in changes.items():
+                s[k] = v(s) if callable(v) else v
+            write_slot(buf, SLOT_A, **s)
+        return edit
+
+    patched("file_size_beyond_length", "MMARR_E_TRUNCATED",
+            "slot's file_size 4096 more than the file length (slot checksum recomputed)",
+            slot_edit(file_size=lambda s: s["file_size"] + 4096))
+    patched("required_feature_unknown", "MMARR_E_UNSUPPORTED",
+            "unknown required feature bit 1 (slot checksum recomputed)",
+            slot_edit(required=1 << 1))
+    patched("required_feature_bit63", "MMARR_E_UNSUPPORTED",
+            "unknown required feature bit 63 (slot checksum recomputed)",
+            slot_edit(required=1 << 63))
+    patched("index_offset_beyond_file", C,
+            "index_offset one page past file_size (slot checksum recomputed)",
+            slot_edit(index_offset=lambda s: align_up(s["file_size"], 64) + 4096))
+    patched("index_offset_below_512", C,
+            "index_offset 448, inside the superblock (slot checksum recomputed)",
+            slot_edit(index_offset=448))
+    patched("index_offset_overflow", C,
+            "index_offset 2^64-64, so index_offset + index_size overflows (slot checksum "
+            "recomputed)", slot_edit(index_offset=2 ** 64 - 64))
+
+    def past_size(buf):
+        s = read_slot(buf, SLOT_A)
+        s["file_size"] -= 8
+        write_slot(buf, SLOT_A, **s)
+    patched("index_beyond_file_size", C,
+            "file_size 8 bytes short of the index end while the file holds every byte "
+            "(slot checksum recomputed)", past_size)
+
+    def small_index(buf):
+        s = read_slot(buf, SLOT_A)
+        s["index_size"] = 128
+        s["index_checksum"] = xxh(buf[s["index_offset"]:s["index_offset"] + 128])
+        write_slot(buf, SLOT_A, **s)
+    patched("index_size_below_192", C,
+            "index_size 128 (< 192) with an index checksum matching those 128 bytes",
+            small_index)
+
+    im = base()
+    im.index_shift = 8
+    emit_invalid("index_offset_misaligned", serialize(im), C,
+                 "index written at a multiple of 64 plus 8, slot points at it, all checksums "
+                 "valid: index_offset not a multiple of 64")
+
+    # ---- index header and sections (§7, §12.3)
+    def e_set(i, **kv):
+        def edit(im):
+            im.entries[i].update(kv)
+        return edit
+
+    def h_set(**kv):
+        def edit(im):
+            im.header_over.update(kv)
+        return edit
+
+    def magic_idx(im):
+        im.index_magic = b"MMARRIDY"
+    structural("index_magic_bad", C, "index header magic MMARRIDY", magic_idx)
+
+    def order_swap(im):
+        im.section_order = ["entries", "order", "names", "dims", "dtypes", "meta", "ameta",
+                            "cold", "chunks", "heap"]
+    structural("sections_out_of_order", C,
+               "dims section placed before dtypes, header offsets point at the right bytes: "
+               "sections must appear in header-field order (§7)", order_swap)
+
+    def unaligned(im):
+        im.section_gap = {"heap": 4}
+    structural("section_offset_unaligned", C,
+               "heap_offset a multiple of 8 plus 4 (heap really there)", unaligned)
+
+    def overlap_sec(im):
+        im.section_order = list(SECTIONS)
+        im.header_over["dtypes_offset"] = 192 + 48 * 3 + 16  # = names_offset
+    structural("sections_overlap", C,
+               "dtypes_offset equals names_offset: dtypes overlaps the names table", overlap_sec)
+    structural("entries_inside_header", C, "entries_offset 128, inside the index header",
+               h_set(entries_offset=128))
+
+    def heap_past(im):
+        im.header_over["heap_size"] = len(im.heap) + 64
+    structural("heap_beyond_index", C, "heap_size 64 bytes larger than what the index holds",
+               heap_past)
+    structural("file_meta_out_of_range", C,
+               "file_meta_first + file_meta_count beyond meta_count",
+               h_set(file_meta_first=4, file_meta_count=2))
+
+    # ---- entries (§7.2, §12.5)
+    structural("entry_dtype_id_out_of_range", C, "alpha's dtype_id equals dtype_count",
+               e_set(2, dtype_id=3))
+    structural("entry_dims_out_of_range", C, "beta's dims [dims_first, +ndim) past dim_count",
+               e_set(1, dims_first=3))
+    def ameta_range(im):
+        im.ameta[0]["meta_first"] = 4
+    structural("entry_meta_out_of_range", C, "gamma's metadata range past meta_count",
+               ameta_range)
+
+    def ameta_order(im):
+        im.ameta.reverse()
+    structural("array_meta_records_out_of_order", C,
+               "array metadata records not in increasing entry order", ameta_order)
+    structural("entry_storage_unknown", C, "alpha's storage kind 2", e_set(2, storage=2))
+    structural("entry_storage_255", C, "alpha's storage kind 255", e_set(2, storage=255))
+    structural("entry_flag_unknown", C, "alpha's flags has unknown bit 2 set (PACKED|0x04)",
+               e_set(2, flags=ENTRY_PACKED | 4))
+    structural("entry_flag_bit7", C, "beta's flags has unknown bit 7 set",
+               e_set(1, flags=ENTRY_PACKED | 0x80))
+    def cold_no_feature(im):
+        e, raw = im.entries[2], im.arrays[2].data
+        frame = zstd_raw_frame(raw)
+        e.update(storage=1, data_size=len(frame), cold_id=0)
+        im.colds = [(len(raw), 0, 1, 1, 0, 0, 0, 0)]
+        im.chunks = [(0, len(frame), 0, xxh(raw))]
+        im.blobs[2] = (e["data_offset"], frame)
+    structural("cold_entry_without_feature", C,
+               "alpha stored cold (one valid raw-block zstd chunk, valid descriptor) but the "
+               "slot lacks the required COLD_ZSTD bit (§5, §12.5)", cold_no_feature)
+    structural("entry_raw_with_cold_id", C, "raw entry alpha with cold_id 0, not 0xFFFFFFFF",
+               e_set(2, cold_id=0))
+    structural("entry_data_size_mismatch", C, "alpha's data_size = nbytes + 1",
+               e_set(2, data_size=17))
+    structural("entry_data_size_short", C, "beta's data_size = nbytes - 8",
+               e_set(1, data_size=40))
+
+    def shape_over(im):
+        im.dims[1:3] = [2 ** 32, 2 ** 32]
+    structural("shape_product_overflow", C,
+               "beta's shape (2^32, 2^32): the element count overflows u64", shape_over)
+
+    def nbytes_over(im):
+        im.dims[1:3] = [2 ** 61, 1]
+    structural("nbytes_overflow", C,
+               "beta's shape (2^61, 1) with itemsize 8: nbytes overflows u64", nbytes_over)
+
+    def nbytes_2_63(im):
+        im.dims[1:3] = [2 ** 60, 1]
+    structural("nbytes_2_63", C,
+               "beta's shape (2^60, 1) with itemsize 8: nbytes = 2^63, not below 2^63 (§6)",
+               nbytes_2_63)
+
+    def ndim65(arrs):
+        b = arrs[1]
+        arrs[1] = Arr(b.name, b.dtype, b.shape + (1,) * 63, b.data)
+    with_arrays("ndim_65", C, "beta with ndim 65 (shape (2,3,1,...,1), sizes consistent)",
+                ndim65)
+
+    # ---- placement (§9.1), from base_paged: gamma@512 packed, beta@4096, alpha@8192 packed
+    structural("data_offset_misaligned", C,
+               "page-aligned beta at 4096+256 (a multiple of 256 but not of the alignment)",
+               e_set(1, data_offset=4096 + 256), paged=True)
+    structural("packed_offset_misaligned", C, "packed alpha at 8192+64",
+               e_set(2, data_offset=8192 + 64), paged=True)
+    structural("packed_flag_missing", C,
+               "gamma at 512 without PACKED: 512 is not a multiple of the 4096 alignment",
+               e_set(0, flags=0), paged=True)
+    structural("arrays_overlap", C,
+               "packed alpha at 4352, inside beta's padded range [4096, 8192)",
+               e_set(2, data_offset=4352), paged=True)
+
+    def swap_order(im):
+        im.entries[0]["data_offset"], im.entries[2]["data_offset"] = 8192, 512
+        im.blobs[0], im.blobs[2] = (8192, im.blobs[0][1]), (512, im.blobs[2][1])
+    structural("entries_not_in_data_order", C,
+               "gamma (entry 0) and alpha (entry 2) swap places: disjoint ranges, but entry "
+               "order is no longer data order", swap_order, paged=True)
+
+    def below512(im):
+        im.entries[0]["data_offset"] = 256
+        im.blobs[0] = (None, b"")
+    structural("data_offset_below_512", C, "packed gamma at 256, inside the superblock",
+               below512, paged=True)
+
+    def past_end(im):
+        im.entries[2]["data_offset"] = 8192 + 8 * 4096
+        im.blobs[2] = (None, b"")
+    structural("data_beyond_file_size", C, "packed alpha at 8192 + 32768, past file_size",
+               past_end, paged=True)
+
+    def into_index(im):
+        # Index starts at 8448 (a multiple of 256): put alpha there.
+        im.entries[2]["data_offset"] = align_up(im.data_end, 64)
+        im.blobs[2] = (None, b"")
+    structural("data_overlaps_index", C,
+               "packed alpha at index_offset: its padded range intersects the index",
+               into_index, paged=True)
+
+    # ---- names (§7.2, §7.5)
+    bad_names = [
+        ("name_utf8_ff", b"alpha\xff", "byte 0xFF"),
+        ("name_utf8_overlong", b"alpha\xc0\xaf", "overlong encoding C0 AF of '/'"),
+        ("name_utf8_surrogate", b"alpha\xed\xa0\x80", "UTF-16 surrogate U+D800"),
+        ("name_utf8_above_max", b"alpha\xf4\x90\x80\x80", "code point U+110000"),
+        ("name_utf8_truncated", b"alpha\xe2\x82", "truncated 3-byte sequence"),
+        ("name_utf8_lone_continuation", b"\x80alpha", "lone continuation byte 0x80"),
+        ("name_with_nul", b"al\x00pha", "NUL inside the name (heap string still "
+                                       "NUL-terminated after name_size bytes)"),
+        ("name_empty", b"", "empty name (name_size 0)"),
+        ("name_duplicate", b"beta", "two arrays named 'beta': names table not strictly "
+                                    "increasing"),
+    ]
+    for vname, nb, why in bad_names:
+        def rename(arrs, nb=nb):
+            a = arrs[2]
+            arrs[2] = Arr(nb, a.dtype, a.shape, a.data, meta=a.meta)
+        with_arrays(vname, C, "array name: %s; names table consistent with the bytes" % why,
+                    rename)
+
+    def name_no_nul(im):
+        e = im.names[im.entries[0]["name_rank"]]
+        im.heap[e["name_offset"] + e["name_size"]] = ord("X")
+    structural("heap_name_not_nul_terminated", C,
+               "the byte after gamma's name in the heap is 'X', not NUL", name_no_nul)
+
+    def name_oob(im):
+        e = im.names[im.entries[2]["name_rank"]]
+        e["name_size"] = len(im.heap) - e["name_offset"]
+    structural("heap_name_beyond_heap", C,
+               "alpha's name_size reaches the end of the heap (offset + size = heap_size)",
+               name_oob)
+
+    def dtype_no_nul(im):
+        off, size = im.dtypes[0]
+        im.heap[off + size] = ord("6")
+    structural("heap_dtype_not_nul_terminated", C,
+               "the byte after dtype '|S6' in the heap is '6', not NUL", dtype_no_nul)
+
+    # ---- names table (§7.6)
+    def names_dup(im):
+        im.names[1] = dict(im.names[1], entry=im.names[0]["entry"])
+    structural("order_not_permutation", C,
+               "order table positions 0 and 1 hold the same entry: an entry's name_rank no "
+               "longer points back", names_dup)
+
+    def names_range(im):
+        im.names[2]["entry"] = 3
+    structural("order_entry_out_of_range", C, "order table position 2 holds entry 3 of 3",
+               names_range)
+
+    def names_wrong(im):
+        im.names[0], im.names[1] = im.names[1], im.names[0]
+        for k, r in enumerate(im.names):
+            im.entries[r["entry"]]["name_rank"] = k
+    structural("names_wrong_order", C,
+               "names and order tables a consistent permutation (ranks point back) but not "
+               "in name order", names_wrong)
+
+    def rank_range(im):
+        im.entries[1]["name_rank"] = 3
+    structural("name_rank_out_of_range", C, "entry 1 name_rank 3 with 3 arrays", rank_range)
+
+    def rank_swap(im):
+        a, b = im.entries[0], im.entries[1]
+        a["name_rank"], b["name_rank"] = b["name_rank"], a["name_rank"]
+    structural("name_ranks_swapped", C,
+               "entries 0 and 1 swap name ranks: the names table points elsewhere", rank_swap)
+
+    # ---- dtypes (§8, §12.4): the bad text replaces alpha's dtype, and alpha's shape makes
+    # data_size equal what a lenient parse would give, so only canonical form is at fault.
+    bad_dtypes = [
+        ("f4", 4, "no byte order"),
+        ("=f4", 4, "native byte order '='"),
+        ("<f16", 16, "platform long double"),
+        ("|O", 8, "object"),
+        ("float32", 4, "a name, not dtype.str"),
+        ("<i4 ", 4, "trailing space"),
+        ("|f4", 4, "'|' on a multi-byte type"),
+        ("<b1", 1, "'<' on a one-byte type"),
+        ("<S4", 4, "'<' on bytes"),
+        ("|S0", 0, "zero-width bytes"),
+        ("<M8[1ms]", 8, "datetime unit count 1"),
+        ("<M8[fortnight]", 8, "unknown datetime unit"),
+        ("[('a', '<i4'),('b', '<i4')]", 8, "structured without the space after ','"),
+        ('[("a", "<i4")]', 4, "structured with double quotes"),
+        ("[('a', '<i4'), ('a', '<i4')]", 8, "duplicate field names"),
+        ("[]", 0, "structured with no fields"),
+        ("[('a', '<i4', (2))]", 8, "subarray shape without the tuple comma"),
+    ]
+    for i, (text, isz, why) in enumerate(bad_dtypes):
+        def redtype(arrs, text=text, isz=isz):
+            n = 2
+            arrs[2] = Arr("alpha", text, (n,), bytes(range(n * isz)), meta=arrs[2].meta)
+        with_arrays("dtype_noncanonical_%02d" % i, C,
+                    "alpha's dtype text %r (%s), data_size = 2 * %d" % (text, why, isz),
+                    redtype)
+
+    # ---- metadata (§7.4, §12.7)
+    def meta_order(arrs):
+        g = arrs[0]
+        arrs[0] = Arr(g.name, g.dtype, g.shape, g.data, meta=[("b", "2"), ("a", "1")],
+                      sort_meta=False)
+    with_arrays("meta_keys_out_of_order", C, "gamma's metadata keys 'b' then 'a'", meta_order)
+
+    def meta_dup(arrs):
+        g = arrs[0]
+        arrs[0] = Arr(g.name, g.dtype, g.shape, g.data, meta=[("a", "1"), ("a", "2")],
+                      sort_meta=False)
+    with_arrays("meta_keys_duplicate", C, "gamma's metadata has key 'a' twice", meta_dup)
+
+    def meta_empty_key(arrs):
+        g = arrs[0]
+        arrs[0] = Arr(g.name, g.dtype, g.shape, g.data, meta=[("", "x"), ("a", "1")])
+    with_arrays("meta_key_empty", C, "gamma's metadata has an empty key", meta_empty_key)
+
+    def meta_bad_value(arrs):
+        g = arrs[0]
+        arrs[0] = Arr(g.name, g.dtype, g.shape, g.data, meta=[(b"a", b"caf\xc3\x28")])
+    with_arrays("meta_value_not_utf8", C, "gamma's metadata value has invalid UTF-8 C3 28",
+                meta_bad_value)
+
+    def meta_nul_value(arrs):
+        g = arrs[0]
+        arrs[0] = Arr(g.name, g.dtype, g.shape, g.data, meta=[(b"a", b"x\x00y")])
+    with_arrays("meta_value_with_nul", C, "gamma's metadata value contains NUL",
+                meta_nul_value)
+
+    arrs = base_arrays()
+    a = arrs[2]
+    arrs[2] = Arr(a.name, a.dtype, a.shape, a.data, meta=arrs[0].meta)
+    im = plan(arrs, BASE_META, share_meta=True)
+    assert im.ameta[0]["meta_first"] == im.ameta[-1]["meta_first"]
+    emit_invalid("meta_groups_share_records", serialize(im), C,
+                 "gamma and alpha point at the same 2 metadata records: the group counts add "
+                 "up to 6 > meta_count 4 (§7.4) (checksums recomputed)")
+
+    with_arrays("file_meta_out_of_order", C, "file metadata keys 'title' then 'creator'",
+                lambda arrs: None, file_meta=list(reversed(sorted(BASE_META))),
+                sort_file_meta=False)
