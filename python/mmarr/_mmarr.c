@@ -11,10 +11,10 @@
  *   Mapping      the base object of every array view: (handle, array number, first byte,
  *                size). MappedArray.__reduce__ uses it to pickle a reference, not bytes.
  *   Writer       owns one mmarr_writer.
- *   Reservation  the base object of a Writer.reserve() view. The library unmaps reserved
- *                memory at commit/abandon; a view that is still alive then is re-pointed at
- *                a private copy-on-write mapping of the committed bytes (or zero pages after
- *                an abandon), so a late access reads data instead of faulting.
+ *   Reservation  the base object of a Writer.reserve() view. Writers are created with
+ *                MMARR_WRITE_KEEP_RESERVED: reserved memory stays at its address after
+ *                commit (a private copy-on-write mapping of the committed bytes) or abandon
+ *                (zero pages), and the last view of it releases it (mmarr_reserved_release).
  * Errors: library failures raise mmarr.Error with attributes code, code_name, errno, offset;
  * system errors (MMARR_E_IO / MMARR_E_NOSPACE with an errno) raise the matching OSError
  * subclass (FileNotFoundError, PermissionError, ...) with the same extra attributes.
@@ -30,12 +30,8 @@
 #include <mmarr.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #ifndef PyDataType_ELSIZE /* numpy < 2 */
 #define PyDataType_ELSIZE(d) ((npy_intp)(d)->elsize)
@@ -188,8 +184,8 @@ typedef struct {
     PyObject_HEAD
     mmarr_file *f;
     PyObject *path;           /* str, as opened: pickles reopen it */
-    unsigned long long dev;   /* identity of the file the mapping shows (stat at open) */
-    unsigned long long ino;
+    unsigned long long dev;   /* identity of the file mapped (mmarr_file_info.device) */
+    unsigned long long ino;   /* mmarr_file_info.inode */
     Py_ssize_t nviews;        /* live Mapping objects pointing into this handle */
     PyObject *weakreflist;
 } HandleObject;
@@ -218,9 +214,8 @@ static int handle_index(HandleObject *self, Py_ssize_t index, mmarr_array_info *
 }
 
 /*
- * open(path, flags) -> Handle. The file is stat()ed before and after mmarr_open(); if the
- * path was replaced in between (another writer's atomic rename), it is opened again, so the
- * recorded (st_dev, st_ino) is that of the file actually mapped. Pickles carry it.
+ * open(path, flags) -> Handle. The identity pickles carry (st_dev, st_ino) is the one
+ * mmarr_file_info reports: that of the descriptor the library mapped (mmarr.h).
  */
 static PyObject *mod_open(PyObject *mod, PyObject *args)
 {
@@ -239,41 +234,25 @@ static PyObject *mod_open(PyObject *mod, PyObject *args)
         return NULL;
     }
     mmarr_file *f = NULL;
-    struct stat before, after;
-    for (int attempt = 0;; attempt++) {
-        mmarr_error e;
-        mmarr_err rc;
-        int sb, sa;
-        Py_BEGIN_ALLOW_THREADS
-        sb = stat(p, &before);
-        rc = mmarr_open(p, flags, &f, &e);
-        sa = stat(p, &after);
-        Py_END_ALLOW_THREADS
-        if (rc != MMARR_OK) {
-            Py_DECREF(bytes);
-            return raise_mmarr(&e);
-        }
-        if (sb == 0 && sa == 0 && before.st_dev == after.st_dev && before.st_ino == after.st_ino)
-            break;
-        mmarr_close(f);
-        f = NULL;
-        if (attempt == 4) {
-            PyErr_Format(PyExc_OSError, "%s: the file kept being replaced while it was opened",
-                         p);
-            Py_DECREF(bytes);
-            return NULL;
-        }
-    }
+    mmarr_error e;
+    mmarr_err rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mmarr_open(p, flags, &f, &e);
+    Py_END_ALLOW_THREADS
     Py_DECREF(bytes);
+    if (rc != MMARR_OK)
+        return raise_mmarr(&e);
     HandleObject *h = PyObject_New(HandleObject, &HandleType);
     if (!h) {
         mmarr_close(f);
         return NULL;
     }
+    mmarr_file_info fi;
+    mmarr_file_get_info(f, &fi);
     h->f = f;
     h->path = Py_NewRef(path);
-    h->dev = (unsigned long long)after.st_dev;
-    h->ino = (unsigned long long)after.st_ino;
+    h->dev = (unsigned long long)fi.device;
+    h->ino = (unsigned long long)fi.inode;
     h->nviews = 0;
     h->weakreflist = NULL;
     return (PyObject *)h;
@@ -1010,50 +989,44 @@ static PyTypeObject MappingType = {
 
 typedef struct ReservationObject ReservationObject;
 
+/* Memory one mmarr_writer_reserve() returned. The writer is created with
+ * MMARR_WRITE_KEEP_RESERVED, so it outlives the writer and is ours to release
+ * (mmarr_reserved_release) once mmarr_writer_free() has run. */
+typedef struct {
+    void *ptr;
+    uint64_t nbytes;
+    ReservationObject *owner; /* the view's base object while it lives, else NULL */
+} ReservedMem;
+
 typedef struct {
     PyObject_HEAD
     mmarr_writer *w;          /* NULL once committed or abandoned */
     PyObject *path;           /* str */
     int busy;                 /* a call runs without the GIL */
-    ReservationObject *live;  /* reservations still attached (list, borrowed) */
+    ReservedMem *res;         /* every reservation of the running writer */
+    size_t nres, capres;
 } WriterObject;
 
 struct ReservationObject {
     PyObject_HEAD
-    WriterObject *writer;     /* strong while attached; NULL after the writer finished */
-    ReservationObject *prev, *next;
-    PyObject *name;           /* str */
-    char *data;
+    WriterObject *writer;     /* strong while the writer runs; NULL after it finished */
+    size_t slot;              /* its entry in writer->res while attached */
+    void *ptr;                /* the reserved memory, released here once detached */
     uint64_t nbytes;
-    void *remap;              /* our own mapping at the same address after the finish */
-    size_t remap_len;
 };
 
 static PyTypeObject WriterType;
 static PyTypeObject ReservationType;
 
-static void reservation_detach(ReservationObject *r)
-{
-    WriterObject *w = r->writer;
-    if (!w)
-        return;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        w->live = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-    r->writer = NULL;
-    Py_DECREF(w);
-}
-
 static void reservation_dealloc(ReservationObject *self)
 {
-    reservation_detach(self);
-    if (self->remap)
-        munmap(self->remap, self->remap_len);
-    Py_XDECREF(self->name);
+    WriterObject *w = self->writer;
+    if (w) { /* the writer still runs: it releases the memory after mmarr_writer_free() */
+        w->res[self->slot].owner = NULL;
+        Py_DECREF(w);
+    } else {
+        mmarr_reserved_release(self->ptr, self->nbytes);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1065,6 +1038,33 @@ static PyTypeObject ReservationType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Keeps a Writer.reserve() view valid, also after commit or abandon.",
 };
+
+/*
+ * Free the mmarr_writer (abandoning it unless committed) and take over its reserved memory
+ * (MMARR_WRITE_KEEP_RESERVED, mmarr.h): memory whose view is gone is released now, a live
+ * view's Reservation releases its own when it dies. The caller holds a reference to self
+ * (each detached Reservation drops one).
+ */
+static void writer_finish(WriterObject *self)
+{
+    mmarr_writer_free(self->w);
+    self->w = NULL;
+    size_t detached = 0;
+    for (size_t i = 0; i < self->nres; i++) {
+        ReservedMem *m = &self->res[i];
+        if (m->owner) {
+            m->owner->writer = NULL;
+            detached++;
+        } else {
+            mmarr_reserved_release(m->ptr, m->nbytes);
+        }
+    }
+    PyMem_Free(self->res);
+    self->res = NULL;
+    self->nres = self->capres = 0;
+    while (detached--)
+        Py_DECREF(self);
+}
 
 static int writer_usable(WriterObject *self)
 {
@@ -1105,7 +1105,7 @@ static PyObject *writer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     memset(&o, 0, sizeof o);
     o.alignment = alignment;
     o.pack_threshold = pack;
-    o.flags = flags;
+    o.flags = flags | MMARR_WRITE_KEEP_RESERVED; /* views may outlive the writer */
     mmarr_writer *w = NULL;
     mmarr_error e;
     mmarr_err rc;
@@ -1124,14 +1124,15 @@ static PyObject *writer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     self->w = w;
     self->path = Py_NewRef(path);
     self->busy = 0;
-    self->live = NULL;
+    self->res = NULL;
+    self->nres = self->capres = 0;
     return (PyObject *)self;
 }
 
 static void writer_dealloc(WriterObject *self)
 {
     /* reservations hold a reference while attached, so none is left here */
-    mmarr_writer_free(self->w); /* abandons an uncommitted file */
+    writer_finish(self); /* abandons an uncommitted file */
     Py_XDECREF(self->path);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -1270,28 +1271,37 @@ static PyObject *writer_reserve(WriterObject *self, PyObject *args)
         PyErr_Format(PyExc_TypeError, "reserve \"%s\": object dtypes cannot be stored", name);
         goto done;
     }
+    if (self->nres == self->capres) { /* room first: the record cannot fail after the reserve */
+        const size_t cap = self->capres ? 2 * self->capres : 8;
+        ReservedMem *res = PyMem_Realloc(self->res, cap * sizeof *res);
+        if (!res) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        self->res = res;
+        self->capres = cap;
+    }
     void *p = NULL;
     if (mmarr_writer_reserve(self->w, name, dtype, (unsigned)nd, shape,
                              fortran ? MMARR_ORDER_F : MMARR_ORDER_C, &p) != MMARR_OK) {
         writer_raise(self);
         goto done;
     }
+    uint64_t nbytes = item;
+    for (int d = 0; d < nd; d++)
+        nbytes *= shape[d]; /* the library checked the product for overflow */
+    ReservedMem *m = &self->res[self->nres++];
+    m->ptr = p;
+    m->nbytes = nbytes;
+    m->owner = NULL;
     ReservationObject *r = PyObject_New(ReservationObject, &ReservationType);
     if (!r)
         goto done;
     r->writer = (WriterObject *)Py_NewRef((PyObject *)self);
-    r->prev = NULL;
-    r->next = self->live;
-    if (self->live)
-        self->live->prev = r;
-    self->live = r;
-    r->name = Py_NewRef(name_o);
-    r->data = p;
-    r->remap = NULL;
-    r->remap_len = 0;
-    r->nbytes = item;
-    for (int d = 0; d < nd; d++)
-        r->nbytes *= shape[d]; /* the library checked the product for overflow */
+    r->slot = self->nres - 1;
+    r->ptr = p;
+    r->nbytes = nbytes;
+    m->owner = r;
     Py_INCREF(descr);
     result = PyArray_NewFromDescr(&PyArray_Type, descr, nd, dims, NULL,
                                   p ? p : (void *)r, /* empty: any address, never used */
@@ -1306,102 +1316,6 @@ static PyObject *writer_reserve(WriterObject *self, PyObject *args)
 done:
     Py_XDECREF(descr);
     return result;
-}
-
-/* The page-aligned range the library mapped for a reservation (it maps from the page that
- * holds the array's first byte). */
-static void reservation_range(const ReservationObject *r, char **addr, size_t *lead,
-                              size_t *len)
-{
-    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-    *addr = (char *)((uintptr_t)r->data & ~(pg - 1));
-    *lead = (size_t)(r->data - *addr);
-    *len = *lead + (size_t)r->nbytes;
-}
-
-/*
- * The library unmaps reserved memory at commit and free. Views of it that are still alive
- * get a mapping of our own at the same address instead. First, right after the library
- * returns and before anything else can allocate, each hole is claimed with a PROT_NONE
- * placeholder (MAP_FIXED_NOREPLACE never clobbers a mapping someone else made meanwhile);
- * writer_rehome() then replaces the placeholder. Runs with the GIL held. Called after
- * commit and again after free (a failed commit may leave the library's maps in place).
- */
-static void writer_claim_holes(WriterObject *self)
-{
-    for (ReservationObject *r = self->live; r; r = r->next) {
-        if (r->remap || !r->nbytes)
-            continue;
-        char *addr;
-        size_t lead, len;
-        reservation_range(r, &addr, &lead, &len);
-        void *m = mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                       -1, 0);
-        if (m == MAP_FAILED)
-            continue;
-        if (m != addr) { /* a kernel without MAP_FIXED_NOREPLACE took it as a hint */
-            munmap(m, len);
-            continue;
-        }
-        r->remap = m;
-        r->remap_len = len;
-    }
-}
-
-/*
- * Fill the claimed placeholders and detach every reservation: after a commit, a private
- * copy-on-write mapping of the committed bytes (reads see the data; writes stay in this
- * process and never reach the file, whose checksums are final); after an abandon, zero
- * pages. A reservation whose hole could not be claimed gets a RuntimeWarning.
- */
-static void writer_rehome(WriterObject *self, int committed)
-{
-    if (!self->live)
-        return;
-    int fd = -1;
-    mmarr_file *f = NULL;
-    if (committed) {
-        PyObject *bytes = PyUnicode_EncodeFSDefault(self->path);
-        if (bytes) {
-            const char *p = PyBytes_AS_STRING(bytes);
-            fd = open(p, O_RDONLY | O_CLOEXEC);
-            if (fd >= 0 && mmarr_open(p, 0, &f, NULL) != MMARR_OK)
-                f = NULL;
-            Py_DECREF(bytes);
-        } else {
-            PyErr_Clear();
-        }
-    }
-    while (self->live) {
-        ReservationObject *r = self->live;
-        if (r->nbytes) {
-            char *addr;
-            size_t lead, len;
-            reservation_range(r, &addr, &lead, &len);
-            void *m = MAP_FAILED;
-            const char *name = PyUnicode_AsUTF8(r->name);
-            if (!name)
-                PyErr_Clear();
-            mmarr_array_info a;
-            if (r->remap && f && name && mmarr_file_find_array(f, name, &a, NULL) == MMARR_OK &&
-                a.offset % (uint64_t)sysconf(_SC_PAGESIZE) == lead && a.nbytes == r->nbytes)
-                m = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
-                         (off_t)(a.offset - lead));
-            if (r->remap && m == MAP_FAILED)
-                m = mmap(addr, len, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-            if (m == MAP_FAILED &&
-                PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
-                                 "mmarr: the view reserved for \"%U\" could not be kept "
-                                 "mapped after the writer finished; do not use it",
-                                 r->name) < 0)
-                PyErr_Clear();
-        }
-        reservation_detach(r);
-    }
-    mmarr_close(f);
-    if (fd >= 0)
-        close(fd);
 }
 
 /*
@@ -1482,21 +1396,13 @@ static PyObject *writer_commit(WriterObject *self, PyObject *unused)
     if (writer_usable(self))
         return NULL;
     mmarr_err rc;
-    if (self->live) {
-        rc = mmarr_writer_commit(self->w); /* GIL held: see writer_rehome() */
-    } else {
-        self->busy = 1;
-        Py_BEGIN_ALLOW_THREADS
-        rc = mmarr_writer_commit(self->w);
-        Py_END_ALLOW_THREADS
-        self->busy = 0;
-    }
-    writer_claim_holes(self);
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mmarr_writer_commit(self->w);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
     mmarr_error e = *mmarr_writer_error(self->w);
-    mmarr_writer_free(self->w);
-    self->w = NULL;
-    writer_claim_holes(self);
-    writer_rehome(self, rc == MMARR_OK);
+    writer_finish(self);
     if (rc != MMARR_OK)
         return raise_mmarr(&e);
     Py_RETURN_NONE;
@@ -1509,12 +1415,8 @@ static PyObject *writer_abandon(WriterObject *self, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "the writer is in use by another thread");
         return NULL;
     }
-    if (self->w) {
-        mmarr_writer_free(self->w);
-        self->w = NULL;
-        writer_claim_holes(self);
-        writer_rehome(self, 0);
-    }
+    if (self->w)
+        writer_finish(self);
     Py_RETURN_NONE;
 }
 
