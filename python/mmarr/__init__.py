@@ -13,7 +13,6 @@ of one) records the file's identity and the array, not its bytes; unpickling in 
 process maps the same file, and refuses (`FileChangedError`) if it was replaced or rewritten.
 See python/README.md for the whole API.
 """
-import ast
 import collections
 import collections.abc
 import functools
@@ -25,7 +24,7 @@ import weakref
 import numpy as np
 
 from . import _mmarr
-from ._mmarr import Error
+from ._mmarr import Error, FileChangedError, NotZeroCopyError
 
 __all__ = [
     "open", "File", "MappedArray", "Writer", "save", "share", "Shared", "Error",
@@ -39,63 +38,21 @@ _ADVICE = {"normal": _mmarr.ADVICE_NORMAL, "sequential": _mmarr.ADVICE_SEQUENTIA
            "dontneed": _mmarr.ADVICE_DONTNEED, "hugepage": _mmarr.ADVICE_HUGEPAGE}
 
 
-class FileChangedError(Error):
-    """Unpickling found the file gone, replaced or rewritten since the pickle was made."""
-
-
-class NotZeroCopyError(Error):
-    """File.view() on an array that is stored compressed (cold): it has no bytes to map."""
-
-
 # --------------------------------------------------------------------------------------------
 # dtypes: numpy <-> the canonical text of spec.md §8
 
 _ML_NAMES = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
 
 
-def _ml_dtype(name):
-    try:
-        import ml_dtypes
-    except ImportError:
-        return None
-    return np.dtype(getattr(ml_dtypes, name))
-
-
-def _plain_dtype(text):
-    if text in _ML_NAMES:
-        dt = _ml_dtype(text)
-        if dt is None:
-            raise TypeError(
-                f"dtype {text} has no numpy equivalent (the ml_dtypes package is not "
-                f"installed); use File.raw() for a view of the bytes")
-        return dt
-    return np.dtype(text)
-
-
-def _descr_dtype(descr):
-    """numpy.lib.format.descr_to_dtype, also for the ml_dtypes names."""
-    if isinstance(descr, str):
-        return _plain_dtype(descr)
-    names, formats, offsets, offset = [], [], [], 0
-    for field in descr:
-        name, sub = field[0], _descr_dtype(field[1])
-        if len(field) == 3:
-            sub = np.dtype((sub, tuple(field[2])))
-        if name:  # '' marks padding (spec.md §8)
-            names.append(name)
-            formats.append(sub)
-            offsets.append(offset)
-        offset += sub.itemsize
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets,
-                     "itemsize": offset})
-
-
 @functools.lru_cache(maxsize=1024)
 def dtype_from_text(text):
-    """The numpy dtype of canonical dtype text ("<f4", "[('a', '<i8'), ...]")."""
-    if text.startswith("["):
-        return _descr_dtype(ast.literal_eval(text))
-    return _plain_dtype(text)
+    """The numpy dtype of canonical dtype text ("<f4", "[('a', '<i8'), ...]"), read by the
+    library's dtype parser (the only dtype grammar). TypeError for bfloat16/float8_* without
+    the ml_dtypes package or for text the parser refuses."""
+    try:
+        return _mmarr.dtype_from_text(text)
+    except Error as e:  # as numpy's np.dtype() does for text it cannot read
+        raise TypeError(str(e)) from None
 
 
 def _object_fields(dt, prefix=""):
@@ -133,7 +90,7 @@ def dtype_text(dtype):
         text = str(dt.descr) if dt.fields is not None else dt.str
         text = _mmarr.dtype_canonical(text)[0]
         back = dtype_from_text(text)
-    except (Error, TypeError, ValueError, SyntaxError) as e:
+    except (Error, TypeError, ValueError) as e:
         raise TypeError(f"dtype {dt} cannot be stored: {e}") from None
     if back != dt:
         raise TypeError(f"dtype {dt} cannot be stored exactly (field titles, overlapping or "
@@ -357,8 +314,7 @@ class File(collections.abc.Mapping):
 
     # -- mapping protocol
     def __getitem__(self, name):
-        h, i = self._index(name)
-        return h.view(i, self._dtype(h, i, name), MappedArray)
+        return self._handle().get(name, MappedArray)  # lookup, dtype and view in one call
 
     def __iter__(self):
         return iter(self._handle().names())
@@ -373,29 +329,14 @@ class File(collections.abc.Mapping):
         return self._handle().names()
 
     # -- other views
-    @staticmethod
-    def _dtype(h, i, name):
-        text = h.dtype(i)
-        try:
-            return dtype_from_text(text)
-        except TypeError as e:
-            raise TypeError(f'array "{name}": {e}') from None
-
     def view(self, name):
         """f[name], but never decompresses: raises NotZeroCopyError for a cold array."""
-        h, i = self._index(name)
-        if h.info(i)["storage"] == "cold":
-            raise NotZeroCopyError(
-                f'array "{name}" of {self.path} is stored compressed (cold), so it has no '
-                f'bytes to view in place; f["{name}"] maps the shared decompressed cache, '
-                f'f.read("{name}", rows) decompresses a range')
-        return h.view(i, self._dtype(h, i, name), MappedArray, cold_ok=False)
+        return self._handle().get(name, MappedArray, 1)
 
     def raw(self, name):
         """The array's bytes with dtype void<itemsize> (same shape and strides), for dtypes
         numpy cannot express (bfloat16, float8_* without ml_dtypes): .view(np.uint16) etc."""
-        h, i = self._index(name)
-        return h.view(i, np.dtype((np.void, h.info(i)["itemsize"])), MappedArray)
+        return self._handle().get(name, MappedArray, 2)
 
     def read(self, name, rows=None, *, raw=False):
         """Copy rows of an array (along its first axis) into a new ndarray.
@@ -405,7 +346,7 @@ class File(collections.abc.Mapping):
         decompressed (Fortran-order arrays with 2+ dimensions are read whole, then sliced)."""
         h, i = self._index(name)
         info = h.info(i)
-        dt = np.dtype((np.void, info["itemsize"])) if raw else self._dtype(h, i, name)
+        dt = np.dtype((np.void, info["itemsize"])) if raw else h.descr(i)
         shape, fortran = info["shape"], info["order"] == "F"
         if not shape:
             if rows is not None:
@@ -662,8 +603,9 @@ class Writer:
     def _dtype_arg(dtype):
         """(stored text, numpy dtype for the view) of a dtype argument."""
         if isinstance(dtype, str) and dtype in _ML_NAMES:
-            dt = _ml_dtype(dtype)
-            if dt is None:  # numpy cannot express it: hand out its raw bytes
+            try:
+                dt = dtype_from_text(dtype)
+            except TypeError:  # numpy cannot express it: hand out its raw bytes
                 dt = np.dtype((np.void, _mmarr.dtype_canonical(dtype)[1]))
             return dtype, dt
         dt = np.dtype(dtype)

@@ -55,7 +55,8 @@
 
 /* ---- _mmarr_module.c: errors and argument helpers */
 
-extern PyObject *mmpy_Error; /* mmarr.Error */
+extern PyObject *mmpy_Error;            /* mmarr.Error */
+extern PyObject *mmpy_NotZeroCopyError; /* mmarr.NotZeroCopyError, a subclass */
 
 /* Raise the Python exception for a failed library call; always returns NULL. */
 PyObject *mmpy_raise(const mmarr_error *e);
@@ -83,6 +84,8 @@ typedef struct {
     unsigned long long ino;   /* mmarr_file_info.inode */
     Py_ssize_t nviews;        /* live Mapping objects pointing into this handle */
     PyObject *weakreflist;
+    PyObject **descrs;        /* numpy dtype of each array, built at its first view */
+    size_t ndescrs;
 } HandleObject;
 
 /* Ready the Handle and Mapping types and add them to module m; -1 on error. */
@@ -113,5 +116,12 @@ int mmpy_writer_types(PyObject *m);
 uint64_t mmpy_dtype_itemsize(const char *text);
 /* dtype_canonical(text) -> (canonical text, itemsize) */
 PyObject *mmpy_dtype_canonical(PyObject *mod, PyObject *arg);
+/* dtype_from_text(text) -> numpy dtype */
+PyObject *mmpy_dtype_from_text(PyObject *mod, PyObject *arg);
+/* The numpy dtype of a library dtype (new reference), or NULL with an exception: TypeError
+ * for bfloat16/float8_* without the ml_dtypes package (naming `array` unless NULL). */
+PyArray_Descr *mmpy_descr(const mmarr_dtype *dt, const char *array);
+/* numpy's void dtype of `itemsize` bytes (new reference). */
+PyArray_Descr *mmpy_void_descr(uint64_t itemsize);
 
 #endif /* MMARR_PY_H */

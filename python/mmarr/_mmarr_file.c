@@ -15,6 +15,9 @@ static void handle_dealloc(HandleObject *self)
 {
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
+    for (size_t i = 0; i < self->ndescrs; i++)
+        Py_XDECREF(self->descrs[i]);
+    PyMem_Free(self->descrs);
     mmarr_close(self->f);
     Py_XDECREF(self->path);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -60,13 +63,17 @@ PyObject *mmpy_open(PyObject *mod, PyObject *args)
     Py_DECREF(bytes);
     if (rc != MMARR_OK)
         return mmpy_raise(&e);
-    HandleObject *h = PyObject_New(HandleObject, &HandleType);
-    if (!h) {
-        mmarr_close(f);
-        return NULL;
-    }
     mmarr_file_info fi;
     mmarr_file_get_info(f, &fi);
+    PyObject **descrs = PyMem_Calloc(fi.count ? fi.count : 1, sizeof *descrs);
+    HandleObject *h = descrs ? PyObject_New(HandleObject, &HandleType) : NULL;
+    if (!h) {
+        PyMem_Free(descrs);
+        mmarr_close(f);
+        return descrs ? NULL : PyErr_NoMemory();
+    }
+    h->descrs = descrs;
+    h->ndescrs = fi.count;
     h->f = f;
     h->path = Py_NewRef(path);
     h->dev = (unsigned long long)fi.device;
@@ -106,6 +113,19 @@ static PyObject *handle_names(HandleObject *self, PyObject *unused)
     return list;
 }
 
+/* Look up the array named by str `name` and fill *a: 1 if found, 0 if not (also for a name
+ * no array can have: a lone surrogate, an embedded NUL). No exception either way. */
+static int lookup(HandleObject *self, PyObject *name, mmarr_array_info *a)
+{
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(name, &len);
+    if (!s) {
+        PyErr_Clear();
+        return 0;
+    }
+    return strlen(s) == (size_t)len && mmarr_file_find_array(self->f, s, a, NULL) == MMARR_OK;
+}
+
 /* find(name) -> index, or -1 when there is no such array (no exception). */
 static PyObject *handle_find(HandleObject *self, PyObject *name)
 {
@@ -113,17 +133,8 @@ static PyObject *handle_find(HandleObject *self, PyObject *name)
         PyErr_Format(PyExc_TypeError, "array names are str, not %.100s", Py_TYPE(name)->tp_name);
         return NULL;
     }
-    Py_ssize_t len;
-    const char *s = PyUnicode_AsUTF8AndSize(name, &len);
-    if (!s) { /* e.g. a lone surrogate: no array can have that name */
-        PyErr_Clear();
-        return PyLong_FromLong(-1);
-    }
-    size_t index;
-    mmarr_error e;
-    if (strlen(s) != (size_t)len || mmarr_file_find(self->f, s, &index, &e) != MMARR_OK)
-        return PyLong_FromLong(-1);
-    return PyLong_FromSize_t(index);
+    mmarr_array_info a;
+    return lookup(self, name, &a) ? PyLong_FromSize_t(a.index) : PyLong_FromLong(-1);
 }
 
 static PyObject *meta_dict(HandleObject *self, Py_ssize_t index, size_t count)
@@ -168,13 +179,26 @@ static PyObject *handle_array_meta(HandleObject *self, PyObject *arg)
     return meta_dict(self, index, a.meta_count);
 }
 
-static PyObject *handle_dtype(HandleObject *self, PyObject *arg)
+/* The numpy dtype of array a (new reference), built once per handle and array. */
+static PyArray_Descr *array_descr(HandleObject *self, const mmarr_array_info *a)
+{
+    PyObject **slot = a->index < self->ndescrs ? &self->descrs[a->index] : NULL;
+    if (slot && *slot)
+        return (PyArray_Descr *)Py_NewRef(*slot);
+    PyArray_Descr *d = mmpy_descr(a->dtype, a->name);
+    if (d && slot && !*slot) /* building may run Python code (ml_dtypes): check again */
+        *slot = Py_NewRef((PyObject *)d);
+    return d;
+}
+
+/* descr(index) -> the numpy dtype of array i (TypeError when numpy cannot express it). */
+static PyObject *handle_descr(HandleObject *self, PyObject *arg)
 {
     const Py_ssize_t index = PyLong_AsSsize_t(arg);
     mmarr_array_info a;
     if ((index == -1 && PyErr_Occurred()) || handle_index(self, index, &a))
         return NULL;
-    return PyUnicode_FromString(a.dtype_str);
+    return (PyObject *)array_descr(self, &a);
 }
 
 static const char *map_source_name(mmarr_map_source s)
@@ -336,45 +360,153 @@ static int array_bytes(HandleObject *self, Py_ssize_t index, const mmarr_array_i
 
 static PyObject *new_mapping(HandleObject *h, Py_ssize_t index, char *start, uint64_t nbytes);
 
+/* Whether `subtype` is numpy.ndarray or a subclass; TypeError if not. */
+static int check_subtype(PyObject *subtype)
+{
+    if (PyType_Check(subtype) && PyType_IsSubtype((PyTypeObject *)subtype, &PyArray_Type))
+        return 0;
+    PyErr_SetString(PyExc_TypeError, "subtype must be numpy.ndarray or a subclass");
+    return -1;
+}
+
+/* The array's stored shape and strides for numpy; -1 with ValueError if numpy cannot hold
+ * them (more than NPY_MAXDIMS dimensions, or a dimension over NPY_MAX_INTP). */
+static int stored_geometry(const mmarr_array_info *a, int *nd, npy_intp *dims,
+                           npy_intp *strides)
+{
+    if (a->ndim > NPY_MAXDIMS) {
+        PyErr_Format(PyExc_ValueError,
+                     "array \"%s\" has %u dimensions; numpy supports %d (use read())", a->name,
+                     a->ndim, NPY_MAXDIMS);
+        return -1;
+    }
+    *nd = (int)a->ndim;
+    for (int d = 0; d < *nd; d++) {
+        if (a->shape[d] > (uint64_t)NPY_MAX_INTP) {
+            PyErr_Format(PyExc_ValueError, "array \"%s\" is too large", a->name);
+            return -1;
+        }
+        dims[d] = (npy_intp)a->shape[d];
+        strides[d] = (npy_intp)a->strides[d];
+    }
+    return 0;
+}
+
 /*
- * view(index, dtype, subtype, cold_ok=True, writable=None, offset=0, shape=None,
- *      strides=None) -> ndarray of `subtype` over the array's bytes, no copy.
- * Without shape/strides: the array as stored (dtype must have the stored itemsize).
- * With them (pickled views): any geometry that lies inside the array's bytes, `offset`
- * bytes from its start. writable=None: as the mapping allows; False: read-only.
+ * An ndarray of `subtype` and dtype `descr` (borrowed) over array a's bytes, `offset` bytes
+ * in, with the given geometry (checked by the caller), whose base is a new Mapping.
+ * want_write: -1 as the mapping allows, 0 read-only, 1 writable (ValueError if it cannot).
+ */
+static PyObject *new_view(HandleObject *self, const mmarr_array_info *a, PyArray_Descr *descr,
+                          PyTypeObject *subtype, int nd, npy_intp *dims, npy_intp *strides,
+                          npy_intp offset, int want_write)
+{
+    char *data;
+    int can_write;
+    if (array_bytes(self, (Py_ssize_t)a->index, a, &data, &can_write))
+        return NULL;
+    if (want_write > 0 && !can_write) {
+        PyErr_Format(PyExc_ValueError, "array \"%s\" cannot be written through this handle",
+                     a->name);
+        return NULL;
+    }
+    if (want_write >= 0)
+        can_write = want_write;
+    /* an empty array may have no address; numpy needs one that is never dereferenced */
+    if (!data)
+        data = (char *)self;
+    PyObject *mapping = new_mapping(self, (Py_ssize_t)a->index, data, a->nbytes);
+    if (!mapping)
+        return NULL;
+    Py_INCREF(descr); /* PyArray_NewFromDescr steals it */
+    PyObject *result = PyArray_NewFromDescr(subtype, descr, nd, dims, strides, data + offset,
+                                            can_write ? NPY_ARRAY_WRITEABLE : 0, NULL);
+    if (!result) {
+        Py_DECREF(mapping);
+        return NULL;
+    }
+    if (PyArray_SetBaseObject((PyArrayObject *)result, mapping) < 0) /* steals mapping */
+        Py_CLEAR(result);
+    return result;
+}
+
+/* How get() views an array. */
+enum { VIEW_ANY = 0, VIEW_ZERO_COPY = 1, VIEW_RAW = 2 };
+
+/*
+ * get(name, subtype, how=VIEW_ANY) -> ndarray of `subtype` over array `name` as stored:
+ * f["x"] in one call (lookup, dtype, view). KeyError for a name no array has. how:
+ * VIEW_ANY maps cold arrays through the shared cache; VIEW_ZERO_COPY raises
+ * NotZeroCopyError for them; VIEW_RAW views the bytes as void<itemsize>.
+ */
+static PyObject *handle_get(HandleObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    long how = VIEW_ANY;
+    if (nargs < 2 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "get(name, subtype, how=0)");
+        return NULL;
+    }
+    if (nargs == 3 && (how = PyLong_AsLong(args[2])) == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *name = args[0];
+    if (check_subtype(args[1]))
+        return NULL;
+    mmarr_array_info a;
+    if (!PyUnicode_Check(name) || !lookup(self, name, &a)) {
+        PyObject *key = PyTuple_Pack(1, name); /* KeyError(name), also for a tuple name */
+        if (key) {
+            PyErr_SetObject(PyExc_KeyError, key);
+            Py_DECREF(key);
+        }
+        return NULL;
+    }
+    if (how == VIEW_ZERO_COPY && a.storage == MMARR_STORAGE_COLD)
+        return PyErr_Format(mmpy_NotZeroCopyError,
+                            "array \"%s\" of %U is stored compressed (cold), so it has no bytes "
+                            "to view in place; f[\"%s\"] maps the shared decompressed cache, "
+                            "f.read(\"%s\", rows) decompresses a range",
+                            a.name, self->path, a.name, a.name);
+    int nd;
+    npy_intp dims[NPY_MAXDIMS], strides[NPY_MAXDIMS];
+    PyArray_Descr *descr =
+        how == VIEW_RAW ? mmpy_void_descr(a.itemsize) : array_descr(self, &a);
+    if (!descr)
+        return NULL;
+    PyObject *r = NULL;
+    if (!stored_geometry(&a, &nd, dims, strides))
+        r = new_view(self, &a, descr, (PyTypeObject *)args[1], nd, dims, strides, 0, -1);
+    Py_DECREF(descr);
+    return r;
+}
+
+/*
+ * view(index, dtype, subtype, writable=None, offset=0, shape=None, strides=None) -> ndarray
+ * of `subtype` over the array's bytes, no copy (unpickling). Without shape/strides: the
+ * array as stored (dtype must have the stored itemsize). With them: any geometry that lies
+ * inside the array's bytes, `offset` bytes from its start. writable=None: as the mapping
+ * allows; False: read-only.
  */
 static PyObject *handle_view(HandleObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"index",  "dtype", "subtype", "cold_ok", "writable",
+    static char *kwlist[] = {"index", "dtype",  "subtype", "writable",
                              "offset", "shape", "strides", NULL};
     Py_ssize_t index, offset = 0;
     PyArray_Descr *descr = NULL;
     PyObject *subtype, *writable_o = Py_None, *shape_o = Py_None, *strides_o = Py_None;
-    int cold_ok = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "nO&O|pOnOO:view", kwlist, &index,
-                                     PyArray_DescrConverter, &descr, &subtype, &cold_ok,
-                                     &writable_o, &offset, &shape_o, &strides_o))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "nO&O|OnOO:view", kwlist, &index,
+                                     PyArray_DescrConverter, &descr, &subtype, &writable_o,
+                                     &offset, &shape_o, &strides_o))
         return NULL;
     PyObject *result = NULL;
     mmarr_array_info a;
-    if (!PyType_Check(subtype) ||
-        !PyType_IsSubtype((PyTypeObject *)subtype, &PyArray_Type)) {
-        PyErr_SetString(PyExc_TypeError, "subtype must be numpy.ndarray or a subclass");
+    if (check_subtype(subtype) || handle_index(self, index, &a))
         goto done;
-    }
-    if (handle_index(self, index, &a))
-        goto done;
-    if (!cold_ok && a.storage == MMARR_STORAGE_COLD) {
-        PyErr_Format(mmpy_Error, "array \"%s\" is stored compressed (cold): no zero-copy view",
-                     a.name);
-        goto done;
-    }
     const npy_intp item = PyDataType_ELSIZE(descr);
     if (item < 1 || PyDataType_REFCHK(descr)) { /* file bytes are never object pointers */
         PyErr_SetString(PyExc_TypeError, "view needs a sized dtype without objects");
         goto done;
     }
-    int nd;
+    int nd, want_write = -1;
     npy_intp dims[NPY_MAXDIMS], strides[NPY_MAXDIMS];
     if (shape_o == Py_None && strides_o == Py_None) {
         if ((uint64_t)item != a.itemsize) {
@@ -383,32 +515,20 @@ static PyObject *handle_view(HandleObject *self, PyObject *args, PyObject *kw)
                          a.name, (Py_ssize_t)item, (unsigned long long)a.itemsize);
             goto done;
         }
-        if (a.ndim > NPY_MAXDIMS) {
-            PyErr_Format(PyExc_ValueError,
-                         "array \"%s\" has %u dimensions; numpy supports %d (use read())",
-                         a.name, a.ndim, NPY_MAXDIMS);
-            goto done;
-        }
-        nd = (int)a.ndim;
-        for (int d = 0; d < nd; d++) {
-            if (a.shape[d] > (uint64_t)NPY_MAX_INTP) {
-                PyErr_Format(PyExc_ValueError, "array \"%s\" is too large", a.name);
-                goto done;
-            }
-            dims[d] = (npy_intp)a.shape[d];
-            strides[d] = (npy_intp)a.strides[d];
-        }
         if (offset != 0) {
             PyErr_SetString(PyExc_TypeError, "offset needs shape and strides");
             goto done;
         }
+        if (stored_geometry(&a, &nd, dims, strides))
+            goto done;
     } else {
         int ns;
         if (shape_o == Py_None || strides_o == Py_None) {
             PyErr_SetString(PyExc_TypeError, "give both shape and strides, or neither");
             goto done;
         }
-        if (mmpy_intp_seq(shape_o, "shape", &nd, dims) || mmpy_intp_seq(strides_o, "strides", &ns, strides))
+        if (mmpy_intp_seq(shape_o, "shape", &nd, dims) ||
+            mmpy_intp_seq(strides_o, "strides", &ns, strides))
             goto done;
         if (nd != ns) {
             PyErr_SetString(PyExc_ValueError, "shape and strides differ in length");
@@ -421,37 +541,10 @@ static PyObject *handle_view(HandleObject *self, PyObject *args, PyObject *kw)
             goto done;
         }
     }
-    char *data;
-    int can_write;
-    if (array_bytes(self, index, &a, &data, &can_write))
+    if (writable_o != Py_None && (want_write = PyObject_IsTrue(writable_o)) < 0)
         goto done;
-    if (writable_o != Py_None) {
-        const int want = PyObject_IsTrue(writable_o);
-        if (want < 0)
-            goto done;
-        if (want && !can_write) {
-            PyErr_Format(PyExc_ValueError, "array \"%s\" cannot be written through this handle",
-                         a.name);
-            goto done;
-        }
-        can_write = want;
-    }
-    char *start = data;
-    /* an empty array may have no address; numpy needs one that is never dereferenced */
-    if (!data)
-        start = data = (char *)self;
-    PyObject *mapping = new_mapping(self, index, start, a.nbytes);
-    if (!mapping)
-        goto done;
-    Py_INCREF(descr); /* PyArray_NewFromDescr steals it */
-    result = PyArray_NewFromDescr((PyTypeObject *)subtype, descr, nd, dims, strides,
-                                  data + offset, can_write ? NPY_ARRAY_WRITEABLE : 0, NULL);
-    if (!result) {
-        Py_DECREF(mapping);
-        goto done;
-    }
-    if (PyArray_SetBaseObject((PyArrayObject *)result, mapping) < 0) /* steals mapping */
-        Py_CLEAR(result);
+    result = new_view(self, &a, descr, (PyTypeObject *)subtype, nd, dims, strides, offset,
+                      want_write);
 done:
     Py_XDECREF(descr);
     return result;
@@ -545,7 +638,10 @@ static PyMethodDef handle_methods[] = {
     {"count", (PyCFunction)handle_count, METH_NOARGS, "Number of arrays."},
     {"names", (PyCFunction)handle_names, METH_NOARGS, "Array names in file order."},
     {"find", (PyCFunction)handle_find, METH_O, "Array number of a name, or -1."},
-    {"dtype", (PyCFunction)handle_dtype, METH_O, "Canonical dtype text of array i."},
+    {"descr", (PyCFunction)handle_descr, METH_O, "The numpy dtype of array i."},
+    {"get", (PyCFunction)(void (*)(void))handle_get, METH_FASTCALL,
+     "get(name, subtype, how=0) -> ndarray over array `name` (0: any, 1: zero copy, "
+     "2: raw bytes), or KeyError."},
     {"info", (PyCFunction)handle_info, METH_O, "Description of array i (dict)."},
     {"file_info", (PyCFunction)handle_file_info, METH_NOARGS, "File-wide facts (dict)."},
     {"file_meta", (PyCFunction)handle_file_meta, METH_NOARGS, "File metadata (dict)."},
@@ -556,8 +652,8 @@ static PyMethodDef handle_methods[] = {
      "What identifies array i's bytes: (offset, stored, nbytes, checksum, dtype, shape, "
      "order)."},
     {"view", (PyCFunction)(void (*)(void))handle_view, METH_VARARGS | METH_KEYWORDS,
-     "view(index, dtype, subtype, cold_ok=True, writable=None, offset=0, shape=None, "
-     "strides=None) -> ndarray over the mapping."},
+     "view(index, dtype, subtype, writable=None, offset=0, shape=None, strides=None) -> "
+     "ndarray over the mapping."},
     {"read", (PyCFunction)handle_read, METH_VARARGS,
      "read(index, byte_offset, out): copy raw bytes into a contiguous array."},
     {"verify", (PyCFunction)handle_verify, METH_VARARGS, "verify(index=-1)"},

@@ -10,7 +10,9 @@
 
 PyMODINIT_FUNC PyInit__mmarr(void);
 
-PyObject *mmpy_Error; /* mmarr.Error, created by PyInit__mmarr */
+PyObject *mmpy_Error;            /* mmarr.Error, created by PyInit__mmarr */
+PyObject *mmpy_NotZeroCopyError; /* its subclasses */
+static PyObject *file_changed_error;
 
 /* ---------------------------------------------------------------------------------------- */
 /* Errors                                                                                   */
@@ -182,6 +184,8 @@ static PyMethodDef module_methods[] = {
     {"open", mmpy_open, METH_VARARGS, "open(path, flags) -> Handle"},
     {"dtype_canonical", mmpy_dtype_canonical, METH_O,
      "dtype_canonical(text) -> (canonical text, itemsize)"},
+    {"dtype_from_text", mmpy_dtype_from_text, METH_O,
+     "dtype_from_text(text) -> numpy dtype, through the library's dtype parser"},
     {"data_address", mod_data_address, METH_O, "Address of an ndarray's first element."},
     {"cache_list", mmpy_cache_list, METH_VARARGS, "cache_list(dir=None) -> [dict]"},
     {"cache_clear", mmpy_cache_clear, METH_VARARGS, "cache_clear(keep_bytes, dir=None) -> int"},
@@ -218,7 +222,20 @@ PyMODINIT_FUNC PyInit__mmarr(void)
         "A failure reported by libmmarr. Attributes: code (int), code_name (e.g. "
         "'MMARR_E_CHECKSUM'), errno (or None), offset (file offset, or None).",
         NULL, NULL);
-    if (!mmpy_Error || PyModule_AddObjectRef(m, "Error", mmpy_Error) < 0 ||
+    if (mmpy_Error) {
+        mmpy_NotZeroCopyError = PyErr_NewExceptionWithDoc(
+            "mmarr.NotZeroCopyError",
+            "File.view() on an array that is stored compressed (cold): it has no bytes to map.",
+            mmpy_Error, NULL);
+        file_changed_error = PyErr_NewExceptionWithDoc(
+            "mmarr.FileChangedError",
+            "Unpickling found the file gone, replaced or rewritten since the pickle was made.",
+            mmpy_Error, NULL);
+    }
+    if (!mmpy_Error || !mmpy_NotZeroCopyError || !file_changed_error ||
+        PyModule_AddObjectRef(m, "Error", mmpy_Error) < 0 ||
+        PyModule_AddObjectRef(m, "NotZeroCopyError", mmpy_NotZeroCopyError) < 0 ||
+        PyModule_AddObjectRef(m, "FileChangedError", file_changed_error) < 0 ||
         mmpy_file_types(m) < 0 || mmpy_writer_types(m) < 0 ||
         PyModule_AddStringConstant(m, "version", mmarr_version_string()) < 0 ||
         ADD_INT(m, "FORMAT_VERSION_MAJOR", MMARR_FORMAT_VERSION_MAJOR) ||
@@ -238,6 +255,8 @@ PyMODINIT_FUNC PyInit__mmarr(void)
         ADD_INT(m, "WRITE_NO_SYNC", MMARR_WRITE_NO_SYNC) ||
         add_int(m, "PACK_NONE", PyLong_FromUnsignedLongLong(MMARR_PACK_NONE))) {
         Py_CLEAR(mmpy_Error);
+        Py_CLEAR(mmpy_NotZeroCopyError);
+        Py_CLEAR(file_changed_error);
         Py_DECREF(m);
         return NULL;
     }
