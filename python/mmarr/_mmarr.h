@@ -60,6 +60,8 @@ extern PyObject *mmpy_NotZeroCopyError; /* mmarr.NotZeroCopyError, a subclass */
 
 /* Raise the Python exception for a failed library call; always returns NULL. */
 PyObject *mmpy_raise(const mmarr_error *e);
+/* None for MMARR_OK, else mmpy_raise(e): the end of most calls. */
+PyObject *mmpy_none_or_raise(mmarr_err rc, const mmarr_error *e);
 /* A tuple of Python ints from ndim dimensions. */
 PyObject *mmpy_shape_tuple(unsigned ndim, const uint64_t *shape);
 /* dict[key] = value, stealing value (NULL: an error is set); -1 on error. */

@@ -9,15 +9,28 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The library's parse of dtype text (a str argument for parse_arg), to be freed with
+ * mmarr_dtype_free(); NULL with an exception (mmarr.Error for text it refuses). */
+static mmarr_dtype *parse(const char *text)
+{
+    mmarr_dtype *dt = NULL;
+    mmarr_error e;
+    if (text && mmarr_dtype_parse(text, &dt, &e) != MMARR_OK)
+        mmpy_raise(&e);
+    return dt;
+}
+
+static mmarr_dtype *parse_arg(PyObject *arg)
+{
+    return parse(mmpy_utf8_arg(arg, "dtype"));
+}
+
 /* Item size of dtype text per the library's parser; 0 with an exception on error. */
 uint64_t mmpy_dtype_itemsize(const char *text)
 {
-    mmarr_dtype *dt;
-    mmarr_error e;
-    if (mmarr_dtype_parse(text, &dt, &e) != MMARR_OK) {
-        mmpy_raise(&e);
+    mmarr_dtype *dt = parse(text);
+    if (!dt)
         return 0;
-    }
     const uint64_t n = mmarr_dtype_itemsize(dt);
     mmarr_dtype_free(dt);
     return n;
@@ -27,13 +40,9 @@ uint64_t mmpy_dtype_itemsize(const char *text)
 PyObject *mmpy_dtype_canonical(PyObject *mod, PyObject *arg)
 {
     (void)mod;
-    const char *text = mmpy_utf8_arg(arg, "dtype");
-    if (!text)
+    mmarr_dtype *dt = parse_arg(arg);
+    if (!dt)
         return NULL;
-    mmarr_dtype *dt;
-    mmarr_error e;
-    if (mmarr_dtype_parse(text, &dt, &e) != MMARR_OK)
-        return mmpy_raise(&e);
     PyObject *r = Py_BuildValue("(sK)", mmarr_dtype_str(dt),
                                 (unsigned long long)mmarr_dtype_itemsize(dt));
     mmarr_dtype_free(dt);
@@ -46,17 +55,20 @@ PyObject *mmpy_dtype_canonical(PyObject *mod, PyObject *arg)
 /* The dtypes numpy has only through the ml_dtypes package (their canonical text). */
 static const char *const ml_names[] = {"bfloat16", "float8_e4m3fn", "float8_e5m2"};
 
+/* np.dtype(o), stealing o (NULL: an error is set). */
+static PyArray_Descr *descr_steal(PyObject *o)
+{
+    PyArray_Descr *d = NULL;
+    if (o && !PyArray_DescrConverter(o, &d))
+        d = NULL;
+    Py_XDECREF(o);
+    return d;
+}
+
 /* numpy's array-interface type string ("<f4", "|S6", "<U5", "<M8[10ms]") as a dtype. */
 static PyArray_Descr *typestr_descr(const char *typestr)
 {
-    PyObject *s = PyUnicode_FromString(typestr);
-    if (!s)
-        return NULL;
-    PyArray_Descr *d = NULL;
-    if (!PyArray_DescrConverter(s, &d))
-        d = NULL;
-    Py_DECREF(s);
-    return d;
+    return descr_steal(PyUnicode_FromString(typestr));
 }
 
 PyArray_Descr *mmpy_void_descr(uint64_t itemsize)
@@ -80,14 +92,8 @@ static PyArray_Descr *ml_descr(const char *name, const char *array)
                      array ? "array \"" : "", array ? array : "", array ? "\": " : "", name);
         return NULL;
     }
-    PyObject *t = PyObject_GetAttrString(mod, name);
+    PyArray_Descr *d = descr_steal(PyObject_GetAttrString(mod, name));
     Py_DECREF(mod);
-    if (!t)
-        return NULL;
-    PyArray_Descr *d = NULL;
-    if (!PyArray_DescrConverter(t, &d))
-        d = NULL;
-    Py_DECREF(t);
     return d;
 }
 
@@ -130,7 +136,6 @@ static int append_steal(PyObject *list, PyObject *v)
 static PyArray_Descr *struct_descr(const mmarr_dtype *dt, const char *array)
 {
     PyObject *names = PyList_New(0), *formats = PyList_New(0), *offsets = PyList_New(0);
-    PyObject *spec = NULL;
     PyArray_Descr *d = NULL;
     if (!names || !formats || !offsets)
         goto done;
@@ -147,15 +152,13 @@ static PyArray_Descr *struct_descr(const mmarr_dtype *dt, const char *array)
             append_steal(offsets, PyLong_FromUnsignedLongLong(f->offset)))
             goto done;
     }
-    spec = Py_BuildValue("{s:O,s:O,s:O,s:K}", "names", names, "formats", formats, "offsets",
-                         offsets, "itemsize", (unsigned long long)mmarr_dtype_itemsize(dt));
-    if (spec && !PyArray_DescrConverter(spec, &d))
-        d = NULL;
+    d = descr_steal(Py_BuildValue("{s:O,s:O,s:O,s:K}", "names", names, "formats", formats,
+                                  "offsets", offsets, "itemsize",
+                                  (unsigned long long)mmarr_dtype_itemsize(dt)));
 done:
     Py_XDECREF(names);
     Py_XDECREF(formats);
     Py_XDECREF(offsets);
-    Py_XDECREF(spec);
     return d;
 }
 
@@ -170,13 +173,9 @@ PyArray_Descr *mmpy_descr(const mmarr_dtype *dt, const char *array)
 PyObject *mmpy_dtype_from_text(PyObject *mod, PyObject *arg)
 {
     (void)mod;
-    const char *text = mmpy_utf8_arg(arg, "dtype");
-    if (!text)
+    mmarr_dtype *dt = parse_arg(arg);
+    if (!dt)
         return NULL;
-    mmarr_dtype *dt;
-    mmarr_error e;
-    if (mmarr_dtype_parse(text, &dt, &e) != MMARR_OK)
-        return mmpy_raise(&e);
     PyArray_Descr *d = mmpy_descr(dt, NULL);
     mmarr_dtype_free(dt);
     return (PyObject *)d;

@@ -577,9 +577,7 @@ static PyObject *handle_read(HandleObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     rc = mmarr_file_read(self->f, (size_t)index, off, dst, n, &e);
     Py_END_ALLOW_THREADS
-    if (rc != MMARR_OK)
-        return mmpy_raise(&e);
-    Py_RETURN_NONE;
+    return mmpy_none_or_raise(rc, &e);
 }
 
 /* verify(index=-1): one array's checksum, or the whole file for -1. */
@@ -597,9 +595,7 @@ static PyObject *handle_verify(HandleObject *self, PyObject *args)
     rc = index < 0 ? mmarr_file_verify(self->f, &e)
                    : mmarr_file_verify_array(self->f, (size_t)index, &e);
     Py_END_ALLOW_THREADS
-    if (rc != MMARR_OK)
-        return mmpy_raise(&e);
-    Py_RETURN_NONE;
+    return mmpy_none_or_raise(rc, &e);
 }
 
 /*
@@ -623,9 +619,7 @@ static PyObject *handle_flush(HandleObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     rc = mmarr_file_flush(self->f, flags, &e);
     Py_END_ALLOW_THREADS
-    if (rc != MMARR_OK)
-        return mmpy_raise(&e);
-    Py_RETURN_NONE;
+    return mmpy_none_or_raise(rc, &e);
 }
 
 static PyObject *handle_repr(HandleObject *self)

@@ -26,9 +26,7 @@ PyObject *mmpy_handle_set_cache(HandleObject *self, PyObject *args)
     const mmarr_err rc =
         mmarr_file_set_cache(self->f, bytes ? PyBytes_AS_STRING(bytes) : NULL, max_bytes, &e);
     Py_XDECREF(bytes);
-    if (rc != MMARR_OK)
-        return mmpy_raise(&e);
-    Py_RETURN_NONE;
+    return mmpy_none_or_raise(rc, &e);
 }
 
 PyObject *mmpy_handle_set_threads(HandleObject *self, PyObject *arg)
@@ -52,9 +50,7 @@ static PyObject *pages_call(HandleObject *self, Py_ssize_t index,
     Py_BEGIN_ALLOW_THREADS
     rc = fn(self->f, array_or_all(index), &e);
     Py_END_ALLOW_THREADS
-    if (rc != MMARR_OK)
-        return mmpy_raise(&e);
-    Py_RETURN_NONE;
+    return mmpy_none_or_raise(rc, &e);
 }
 
 /* prefetch(index=-1): fault an array's pages (or the whole file) in now. */
@@ -88,9 +84,7 @@ PyObject *mmpy_handle_advise(HandleObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS /* WILLNEED and DONTNEED can take a while on a large file */
     rc = mmarr_file_advise(self->f, array_or_all(index), (mmarr_advice)advice, &e);
     Py_END_ALLOW_THREADS
-    if (rc != MMARR_OK)
-        return mmpy_raise(&e);
-    Py_RETURN_NONE;
+    return mmpy_none_or_raise(rc, &e);
 }
 
 /* resident(index=-1) -> (resident_bytes, total_bytes) */

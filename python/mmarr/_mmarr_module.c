@@ -17,6 +17,7 @@ static PyObject *file_changed_error;
 /* ---------------------------------------------------------------------------------------- */
 /* Errors                                                                                   */
 
+/* o.name = v, stealing v (NULL: an error is set); -1 on error. */
 static int set_attr_steal(PyObject *o, const char *name, PyObject *v)
 {
     if (!v)
@@ -48,6 +49,11 @@ PyObject *mmpy_raise(const mmarr_error *e)
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
     Py_DECREF(exc);
     return NULL;
+}
+
+PyObject *mmpy_none_or_raise(mmarr_err rc, const mmarr_error *e)
+{
+    return rc == MMARR_OK ? Py_NewRef(Py_None) : mmpy_raise(e);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -200,16 +206,39 @@ static struct PyModuleDef module_def = {
     .m_methods = module_methods,
 };
 
-/* m.name = v (an int); -1 on error */
-static int add_int(PyObject *m, const char *name, PyObject *v)
+/* The integer constants of mmarr.h the Python layer uses, as module attributes. */
+static const struct {
+    const char *name;
+    unsigned long long value;
+} int_constants[] = {
+    {"FORMAT_VERSION_MAJOR", MMARR_FORMAT_VERSION_MAJOR},
+    {"FORMAT_VERSION_MINOR", MMARR_FORMAT_VERSION_MINOR},
+    {"OPEN_RDWR", MMARR_OPEN_RDWR},
+    {"OPEN_VERIFY", MMARR_OPEN_VERIFY},
+    {"OPEN_POPULATE", MMARR_OPEN_POPULATE},
+    {"OPEN_NO_CHUNK_VERIFY", MMARR_OPEN_NO_CHUNK_VERIFY},
+    {"FLUSH_ASYNC", MMARR_FLUSH_ASYNC},
+    {"FLUSH_REHASH", MMARR_FLUSH_REHASH},
+    {"ADVICE_NORMAL", MMARR_ADVICE_NORMAL},
+    {"ADVICE_SEQUENTIAL", MMARR_ADVICE_SEQUENTIAL},
+    {"ADVICE_RANDOM", MMARR_ADVICE_RANDOM},
+    {"ADVICE_WILLNEED", MMARR_ADVICE_WILLNEED},
+    {"ADVICE_DONTNEED", MMARR_ADVICE_DONTNEED},
+    {"ADVICE_HUGEPAGE", MMARR_ADVICE_HUGEPAGE},
+    {"WRITE_NO_REPLACE", MMARR_WRITE_NO_REPLACE},
+    {"WRITE_NO_SYNC", MMARR_WRITE_NO_SYNC},
+    {"PACK_NONE", MMARR_PACK_NONE},
+};
+
+/* Add the integer constants to module m; -1 on error. */
+static int add_constants(PyObject *m)
 {
-    if (!v)
-        return -1;
-    const int rc = PyModule_AddObjectRef(m, name, v);
-    Py_DECREF(v);
-    return rc;
+    for (size_t i = 0; i < sizeof int_constants / sizeof *int_constants; i++)
+        if (set_attr_steal(m, int_constants[i].name,
+                           PyLong_FromUnsignedLongLong(int_constants[i].value)) < 0)
+            return -1;
+    return 0;
 }
-#define ADD_INT(m, name, v) add_int(m, name, PyLong_FromLongLong(v))
 
 PyMODINIT_FUNC PyInit__mmarr(void)
 {
@@ -238,22 +267,7 @@ PyMODINIT_FUNC PyInit__mmarr(void)
         PyModule_AddObjectRef(m, "FileChangedError", file_changed_error) < 0 ||
         mmpy_file_types(m) < 0 || mmpy_writer_types(m) < 0 ||
         PyModule_AddStringConstant(m, "version", mmarr_version_string()) < 0 ||
-        ADD_INT(m, "FORMAT_VERSION_MAJOR", MMARR_FORMAT_VERSION_MAJOR) ||
-        ADD_INT(m, "FORMAT_VERSION_MINOR", MMARR_FORMAT_VERSION_MINOR) ||
-        ADD_INT(m, "OPEN_RDWR", MMARR_OPEN_RDWR) || ADD_INT(m, "OPEN_VERIFY", MMARR_OPEN_VERIFY) ||
-        ADD_INT(m, "OPEN_POPULATE", MMARR_OPEN_POPULATE) ||
-        ADD_INT(m, "OPEN_NO_CHUNK_VERIFY", MMARR_OPEN_NO_CHUNK_VERIFY) ||
-        ADD_INT(m, "FLUSH_ASYNC", MMARR_FLUSH_ASYNC) ||
-        ADD_INT(m, "FLUSH_REHASH", MMARR_FLUSH_REHASH) ||
-        ADD_INT(m, "ADVICE_NORMAL", MMARR_ADVICE_NORMAL) ||
-        ADD_INT(m, "ADVICE_SEQUENTIAL", MMARR_ADVICE_SEQUENTIAL) ||
-        ADD_INT(m, "ADVICE_RANDOM", MMARR_ADVICE_RANDOM) ||
-        ADD_INT(m, "ADVICE_WILLNEED", MMARR_ADVICE_WILLNEED) ||
-        ADD_INT(m, "ADVICE_DONTNEED", MMARR_ADVICE_DONTNEED) ||
-        ADD_INT(m, "ADVICE_HUGEPAGE", MMARR_ADVICE_HUGEPAGE) ||
-        ADD_INT(m, "WRITE_NO_REPLACE", MMARR_WRITE_NO_REPLACE) ||
-        ADD_INT(m, "WRITE_NO_SYNC", MMARR_WRITE_NO_SYNC) ||
-        add_int(m, "PACK_NONE", PyLong_FromUnsignedLongLong(MMARR_PACK_NONE))) {
+        add_constants(m) < 0) {
         Py_CLEAR(mmpy_Error);
         Py_CLEAR(mmpy_NotZeroCopyError);
         Py_CLEAR(file_changed_error);

@@ -105,6 +105,24 @@ static PyObject *writer_raise(WriterObject *self)
     return mmpy_raise(mmarr_writer_error(self->w));
 }
 
+/* None for MMARR_OK, else the writer's error raised. */
+static PyObject *writer_done(WriterObject *self, mmarr_err rc)
+{
+    return rc == MMARR_OK ? Py_NewRef(Py_None) : writer_raise(self);
+}
+
+/* fn(w) without the GIL, the writer marked busy meanwhile. */
+static mmarr_err writer_nogil(WriterObject *self, mmarr_err (*fn)(mmarr_writer *))
+{
+    mmarr_err rc;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(self->w);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    return rc;
+}
+
 static PyObject *writer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"path", "alignment", "pack_threshold", "flags", NULL};
@@ -158,6 +176,28 @@ static void writer_dealloc(WriterObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/*
+ * Whether numpy dtype `d` can be stored under dtype text `dtype`: no objects (TypeError),
+ * the same item size (ValueError; `whose` names d in the message). Returns the item size,
+ * or 0 with an exception. `what` and `name` name the array in messages.
+ */
+static uint64_t storable_as(const char *what, const char *name, PyArray_Descr *d,
+                            const char *whose, const char *dtype)
+{
+    if (PyDataType_REFCHK(d)) {
+        PyErr_Format(PyExc_TypeError, "%s \"%s\": object dtypes cannot be stored", what, name);
+        return 0;
+    }
+    const uint64_t item = mmpy_dtype_itemsize(dtype);
+    if (item && item != (uint64_t)PyDataType_ELSIZE(d)) {
+        PyErr_Format(PyExc_ValueError, "%s \"%s\": dtype %s has itemsize %llu, %s %zd", what,
+                     name, dtype, (unsigned long long)item, whose,
+                     (Py_ssize_t)PyDataType_ELSIZE(d));
+        return 0;
+    }
+    return item;
+}
+
 /* Parse an optional compress tuple (level, chunk_size, shuffle, threads). 1: present. */
 static int compress_opts(PyObject *o, mmarr_compress_options *c)
 {
@@ -189,18 +229,8 @@ static PyObject *writer_add(WriterObject *self, PyObject *args)
     const char *name = mmpy_utf8_arg(name_o, "name"), *dtype = mmpy_utf8_arg(dtype_o, "dtype");
     if (!name || !dtype)
         return NULL;
-    if (PyDataType_REFCHK(PyArray_DESCR(arr))) {
-        PyErr_Format(PyExc_TypeError, "array \"%s\": object arrays cannot be stored", name);
+    if (!storable_as("array", name, PyArray_DESCR(arr), "the array", dtype))
         return NULL;
-    }
-    const uint64_t item = mmpy_dtype_itemsize(dtype);
-    if (!item)
-        return NULL;
-    if (item != (uint64_t)PyArray_ITEMSIZE(arr)) {
-        PyErr_Format(PyExc_ValueError, "array \"%s\": dtype %s has itemsize %llu, the array %zd",
-                     name, dtype, (unsigned long long)item, (Py_ssize_t)PyArray_ITEMSIZE(arr));
-        return NULL;
-    }
     mmarr_order order;
     if (PyArray_IS_C_CONTIGUOUS(arr))
         order = MMARR_ORDER_C;
@@ -226,9 +256,7 @@ static PyObject *writer_add(WriterObject *self, PyObject *args)
               : mmarr_writer_add(self->w, name, dtype, (unsigned)nd, shape, order, data);
     Py_END_ALLOW_THREADS
     self->busy = 0;
-    if (rc != MMARR_OK)
-        return writer_raise(self);
-    Py_RETURN_NONE;
+    return writer_done(self, rc);
 }
 
 /*
@@ -250,18 +278,9 @@ static PyObject *writer_reserve(WriterObject *self, PyObject *args)
     const char *name = mmpy_utf8_arg(name_o, "name"), *dtype = mmpy_utf8_arg(dtype_o, "dtype");
     if (!name || !dtype || writer_usable(self) || mmpy_shape_seq(shape_o, &nd, dims, shape))
         goto done;
-    const uint64_t item = mmpy_dtype_itemsize(dtype);
+    const uint64_t item = storable_as("reserve", name, descr, "numpy's", dtype);
     if (!item)
         goto done;
-    if (item != (uint64_t)PyDataType_ELSIZE(descr)) {
-        PyErr_Format(PyExc_ValueError, "reserve \"%s\": dtype %s has itemsize %llu, numpy's %zd",
-                     name, dtype, (unsigned long long)item, (Py_ssize_t)PyDataType_ELSIZE(descr));
-        goto done;
-    }
-    if (PyDataType_REFCHK(descr)) {
-        PyErr_Format(PyExc_TypeError, "reserve \"%s\": object dtypes cannot be stored", name);
-        goto done;
-    }
     if (self->nres == self->capres) { /* room first: the record cannot fail after the reserve */
         const size_t cap = self->capres ? 2 * self->capres : 8;
         ReservedMem *res = PyMem_Realloc(self->res, cap * sizeof *res);
@@ -337,9 +356,7 @@ static PyObject *writer_begin(WriterObject *self, PyObject *args)
                             fortran ? MMARR_ORDER_F : MMARR_ORDER_C, cold ? &c : NULL);
     Py_END_ALLOW_THREADS
     self->busy = 0;
-    if (rc != MMARR_OK)
-        return writer_raise(self);
-    Py_RETURN_NONE;
+    return writer_done(self, rc);
 }
 
 /* write(buffer): append a contiguous buffer's bytes to the streamed array. */
@@ -359,9 +376,7 @@ static PyObject *writer_write(WriterObject *self, PyObject *arg)
     Py_END_ALLOW_THREADS
     self->busy = 0;
     PyBuffer_Release(&b);
-    if (rc != MMARR_OK)
-        return writer_raise(self);
-    Py_RETURN_NONE;
+    return writer_done(self, rc);
 }
 
 /* end(): finish the streamed array. */
@@ -370,15 +385,7 @@ static PyObject *writer_end(WriterObject *self, PyObject *unused)
     (void)unused;
     if (writer_usable(self))
         return NULL;
-    mmarr_err rc;
-    self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS
-    rc = mmarr_writer_end(self->w);
-    Py_END_ALLOW_THREADS
-    self->busy = 0;
-    if (rc != MMARR_OK)
-        return writer_raise(self);
-    Py_RETURN_NONE;
+    return writer_done(self, writer_nogil(self, mmarr_writer_end));
 }
 
 static PyObject *writer_commit(WriterObject *self, PyObject *unused)
@@ -386,17 +393,10 @@ static PyObject *writer_commit(WriterObject *self, PyObject *unused)
     (void)unused;
     if (writer_usable(self))
         return NULL;
-    mmarr_err rc;
-    self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS
-    rc = mmarr_writer_commit(self->w);
-    Py_END_ALLOW_THREADS
-    self->busy = 0;
+    const mmarr_err rc = writer_nogil(self, mmarr_writer_commit);
     mmarr_error e = *mmarr_writer_error(self->w);
     writer_finish(self);
-    if (rc != MMARR_OK)
-        return mmpy_raise(&e);
-    Py_RETURN_NONE;
+    return mmpy_none_or_raise(rc, &e);
 }
 
 static PyObject *writer_abandon(WriterObject *self, PyObject *unused)
@@ -419,9 +419,7 @@ static PyObject *writer_set_file_meta(WriterObject *self, PyObject *args)
     const char *key = mmpy_utf8_arg(k, "metadata key"), *val = mmpy_utf8_arg(v, "metadata value");
     if (!key || !val)
         return NULL;
-    if (mmarr_writer_set_file_meta(self->w, key, val) != MMARR_OK)
-        return writer_raise(self);
-    Py_RETURN_NONE;
+    return writer_done(self, mmarr_writer_set_file_meta(self->w, key, val));
 }
 
 static PyObject *writer_set_array_meta(WriterObject *self, PyObject *args)
@@ -433,9 +431,7 @@ static PyObject *writer_set_array_meta(WriterObject *self, PyObject *args)
                *val = mmpy_utf8_arg(v, "metadata value");
     if (!name || !key || !val)
         return NULL;
-    if (mmarr_writer_set_array_meta(self->w, name, key, val) != MMARR_OK)
-        return writer_raise(self);
-    Py_RETURN_NONE;
+    return writer_done(self, mmarr_writer_set_array_meta(self->w, name, key, val));
 }
 
 static PyObject *writer_get_count(WriterObject *self, void *closure)
