@@ -5,8 +5,10 @@
  *
  *   _mmarr_module.c  module table and init, exceptions (mmarr.Error and subclasses), and the
  *                    argument helpers every file uses
- *   _mmarr_file.c    Handle (one mmarr_file) and Mapping (the base object of array views):
- *                    name lookup, info, metadata, views, reads, verify, flush
+ *   _mmarr_file.c    Handle (one mmarr_file): open, name lookup, info, metadata, reads,
+ *                    verify, flush
+ *   _mmarr_view.c    zero-copy views (f["x"] in one call, unpickled views), the numpy dtype
+ *                    of each array, and Mapping (the base object of every view)
  *   _mmarr_memory.c  memory calls on a Handle (prefetch, advise, lock, resident) and the
  *                    decompression cache (set_cache, cache_list, cache_clear)
  *   _mmarr_writer.c  Writer (one mmarr_writer), streamed arrays, and Reservation (the base
@@ -90,10 +92,23 @@ typedef struct {
     size_t ndescrs;
 } HandleObject;
 
-/* Ready the Handle and Mapping types and add them to module m; -1 on error. */
+/* Ready the Handle type and add it to module m; -1 on error. */
 int mmpy_file_types(PyObject *m);
 /* open(path, flags) -> Handle */
 PyObject *mmpy_open(PyObject *mod, PyObject *args);
+/* Fill *info for array number `index`; -1 with IndexError if out of range. */
+int mmpy_handle_index(HandleObject *self, Py_ssize_t index, mmarr_array_info *info);
+/* Fill *a for the array named by str `name`: 1 if found, 0 if not (also for names no array
+ * can have: a lone surrogate, an embedded NUL). No exception either way. */
+int mmpy_lookup(HandleObject *self, PyObject *name, mmarr_array_info *a);
+
+/* ---- _mmarr_view.c: views and Mapping (Handle methods get, view, descr) */
+
+/* Ready the Mapping type and add it to module m; -1 on error. */
+int mmpy_view_types(PyObject *m);
+PyObject *mmpy_handle_get(HandleObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *mmpy_handle_view(HandleObject *self, PyObject *args, PyObject *kw);
+PyObject *mmpy_handle_descr(HandleObject *self, PyObject *arg);
 
 /* ---- _mmarr_memory.c: Handle methods for memory and cache, module cache functions */
 

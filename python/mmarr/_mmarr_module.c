@@ -265,7 +265,7 @@ PyMODINIT_FUNC PyInit__mmarr(void)
         PyModule_AddObjectRef(m, "Error", mmpy_Error) < 0 ||
         PyModule_AddObjectRef(m, "NotZeroCopyError", mmpy_NotZeroCopyError) < 0 ||
         PyModule_AddObjectRef(m, "FileChangedError", file_changed_error) < 0 ||
-        mmpy_file_types(m) < 0 || mmpy_writer_types(m) < 0 ||
+        mmpy_file_types(m) < 0 || mmpy_view_types(m) < 0 || mmpy_writer_types(m) < 0 ||
         PyModule_AddStringConstant(m, "version", mmarr_version_string()) < 0 ||
         add_constants(m) < 0) {
         Py_CLEAR(mmpy_Error);
