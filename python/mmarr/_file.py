@@ -1,0 +1,272 @@
+# SPDX-License-Identifier: MIT
+"""Reading: open() and File, a read-only mapping from array names to arrays."""
+import collections.abc
+import operator
+import os
+
+import numpy as np
+
+from . import _mmarr
+from ._cache import _path_or_none
+from ._pickle import MappedArray, _handle_for, _open_handle
+
+_ADVICE = {"normal": _mmarr.ADVICE_NORMAL, "sequential": _mmarr.ADVICE_SEQUENTIAL,
+           "random": _mmarr.ADVICE_RANDOM, "willneed": _mmarr.ADVICE_WILLNEED,
+           "dontneed": _mmarr.ADVICE_DONTNEED, "hugepage": _mmarr.ADVICE_HUGEPAGE}
+
+
+def _reopen(path, mode, ident):
+    h = _handle_for(path, mode == "r+", ident, f"mmarr file {path}")
+    return File._from_handle(h, path, mode)
+
+
+def open(path, mode="r", **options):  # noqa: A001 (mirrors the builtin, as np.load does)
+    """Open an mmarr file: mode "r" (read-only views) or "r+" (writable views of hot arrays,
+    changes reach the file and every process at once). See File for the options."""
+    return File(path, mode, **options)
+
+
+class File(collections.abc.Mapping):
+    """An open mmarr file: a read-only mapping from array names (in file order) to arrays.
+
+    File(path, mode="r", *, verify=False, populate=False, chunk_verify=True,
+         cache_dir=None, cache_max=0)
+
+    f["x"]          MappedArray over the mapping (hot), or over the shared decompressed cache
+                    (cold); writable in mode "r+" for hot arrays
+    f.view("x")     the same, but raises NotZeroCopyError for a cold array
+    f.raw("x")      a view with dtype void<itemsize>, for dtypes numpy cannot express
+    f.read("x", rows)  a copy of rows [start, stop) (slice, (start, stop), int or None);
+                    for cold arrays only the chunks touched are decompressed
+    f.metadata, f.array_metadata("x"), f.info(), f.info("x"), f.verify(), f.flush()
+    f.prefetch(), f.advise("willneed"), f.lock(), f.unlock(), f.resident(): memory controls
+    Closing (or dropping) the File leaves arrays obtained from it valid.
+    """
+
+    __eq__ = object.__eq__  # a handle, not a value: identity (Mapping would compare arrays)
+    __hash__ = object.__hash__
+
+    def __init__(self, path, mode="r", *, verify=False, populate=False, chunk_verify=True,
+                 cache_dir=None, cache_max=0):
+        if mode not in ("r", "r+"):
+            raise ValueError(f'mode must be "r" or "r+", not {mode!r}')
+        path = os.fsdecode(os.fspath(path))
+        flags = ((_mmarr.OPEN_VERIFY if verify else 0) |
+                 (_mmarr.OPEN_POPULATE if populate else 0) |
+                 (0 if chunk_verify else _mmarr.OPEN_NO_CHUNK_VERIFY))
+        cache_max = operator.index(cache_max)
+        if not 0 <= cache_max < 2**64:
+            raise ValueError(f"cache_max must be 0 (the default) or a byte count, "
+                             f"not {cache_max}")
+        h = _open_handle(path, mode == "r+", flags)
+        if cache_dir is not None or cache_max:
+            h.set_cache(_path_or_none(cache_dir), cache_max)
+        self._init(h, path, mode)
+
+    def _init(self, h, path, mode):
+        self._h = h
+        self.path = path
+        self.mode = mode
+
+    @classmethod
+    def _from_handle(cls, h, path, mode):
+        f = cls.__new__(cls)
+        f._init(h, path, mode)
+        return f
+
+    # -- lifetime
+    @property
+    def closed(self):
+        return self._h is None
+
+    def close(self):
+        """Forget the handle. Arrays obtained from this File stay valid; the file is
+        unmapped when the last of them is gone."""
+        self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        if self._h is None:
+            raise ValueError(f"I/O operation on closed mmarr file {self.path!r}")
+        return self._h
+
+    def _index(self, name):
+        h = self._handle()
+        i = h.find(name) if isinstance(name, str) else -1
+        if i < 0:
+            raise KeyError(name)
+        return h, i
+
+    # -- mapping protocol
+    def __getitem__(self, name):
+        return self._handle().get(name, MappedArray)  # lookup, dtype and view in one call
+
+    def __iter__(self):
+        return iter(self._handle().names())
+
+    def __len__(self):
+        return self._handle().count()
+
+    def __contains__(self, name):
+        return isinstance(name, str) and self._handle().find(name) >= 0
+
+    def keys(self):
+        return self._handle().names()
+
+    # -- other views
+    def view(self, name):
+        """f[name], but never decompresses: raises NotZeroCopyError for a cold array."""
+        return self._handle().get(name, MappedArray, 1)
+
+    def raw(self, name):
+        """The array's bytes with dtype void<itemsize> (same shape and strides), for dtypes
+        numpy cannot express (bfloat16, float8_* without ml_dtypes): .view(np.uint16) etc."""
+        return self._handle().get(name, MappedArray, 2)
+
+    def read(self, name, rows=None, *, raw=False):
+        """Copy rows of an array (along its first axis) into a new ndarray.
+
+        rows: None (all), a slice, (start, stop), or an int (one row, first axis dropped).
+        Hot or cold: for a cold C-order array only the chunks holding the rows are
+        decompressed (Fortran-order arrays with 2+ dimensions are read whole, then sliced)."""
+        h, i = self._index(name)
+        info = h.info(i)
+        dt = np.dtype((np.void, info["itemsize"])) if raw else h.descr(i)
+        shape, fortran = info["shape"], info["order"] == "F"
+        if not shape:
+            if rows is not None:
+                raise IndexError(f'array "{name}" is 0-d: it has no rows')
+            out = np.empty((), dt)
+            h.read(i, 0, out)
+            return out
+        n, single = shape[0], False
+        if rows is None:
+            sel = range(n)
+        elif isinstance(rows, slice):
+            sel = range(*rows.indices(n))
+        elif isinstance(rows, tuple):
+            if len(rows) != 2:
+                raise TypeError("rows as a tuple must be (start, stop)")
+            sel = range(*slice(*rows).indices(n))
+        else:
+            r = operator.index(rows)
+            if not -n <= r < n:
+                raise IndexError(f'row {r} out of range for array "{name}" of {n} rows')
+            sel, single = range(r % n, r % n + 1), True
+        if fortran and len(shape) > 1:
+            whole = np.empty(shape, dt, order="F")
+            h.read(i, 0, whole)
+            buf, lo = whole, 0
+        else:
+            lo = min(sel[0], sel[-1]) if sel else 0
+            hi = max(sel[0], sel[-1]) + 1 if sel else 0
+            buf = np.empty((hi - lo,) + tuple(shape[1:]), dt)
+            row_bytes = dt.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+            h.read(i, lo * row_bytes, buf)
+        if single:
+            return buf[sel[0] - lo]
+        if not sel:
+            return buf[0:0]
+        out = buf[sel[0] - lo::sel.step][:len(sel)]
+        return out if sel.step == 1 else np.ascontiguousarray(out)
+
+    # -- metadata and facts
+    @property
+    def metadata(self):
+        """File-level metadata: a new dict of str -> str."""
+        return self._handle().file_meta()
+
+    def array_metadata(self, name):
+        """An array's metadata: a new dict of str -> str."""
+        h, i = self._index(name)
+        return h.array_meta(i)
+
+    def info(self, name=None):
+        """File facts (dict), or one array's (dtype text, shape, order, storage, nbytes,
+        stored_bytes, offset, checksum, chunking of cold arrays, how it is mapped)."""
+        if name is None:
+            d = self._handle().file_info()
+            d["mode"] = self.mode
+            return d
+        h, i = self._index(name)
+        return h.info(i)
+
+    def verify(self, name=None):
+        """Check checksums: one array, or the whole file. Raises mmarr.Error (code_name
+        MMARR_E_CHECKSUM, or MMARR_E_STALE for arrays changed through "r+" handles)."""
+        if name is None:
+            self._handle().verify()
+        else:
+            h, i = self._index(name)
+            h.verify(i)
+
+    def flush(self, *, rehash=False, wait=True):
+        """Write changes made through "r+" views to the file (msync). rehash=True also
+        recomputes the checksums and clears the "stale" mark; the handle then turns
+        read-only, so it is refused while views from this process's handle are alive."""
+        flags = (_mmarr.FLUSH_REHASH if rehash else 0) | (0 if wait else _mmarr.FLUSH_ASYNC)
+        self._handle().flush(flags)
+        if rehash:
+            self.mode = "r"
+
+    def prefetch(self, name=None):
+        """Read an array's pages (or the whole file's) into memory now."""
+        h, i = self._target(name)
+        h.prefetch(i)
+
+    # The memory controls below act on an array's stored bytes in the file: for a cold array
+    # its compressed chunks (not the decompressed cache f[name] maps), and for a packed small
+    # array the whole pages it shares with its neighbours.
+    def _target(self, name):
+        """(handle, array number or -1 for the whole file)."""
+        return (self._handle(), -1) if name is None else self._index(name)
+
+    def advise(self, advice, name=None):
+        """Tell the kernel how an array's pages (or the whole file's) will be used
+        (madvise): "normal", "sequential", "random", "willneed" (start reading ahead now),
+        "dontneed" (drop this process's page mappings; the data stays in the file) or
+        "hugepage" (transparent huge pages where the kernel can). For a cold array this
+        concerns its compressed bytes in the file; for a packed small array, whole pages
+        shared with its neighbours."""
+        code = _ADVICE.get(advice)
+        if code is None:
+            raise ValueError(f"advice must be one of {', '.join(map(repr, _ADVICE))}, "
+                             f"not {advice!r}")
+        h, i = self._target(name)
+        h.advise(code, i)
+
+    def lock(self, name=None):
+        """mlock an array's pages (or the whole file's): read them in and keep them in
+        memory. Beyond RLIMIT_MEMLOCK (ulimit -l) the kernel refuses: an OSError (EPERM
+        or ENOMEM) with code_name MMARR_E_IO. Pages, not arrays, are locked: a packed small
+        array shares its pages, so unlocking it also unlocks its neighbours. For a cold
+        array this locks its compressed bytes."""
+        h, i = self._target(name)
+        h.lock(True, i)
+
+    def unlock(self, name=None):
+        """Undo lock()."""
+        h, i = self._target(name)
+        h.lock(False, i)
+
+    def resident(self, name=None):
+        """(resident_bytes, total_bytes): how much of an array's stored bytes (or of the
+        whole file) is in memory now, as mincore reports it. Nothing is read. Linux counts
+        the page cache only for files this process owns or may write; for others, only the
+        pages mapped into this process."""
+        h, i = self._target(name)
+        return h.resident(i)
+
+    def __reduce__(self):
+        h = self._handle()
+        return (_reopen, (h.path, self.mode, h.identity()))
+
+    def __repr__(self):
+        if self._h is None:
+            return f"<mmarr.File {self.path!r} (closed)>"
+        return f"<mmarr.File {self.path!r} mode={self.mode!r} {len(self)} arrays>"
