@@ -646,9 +646,10 @@ MMARR_API mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, cons
                                          mmarr_order order, void **ptr);
 
 /**
- * Release reserved memory kept by a writer created with MMARR_WRITE_KEEP_RESERVED: `ptr` and
- * `nbytes` as mmarr_writer_reserve() returned them, once, after mmarr_writer_free(). No-op
- * for NULL or 0. Any thread; the memory must not be used afterwards.
+ * Release reserved memory kept by a writer created with MMARR_WRITE_KEEP_RESERVED: `ptr` as
+ * mmarr_writer_reserve() returned it and `nbytes` = itemsize * product(shape) of that array
+ * (the pages from ptr's page to the array's end are unmapped), once, after commit or
+ * mmarr_writer_free(). No-op for NULL or 0. Any thread; the memory must not be used after.
  */
 MMARR_API void mmarr_reserved_release(void *ptr, uint64_t nbytes);
 
