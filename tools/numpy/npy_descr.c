@@ -15,23 +15,8 @@
 
 /* ---- descr -> dtype text ---- */
 
-/* Characters a numpy dtype string may use ("<M8[10ms]", "|S6", "float32"). Anything else,
- * quotes and brackets in particular, could change the meaning of the text we assemble. */
-static bool dtype_str_chars_ok(const char *s, size_t n)
-{
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '<' || c == '>' || c == '|' || c == '=' || c == '[' || c == ']' ||
-                  c == '_';
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
+/* numpy's object dtype ("O", "|O8", "object"): refused by policy, with a status of its own,
+ * before any parsing (it would be unpickled by numpy). */
 static bool is_object_dtype(const char *s)
 {
     if (!strcmp(s, "object"))
@@ -57,25 +42,47 @@ typedef struct dims {
 
 static npy_status conv_format(lit *L, const pyval *v, mm_sbuf *b, dims *extra);
 
+/*
+ * One dtype string of the descr ("<f4", "|S6", "<M8[ns]", "float32"): the library's
+ * mmarr_dtype_parse() decides whether it is valid and what it means, and its canonical text
+ * is what goes into the assembled dtype, so nothing in the string (quotes, brackets) can
+ * change the meaning of the text around it. A string that parses as a struct is not a numpy
+ * type string (numpy writes fields as a list, not as text).
+ */
 static npy_status conv_dtype_str(lit *L, const pyval *v, mm_sbuf *b, bool quoted)
 {
-    if (!dtype_str_chars_ok(v->str, v->slen)) {
-        npy_lit_fail(L, NPY_E_DTYPE, "dtype string '%.60s' is not a valid numpy type string",
-                 v->str);
-        return L->st;
-    }
     if (is_object_dtype(v->str)) {
         npy_lit_fail(L, NPY_E_OBJECT,
-                 "object dtype '%s' holds pickled Python objects; it is refused (never "
-                 "unpickled)",
-                 v->str);
+                     "object dtype '%s' holds pickled Python objects; it is refused (never "
+                     "unpickled)",
+                     v->str);
+        return L->st;
+    }
+    mmarr_dtype *dt = NULL;
+    mmarr_error e;
+    const mmarr_err rc = mmarr_dtype_parse(v->str, &dt, &e);
+    if (rc == MMARR_E_NOMEM) {
+        npy_lit_fail(L, NPY_E_NOMEM, "out of memory");
+        return L->st;
+    }
+    if (rc != MMARR_OK || mmarr_dtype_kind(dt) == MMARR_KIND_STRUCT) {
+        if (rc == MMARR_OK)
+            npy_lit_fail(L, NPY_E_DTYPE, "unsupported dtype string (not a valid numpy type "
+                                         "string): '%.60s' is a struct written as text",
+                         v->str);
+        else
+            npy_lit_fail(L, NPY_E_DTYPE,
+                         "unsupported dtype string (not a valid numpy type string): %s",
+                         e.message);
+        mmarr_dtype_free(dt);
         return L->st;
     }
     if (quoted)
         mm_sb_putc(b, '\'');
-    mm_sb_putn(b, v->str, v->slen);
+    mm_sb_puts(b, mmarr_dtype_str(dt));
     if (quoted)
         mm_sb_putc(b, '\'');
+    mmarr_dtype_free(dt);
     return NPY_OK;
 }
 
