@@ -31,71 +31,6 @@
 #define DEFAULT_VALUES 10
 
 /* ------------------------------------------------------------------------------------------ */
-/* A growing string                                                                            */
-
-typedef struct strbuf {
-    char *p;
-    size_t len, cap;
-} strbuf;
-
-static void sb_reserve(strbuf *sb, size_t extra)
-{
-    if (sb->len + extra + 1 <= sb->cap)
-        return;
-    size_t cap = sb->cap ? sb->cap : 64;
-    while (cap < sb->len + extra + 1)
-        cap *= 2;
-    char *p = realloc(sb->p, cap);
-    if (!p) {
-        cli_error("out of memory");
-        exit(CLI_EXIT_DATA);
-    }
-    sb->p = p;
-    sb->cap = cap;
-}
-
-static void sb_putn(strbuf *sb, const char *s, size_t n)
-{
-    sb_reserve(sb, n);
-    memcpy(sb->p + sb->len, s, n);
-    sb->len += n;
-    sb->p[sb->len] = '\0';
-}
-
-static void sb_puts(strbuf *sb, const char *s) { sb_putn(sb, s, strlen(s)); }
-static void sb_putc(strbuf *sb, char c) { sb_putn(sb, &c, 1); }
-
-static void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *sb, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    const int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof tmp) {
-        sb_putn(sb, tmp, (size_t)n);
-        return;
-    }
-    sb_reserve(sb, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(sb->p + sb->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb->len += (size_t)n;
-}
-
-static void sb_clear(strbuf *sb)
-{
-    sb->len = 0;
-    if (sb->p)
-        sb->p[0] = '\0';
-}
-
-static const char *sb_str(strbuf *sb) { return sb->p ? sb->p : ""; }
-
-/* ------------------------------------------------------------------------------------------ */
 /* Text for terminals: escaping and widths                                                     */
 
 /* Display columns of UTF-8 text, counted as code points (the library guarantees valid UTF-8;
@@ -110,29 +45,29 @@ static size_t text_cols(const char *s)
 
 /* Append s with control characters (C0, DEL, C1) escaped, so that a name or metadata value
  * holding a tab or newline cannot break the table. Other UTF-8 passes through. */
-static void sb_put_display(strbuf *sb, const char *s)
+static void sb_put_display(mm_sbuf *sb, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '\n')
-            sb_puts(sb, "\\n");
+            mm_sb_puts(sb, "\\n");
         else if (*p == '\t')
-            sb_puts(sb, "\\t");
+            mm_sb_puts(sb, "\\t");
         else if (*p == '\r')
-            sb_puts(sb, "\\r");
+            mm_sb_puts(sb, "\\r");
         else if (*p < 0x20 || *p == 0x7f)
-            sb_printf(sb, "\\x%02x", *p);
+            mm_sb_printf(sb, "\\x%02x", *p);
         else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
-            sb_printf(sb, "\\u%04x", p[1]);
+            mm_sb_printf(sb, "\\u%04x", p[1]);
             p++;
         } else
-            sb_putc(sb, (char)*p);
+            mm_sb_putc(sb, (char)*p);
     }
 }
 
 /* Cut sb to at most `cols` columns, ending in "…" when something was cut. */
-static void sb_elide(strbuf *sb, size_t cols)
+static void sb_elide(mm_sbuf *sb, size_t cols)
 {
-    if (text_cols(sb_str(sb)) <= cols || cols == 0)
+    if (text_cols(cli_sb_str(sb)) <= cols || cols == 0)
         return;
     size_t kept = 0, i = 0;
     while (i < sb->len) {
@@ -140,9 +75,8 @@ static void sb_elide(strbuf *sb, size_t cols)
             break;
         i++;
     }
-    sb->len = i;
-    sb->p[i] = '\0';
-    sb_puts(sb, "…");
+    mm_sb_truncate(sb, i);
+    mm_sb_puts(sb, "…");
 }
 
 /* Print s left-aligned in `cols` columns (printf's %-*s counts bytes, not columns). */
@@ -166,20 +100,20 @@ static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 /* Shapes, strides, sizes                                                                      */
 
 /* numpy's tuple notation: "()", "(5,)", "(3, 4)". */
-static void sb_put_tuple_u64(strbuf *sb, unsigned n, const uint64_t *v)
+static void sb_put_tuple_u64(mm_sbuf *sb, unsigned n, const uint64_t *v)
 {
-    sb_putc(sb, '(');
+    mm_sb_putc(sb, '(');
     for (unsigned i = 0; i < n; i++)
-        sb_printf(sb, i ? ", %" PRIu64 : "%" PRIu64, v[i]);
-    sb_puts(sb, n == 1 ? ",)" : ")");
+        mm_sb_printf(sb, i ? ", %" PRIu64 : "%" PRIu64, v[i]);
+    mm_sb_puts(sb, n == 1 ? ",)" : ")");
 }
 
-static void sb_put_tuple_i64(strbuf *sb, unsigned n, const int64_t *v)
+static void sb_put_tuple_i64(mm_sbuf *sb, unsigned n, const int64_t *v)
 {
-    sb_putc(sb, '(');
+    mm_sb_putc(sb, '(');
     for (unsigned i = 0; i < n; i++)
-        sb_printf(sb, i ? ", %" PRId64 : "%" PRId64, v[i]);
-    sb_puts(sb, n == 1 ? ",)" : ")");
+        mm_sb_printf(sb, i ? ", %" PRId64 : "%" PRId64, v[i]);
+    mm_sb_puts(sb, n == 1 ? ",)" : ")");
 }
 
 /* raw / stored; 1 when nothing is stored (an empty array is not compressed). */
@@ -269,18 +203,18 @@ static int same_in_format(double y, double x, const fformat *f)
 
 /* The shortest decimal that names x in its format, the way Python's repr() writes floats:
  * "1.0", "0.1", "1e+300", "1.5e-05", "nan", "-inf". */
-static void sb_put_real(strbuf *sb, double x, const fformat *f)
+static void sb_put_real(mm_sbuf *sb, double x, const fformat *f)
 {
     if (isnan(x)) {
-        sb_puts(sb, "nan");
+        mm_sb_puts(sb, "nan");
         return;
     }
     if (isinf(x)) {
-        sb_puts(sb, x < 0 ? "-inf" : "inf");
+        mm_sb_puts(sb, x < 0 ? "-inf" : "inf");
         return;
     }
     if (x == 0) {
-        sb_puts(sb, signbit(x) ? "-0.0" : "0.0");
+        mm_sb_puts(sb, signbit(x) ? "-0.0" : "0.0");
         return;
     }
     char sci[48];
@@ -296,20 +230,20 @@ static void sb_put_real(strbuf *sb, double x, const fformat *f)
     const double y = strtod(sci, NULL);
     const int exp10 = atoi(strchr(sci, 'e') + 1);
     if (exp10 < -4 || exp10 >= 16) {
-        sb_puts(sb, sci);
+        mm_sb_puts(sb, sci);
         return;
     }
     const int decimals = digits - 1 - exp10 > 0 ? digits - 1 - exp10 : 0;
     char fixed[48];
     snprintf(fixed, sizeof fixed, "%.*f", decimals, y);
-    sb_puts(sb, fixed);
+    mm_sb_puts(sb, fixed);
     if (!strchr(fixed, '.'))
-        sb_puts(sb, ".0");
+        mm_sb_puts(sb, ".0");
 }
 
 /* Float element of any supported float dtype, decoded in the tool (the library exposes the
  * bytes, not the values). Special formats are recognised by their canonical names. */
-static void sb_put_float(strbuf *sb, const unsigned char *p, const mmarr_dtype *dt)
+static void sb_put_float(mm_sbuf *sb, const unsigned char *p, const mmarr_dtype *dt)
 {
     const char *name = mmarr_dtype_str(dt);
     const char order = mmarr_dtype_byteorder(dt);
@@ -338,7 +272,7 @@ static void sb_put_float(strbuf *sb, const unsigned char *p, const mmarr_dtype *
 }
 
 /* Python's complex repr without the ".0" of integral parts: "(1+2j)", "(-0.5-1.5j)". */
-static void sb_put_complex(strbuf *sb, const unsigned char *p, const mmarr_dtype *dt)
+static void sb_put_complex(mm_sbuf *sb, const unsigned char *p, const mmarr_dtype *dt)
 {
     const char order = mmarr_dtype_byteorder(dt);
     const uint64_t half = mmarr_dtype_itemsize(dt) / 2;
@@ -355,100 +289,100 @@ static void sb_put_complex(strbuf *sb, const unsigned char *p, const mmarr_dtype
         }
     }
     const fformat *f = half == 4 ? &F32 : &F64;
-    strbuf t = {0};
-    sb_putc(sb, '(');
+    mm_sbuf t = {0};
+    mm_sb_putc(sb, '(');
     for (int i = 0; i < 2; i++) {
-        sb_clear(&t);
+        mm_sb_clear(&t);
         sb_put_real(&t, part[i], f);
-        if (t.len > 2 && !strcmp(t.p + t.len - 2, ".0"))
-            t.p[t.len -= 2] = '\0';
-        if (i && t.p[0] != '-')
-            sb_putc(sb, '+');
-        sb_puts(sb, t.p);
+        if (t.len > 2 && !strcmp(cli_sb_str(&t) + t.len - 2, ".0"))
+            mm_sb_truncate(&t, t.len - 2);
+        if (i && cli_sb_str(&t)[0] != '-')
+            mm_sb_putc(sb, '+');
+        mm_sb_puts(sb, cli_sb_str(&t));
     }
-    sb_puts(sb, "j)");
-    free(t.p);
+    mm_sb_puts(sb, "j)");
+    mm_sb_free(&t);
 }
 
 /* Python's bytes repr: b'ab\x00\xff', double quotes when the text holds ' but not ". */
-static void sb_put_bytes(strbuf *sb, const unsigned char *p, uint64_t n, int all_hex)
+static void sb_put_bytes(mm_sbuf *sb, const unsigned char *p, uint64_t n, int all_hex)
 {
     int squote = 0, dquote = 0;
     for (uint64_t i = 0; i < n; i++)
         squote |= p[i] == '\'', dquote |= p[i] == '"';
     const char q = squote && !dquote && !all_hex ? '"' : '\'';
-    sb_putc(sb, 'b');
-    sb_putc(sb, q);
+    mm_sb_putc(sb, 'b');
+    mm_sb_putc(sb, q);
     uint64_t i = 0;
     for (; i < n && sb->len < VALUE_BYTES_MAX; i++) {
         const unsigned char c = p[i];
         if (all_hex)
-            sb_printf(sb, "\\x%02x", c);
+            mm_sb_printf(sb, "\\x%02x", c);
         else if (c == q || c == '\\')
-            sb_printf(sb, "\\%c", c);
+            mm_sb_printf(sb, "\\%c", c);
         else if (c == '\n' || c == '\t' || c == '\r')
-            sb_puts(sb, c == '\n' ? "\\n" : c == '\t' ? "\\t" : "\\r");
+            mm_sb_puts(sb, c == '\n' ? "\\n" : c == '\t' ? "\\t" : "\\r");
         else if (c < 0x20 || c >= 0x7f)
-            sb_printf(sb, "\\x%02x", c);
+            mm_sb_printf(sb, "\\x%02x", c);
         else
-            sb_putc(sb, (char)c);
+            mm_sb_putc(sb, (char)c);
     }
-    sb_putc(sb, q);
+    mm_sb_putc(sb, q);
     if (i < n)
-        sb_puts(sb, "…"); /* outside the quotes, so it cannot be taken for content */
+        mm_sb_puts(sb, "…"); /* outside the quotes, so it cannot be taken for content */
 }
 
-static void sb_put_utf8(strbuf *sb, uint32_t cp)
+static void sb_put_utf8(mm_sbuf *sb, uint32_t cp)
 {
     char u[4];
     if (cp < 0x80) {
-        sb_putc(sb, (char)cp);
+        mm_sb_putc(sb, (char)cp);
         return;
     }
     if (cp < 0x800) {
         u[0] = (char)(0xC0 | (cp >> 6));
         u[1] = (char)(0x80 | (cp & 0x3F));
-        sb_putn(sb, u, 2);
+        mm_sb_putn(sb, u, 2);
     } else if (cp < 0x10000) {
         u[0] = (char)(0xE0 | (cp >> 12));
         u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
         u[2] = (char)(0x80 | (cp & 0x3F));
-        sb_putn(sb, u, 3);
+        mm_sb_putn(sb, u, 3);
     } else {
         u[0] = (char)(0xF0 | (cp >> 18));
         u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
         u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
         u[3] = (char)(0x80 | (cp & 0x3F));
-        sb_putn(sb, u, 4);
+        mm_sb_putn(sb, u, 4);
     }
 }
 
 /* numpy 'U': UTF-32 code units in the declared byte order, trailing NULs dropped, shown as a
  * Python str repr. Code points that are not Unicode scalar values (surrogates, > U+10FFFF)
  * are escaped, so the output stays valid UTF-8 (and valid inside JSON). */
-static void sb_put_unicode(strbuf *sb, const unsigned char *p, uint64_t itemsize, char order)
+static void sb_put_unicode(mm_sbuf *sb, const unsigned char *p, uint64_t itemsize, char order)
 {
     uint64_t n = itemsize / 4;
     while (n && load_uint(p + 4 * (n - 1), 4, order) == 0)
         n--;
-    sb_putc(sb, '\'');
+    mm_sb_putc(sb, '\'');
     uint64_t i = 0;
     for (; i < n && sb->len < VALUE_BYTES_MAX; i++) {
         const uint32_t c = (uint32_t)load_uint(p + 4 * i, 4, order);
         if (c == '\'' || c == '\\')
-            sb_printf(sb, "\\%c", (char)c);
+            mm_sb_printf(sb, "\\%c", (char)c);
         else if (c == '\n' || c == '\t' || c == '\r')
-            sb_puts(sb, c == '\n' ? "\\n" : c == '\t' ? "\\t" : "\\r");
+            mm_sb_puts(sb, c == '\n' ? "\\n" : c == '\t' ? "\\t" : "\\r");
         else if (c < 0x20 || (c >= 0x7f && c < 0xa0))
-            sb_printf(sb, "\\x%02x", (unsigned)c);
+            mm_sb_printf(sb, "\\x%02x", (unsigned)c);
         else if ((c >= 0xD800 && c < 0xE000) || c > 0x10FFFF)
-            sb_printf(sb, "\\U%08x", (unsigned)c);
+            mm_sb_printf(sb, "\\U%08x", (unsigned)c);
         else
             sb_put_utf8(sb, c);
     }
-    sb_putc(sb, '\'');
+    mm_sb_putc(sb, '\'');
     if (i < n)
-        sb_puts(sb, "…");
+        mm_sb_puts(sb, "…");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -490,26 +424,26 @@ static const struct time_unit {
 
 #define DAYS_MAX (INT64_C(1) << 40) /* ~3 billion years: civil_from_days stays exact */
 
-static void sb_put_date(strbuf *sb, int64_t days)
+static void sb_put_date(mm_sbuf *sb, int64_t days)
 {
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    sb_printf(sb, "%04" PRId64 "-%02u-%02u", y, m, d);
+    mm_sb_printf(sb, "%04" PRId64 "-%02u-%02u", y, m, d);
 }
 
 /* numpy's ISO form for unit count 1 ("2020-09-13T12:26:40.000000000"); false, having written
  * nothing, when the unit has no such form here (ps, fs, as) or the date is out of range. */
-static int sb_put_iso(strbuf *sb, int64_t v, const char *unit)
+static int sb_put_iso(mm_sbuf *sb, int64_t v, const char *unit)
 {
     if (!strcmp(unit, "Y")) {
         if (v > INT64_MAX - 1970)
             return 0;
-        sb_printf(sb, "%04" PRId64, 1970 + v);
+        mm_sb_printf(sb, "%04" PRId64, 1970 + v);
         return 1;
     }
     if (!strcmp(unit, "M")) {
-        sb_printf(sb, "%04" PRId64 "-%02" PRId64, 1970 + floor_div(v, 12),
+        mm_sb_printf(sb, "%04" PRId64 "-%02" PRId64, 1970 + floor_div(v, 12),
                   v - 12 * floor_div(v, 12) + 1);
         return 1;
     }
@@ -530,13 +464,13 @@ static int sb_put_iso(strbuf *sb, int64_t v, const char *unit)
         sb_put_date(sb, days);
         const int64_t per_sec = u->per_day / 86400; /* 0 for h and m */
         const int64_t secs = per_sec ? rem / per_sec : rem * (u->level == 1 ? 3600 : 60);
-        sb_printf(sb, "T%02" PRId64, secs / 3600);
+        mm_sb_printf(sb, "T%02" PRId64, secs / 3600);
         if (u->level >= 2)
-            sb_printf(sb, ":%02" PRId64, secs / 60 % 60);
+            mm_sb_printf(sb, ":%02" PRId64, secs / 60 % 60);
         if (u->level >= 3)
-            sb_printf(sb, ":%02" PRId64, secs % 60);
+            mm_sb_printf(sb, ":%02" PRId64, secs % 60);
         if (u->frac)
-            sb_printf(sb, ".%0*" PRId64, u->frac, rem % per_sec);
+            mm_sb_printf(sb, ".%0*" PRId64, u->frac, rem % per_sec);
         return 1;
     }
     return 0;
@@ -544,11 +478,11 @@ static int sb_put_iso(strbuf *sb, int64_t v, const char *unit)
 
 /* datetime64: ISO text where numpy has one, else "<int> [unit]"; timedelta64: "<int> [unit]".
  * INT64_MIN is NaT in both. */
-static void sb_put_time(strbuf *sb, const unsigned char *p, const mmarr_dtype *dt)
+static void sb_put_time(mm_sbuf *sb, const unsigned char *p, const mmarr_dtype *dt)
 {
     const int64_t v = load_int(p, 8, mmarr_dtype_byteorder(dt));
     if (v == INT64_MIN) {
-        sb_puts(sb, "NaT");
+        mm_sb_puts(sb, "NaT");
         return;
     }
     uint64_t count = 1;
@@ -558,75 +492,75 @@ static void sb_put_time(strbuf *sb, const unsigned char *p, const mmarr_dtype *d
         sb_put_iso(sb, v, unit))
         return;
     sb->len = mark; /* sb_put_iso wrote nothing */
-    sb_printf(sb, "%" PRId64, v);
+    mm_sb_printf(sb, "%" PRId64, v);
     if (unit && *unit) {
         if (count > 1)
-            sb_printf(sb, " [%" PRIu64 "%s]", count, unit);
+            mm_sb_printf(sb, " [%" PRIu64 "%s]", count, unit);
         else
-            sb_printf(sb, " [%s]", unit);
+            mm_sb_printf(sb, " [%s]", unit);
     }
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* One element of any dtype                                                                    */
 
-static void sb_put_elem(strbuf *sb, const unsigned char *p, const mmarr_dtype *dt);
+static void sb_put_elem(mm_sbuf *sb, const unsigned char *p, const mmarr_dtype *dt);
 
 /* A subarray field: nested lists in C order, e.g. [[1, 2], [3, 4]]. */
-static void sb_put_subarray(strbuf *sb, const unsigned char *p, const mmarr_dtype *dt,
+static void sb_put_subarray(mm_sbuf *sb, const unsigned char *p, const mmarr_dtype *dt,
                             unsigned ndim, const uint64_t *shape)
 {
     uint64_t inner = mmarr_dtype_itemsize(dt);
     for (unsigned i = 1; i < ndim; i++)
         inner *= shape[i];
-    sb_putc(sb, '[');
+    mm_sb_putc(sb, '[');
     for (uint64_t k = 0; k < shape[0]; k++) {
         if (sb->len >= VALUE_BYTES_MAX) {
-            sb_puts(sb, "…");
+            mm_sb_puts(sb, "…");
             break;
         }
         if (k)
-            sb_puts(sb, ", ");
+            mm_sb_puts(sb, ", ");
         if (ndim > 1)
             sb_put_subarray(sb, p + k * inner, dt, ndim - 1, shape + 1);
         else
             sb_put_elem(sb, p + k * inner, dt);
     }
-    sb_putc(sb, ']');
+    mm_sb_putc(sb, ']');
 }
 
 /* A record as a Python tuple of its named fields; padding fields ("" names) are skipped,
  * as numpy skips them. */
-static void sb_put_record(strbuf *sb, const unsigned char *p, const mmarr_dtype *dt)
+static void sb_put_record(mm_sbuf *sb, const unsigned char *p, const mmarr_dtype *dt)
 {
     size_t shown = 0;
-    sb_putc(sb, '(');
+    mm_sb_putc(sb, '(');
     for (size_t i = 0; i < mmarr_dtype_nfields(dt); i++) {
         const mmarr_field *fl = mmarr_dtype_field(dt, i);
         if (!fl->name[0])
             continue;
         if (sb->len >= VALUE_BYTES_MAX) {
-            sb_puts(sb, ", …");
+            mm_sb_puts(sb, ", …");
             break;
         }
         if (shown++)
-            sb_puts(sb, ", ");
+            mm_sb_puts(sb, ", ");
         if (fl->ndim)
             sb_put_subarray(sb, p + fl->offset, fl->dtype, fl->ndim, fl->shape);
         else
             sb_put_elem(sb, p + fl->offset, fl->dtype);
     }
-    sb_puts(sb, shown == 1 ? ",)" : ")");
+    mm_sb_puts(sb, shown == 1 ? ",)" : ")");
 }
 
-static void sb_put_elem(strbuf *sb, const unsigned char *p, const mmarr_dtype *dt)
+static void sb_put_elem(mm_sbuf *sb, const unsigned char *p, const mmarr_dtype *dt)
 {
     const uint64_t size = mmarr_dtype_itemsize(dt);
     const char order = mmarr_dtype_byteorder(dt);
     switch (mmarr_dtype_kind(dt)) {
-    case MMARR_KIND_BOOL: sb_puts(sb, p[0] ? "True" : "False"); break;
-    case MMARR_KIND_INT: sb_printf(sb, "%" PRId64, load_int(p, size, order)); break;
-    case MMARR_KIND_UINT: sb_printf(sb, "%" PRIu64, load_uint(p, size, order)); break;
+    case MMARR_KIND_BOOL: mm_sb_puts(sb, p[0] ? "True" : "False"); break;
+    case MMARR_KIND_INT: mm_sb_printf(sb, "%" PRId64, load_int(p, size, order)); break;
+    case MMARR_KIND_UINT: mm_sb_printf(sb, "%" PRIu64, load_uint(p, size, order)); break;
     case MMARR_KIND_FLOAT: sb_put_float(sb, p, dt); break;
     case MMARR_KIND_COMPLEX: sb_put_complex(sb, p, dt); break;
     case MMARR_KIND_BYTES: {
@@ -657,21 +591,21 @@ static uint64_t elem_offset(const mmarr_array_info *a, uint64_t k)
     return off;
 }
 
-static void sb_put_index(strbuf *sb, const mmarr_array_info *a, uint64_t k)
+static void sb_put_index(mm_sbuf *sb, const mmarr_array_info *a, uint64_t k)
 {
     uint64_t idx[MMARR_MAX_DIMS];
     for (unsigned d = a->ndim; d-- > 0;) {
         idx[d] = k % a->shape[d];
         k /= a->shape[d];
     }
-    sb_putc(sb, '[');
+    mm_sb_putc(sb, '[');
     for (unsigned d = 0; d < a->ndim; d++)
-        sb_printf(sb, d ? ", %" PRIu64 : "%" PRIu64, idx[d]);
-    sb_putc(sb, ']');
+        mm_sb_printf(sb, d ? ", %" PRIu64 : "%" PRIu64, idx[d]);
+    mm_sb_putc(sb, ']');
 }
 
 /* Text of one element, elided at VALUE_BYTES_MAX. */
-static void sb_put_value(strbuf *sb, const mmarr_array_info *a, const unsigned char *elem)
+static void sb_put_value(mm_sbuf *sb, const mmarr_array_info *a, const unsigned char *elem)
 {
     sb_put_elem(sb, elem, a->dtype);
     if (sb->len > VALUE_BYTES_MAX + 8)
@@ -738,39 +672,21 @@ static void j_key(jw *w, const char *key)
     fputs(": ", stdout);
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if none starts there. */
-static size_t utf8_seq_len(const unsigned char *p)
-{
-    if (p[0] < 0x80)
-        return 1;
-    const size_t n = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 ? 2 : 0;
-    if (!n || p[0] > 0xF4)
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    const unsigned b1 = p[1];
-    if ((p[0] == 0xE0 && b1 < 0xA0) || (p[0] == 0xED && b1 >= 0xA0) ||
-        (p[0] == 0xF0 && b1 < 0x90) || (p[0] == 0xF4 && b1 >= 0x90))
-        return 0; /* overlong, surrogate, above U+10FFFF */
-    return n;
-}
-
 /* A JSON string must be valid UTF-8. Names and metadata are (the library checks them), but a
  * path from the command line need not be: its invalid bytes become U+FFFD. */
 static void j_string(const char *v)
 {
-    strbuf sb = {0};
+    mm_sbuf sb = {0};
     for (const unsigned char *p = (const unsigned char *)v; *p;) {
-        const size_t n = utf8_seq_len(p);
+        const size_t n = mm_utf8_decode(p, 4, NULL); /* stops at the NUL: never past it */
         if (n)
-            sb_putn(&sb, (const char *)p, n);
+            mm_sb_putn(&sb, (const char *)p, n);
         else
-            sb_puts(&sb, "\xEF\xBF\xBD");
+            mm_sb_puts(&sb, "\xEF\xBF\xBD");
         p += n ? n : 1;
     }
-    cli_json_string(stdout, sb_str(&sb));
-    free(sb.p);
+    cli_json_string(stdout, cli_sb_str(&sb));
+    mm_sb_free(&sb);
 }
 
 static void j_str(jw *w, const char *key, const char *v)
@@ -926,12 +842,12 @@ static int measure_residency(mmarr_file *f, size_t count, residency *r)
     return CLI_EXIT_OK;
 }
 
-static void sb_put_percent(strbuf *sb, uint64_t part, uint64_t whole)
+static void sb_put_percent(mm_sbuf *sb, uint64_t part, uint64_t whole)
 {
     if (whole)
-        sb_printf(sb, "%.1f%%", 100.0 * (double)part / (double)whole);
+        mm_sb_printf(sb, "%.1f%%", 100.0 * (double)part / (double)whole);
     else
-        sb_puts(sb, "-");
+        mm_sb_puts(sb, "-");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1001,17 +917,17 @@ static int verify_failed(const vsummary *s)
 /* "MISMATCH  name  offset 4096 (0x1000): <library message>" on stdout. */
 static void print_verify_line(const mmarr_array_info *a, vstatus st, const mmarr_error *e)
 {
-    strbuf sb = {0};
+    mm_sbuf sb = {0};
     sb_put_display(&sb, a->name);
     printf("  %-12s %s  offset %" PRIu64 " (0x%" PRIx64 "): %s%s\n", vstatus_label[st],
-           sb_str(&sb), a->offset, a->offset, st == V_NOT_VERIFIED ? "not verified: " : "",
+           cli_sb_str(&sb), a->offset, a->offset, st == V_NOT_VERIFIED ? "not verified: " : "",
            e->message);
-    free(sb.p);
+    mm_sb_free(&sb);
 }
 
 static void print_verify_summary(const vsummary *s)
 {
-    char hb[32];
+    char hb[MM_SIZE_BUF];
     printf("verify: %" PRIu64 " array%s checked, %" PRIu64 " ok", s->checked,
            s->checked == 1 ? "" : "s", s->count[V_OK]);
     for (int st = V_MISMATCH; st < V_NSTATUS; st++)
@@ -1019,7 +935,7 @@ static void print_verify_summary(const vsummary *s)
             printf(", %" PRIu64 " %s", s->count[st], vstatus_summary[st]);
     if (s->slot_damaged)
         printf(", inactive superblock slot damaged");
-    printf("; %s hashed in %.3f s", cli_human_bytes(s->bytes_hashed, hb), s->seconds);
+    printf("; %s hashed in %.3f s", mm_format_size(s->bytes_hashed, hb), s->seconds);
     if (s->seconds > 0)
         printf(" (%.2f GB/s)", (double)s->bytes_hashed / s->seconds / 1e9);
     printf("\nverify: %s\n", verify_failed(s) ? "FAILED" : "OK");
@@ -1049,12 +965,12 @@ static void j_verify_summary(jw *w, const vsummary *s)
 
 static void print_file_header(mmarr_file *f, const mmarr_file_info *fi)
 {
-    char hb[32];
-    strbuf sb = {0};
+    char hb[MM_SIZE_BUF];
+    mm_sbuf sb = {0};
     sb_put_display(&sb, fi->path);
-    printf("file:        %s\n", sb_str(&sb));
+    printf("file:        %s\n", cli_sb_str(&sb));
     printf("format:      %u.%u\n", fi->format_major, fi->format_minor);
-    printf("size:        %s (%" PRIu64 " bytes)\n", cli_human_bytes(fi->file_size, hb),
+    printf("size:        %s (%" PRIu64 " bytes)\n", mm_format_size(fi->file_size, hb),
            fi->file_size);
     printf("alignment:   %" PRIu64 "\n", fi->alignment);
     printf("generation:  %" PRIu64 "\n", fi->generation);
@@ -1068,13 +984,13 @@ static void print_file_header(mmarr_file *f, const mmarr_file_info *fi)
         const char *k, *v;
         if (mmarr_file_meta(f, i, &k, &v, NULL) != MMARR_OK)
             break;
-        sb_clear(&sb);
+        mm_sb_clear(&sb);
         sb_put_display(&sb, k);
-        sb_puts(&sb, " = ");
+        mm_sb_puts(&sb, " = ");
         sb_put_display(&sb, v);
-        printf("  %s\n", sb_str(&sb));
+        printf("  %s\n", cli_sb_str(&sb));
     }
-    free(sb.p);
+    mm_sb_free(&sb);
 }
 
 static void j_meta_object(jw *w, const char *key, mmarr_file *f, size_t index, size_t n)
@@ -1124,31 +1040,31 @@ static const char *const col_title[NCOL] = {"NAME", "DTYPE", "SHAPE",  "ORDER", 
 static const int col_right[NCOL] = {0, 0, 0, 0, 0, 1, 1, 1, 1};
 
 /* The cells of one row, as displayed. */
-static void row_cells(const mmarr_array_info *a, strbuf cell[NCOL])
+static void row_cells(const mmarr_array_info *a, mm_sbuf cell[NCOL])
 {
-    char hb[32];
+    char hb[MM_SIZE_BUF];
     for (int c = 0; c < NCOL; c++)
-        sb_clear(&cell[c]);
+        mm_sb_clear(&cell[c]);
     sb_put_display(&cell[C_NAME], a->name);
     sb_put_display(&cell[C_DTYPE], a->dtype_str);
     sb_elide(&cell[C_DTYPE], DTYPE_COLS_MAX);
     sb_put_tuple_u64(&cell[C_SHAPE], a->ndim, a->shape);
     sb_elide(&cell[C_SHAPE], SHAPE_COLS_MAX);
-    sb_puts(&cell[C_ORDER], order_name(a));
-    sb_puts(&cell[C_TIER], tier_name(a));
-    sb_puts(&cell[C_STORED], cli_human_bytes(a->stored_bytes, hb));
-    sb_puts(&cell[C_RAW], cli_human_bytes(a->nbytes, hb));
-    sb_printf(&cell[C_RATIO], "%.2f", ratio_of(a));
-    sb_printf(&cell[C_OFFSET], "0x%" PRIx64, a->offset);
+    mm_sb_puts(&cell[C_ORDER], order_name(a));
+    mm_sb_puts(&cell[C_TIER], tier_name(a));
+    mm_sb_puts(&cell[C_STORED], mm_format_size(a->stored_bytes, hb));
+    mm_sb_puts(&cell[C_RAW], mm_format_size(a->nbytes, hb));
+    mm_sb_printf(&cell[C_RATIO], "%.2f", ratio_of(a));
+    mm_sb_printf(&cell[C_OFFSET], "0x%" PRIx64, a->offset);
 }
 
 /* A name wider than its column is printed whole on a line of its own and the row continues
  * below, aligned (as df(1) does with long device names): names are never cut, since they are
  * what the ARRAY argument takes. */
-static void print_row(strbuf cell[NCOL], const size_t width[NCOL])
+static void print_row(mm_sbuf cell[NCOL], const size_t width[NCOL])
 {
     for (int c = 0; c < NCOL; c++) {
-        const char *s = sb_str(&cell[c]);
+        const char *s = cli_sb_str(&cell[c]);
         if (c == C_NAME && text_cols(s) > width[c]) {
             printf("%s\n", s);
             s = "";
@@ -1165,7 +1081,7 @@ static void print_row(strbuf cell[NCOL], const size_t width[NCOL])
 
 static void print_table(mmarr_file *f, size_t count)
 {
-    strbuf cell[NCOL] = {{0}};
+    mm_sbuf cell[NCOL] = {{0}};
     size_t width[NCOL];
     for (int c = 0; c < NCOL; c++)
         width[c] = text_cols(col_title[c]);
@@ -1173,13 +1089,13 @@ static void print_table(mmarr_file *f, size_t count)
         const mmarr_array_info a = get_array(f, i);
         row_cells(&a, cell);
         for (int c = 0; c < NCOL; c++)
-            width[c] = max_size(width[c], text_cols(sb_str(&cell[c])));
+            width[c] = max_size(width[c], text_cols(cli_sb_str(&cell[c])));
     }
     width[C_NAME] = width[C_NAME] > NAME_COLS_MAX ? NAME_COLS_MAX : width[C_NAME];
     putchar('\n');
     for (int c = 0; c < NCOL; c++) {
-        sb_clear(&cell[c]);
-        sb_puts(&cell[c], col_title[c]);
+        mm_sb_clear(&cell[c]);
+        mm_sb_puts(&cell[c], col_title[c]);
     }
     print_row(cell, width);
     for (size_t i = 0; i < count; i++) {
@@ -1188,7 +1104,7 @@ static void print_table(mmarr_file *f, size_t count)
         print_row(cell, width);
     }
     for (int c = 0; c < NCOL; c++)
-        free(cell[c].p);
+        mm_sb_free(&cell[c]);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1196,14 +1112,14 @@ static void print_table(mmarr_file *f, size_t count)
 
 static void print_residency(mmarr_file *f, size_t count, const residency *r)
 {
-    char hb[32];
-    strbuf name = {0}, pct = {0};
+    char hb[MM_SIZE_BUF];
+    mm_sbuf name = {0}, pct = {0};
     size_t wname = strlen("NAME");
     for (size_t i = 0; i < count; i++) {
         const mmarr_array_info a = get_array(f, i);
-        sb_clear(&name);
+        mm_sb_clear(&name);
         sb_put_display(&name, a.name);
-        wname = max_size(wname, text_cols(sb_str(&name)));
+        wname = max_size(wname, text_cols(cli_sb_str(&name)));
     }
     wname = wname > NAME_COLS_MAX ? NAME_COLS_MAX : wname;
     printf("\n");
@@ -1212,29 +1128,29 @@ static void print_residency(mmarr_file *f, size_t count, const residency *r)
     uint64_t sum = 0, total = 0;
     for (size_t i = 0; i < count; i++) {
         const mmarr_array_info a = get_array(f, i);
-        sb_clear(&name);
+        mm_sb_clear(&name);
         sb_put_display(&name, a.name);
-        if (text_cols(sb_str(&name)) > wname)
-            printf("%s\n%*s", sb_str(&name), (int)wname, "");
+        if (text_cols(cli_sb_str(&name)) > wname)
+            printf("%s\n%*s", cli_sb_str(&name), (int)wname, "");
         else
-            put_left(sb_str(&name), wname);
-        sb_clear(&pct);
+            put_left(cli_sb_str(&name), wname);
+        mm_sb_clear(&pct);
         sb_put_percent(&pct, r->bytes[i], a.stored_bytes);
-        printf("  %10s", cli_human_bytes(r->bytes[i], hb));
-        printf("  %10s  %6s\n", cli_human_bytes(a.stored_bytes, hb), sb_str(&pct));
+        printf("  %10s", mm_format_size(r->bytes[i], hb));
+        printf("  %10s  %6s\n", mm_format_size(a.stored_bytes, hb), cli_sb_str(&pct));
         sum += r->bytes[i];
         total += a.stored_bytes;
     }
-    sb_clear(&pct);
+    mm_sb_clear(&pct);
     sb_put_percent(&pct, sum, total);
-    printf("resident: arrays %s", cli_human_bytes(sum, hb));
-    printf(" of %s (%s);", cli_human_bytes(total, hb), sb_str(&pct));
-    sb_clear(&pct);
+    printf("resident: arrays %s", mm_format_size(sum, hb));
+    printf(" of %s (%s);", mm_format_size(total, hb), cli_sb_str(&pct));
+    mm_sb_clear(&pct);
     sb_put_percent(&pct, r->file_resident, r->file_total);
-    printf(" whole file %s", cli_human_bytes(r->file_resident, hb));
-    printf(" of %s (%s)\n", cli_human_bytes(r->file_total, hb), sb_str(&pct));
-    free(name.p);
-    free(pct.p);
+    printf(" whole file %s", mm_format_size(r->file_resident, hb));
+    printf(" of %s (%s)\n", mm_format_size(r->file_total, hb), cli_sb_str(&pct));
+    mm_sb_free(&name);
+    mm_sb_free(&pct);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1264,18 +1180,18 @@ static void j_fields(jw *w, const mmarr_dtype *dt)
  * code. */
 static int j_values(jw *w, mmarr_file *f, const mmarr_array_info *a, uint64_t want)
 {
-    strbuf sb = {0};
+    mm_sbuf sb = {0};
     elem_reader r = {f, a, NULL, {0}};
     const uint64_t n = values_shown(a, want);
     const unsigned char *elem = NULL;
     j_key(w, "values");
     putchar('[');
     for (uint64_t k = 0; k < n && (elem = elem_read(&r, k)) != NULL; k++) {
-        sb_clear(&sb);
+        mm_sb_clear(&sb);
         sb_put_value(&sb, a, elem);
         if (k)
             fputs(", ", stdout);
-        j_string(sb_str(&sb));
+        j_string(cli_sb_str(&sb));
     }
     putchar(']');
     int rc = CLI_EXIT_OK;
@@ -1283,7 +1199,7 @@ static int j_values(jw *w, mmarr_file *f, const mmarr_array_info *a, uint64_t wa
         j_str(w, "values_error", r.err.message);
         rc = read_failure_rc(&r.err);
     }
-    free(sb.p);
+    mm_sb_free(&sb);
     free(r.buf);
     return rc;
 }
@@ -1336,10 +1252,10 @@ static int j_chunks(jw *w, mmarr_file *f, const mmarr_array_info *a)
         j_u64(&o, "stored_offset", c.stored_offset);
         j_u64(&o, "stored_size", c.stored_size);
         j_key(&o, "ratio");
-        strbuf r = {0};
+        mm_sbuf r = {0};
         sb_put_real(&r, chunk_ratio(&c), &F64);
-        fputs(sb_str(&r), stdout);
-        free(r.p);
+        fputs(cli_sb_str(&r), stdout);
+        mm_sb_free(&r);
         snprintf(hex, sizeof hex, "%016" PRIx64, c.checksum);
         j_str(&o, "checksum", hex);
         putchar('}');
@@ -1383,10 +1299,10 @@ static void j_array(mmarr_file *f, const mmarr_array_info *a, array_extras *x)
     j_u64(&w, "stored_bytes", a->stored_bytes);
     j_u64(&w, "raw_bytes", a->nbytes);
     j_key(&w, "ratio");
-    strbuf r = {0};
+    mm_sbuf r = {0};
     sb_put_real(&r, ratio_of(a), &F64); /* always a JSON number with a fraction: "1.0" */
-    fputs(sb_str(&r), stdout);
-    free(r.p);
+    fputs(cli_sb_str(&r), stdout);
+    mm_sb_free(&r);
     snprintf(hex, sizeof hex, "%016" PRIx64, a->checksum);
     j_str(&w, "checksum", hex);
     j_bool(&w, "packed", a->packed);
@@ -1422,33 +1338,33 @@ static void j_array(mmarr_file *f, const mmarr_array_info *a, array_extras *x)
  * relative to the enclosing record, as numpy's dtype.fields gives them. */
 static void print_fields(const mmarr_dtype *dt, int depth)
 {
-    strbuf sb = {0};
+    mm_sbuf sb = {0};
     for (size_t i = 0; i < mmarr_dtype_nfields(dt); i++) {
         const mmarr_field *fl = mmarr_dtype_field(dt, i);
         const int nested = mmarr_dtype_kind(fl->dtype) == MMARR_KIND_STRUCT;
-        sb_clear(&sb);
+        mm_sb_clear(&sb);
         for (int d = 0; d < depth; d++)
-            sb_puts(&sb, "  ");
+            mm_sb_puts(&sb, "  ");
         if (fl->name[0])
             sb_put_display(&sb, fl->name);
         else
-            sb_puts(&sb, "(padding)");
+            mm_sb_puts(&sb, "(padding)");
         printf("  %8" PRIu64 "  ", fl->offset);
-        put_left(sb_str(&sb), 20);
-        sb_clear(&sb);
+        put_left(cli_sb_str(&sb), 20);
+        mm_sb_clear(&sb);
         if (nested)
-            sb_printf(&sb, "struct, itemsize %" PRIu64, mmarr_dtype_itemsize(fl->dtype));
+            mm_sb_printf(&sb, "struct, itemsize %" PRIu64, mmarr_dtype_itemsize(fl->dtype));
         else
             sb_put_display(&sb, mmarr_dtype_str(fl->dtype));
         if (fl->ndim) {
-            sb_puts(&sb, ", subarray ");
+            mm_sb_puts(&sb, ", subarray ");
             sb_put_tuple_u64(&sb, fl->ndim, fl->shape);
         }
-        printf("  %s\n", sb_str(&sb));
+        printf("  %s\n", cli_sb_str(&sb));
         if (nested)
             print_fields(fl->dtype, depth + 1);
     }
-    free(sb.p);
+    mm_sb_free(&sb);
 }
 
 /* Digits of v in decimal. */
@@ -1517,13 +1433,13 @@ static int print_values(mmarr_file *f, const mmarr_array_info *a, uint64_t want)
     }
     printf("values:      %s%" PRIu64 " of %" PRIu64 ", C order\n",
            n < a->nitems ? "first " : "", n, a->nitems);
-    strbuf idx = {0}, val = {0};
+    mm_sbuf idx = {0}, val = {0};
     for (uint64_t k = 0; elem;) {
-        sb_clear(&idx);
-        sb_clear(&val);
+        mm_sb_clear(&idx);
+        mm_sb_clear(&val);
         sb_put_index(&idx, a, k);
         sb_put_value(&val, a, elem);
-        printf("  %s  %s\n", sb_str(&idx), sb_str(&val));
+        printf("  %s  %s\n", cli_sb_str(&idx), cli_sb_str(&val));
         if (++k == n)
             break;
         elem = elem_read(&r, k);
@@ -1533,57 +1449,57 @@ static int print_values(mmarr_file *f, const mmarr_array_info *a, uint64_t want)
         printf("  (stopped: %s)\n", r.err.message);
         rc = read_failure_rc(&r.err);
     }
-    free(idx.p);
-    free(val.p);
+    mm_sb_free(&idx);
+    mm_sb_free(&val);
     free(r.buf);
     return rc;
 }
 
 static void print_array(mmarr_file *f, const mmarr_array_info *a, array_extras *x)
 {
-    char hb[32];
-    strbuf sb = {0};
+    char hb[MM_SIZE_BUF];
+    mm_sbuf sb = {0};
     sb_put_display(&sb, a->name);
-    printf("\nname:        %s\n", sb_str(&sb));
-    sb_clear(&sb);
+    printf("\nname:        %s\n", cli_sb_str(&sb));
+    mm_sb_clear(&sb);
     sb_put_display(&sb, a->dtype_str);
-    printf("dtype:       %s\n", sb_str(&sb));
+    printf("dtype:       %s\n", cli_sb_str(&sb));
     printf("itemsize:    %" PRIu64 "\n", a->itemsize);
-    sb_clear(&sb);
+    mm_sb_clear(&sb);
     sb_put_tuple_u64(&sb, a->ndim, a->shape);
-    printf("shape:       %s\n", sb_str(&sb));
-    sb_clear(&sb);
+    printf("shape:       %s\n", cli_sb_str(&sb));
+    mm_sb_clear(&sb);
     sb_put_tuple_i64(&sb, a->ndim, a->strides);
-    printf("strides:     %s\n", sb_str(&sb));
+    printf("strides:     %s\n", cli_sb_str(&sb));
     printf("order:       %s\n", order_name(a));
     printf("tier:        %s\n", tier_name(a));
     printf("offset:      %" PRIu64 " (0x%" PRIx64 ")\n", a->offset, a->offset);
-    printf("stored:      %s (%" PRIu64 " bytes)\n", cli_human_bytes(a->stored_bytes, hb),
+    printf("stored:      %s (%" PRIu64 " bytes)\n", mm_format_size(a->stored_bytes, hb),
            a->stored_bytes);
-    printf("raw:         %s (%" PRIu64 " bytes)\n", cli_human_bytes(a->nbytes, hb), a->nbytes);
+    printf("raw:         %s (%" PRIu64 " bytes)\n", mm_format_size(a->nbytes, hb), a->nbytes);
     printf("ratio:       %.2f\n", ratio_of(a));
     printf("checksum:    %016" PRIx64 " (XXH3-64)\n", a->checksum);
     printf("packed:      %s\n", a->packed ? "yes" : "no");
     if (a->storage == MMARR_STORAGE_COLD)
         printf("chunks:      %zu of %s raw, zstd level %d, %s\n", a->chunk_count,
-               cli_human_bytes(a->chunk_size, hb), a->level,
+               mm_format_size(a->chunk_size, hb), a->level,
                a->shuffle ? "byte-shuffled" : "not shuffled");
     if (x->res) {
-        sb_clear(&sb);
+        mm_sb_clear(&sb);
         sb_put_percent(&sb, x->res->bytes[a->index], a->stored_bytes);
-        printf("resident:    %s", cli_human_bytes(x->res->bytes[a->index], hb));
-        printf(" of %s (%s)\n", cli_human_bytes(a->stored_bytes, hb), sb_str(&sb));
+        printf("resident:    %s", mm_format_size(x->res->bytes[a->index], hb));
+        printf(" of %s (%s)\n", mm_format_size(a->stored_bytes, hb), cli_sb_str(&sb));
     }
     printf(a->meta_count ? "metadata:\n" : "metadata:    (none)\n");
     for (size_t i = 0; i < a->meta_count; i++) {
         const char *k, *v;
         if (mmarr_array_meta(f, a->index, i, &k, &v, NULL) != MMARR_OK)
             break;
-        sb_clear(&sb);
+        mm_sb_clear(&sb);
         sb_put_display(&sb, k);
-        sb_puts(&sb, " = ");
+        mm_sb_puts(&sb, " = ");
         sb_put_display(&sb, v);
-        printf("  %s\n", sb_str(&sb));
+        printf("  %s\n", cli_sb_str(&sb));
     }
     if (mmarr_dtype_kind(a->dtype) == MMARR_KIND_STRUCT) {
         printf("fields:\n  %8s  %-20s  %s\n", "OFFSET", "NAME", "DTYPE");
@@ -1592,7 +1508,7 @@ static void print_array(mmarr_file *f, const mmarr_array_info *a, array_extras *
     x->rc |= print_values(f, a, x->values);
     if (x->chunks)
         x->rc |= print_chunks(f, a);
-    free(sb.p);
+    mm_sb_free(&sb);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1654,10 +1570,10 @@ static int text_output(mmarr_file *f, const mmarr_file_info *fi, const opts *o,
 {
     array_extras x = {1, o->chunks, o->values, res, NULL, CLI_EXIT_OK};
     if (one) {
-        strbuf sb = {0};
+        mm_sbuf sb = {0};
         sb_put_display(&sb, fi->path);
-        printf("file:        %s\n", sb_str(&sb));
-        free(sb.p);
+        printf("file:        %s\n", cli_sb_str(&sb));
+        mm_sb_free(&sb);
         print_array(f, one, &x);
     } else {
         print_file_header(f, fi);

@@ -310,14 +310,14 @@ static int parse_cold_opt(int c, const char *arg, pack_opts *o)
         break;
     }
     case OPT_COLD_MIN_SIZE:
-        if (!cli_parse_size(arg, &size))
+        if (!mm_parse_size(arg, &size))
             return cli_usage_error("--cold-min-size '%s': expected a size such as 65536, 64K "
                                    "or 1G", arg);
         o->cold_min = size;
         o->cold_min_set = o->compress = true;
         break;
     case OPT_CHUNK_SIZE:
-        if (!cli_parse_size(arg, &size) || size == 0 || size > CHUNK_SIZE_MAX)
+        if (!mm_parse_size(arg, &size) || size == 0 || size > CHUNK_SIZE_MAX)
             return cli_usage_error("--chunk-size '%s': expected a size from 1 byte to 1G, such "
                                    "as 65536, 256K or 4M", arg);
         o->chunk_size = size;
@@ -380,7 +380,7 @@ static int parse_args(int argc, char **argv, pack_opts *o)
             o->force = true;
             break;
         case 'a':
-            if (!cli_parse_size(optarg, &size) || size < 4096 || size > (2u << 20) ||
+            if (!mm_parse_size(optarg, &size) || size < 4096 || size > (2u << 20) ||
                 (size & (size - 1)))
                 return cli_usage_error("--alignment '%s': expected a power of two from 4K "
                                        "to 2M", optarg);
@@ -1100,7 +1100,8 @@ static int check_names(const plan *p, const pack_opts *o)
     int rc = 0;
     for (size_t i = 0; i < p->n; i++) {
         ix[i] = i;
-        if (!rc && !cli_utf8_valid(p->items[i].name)) {
+        const char *name = p->items[i].name;
+        if (!rc && !mm_utf8_valid((const unsigned char *)name, strlen(name))) {
             char where[512];
             cli_error("%s: the array name \"%s\" is not valid UTF-8 (name it with NAME=PATH)",
                       item_where(p, &p->items[i], where, sizeof where), p->items[i].name);
@@ -1268,16 +1269,16 @@ static void show_item(const packer *k, const item *it)
 {
     if (!k->o->verbose)
         return;
-    char sz[32], wh[600];
+    char sz[MM_SIZE_BUF], wh[600];
     fprintf(stderr, "%s: %s  %s  (", cli_progname(), it->name, it->dtype);
     for (unsigned d = 0; d < it->ndim; d++)
         fprintf(stderr, d ? ", %llu" : "%llu", (unsigned long long)item_shape(k->p, it)[d]);
     fprintf(stderr, "%s)%s  %s  from %s", it->ndim == 1 ? "," : "",
-            it->order == MMARR_ORDER_F ? " F" : "", cli_human_bytes(it->nbytes, sz),
+            it->order == MMARR_ORDER_F ? " F" : "", mm_format_size(it->nbytes, sz),
             item_where(k->p, it, wh, sizeof wh));
     if (it->cold)
         fprintf(stderr, "  -> cold: zstd %d, %s chunks%s", it->copts.level,
-                cli_human_bytes(it->copts.chunk_size, sz),
+                mm_format_size(it->copts.chunk_size, sz),
                 it->copts.shuffle ? ", shuffled" : "");
     else
         fputs("  -> hot", stderr);
@@ -1715,19 +1716,19 @@ static void report_tiers(const pack_opts *o)
         mmarr_array_info a;
         if (mmarr_file_array(f, i, &a, &e) != MMARR_OK)
             break;
-        char r[32], s[32];
+        char r[MM_SIZE_BUF], s[MM_SIZE_BUF];
         const bool cold = a.storage == MMARR_STORAGE_COLD;
         fprintf(stderr, "%s: %s: %s  %s -> %s  (%.2fx)\n", cli_progname(), a.name,
-                cold ? "cold" : "hot", cli_human_bytes(a.nbytes, r),
-                cli_human_bytes(a.stored_bytes, s), ratio(a.nbytes, a.stored_bytes));
+                cold ? "cold" : "hot", mm_format_size(a.nbytes, r),
+                mm_format_size(a.stored_bytes, s), ratio(a.nbytes, a.stored_bytes));
         raw += a.nbytes;
         stored += a.stored_bytes;
         ncold += cold;
     }
-    char r[32], s[32];
+    char r[MM_SIZE_BUF], s[MM_SIZE_BUF];
     fprintf(stderr, "%s: %s: %zu array%s, %zu cold: %s -> %s  (%.2fx)\n", cli_progname(),
-            o->output, n, n == 1 ? "" : "s", ncold, cli_human_bytes(raw, r),
-            cli_human_bytes(stored, s), ratio(raw, stored));
+            o->output, n, n == 1 ? "" : "s", ncold, mm_format_size(raw, r),
+            mm_format_size(stored, s), ratio(raw, stored));
     mmarr_close(f);
 }
 
