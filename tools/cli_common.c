@@ -66,6 +66,15 @@ int cli_bad_option(const char *arg, int opt)
     return cli_usage_error("invalid option -- '%c'", opt);
 }
 
+int cli_finish_output(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("write error on standard output: %s", strerror(errno));
+        return CLI_EXIT_DATA;
+    }
+    return rc;
+}
+
 void cli_print_version(void)
 {
     printf("%s (mmarr) %s — library %s, format %d.%d\n", progname, MMARR_VERSION_STRING,

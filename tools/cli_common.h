@@ -36,6 +36,10 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * argument it does not take. */
 int cli_bad_option(const char *arg, int opt);
 
+/* Flush stdout; a write error (full disk, closed pipe) is reported and turns rc into
+ * CLI_EXIT_DATA. Returns rc otherwise. Tools that print data end with it. */
+int cli_finish_output(int rc);
+
 /* "prog (mmarr) 0.1.0 — library 0.1.0, format 1.0" on stdout. */
 void cli_print_version(void);
 

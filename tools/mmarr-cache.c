@@ -47,15 +47,6 @@ static void usage(void)
            cli_progname());
 }
 
-static int finish_output(int rc)
-{
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("write error on standard output: %s", strerror(errno));
-        return CLI_EXIT_DATA;
-    }
-    return rc;
-}
-
 /* Parse argv into *o; returns -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, opts *o)
 {
@@ -166,7 +157,7 @@ static int cmd_list(const opts *o, const char *dir)
     if (stat(dir, &st) != 0) {
         printf("%s: no cache directory (nothing has been cached yet)\n", dir);
         free(r.v);
-        return finish_output(CLI_EXIT_OK);
+        return cli_finish_output(CLI_EXIT_OK);
     }
     uint64_t total = 0;
     size_t in_use = 0;
@@ -191,7 +182,7 @@ static int cmd_list(const opts *o, const char *dir)
         printf("; default bound %s", mm_format_size(max, hb));
     printf("\n");
     free(r.v);
-    return finish_output(CLI_EXIT_OK);
+    return cli_finish_output(CLI_EXIT_OK);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -208,7 +199,7 @@ static int cmd_clear(const opts *o, const char *dir)
     }
     char hb[MM_SIZE_BUF];
     printf("%s: removed %s (%" PRIu64 " bytes)\n", dir, mm_format_size(removed, hb), removed);
-    return finish_output(CLI_EXIT_OK);
+    return cli_finish_output(CLI_EXIT_OK);
 }
 
 int main(int argc, char **argv)
@@ -217,14 +208,14 @@ int main(int argc, char **argv)
     opts o;
     const int prc = parse_args(argc, argv, &o);
     if (prc >= 0)
-        return finish_output(prc);
+        return cli_finish_output(prc);
     char dir[4096];
     const int rc = resolve_dir(&o, dir, sizeof dir);
     if (rc != CLI_EXIT_OK)
         return rc;
     if (!strcmp(o.command, "path")) {
         printf("%s\n", dir);
-        return finish_output(CLI_EXIT_OK);
+        return cli_finish_output(CLI_EXIT_OK);
     }
     if (!strcmp(o.command, "list"))
         return cmd_list(&o, dir);
