@@ -46,6 +46,18 @@ void cli_warn(const char *fmt, ...)
     va_end(ap);
 }
 
+int cli_oom(void)
+{
+    cli_error("out of memory");
+    return CLI_EXIT_DATA;
+}
+
+bool cli_ends_with(const char *s, const char *suffix)
+{
+    const size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
 int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -84,8 +96,7 @@ void cli_print_version(void)
 const char *cli_sb_str(const mm_sbuf *sb)
 {
     if (sb->failed) {
-        cli_error("out of memory");
-        exit(CLI_EXIT_DATA);
+        exit(cli_oom());
     }
     return mm_sb_str(sb);
 }
@@ -218,6 +229,16 @@ void cli_sigbus_file(const char *path)
     snprintf(sigbus_path, sizeof sigbus_path, "%s", path ? path : "");
 }
 
+
+int cli_exit_status(int rc, const char *what)
+{
+    if (rc == CLI_INTERRUPTED || (rc && cli_interrupted())) {
+        cli_error("interrupted; %s", what);
+        cli_reraise();
+        return CLI_EXIT_DATA;
+    }
+    return rc;
+}
 
 void cli_reraise(void)
 {

@@ -15,16 +15,31 @@
 
 #include <mm_common.h>
 
-/* Exit codes every tool keeps (README "Tools"): scripts rely on them. */
+/* Exit codes every tool keeps (README "Tools"): scripts rely on them. Every function of the
+ * tools that can fail returns one of them (0 is also "go on"), or one of the two negative
+ * statuses below, which never reach exit(): main() turns them into an exit code. */
 enum {
     CLI_EXIT_OK = 0,    /* success */
     CLI_EXIT_DATA = 1,  /* a data problem: unreadable/corrupt input, failed verification */
     CLI_EXIT_USAGE = 2, /* bad command line */
+    CLI_CONTINUE = -1,    /* parse_args(): the command line is fine, do the work */
+    CLI_INTERRUPTED = -2, /* a signal stopped the work (see cli_catch_signals) */
 };
+
+/* The exit code for rc, a tool's result: rc itself, except after a signal (CLI_INTERRUPTED,
+ * or a failure while one was caught): then "prog: interrupted; <what>" and the signal is
+ * raised again (cli_reraise), so the shell sees the usual status. */
+int cli_exit_status(int rc, const char *what);
 
 /* Remember argv[0]'s basename for messages. Call first in main(). */
 void cli_init(const char *argv0);
 const char *cli_progname(void);
+
+/* "prog: out of memory" on stderr; returns CLI_EXIT_DATA. */
+int cli_oom(void);
+
+/* Does s end with suffix? */
+bool cli_ends_with(const char *s, const char *suffix);
 
 /* "prog: message\n" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

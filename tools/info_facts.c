@@ -45,8 +45,7 @@ int info_measure_residency(mmarr_file *f, size_t count, residency *r)
     mmarr_error e;
     r->bytes = calloc(count ? count : 1, sizeof *r->bytes);
     if (!r->bytes) {
-        cli_error("out of memory");
-        return CLI_EXIT_DATA;
+        return cli_oom();
     }
     for (size_t i = 0; i < count; i++)
         if (mmarr_file_resident(f, i, &r->bytes[i], NULL, &e) != MMARR_OK) {

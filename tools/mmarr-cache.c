@@ -47,7 +47,7 @@ static void usage(void)
            cli_progname());
 }
 
-/* Parse argv into *o; returns -1 to go on, else the exit code. */
+/* Parse argv into *o; returns CLI_CONTINUE to go on, else the exit code. */
 static int parse_args(int argc, char **argv, opts *o)
 {
     static const struct option longopts[] = {
@@ -84,7 +84,7 @@ static int parse_args(int argc, char **argv, opts *o)
         return cli_usage_error("unknown command '%s' (list, clear or path)", o->command);
     if (o->have_keep && strcmp(o->command, "clear"))
         return cli_usage_error("--keep applies to 'clear' only");
-    return -1;
+    return CLI_CONTINUE;
 }
 
 /* The directory the command works on, as text. */
@@ -150,8 +150,7 @@ static int cmd_list(const opts *o, const char *dir)
     }
     if (r.oom) {
         free(r.v);
-        cli_error("out of memory");
-        return CLI_EXIT_DATA;
+        return cli_oom();
     }
     struct stat st;
     if (stat(dir, &st) != 0) {
@@ -207,7 +206,7 @@ int main(int argc, char **argv)
     cli_init(argv[0]);
     opts o;
     const int prc = parse_args(argc, argv, &o);
-    if (prc >= 0)
+    if (prc != CLI_CONTINUE)
         return cli_finish_output(prc);
     char dir[4096];
     const int rc = resolve_dir(&o, dir, sizeof dir);

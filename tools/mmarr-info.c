@@ -39,7 +39,7 @@ static void usage(void)
            cli_progname(), DEFAULT_VALUES);
 }
 
-/* Parse argv into *o; returns -1 to go on, else the exit code. */
+/* Parse argv into *o; returns CLI_CONTINUE to go on, else the exit code. */
 static int parse_args(int argc, char **argv, info_opts *o)
 {
     enum { OPT_VERIFY = 256, OPT_RESIDENT, OPT_CHUNKS };
@@ -81,7 +81,7 @@ static int parse_args(int argc, char **argv, info_opts *o)
     o->array = optind + 1 < argc ? argv[optind + 1] : NULL;
     if (o->chunks && !o->array)
         return cli_usage_error("--chunks lists the chunks of one ARRAY: name it");
-    return -1;
+    return CLI_CONTINUE;
 }
 
 static int run(mmarr_file *f, const info_opts *o)
@@ -119,7 +119,7 @@ int main(int argc, char **argv)
     cli_init(argv[0]);
     info_opts o;
     const int prc = parse_args(argc, argv, &o);
-    if (prc >= 0)
+    if (prc != CLI_CONTINUE)
         return cli_finish_output(prc);
     mmarr_file *f = NULL;
     mmarr_error e;

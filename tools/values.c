@@ -567,8 +567,7 @@ const unsigned char *val_read(val_reader *r, uint64_t k)
     if (r->a->data)
         return (const unsigned char *)r->a->data + off;
     if (!r->buf && !(r->buf = malloc((size_t)r->a->itemsize))) {
-        cli_error("out of memory");
-        exit(CLI_EXIT_DATA);
+        exit(cli_oom());
     }
     if (mmarr_file_read(r->f, r->a->index, off, r->buf, r->a->itemsize, &r->err) != MMARR_OK)
         return NULL;
