@@ -80,6 +80,8 @@ int info_verify_failed(const vsummary *s);
 /* Chunk k of a cold array; an error is reported and returned as an exit code. */
 int info_chunk(mmarr_file *f, const mmarr_array_info *a, size_t k, mmarr_chunk_info *c);
 double info_chunk_ratio(const mmarr_chunk_info *c);
+/* Metadata entry i of the file (index MMARR_ALL) or of array `index`. */
+mmarr_err info_meta(mmarr_file *f, size_t index, size_t i, const char **key, const char **value);
 
 /* The outputs; each returns an exit code (a value that could not be read). one: the ARRAY
  * argument, or NULL; res and vs: measured residency (--resident) and the verification

@@ -118,3 +118,9 @@ double info_chunk_ratio(const mmarr_chunk_info *c)
 {
     return c->stored_size ? (double)c->raw_size / (double)c->stored_size : 1.0;
 }
+
+mmarr_err info_meta(mmarr_file *f, size_t index, size_t i, const char **key, const char **value)
+{
+    return index == MMARR_ALL ? mmarr_file_meta(f, i, key, value, NULL)
+                              : mmarr_array_meta(f, index, i, key, value, NULL);
+}

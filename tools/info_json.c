@@ -37,9 +37,7 @@ static void j_meta_object(json_obj *w, const char *key, mmarr_file *f, size_t in
     putchar('{');
     for (size_t i = 0; i < n; i++) {
         const char *k, *v;
-        const mmarr_err rc = index == MMARR_ALL ? mmarr_file_meta(f, i, &k, &v, NULL)
-                                                : mmarr_array_meta(f, index, i, &k, &v, NULL);
-        if (rc != MMARR_OK)
+        if (info_meta(f, index, i, &k, &v) != MMARR_OK)
             break;
         json_str(&m, k, v);
     }

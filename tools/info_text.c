@@ -53,6 +53,25 @@ static void print_verify_summary(const vsummary *s)
     printf("\nverify: %s\n", info_verify_failed(s) ? "FAILED" : "OK");
 }
 
+/* "metadata:" and one "key = value" line per entry, of the file (index MMARR_ALL) or of
+ * array `index`, escaped for the terminal. */
+static void print_meta(mmarr_file *f, size_t index, size_t n)
+{
+    mm_sbuf sb = {0};
+    printf(n ? "metadata:\n" : "metadata:    (none)\n");
+    for (size_t i = 0; i < n; i++) {
+        const char *k, *v;
+        if (info_meta(f, index, i, &k, &v) != MMARR_OK)
+            break;
+        mm_sb_clear(&sb);
+        text_put_display(&sb, k);
+        mm_sb_puts(&sb, " = ");
+        text_put_display(&sb, v);
+        printf("  %s\n", cli_sb_str(&sb));
+    }
+    mm_sb_free(&sb);
+}
+
 static void print_file_header(mmarr_file *f, const mmarr_file_info *fi)
 {
     char hb[MM_SIZE_BUF];
@@ -69,17 +88,7 @@ static void print_file_header(mmarr_file *f, const mmarr_file_info *fi)
         printf("checksums:   stale (opened for writing since the last rehash)\n");
     if (fi->inactive_slot_damaged)
         printf("superblock:  the inactive slot is damaged (the active one is intact)\n");
-    printf(fi->meta_count ? "metadata:\n" : "metadata:    (none)\n");
-    for (size_t i = 0; i < fi->meta_count; i++) {
-        const char *k, *v;
-        if (mmarr_file_meta(f, i, &k, &v, NULL) != MMARR_OK)
-            break;
-        mm_sb_clear(&sb);
-        text_put_display(&sb, k);
-        mm_sb_puts(&sb, " = ");
-        text_put_display(&sb, v);
-        printf("  %s\n", cli_sb_str(&sb));
-    }
+    print_meta(f, MMARR_ALL, fi->meta_count);
     mm_sb_free(&sb);
 }
 
@@ -355,17 +364,7 @@ static void print_array(mmarr_file *f, const mmarr_array_info *a, array_extras *
         printf("resident:    %s", mm_format_size(x->res->bytes[a->index], hb));
         printf(" of %s (%s)\n", mm_format_size(a->stored_bytes, hb), cli_sb_str(&sb));
     }
-    printf(a->meta_count ? "metadata:\n" : "metadata:    (none)\n");
-    for (size_t i = 0; i < a->meta_count; i++) {
-        const char *k, *v;
-        if (mmarr_array_meta(f, a->index, i, &k, &v, NULL) != MMARR_OK)
-            break;
-        mm_sb_clear(&sb);
-        text_put_display(&sb, k);
-        mm_sb_puts(&sb, " = ");
-        text_put_display(&sb, v);
-        printf("  %s\n", cli_sb_str(&sb));
-    }
+    print_meta(f, a->index, a->meta_count);
     if (mmarr_dtype_kind(a->dtype) == MMARR_KIND_STRUCT) {
         printf("fields:\n  %8s  %-20s  %s\n", "OFFSET", "NAME", "DTYPE");
         print_fields(a->dtype, 0);

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 /* Arrays up to this size are read into one reused buffer and added; larger ones are reserved
  * in the output and filled in pieces of this size. (Each reserved array keeps a mapping until
@@ -126,6 +127,8 @@ void plan_free(plan *p);
 const uint64_t *item_shape(const plan *p, const item *it);
 /* "path", or "path (member \"m\")" for messages; returns buf. */
 const char *item_where(const plan *p, const item *it, char *buf, size_t n);
+/* Open an input file for reading and fstat it; an error is reported (exit code returned). */
+int plan_open_input(const char *path, int *fd, struct stat *st);
 /* Open an .npy and parse its header; on success *fd is positioned at the data. */
 int plan_open_npy(const char *path, int *fd, npy_header *h);
 /* Read an npz member's header; on success the stream is positioned at the data. */

@@ -188,6 +188,14 @@ static int same_as_planned(const plan *p, const item *it, const npy_header *h,
     return 0;
 }
 
+/* The array's bytes from fd, positioned at them, read sequentially. */
+static int copy_fd(packer *k, const item *it, int fd, const char *path)
+{
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    pack_fd_reader r = {fd};
+    return fill_array(k, it, pack_fd_read, &r, path);
+}
+
 static int copy_npy(packer *k, const item *it)
 {
     const char *path = k->p->src[it->source].path;
@@ -198,11 +206,8 @@ static int copy_npy(packer *k, const item *it)
         return rc;
     rc = same_as_planned(k->p, it, &h, path);
     npy_header_free(&h);
-    if (rc == 0) {
-        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        pack_fd_reader r = {fd};
-        rc = fill_array(k, it, pack_fd_read, &r, path);
-    }
+    if (rc == 0)
+        rc = copy_fd(k, it, fd, path);
     close(fd);
     return rc;
 }
@@ -210,22 +215,16 @@ static int copy_npy(packer *k, const item *it)
 static int copy_raw(packer *k, const item *it)
 {
     const char *path = k->p->src[it->source].path;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        cli_error("%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    if (plan_open_input(path, &fd, &st))
         return CLI_EXIT_DATA;
-    }
     int rc = 0;
     if ((uint64_t)st.st_size != it->nbytes) {
         cli_error("%s: changed while being packed", path);
         rc = CLI_EXIT_DATA;
     } else {
-        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        pack_fd_reader r = {fd};
-        rc = fill_array(k, it, pack_fd_read, &r, path);
+        rc = copy_fd(k, it, fd, path);
     }
     close(fd);
     return rc;

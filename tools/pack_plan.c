@@ -116,6 +116,18 @@ ptrdiff_t pack_fd_read(void *ctx, void *buf, size_t n, char *err, size_t errlen)
     }
 }
 
+int plan_open_input(const char *path, int *fd, struct stat *st)
+{
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0 || fstat(*fd, st) != 0) {
+        cli_error("%s: %s", path, strerror(errno));
+        if (*fd >= 0)
+            close(*fd);
+        return CLI_EXIT_DATA;
+    }
+    return CLI_EXIT_OK;
+}
+
 /* An item for an .npy header. */
 static item *plan_npy_item(plan *p, char *name, const npy_header *h)
 {
@@ -432,14 +444,10 @@ static char *path_join(const char *dir, const char *name)
 static int plan_file(plan *p, const char *path, const char *name, size_t name_len,
                      bool named, const raw_spec *raw, size_t origin)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        cli_error("%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    if (plan_open_input(path, &fd, &st))
         return CLI_EXIT_DATA;
-    }
     unsigned char magic[NPY_MAGIC_LEN];
     ssize_t got = read(fd, magic, sizeof magic);
     close(fd);

@@ -317,6 +317,24 @@ static bool lit_enter(lit *L)
     return true;
 }
 
+/* Parse one value and append it to container v; false on failure (v is left to the caller). */
+static bool lit_push_value(lit *L, pyval *v)
+{
+    pyval *item = lit_value(L);
+    return item && pv_push(L, v, item);
+}
+
+/* Whitespace, then a ',' if there is one (consumed); true when there was. */
+static bool lit_comma(lit *L)
+{
+    lit_ws(L);
+    if (L->pos < L->n && L->s[L->pos] == ',') {
+        L->pos++;
+        return true;
+    }
+    return false;
+}
+
 /* '[' ... ']' or '(' ... ')': items separated by ',', optional trailing ','. A parenthesised
  * single value without a comma is not a tuple, as in Python: "(3)" is 3. */
 static pyval *lit_seq(lit *L, char close, pv_kind kind)
@@ -336,23 +354,19 @@ static pyval *lit_seq(lit *L, char close, pv_kind kind)
         }
         if (L->pos >= L->n) {
             npy_pv_free(v);
-            return npy_lit_fail(L, NPY_E_SYNTAX, "unexpected end of the header (missing '%c')",
-                            close);
+            return npy_lit_fail(L, NPY_E_SYNTAX,
+                                "unexpected end of the header (missing '%c')", close);
         }
         if (v->n && !comma) {
             npy_pv_free(v);
             return npy_lit_fail(L, NPY_E_SYNTAX, "expected ',' or '%c'", close);
         }
-        pyval *item = lit_value(L);
-        if (!item || !pv_push(L, v, item)) {
+        if (!lit_push_value(L, v)) {
             npy_pv_free(v);
             return NULL;
         }
-        lit_ws(L);
-        comma = L->pos < L->n && L->s[L->pos] == ',';
-        if (comma)
-            L->pos++;
-        else if (kind == PV_TUPLE && v->n == 1 && L->pos < L->n && L->s[L->pos] == close) {
+        comma = lit_comma(L);
+        if (!comma && kind == PV_TUPLE && v->n == 1 && L->pos < L->n && L->s[L->pos] == close) {
             L->pos++; /* "(x)": just x */
             pyval *inner = v->items[0];
             v->n = 0;
@@ -388,8 +402,7 @@ static pyval *lit_dict(lit *L)
             npy_pv_free(v);
             return npy_lit_fail(L, NPY_E_SYNTAX, "expected ',' or '}' in the dict");
         }
-        pyval *key = lit_value(L);
-        if (!key || !pv_push(L, v, key)) {
+        if (!lit_push_value(L, v)) {
             npy_pv_free(v);
             return NULL;
         }
@@ -399,15 +412,11 @@ static pyval *lit_dict(lit *L)
             return npy_lit_fail(L, NPY_E_SYNTAX, "expected ':' after a dict key");
         }
         L->pos++;
-        pyval *val = lit_value(L);
-        if (!val || !pv_push(L, v, val)) {
+        if (!lit_push_value(L, v)) {
             npy_pv_free(v);
             return NULL;
         }
-        lit_ws(L);
-        comma = L->pos < L->n && L->s[L->pos] == ',';
-        if (comma)
-            L->pos++;
+        comma = lit_comma(L);
     }
     L->depth--;
     return v;
