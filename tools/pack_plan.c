@@ -195,7 +195,7 @@ static int plan_npy(plan *p, const char *path, char *name, size_t origin)
 
 /* Read an npz member's header; on success the stream is positioned at the data. */
 int plan_npz_member(npz_reader *z, const char *path, size_t i, const char *member,
-                             uint64_t size, npz_stream **s, npy_header *h)
+                    uint64_t size, npz_stream **s, npy_header *h)
 {
     char err[768];
     if (npz_stream_open(z, i, s, err, sizeof err)) {

@@ -68,7 +68,7 @@ static npy_status conv_dtype_str(lit *L, const pyval *v, mm_sbuf *b, bool quoted
     if (rc != MMARR_OK || mmarr_dtype_kind(dt) == MMARR_KIND_STRUCT) {
         if (rc == MMARR_OK)
             npy_lit_fail(L, NPY_E_DTYPE, "unsupported dtype string (not a valid numpy type "
-                                         "string): '%.60s' is a struct written as text",
+                         "string): '%.60s' is a struct written as text",
                          v->str);
         else
             npy_lit_fail(L, NPY_E_DTYPE,
@@ -97,8 +97,8 @@ static npy_status shape_dims(lit *L, const pyval *s, dims *d)
         n = s->n;
     } else if (s->kind != PV_INT) {
         npy_lit_fail(L, NPY_E_DTYPE,
-                "a subarray shape must be an int or a tuple of ints (found %s)",
-                 npy_pv_names[s->kind]);
+                     "a subarray shape must be an int or a tuple of ints (found %s)",
+                     npy_pv_names[s->kind]);
         return L->st;
     }
     for (size_t i = 0; i < n; i++) {
@@ -125,14 +125,14 @@ static npy_status conv_field(lit *L, const pyval *name, const pyval *fmt, const 
     }
     if (name->kind != PV_STR) {
         npy_lit_fail(L, NPY_E_DTYPE, "a field name must be a str (found %s)",
-                npy_pv_names[name->kind]);
+                     npy_pv_names[name->kind]);
         return L->st;
     }
     if (!field_name_ok(name->str)) {
         npy_lit_fail(L, NPY_E_DTYPE,
-                 "field name '%.60s' cannot be stored (quotes, backslashes and control "
-                 "characters are not allowed in field names)",
-                 name->str);
+                     "field name '%.60s' cannot be stored (quotes, backslashes and control "
+                     "characters are not allowed in field names)",
+                     name->str);
         return L->st;
     }
     dims d = {0};
@@ -164,9 +164,9 @@ static npy_status conv_list(lit *L, const pyval *v, mm_sbuf *b)
         const pyval *f = v->items[i];
         if ((f->kind != PV_TUPLE && f->kind != PV_LIST) || f->n < 2 || f->n > 3) {
             npy_lit_fail(L, NPY_E_DTYPE,
-                     "field %zu of descr must be a (name, format) or (name, format, shape) "
-                     "tuple",
-                     i);
+                         "field %zu of descr must be a (name, format) or (name, format, shape) "
+                         "tuple",
+                         i);
             return L->st;
         }
         if (i)
@@ -256,8 +256,8 @@ static npy_status conv_dict(lit *L, const pyval *v, mm_sbuf *b)
         (offsets && (!is_seq(offsets) || offsets->n != names->n)) ||
         (itemsize && (itemsize->kind != PV_INT || itemsize->neg))) {
         npy_lit_fail(L, NPY_E_DTYPE,
-                 "a descr dict needs 'names' and 'formats' lists of equal length (and "
-                 "'offsets' of the same length, 'itemsize' a non-negative int)");
+                     "a descr dict needs 'names' and 'formats' lists of equal length (and "
+                     "'offsets' of the same length, 'itemsize' a non-negative int)");
         return L->st;
     }
     if (titles && titles->kind != PV_NONE) {
@@ -271,7 +271,7 @@ static npy_status conv_dict(lit *L, const pyval *v, mm_sbuf *b)
     }
     if (aligned && (aligned->kind != PV_BOOL || (aligned->b && (!offsets || !itemsize)))) {
         npy_lit_fail(L, NPY_E_DTYPE,
-                 "an aligned descr dict must give 'offsets' and 'itemsize' explicitly");
+                     "an aligned descr dict must give 'offsets' and 'itemsize' explicitly");
         return L->st;
     }
     uint64_t cursor = 0;
@@ -296,9 +296,9 @@ static npy_status conv_dict(lit *L, const pyval *v, mm_sbuf *b)
             const pyval *o = offsets->items[i];
             if (o->kind != PV_INT || o->neg || o->mag < cursor) {
                 npy_lit_fail(L, NPY_E_DTYPE,
-                         "field '%.60s': offsets must be ints in increasing order without "
-                         "overlap",
-                         names->items[i]->str);
+                             "field '%.60s': offsets must be ints in increasing order without "
+                             "overlap",
+                             names->items[i]->str);
                 st = L->st;
             } else if (o->mag > cursor) {
                 put_padding(b, &first, o->mag - cursor);
@@ -323,7 +323,7 @@ static npy_status conv_dict(lit *L, const pyval *v, mm_sbuf *b)
     if (itemsize) {
         if (itemsize->mag < cursor) {
             npy_lit_fail(L, NPY_E_DTYPE, "itemsize %llu is smaller than the fields (%llu bytes)",
-                     (unsigned long long)itemsize->mag, (unsigned long long)cursor);
+                         (unsigned long long)itemsize->mag, (unsigned long long)cursor);
             return L->st;
         }
         if (itemsize->mag > cursor)
@@ -355,7 +355,7 @@ static npy_status conv_format(lit *L, const pyval *v, mm_sbuf *b, dims *extra)
         break;
     }
     npy_lit_fail(L, NPY_E_DTYPE, "a field format must be a dtype string, a list of fields, or a "
-                             "(format, shape) tuple");
+                 "(format, shape) tuple");
     return L->st;
 }
 
@@ -366,13 +366,13 @@ static npy_status header_shape(lit *L, const pyval *s, npy_header *h)
     if (s->kind != PV_TUPLE) {
         L->pos = s->pos - L->base;
         npy_lit_fail(L, NPY_E_SHAPE, "shape must be a tuple of ints (found %s)",
-                npy_pv_names[s->kind]);
+                     npy_pv_names[s->kind]);
         return L->st;
     }
     if (s->n > NPY_MAX_DIMS) {
         L->pos = s->pos - L->base;
         npy_lit_fail(L, NPY_E_SHAPE, "shape has %zu dimensions; the limit is %d",
-                s->n, NPY_MAX_DIMS);
+                     s->n, NPY_MAX_DIMS);
         return L->st;
     }
     for (size_t i = 0; i < s->n; i++) {
@@ -380,7 +380,7 @@ static npy_status header_shape(lit *L, const pyval *s, npy_header *h)
         L->pos = d->pos - L->base;
         if (d->kind != PV_INT) {
             npy_lit_fail(L, NPY_E_SHAPE, "shape dimension %zu is not an int (found %s)", i,
-                     npy_pv_names[d->kind]);
+                         npy_pv_names[d->kind]);
             return L->st;
         }
         if (d->neg) {
@@ -421,11 +421,11 @@ static npy_status header_descr(lit *L, const pyval *d, npy_header *h)
             st = conv_format(L, d->items[0], &b, &extra);
         if (st == NPY_OK && extra.n && h->fortran_order)
             st = (npy_lit_fail(L, NPY_E_DTYPE, "a subarray descr with fortran_order True is not "
-                                           "supported"),
+                               "supported"),
                   L->st);
         if (st == NPY_OK && h->ndim + extra.n > NPY_MAX_DIMS)
             st = (npy_lit_fail(L, NPY_E_SHAPE, "shape and subarray have more than %d dimensions",
-                           NPY_MAX_DIMS),
+                               NPY_MAX_DIMS),
                   L->st);
         /* a quoted top-level string would not parse as a bare dtype: strip the quotes */
         if (st == NPY_OK && b.len >= 2 && b.p[0] == '\'') {
@@ -436,8 +436,8 @@ static npy_status header_descr(lit *L, const pyval *d, npy_header *h)
         break;
     default:
         st = (npy_lit_fail(L, NPY_E_DTYPE, "descr must be a string, a list of fields or a dict "
-                                       "(found %s)",
-                       npy_pv_names[d->kind]),
+                           "(found %s)",
+                           npy_pv_names[d->kind]),
               L->st);
     }
     if (st == NPY_OK && b.failed)
@@ -474,7 +474,7 @@ npy_status npy_header_from_tree(lit *L, const pyval *root, npy_header *h)
     L->pos = root->pos - L->base;
     if (root->kind != PV_DICT) {
         npy_lit_fail(L, NPY_E_NOT_DICT, "the header is not a dict (found %s)",
-                npy_pv_names[root->kind]);
+                     npy_pv_names[root->kind]);
         return L->st;
     }
     if (check_keys(L, root, keys, NPY_E_KEYS, "the header") != NPY_OK)
@@ -488,7 +488,7 @@ npy_status npy_header_from_tree(lit *L, const pyval *root, npy_header *h)
     if (fo->kind != PV_BOOL) {
         L->pos = fo->pos - L->base;
         npy_lit_fail(L, NPY_E_FORTRAN, "fortran_order must be True or False (found %s)",
-                 npy_pv_names[fo->kind]);
+                     npy_pv_names[fo->kind]);
         return L->st;
     }
     h->fortran_order = fo->b;
@@ -502,7 +502,7 @@ npy_status npy_header_from_tree(lit *L, const pyval *root, npy_header *h)
         if (h->shape[i] && nbytes > (uint64_t)INT64_MAX / h->shape[i]) {
             L->pos = root->pos - L->base;
             npy_lit_fail(L, NPY_E_OVERFLOW, "itemsize %llu x shape overflows 2^63 bytes",
-                     (unsigned long long)h->itemsize);
+                         (unsigned long long)h->itemsize);
             return L->st;
         }
         nbytes *= h->shape[i];

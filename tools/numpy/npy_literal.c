@@ -138,7 +138,7 @@ static bool lit_escape(lit *L, mm_sbuf *out)
             int h = L->pos < L->n ? hexval(L->s[L->pos]) : -1;
             if (h < 0)
                 return npy_lit_fail(L, NPY_E_SYNTAX, "\\%c escape needs %d hex digits", e,
-                                digits) != NULL;
+                                    digits) != NULL;
             if (cp > 0x10FFFF)
                 break; /* reported below; keep cp from overflowing */
             cp = cp * 16 + (uint32_t)h;
@@ -277,7 +277,7 @@ static pyval *lit_int(lit *L)
     if (L->pos < L->n && (is_ident_char(L->s[L->pos]) || L->s[L->pos] == '.')) {
         npy_pv_free(v);
         return npy_lit_fail(L, NPY_E_SYNTAX,
-                "malformed number (only decimal integers are allowed)");
+                            "malformed number (only decimal integers are allowed)");
     }
     v->mag = m;
     v->neg = v->neg && m != 0;
