@@ -287,31 +287,6 @@ static void sb_put_bytes(mm_sbuf *sb, const unsigned char *p, uint64_t n, int al
         mm_sb_puts(sb, "…"); /* outside the quotes, so it cannot be taken for content */
 }
 
-static void sb_put_utf8(mm_sbuf *sb, uint32_t cp)
-{
-    char u[4];
-    if (cp < 0x80) {
-        mm_sb_putc(sb, (char)cp);
-        return;
-    }
-    if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        mm_sb_putn(sb, u, 2);
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        mm_sb_putn(sb, u, 3);
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        mm_sb_putn(sb, u, 4);
-    }
-}
-
 /* numpy 'U': UTF-32 code units in the declared byte order, trailing NULs dropped, shown as a
  * Python str repr. Code points that are not Unicode scalar values (surrogates, > U+10FFFF)
  * are escaped, so the output stays valid UTF-8 (and valid inside JSON). */
@@ -332,8 +307,10 @@ static void sb_put_unicode(mm_sbuf *sb, const unsigned char *p, uint64_t itemsiz
             mm_sb_printf(sb, "\\x%02x", (unsigned)c);
         else if ((c >= 0xD800 && c < 0xE000) || c > 0x10FFFF)
             mm_sb_printf(sb, "\\U%08x", (unsigned)c);
-        else
-            sb_put_utf8(sb, c);
+        else {
+            char u[4];
+            mm_sb_putn(sb, u, mm_utf8_encode(c, u));
+        }
     }
     mm_sb_putc(sb, '\'');
     if (i < n)
