@@ -51,7 +51,9 @@ for t in $targets; do
     npy) max_len=16384 ;; # longer headers (NPY 2.0, thousands of fields) are slow to mutate
   esac
   dict=()
-  [ -f tests/fuzz/fuzz_$t.dict ] && dict=(-dict=tests/fuzz/fuzz_$t.dict)
+  for d in tests/fuzz/fuzz_$t.dict tools/numpy/fuzz_$t.dict; do # beside each target's source
+    [ -f "$d" ] && dict=(-dict="$d")
+  done
   work=$corpus_root/$t
   art=$build/artifacts/$t
   mkdir -p "$work" "$art"

@@ -46,6 +46,18 @@ void cli_warn(const char *fmt, ...)
     va_end(ap);
 }
 
+int cli_oom(void)
+{
+    cli_error("out of memory");
+    return CLI_EXIT_DATA;
+}
+
+bool cli_ends_with(const char *s, const char *suffix)
+{
+    const size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
 int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -66,55 +78,27 @@ int cli_bad_option(const char *arg, int opt)
     return cli_usage_error("invalid option -- '%c'", opt);
 }
 
+int cli_finish_output(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("write error on standard output: %s", strerror(errno));
+        return CLI_EXIT_DATA;
+    }
+    return rc;
+}
+
 void cli_print_version(void)
 {
     printf("%s (mmarr) %s — library %s, format %d.%d\n", progname, MMARR_VERSION_STRING,
            mmarr_version_string(), MMARR_FORMAT_VERSION_MAJOR, MMARR_FORMAT_VERSION_MINOR);
 }
 
-const char *cli_human_bytes(uint64_t n, char buf[32])
+const char *cli_sb_str(const mm_sbuf *sb)
 {
-    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    if (n < 1024) {
-        snprintf(buf, 32, "%llu B", (unsigned long long)n);
-        return buf;
+    if (sb->failed) {
+        exit(cli_oom());
     }
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024 && u < 6) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, 32, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, unit[u]);
-    return buf;
-}
-
-bool cli_parse_size(const char *s, uint64_t *out)
-{
-    if (!s || *s < '0' || *s > '9')
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return false;
-    unsigned shift = 0;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    default: return false;
-    }
-    if (shift && (*end == 'i' || *end == 'I'))
-        end++;
-    if (shift && (*end == 'b' || *end == 'B'))
-        end++;
-    if (*end || (shift && v > (UINT64_MAX >> shift)))
-        return false;
-    *out = (uint64_t)v << shift;
-    return true;
+    return mm_sb_str(sb);
 }
 
 uint64_t cli_cold_piece(uint64_t chunk_size, uint64_t nbytes, uint64_t target)
@@ -162,14 +146,14 @@ void cli_progress_begin(cli_progress *p, const char *label, uint64_t total, bool
 
 static void progress_draw(cli_progress *p, double t)
 {
-    char a[32], b[32], r[32];
+    char a[MM_SIZE_BUF], b[MM_SIZE_BUF], r[MM_SIZE_BUF];
     double el = t - p->t0;
     double rate = el > 0 ? (double)p->done / el : 0;
-    fprintf(stderr, "\r\033[K%s  %s / %s", p->label, cli_human_bytes(p->done, a),
-            cli_human_bytes(p->total, b));
+    fprintf(stderr, "\r\033[K%s  %s / %s", p->label, mm_format_size(p->done, a),
+            mm_format_size(p->total, b));
     if (p->total)
         fprintf(stderr, "  %3.0f%%", 100.0 * (double)p->done / (double)p->total);
-    fprintf(stderr, "  %s/s", cli_human_bytes((uint64_t)rate, r));
+    fprintf(stderr, "  %s/s", mm_format_size((uint64_t)rate, r));
     if (rate > 0 && p->total > p->done)
         fprintf(stderr, "  ETA %.0fs", (double)(p->total - p->done) / rate);
     fflush(stderr);
@@ -246,6 +230,16 @@ void cli_sigbus_file(const char *path)
 }
 
 
+int cli_exit_status(int rc, const char *what)
+{
+    if (rc == CLI_INTERRUPTED || (rc && cli_interrupted())) {
+        cli_error("interrupted; %s", what);
+        cli_reraise();
+        return CLI_EXIT_DATA;
+    }
+    return rc;
+}
+
 void cli_reraise(void)
 {
     const int sig = (int)caught_signal;
@@ -254,35 +248,4 @@ void cli_reraise(void)
     signal(sig, SIG_DFL);
     raise(sig);
     _exit(128 + sig); /* not reached unless the signal is blocked */
-}
-
-bool cli_utf8_valid(const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    while (*s) {
-        const unsigned char c = *s;
-        unsigned len;
-        uint32_t v, min;
-        if (c < 0x80) {
-            s++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2, v = c & 0x1Fu, min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3, v = c & 0x0Fu, min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4, v = c & 0x07u, min = 0x10000;
-        } else {
-            return false;
-        }
-        for (unsigned i = 1; i < len; i++) {
-            if ((s[i] & 0xC0) != 0x80) /* also stops at the terminating NUL */
-                return false;
-            v = (v << 6) | (s[i] & 0x3Fu);
-        }
-        if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-            return false;
-        s += len;
-    }
-    return true;
 }

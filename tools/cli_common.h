@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cli_common.h — what the mmarr tools really share: program name and diagnostics, the exit
- * code contract, --version text, byte-size formatting and parsing, JSON string output and a
- * stderr progress line. Public libmmarr API only; no private headers.
+ * code contract, --version text, JSON string output, a stderr progress line, signals, and
+ * the tools' use of the internal common layer (mm_common.h: UTF-8, string buffer, sizes).
+ * Public libmmarr API only; no private headers.
  */
 #ifndef MMARR_CLI_COMMON_H
 #define MMARR_CLI_COMMON_H
@@ -12,16 +13,33 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Exit codes every tool keeps (README "Tools"): scripts rely on them. */
+#include <mm_common.h>
+
+/* Exit codes every tool keeps (README "Tools"): scripts rely on them. Every function of the
+ * tools that can fail returns one of them (0 is also "go on"), or one of the two negative
+ * statuses below, which never reach exit(): main() turns them into an exit code. */
 enum {
     CLI_EXIT_OK = 0,    /* success */
     CLI_EXIT_DATA = 1,  /* a data problem: unreadable/corrupt input, failed verification */
     CLI_EXIT_USAGE = 2, /* bad command line */
+    CLI_CONTINUE = -1,    /* parse_args(): the command line is fine, do the work */
+    CLI_INTERRUPTED = -2, /* a signal stopped the work (see cli_catch_signals) */
 };
+
+/* The exit code for rc, a tool's result: rc itself, except after a signal (CLI_INTERRUPTED,
+ * or a failure while one was caught): then "prog: interrupted; <what>" and the signal is
+ * raised again (cli_reraise), so the shell sees the usual status. */
+int cli_exit_status(int rc, const char *what);
 
 /* Remember argv[0]'s basename for messages. Call first in main(). */
 void cli_init(const char *argv0);
 const char *cli_progname(void);
+
+/* "prog: out of memory" on stderr; returns CLI_EXIT_DATA. */
+int cli_oom(void);
+
+/* Does s end with suffix? */
+bool cli_ends_with(const char *s, const char *suffix);
 
 /* "prog: message\n" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -33,13 +51,19 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * argument it does not take. */
 int cli_bad_option(const char *arg, int opt);
 
+/* Flush stdout; a write error (full disk, closed pipe) is reported and turns rc into
+ * CLI_EXIT_DATA. Returns rc otherwise. Tools that print data end with it. */
+int cli_finish_output(int rc);
+
 /* "prog (mmarr) 0.1.0 — library 0.1.0, format 1.0" on stdout. */
 void cli_print_version(void);
 
-/* "1.5 GiB", "512 B": binary units, 3 significant digits. Returns buf. */
-const char *cli_human_bytes(uint64_t n, char buf[32]);
-/* Parse "4096", "64K", "2M", "1G" (binary multiples); false on junk or overflow. */
-bool cli_parse_size(const char *s, uint64_t *out);
+/* Sizes: mm_parse_size() for options ("64K", "2G"), mm_format_size() for people ("1.50 KiB"). */
+
+/* The text of a tool's mm_sbuf. An allocation failure (sticky in the buffer) ends the
+ * program here, with "out of memory" and exit status 1: tools check once, where the text is
+ * used, instead of at every append. */
+const char *cli_sb_str(const mm_sbuf *sb);
 
 /* How many raw bytes of a cold array to read per mmarr_file_read() call when streaming it:
  * whole chunks (so no chunk is decompressed twice), about `target` bytes, at least one chunk,
@@ -78,9 +102,5 @@ void cli_reraise(void);
  * read from now on (copied; truncated past 1 KiB). */
 void cli_catch_sigbus(const char *prog);
 void cli_sigbus_file(const char *path);
-
-/* True if s is valid UTF-8 (strict: no overlong forms, surrogates or code points > U+10FFFF),
- * as libmmarr requires of names, keys and values. */
-bool cli_utf8_valid(const char *s);
 
 #endif

@@ -47,16 +47,7 @@ static void usage(void)
            cli_progname());
 }
 
-static int finish_output(int rc)
-{
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("write error on standard output: %s", strerror(errno));
-        return CLI_EXIT_DATA;
-    }
-    return rc;
-}
-
-/* Parse argv into *o; returns -1 to go on, else the exit code. */
+/* Parse argv into *o; returns CLI_CONTINUE to go on, else the exit code. */
 static int parse_args(int argc, char **argv, opts *o)
 {
     static const struct option longopts[] = {
@@ -74,7 +65,7 @@ static int parse_args(int argc, char **argv, opts *o)
             o->dir = optarg;
             break;
         case 'k':
-            if (!cli_parse_size(optarg, &o->keep))
+            if (!mm_parse_size(optarg, &o->keep))
                 return cli_usage_error("--keep: not a size: '%s'", optarg);
             o->have_keep = 1;
             break;
@@ -93,7 +84,7 @@ static int parse_args(int argc, char **argv, opts *o)
         return cli_usage_error("unknown command '%s' (list, clear or path)", o->command);
     if (o->have_keep && strcmp(o->command, "clear"))
         return cli_usage_error("--keep applies to 'clear' only");
-    return -1;
+    return CLI_CONTINUE;
 }
 
 /* The directory the command works on, as text. */
@@ -159,18 +150,17 @@ static int cmd_list(const opts *o, const char *dir)
     }
     if (r.oom) {
         free(r.v);
-        cli_error("out of memory");
-        return CLI_EXIT_DATA;
+        return cli_oom();
     }
     struct stat st;
     if (stat(dir, &st) != 0) {
         printf("%s: no cache directory (nothing has been cached yet)\n", dir);
         free(r.v);
-        return finish_output(CLI_EXIT_OK);
+        return cli_finish_output(CLI_EXIT_OK);
     }
     uint64_t total = 0;
     size_t in_use = 0;
-    char hb[32];
+    char hb[MM_SIZE_BUF];
     if (r.n)
         printf("%-32s  %10s  %-19s  %s\n", "ENTRY", "SIZE", "LAST USED", "IN USE");
     for (size_t i = 0; i < r.n; i++) {
@@ -179,19 +169,19 @@ static int cmd_list(const opts *o, const char *dir)
         struct tm tm;
         if (localtime_r(&t, &tm))
             strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-        printf("%-32s  %10s  %-19s  %s\n", r.v[i].name, cli_human_bytes(r.v[i].bytes, hb), when,
+        printf("%-32s  %10s  %-19s  %s\n", r.v[i].name, mm_format_size(r.v[i].bytes, hb), when,
                r.v[i].in_use ? "yes" : "no");
         total += r.v[i].bytes;
         in_use += r.v[i].in_use != 0;
     }
     printf("%s: %zu entr%s, %s (%" PRIu64 " bytes), %zu in use", dir, r.n,
-           r.n == 1 ? "y" : "ies", cli_human_bytes(total, hb), total, in_use);
+           r.n == 1 ? "y" : "ies", mm_format_size(total, hb), total, in_use);
     uint64_t max;
     if (mmarr_cache_default_max(o->dir, &max, NULL) == MMARR_OK)
-        printf("; default bound %s", cli_human_bytes(max, hb));
+        printf("; default bound %s", mm_format_size(max, hb));
     printf("\n");
     free(r.v);
-    return finish_output(CLI_EXIT_OK);
+    return cli_finish_output(CLI_EXIT_OK);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -201,14 +191,14 @@ static int cmd_clear(const opts *o, const char *dir)
     uint64_t removed = 0;
     mmarr_error e;
     if (mmarr_cache_clear(o->dir, o->have_keep ? o->keep : 0, &removed, &e) != MMARR_OK) {
-        char hb[32];
+        char hb[MM_SIZE_BUF];
         cli_error("%s (%s removed before the failure)", e.message,
-                  cli_human_bytes(removed, hb));
+                  mm_format_size(removed, hb));
         return CLI_EXIT_DATA;
     }
-    char hb[32];
-    printf("%s: removed %s (%" PRIu64 " bytes)\n", dir, cli_human_bytes(removed, hb), removed);
-    return finish_output(CLI_EXIT_OK);
+    char hb[MM_SIZE_BUF];
+    printf("%s: removed %s (%" PRIu64 " bytes)\n", dir, mm_format_size(removed, hb), removed);
+    return cli_finish_output(CLI_EXIT_OK);
 }
 
 int main(int argc, char **argv)
@@ -216,15 +206,15 @@ int main(int argc, char **argv)
     cli_init(argv[0]);
     opts o;
     const int prc = parse_args(argc, argv, &o);
-    if (prc >= 0)
-        return finish_output(prc);
+    if (prc != CLI_CONTINUE)
+        return cli_finish_output(prc);
     char dir[4096];
     const int rc = resolve_dir(&o, dir, sizeof dir);
     if (rc != CLI_EXIT_OK)
         return rc;
     if (!strcmp(o.command, "path")) {
         printf("%s\n", dir);
-        return finish_output(CLI_EXIT_OK);
+        return cli_finish_output(CLI_EXIT_OK);
     }
     if (!strcmp(o.command, "list"))
         return cmd_list(&o, dir);

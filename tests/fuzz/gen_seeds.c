@@ -3,7 +3,7 @@
  * gen_seeds.c — writes the seeds of the checked-in corpus that the golden vectors do not
  * cover: small files with cold arrays for fuzz_open (format/testdata has none), and a few
  * byte strings for fuzz_roundtrip. The .npy/.npz seeds of fuzz_npy come from numpy
- * (gen_npy_seeds.py). Not run by ctest; regenerate with
+ * (tools/numpy/gen_npy_seeds.py). Not run by ctest; regenerate with
  *
  *   build/<dir>/tests/fuzz/fuzz_gen_seeds tests/fuzz/corpus
  */

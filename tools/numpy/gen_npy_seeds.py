@@ -3,7 +3,7 @@
 
 Run with the system Python (Debian's python3-numpy) from the repository root:
 
-    /usr/bin/python3 tests/fuzz/gen_npy_seeds.py tests/fuzz/corpus/fuzz_npy
+    /usr/bin/python3 tools/numpy/gen_npy_seeds.py tests/fuzz/corpus/fuzz_npy
 
 Arrays are tiny (the fuzzer mutates headers, not data). Covers format versions 1.0, 2.0
 (header over 64 KiB) and 3.0 (non-latin-1 field names), C and Fortran order, 0-d and empty

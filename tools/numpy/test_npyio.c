@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_npyio.c — unit tests of tools/npyio.c, the .npy header parser and writer behind
+ * test_npyio.c — unit tests of tools/numpy/npyio.c, the .npy header parser and writer behind
  * mmarr-pack and mmarr-unpack. Valid headers of every version (numpy's own text, Python 2
  * era text, both quote styles, escapes, latin-1 and UTF-8 field names, the dict and tuple
  * forms of descr) parse into canonical dtype text; hostile and malformed headers are each

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_npy.c — the untrusted-input side of mmarr-pack: the .npy header parser (tools/npyio.h)
- * and the .npz reader (tools/npzio.h, libzip).
+ * fuzz_npy.c — the untrusted-input side of mmarr-pack: the .npy header parser (npyio.h) and
+ * the .npz reader (npzio.h, libzip) of the numpy component, tools/numpy. Built by
+ * tests/fuzz/CMakeLists.txt with the other targets (fuzz_common.h, fuzz_driver.c).
  *
  * .npy: npy_parse_header() on the bytes, and npy_read_header() on the same bytes served in
  * small pieces, must agree. An accepted header must describe a dtype libmmarr parses to the

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* info_facts.c — what mmarr-info's outputs print, gathered through the public API: arrays,
+ * page-cache residency, verification outcomes and cold chunks (info.h). */
+#include "info.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+/* raw / stored; 1 when nothing is stored (an empty array is not compressed). */
+double info_ratio(const mmarr_array_info *a)
+{
+    return a->stored_bytes ? (double)a->nbytes / (double)a->stored_bytes : 1.0;
+}
+
+const char *info_tier_name(const mmarr_array_info *a)
+{
+    return a->storage == MMARR_STORAGE_COLD ? "cold" : "hot";
+}
+
+const char *info_order_name(const mmarr_array_info *a)
+{
+    return a->order == MMARR_ORDER_F ? "F" : "C";
+}
+
+/* A value that cannot be read is a data problem (exit 1), unless this library version just
+ * cannot read that kind of array. */
+int info_read_failure_rc(const mmarr_error *e)
+{
+    return e->code == MMARR_E_UNSUPPORTED ? CLI_EXIT_OK : CLI_EXIT_DATA;
+}
+
+mmarr_array_info info_array(mmarr_file *f, size_t i)
+{
+    mmarr_array_info a;
+    mmarr_error e;
+    if (mmarr_file_array(f, i, &a, &e) != MMARR_OK) {
+        cli_error("%s", e.message); /* only an out-of-range index, which cannot happen */
+        exit(CLI_EXIT_DATA);
+    }
+    return a;
+}
+
+int info_measure_residency(mmarr_file *f, size_t count, residency *r)
+{
+    mmarr_error e;
+    r->bytes = calloc(count ? count : 1, sizeof *r->bytes);
+    if (!r->bytes) {
+        return cli_oom();
+    }
+    for (size_t i = 0; i < count; i++)
+        if (mmarr_file_resident(f, i, &r->bytes[i], NULL, &e) != MMARR_OK) {
+            cli_error("%s", e.message);
+            return CLI_EXIT_DATA;
+        }
+    if (mmarr_file_resident(f, MMARR_ALL, &r->file_resident, &r->file_total, &e) != MMARR_OK) {
+        cli_error("%s", e.message);
+        return CLI_EXIT_DATA;
+    }
+    return CLI_EXIT_OK;
+}
+
+const char *const info_vstatus_name[V_NSTATUS] = {"ok",    "mismatch",     "corrupt",
+                                                     "stale", "not_verified", "error"};
+
+const char *const info_vstatus_label[V_NSTATUS] = {"OK",    "MISMATCH",     "CORRUPT",
+                                                      "STALE", "NOT VERIFIED", "ERROR"};
+
+const char *const info_vstatus_summary[V_NSTATUS] = {
+    "ok", "checksum mismatch", "corrupt", "stale", "not verified", "error"};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Verify one array and account for it. Every outcome but OK leaves its message in *e. */
+vstatus info_verify_one(mmarr_file *f, const mmarr_array_info *a, vsummary *s, mmarr_error *e)
+{
+    const double t0 = now_seconds();
+    const mmarr_err rc = mmarr_file_verify_array(f, a->index, e);
+    s->seconds += now_seconds() - t0;
+    vstatus st;
+    switch (rc) {
+    case MMARR_OK: st = V_OK; break;
+    case MMARR_E_CHECKSUM: st = V_MISMATCH; break;
+    case MMARR_E_CORRUPT: st = V_CORRUPT; break;
+    case MMARR_E_STALE: st = V_STALE; break;
+    case MMARR_E_UNSUPPORTED: st = V_NOT_VERIFIED; break;
+    default: st = V_ERROR; break;
+    }
+    if (st == V_OK || st == V_MISMATCH || st == V_STALE)
+        s->bytes_hashed += a->nbytes; /* these outcomes hashed the data */
+    s->count[st]++;
+    s->checked++;
+    return st;
+}
+
+int info_verify_failed(const vsummary *s)
+{
+    return s->slot_damaged || s->count[V_OK] != s->checked;
+}
+
+/* Chunk k of a cold array; an error (which only an index out of range could cause) is
+ * reported and returned as an exit code. */
+int info_chunk(mmarr_file *f, const mmarr_array_info *a, size_t k, mmarr_chunk_info *c)
+{
+    mmarr_error e;
+    if (mmarr_file_chunk(f, a->index, k, c, &e) != MMARR_OK) {
+        cli_error("%s", e.message);
+        return CLI_EXIT_DATA;
+    }
+    return CLI_EXIT_OK;
+}
+
+double info_chunk_ratio(const mmarr_chunk_info *c)
+{
+    return c->stored_size ? (double)c->raw_size / (double)c->stored_size : 1.0;
+}
+
+mmarr_err info_meta(mmarr_file *f, size_t index, size_t i, const char **key, const char **value)
+{
+    return index == MMARR_ALL ? mmarr_file_meta(f, i, key, value, NULL)
+                              : mmarr_array_meta(f, index, i, key, value, NULL);
+}
