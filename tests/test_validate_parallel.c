@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_validate_parallel.c — indexes over 1 MiB, which mmarr_open validates on two threads
- * (index.c): the hash on one while the structure is checked, the names table in blocks of
+ * (index_names.c): the hash on one while the structure is checked, the names table in blocks of
  * 2,048 that both threads claim in turn. Whatever thread finds a fault, the error must be the
  * one a sequential check reports first. ctest also runs this suite with one CPU allowed
  * (validate_parallel_one_cpu), where the checks run without a helper thread.
@@ -28,7 +28,7 @@
 /* Large indexes                                                                             */
 
 /* An index of 20,000 arrays (over 1 MiB) is hashed on a second thread while the structure is
- * validated (index.c): a flipped bit must still be reported as a checksum failure, even where
+ * validated (index_names.c): a flipped bit must still be reported as a checksum failure, even where
  * the structural checks also fail, and a resealed structural fault as corruption. */
 static void test_parallel__large_index_checksum_and_structure(void **state)
 {
@@ -65,7 +65,7 @@ static void test_parallel__large_index_checksum_and_structure(void **state)
 }
 
 /* Above 1 MiB the index is validated on two threads, which check the names table in blocks
- * of 2,048 names that each claims in turn (index.c, mm_vjob). Whatever block a fault lies in,
+ * of 2,048 names that each claims in turn (index_names.c, mm_vjob). Whatever block a fault lies in,
  * and whichever thread finds it, the error must be the one a sequential check reports first
  * (names before entries; of two faults, the first in table order), and entry messages must
  * still name the array. The file also has shapes that alternate, so that the writer shares

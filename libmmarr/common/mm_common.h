@@ -39,7 +39,13 @@ typedef struct mm_sbuf {
     bool failed;
 } mm_sbuf;
 
-bool mm_sb_reserve(mm_sbuf *sb, size_t extra);
+/* Room for `extra` more bytes (and the NUL); false once allocation has failed. */
+bool mm_sb_grow(mm_sbuf *sb, size_t extra);
+static inline bool mm_sb_reserve(mm_sbuf *sb, size_t extra)
+{
+    /* cap > len whenever cap > 0, so this is len + extra + 1 <= cap without overflow */
+    return (!sb->failed && extra < sb->cap - sb->len) || mm_sb_grow(sb, extra);
+}
 bool mm_sb_putn(mm_sbuf *sb, const void *s, size_t n);
 bool mm_sb_puts(mm_sbuf *sb, const char *s);
 bool mm_sb_putc(mm_sbuf *sb, char c);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool mm_sb_reserve(mm_sbuf *sb, size_t extra)
+bool mm_sb_grow(mm_sbuf *sb, size_t extra)
 {
     if (sb->failed)
         return false;

@@ -52,8 +52,12 @@ bool mm_utf8_valid(const unsigned char *s, size_t n)
                 continue;
             }
         }
-        if (s[i] == 0)
-            return false;
+        if (s[i] < 0x80) { /* ASCII within the last 8 bytes, or beside non-ASCII */
+            if (s[i] == 0)
+                return false;
+            i++;
+            continue;
+        }
         const size_t len = mm_utf8_decode(s + i, n - i, NULL);
         if (!len)
             return false;

@@ -182,9 +182,9 @@ struct mmarr_file {
     pthread_mutex_t err_lock;
     mmarr_error last_err;
 
-    struct mm_cache *cache; /* cache.c: mmarr_file_map() state, created on first use */
+    struct mm_cache *cache; /* cache_map.c: mmarr_file_map() state, created on first use */
 
-    /* cold.c: decompression states (zstd context, chunk buffers) kept between reads */
+    /* cold_read.c: decompression states (zstd context, chunk buffers) kept between reads */
     pthread_mutex_t dpool_lock;
     struct mm_dstate *dpool[MM_DPOOL_MAX];
     unsigned dpool_count;
@@ -200,9 +200,13 @@ static inline uint32_t mm_heap_put(mm_sbuf *h, const char *s, size_t n)
 {
     if (h->len + n + 1 > UINT32_MAX)
         return UINT32_MAX;
-    const uint32_t off = (uint32_t)h->len;
-    if (!mm_sb_putn(h, s, n) || !mm_sb_putc(h, '\0'))
+    if (!mm_sb_reserve(h, n + 1))
         return UINT32_MAX;
+    const uint32_t off = (uint32_t)h->len;
+    memcpy(h->p + off, s, n);
+    h->p[off + n] = '\0';
+    h->len += n + 1;
+    h->p[h->len] = '\0'; /* mm_sbuf keeps a NUL after len */
     return off;
 }
 
@@ -235,7 +239,7 @@ bool mm_index_encode(mm_index_parts *p, unsigned char **out, size_t *out_size);
 void mm_superblock_encode(unsigned char sb[MMARR_SUPERBLOCK_SIZE], uint32_t alignment,
                           const mmarr_disk_slot *slot);
 
-/* index.c: validate superblock + index of f->base/f->size and fill the views. */
+/* index_read.c: validate superblock + index of f->base/f->size and fill the views. */
 mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err);
 /* Free what mm_index_load allocated. */
 void mm_index_unload(mmarr_file *f);
@@ -308,7 +312,7 @@ const unsigned char *mm_zwriter_out(const mm_zwriter *z, size_t k, size_t *size,
                                     uint64_t *raw_checksum);
 bool mm_zstd_level_ok(int level);
 
-/* cache.c: unmap what mmarr_file_map() mapped and free the cache state (mmarr_close). */
+/* cache_map.c: unmap what mmarr_file_map() mapped and free the cache state (mmarr_close). */
 void mm_cache_release(mmarr_file *f);
 
 /* update.c: publish CHECKSUMS_STALE before the first in-place write (spec.md §11.2). */
