@@ -49,7 +49,7 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
     recs = malloc((w->meta_count ? w->meta_count : 1) * sizeof *recs);
     groups = malloc((w->meta_count ? w->meta_count : 1) * sizeof *groups);
     if (!order || !names || !dts || !recs || !groups)
-        goto nomem;
+        goto done;
     for (size_t i = 0; i < w->entry_count; i++)
         order[i] = (uint32_t)i;
     if (w->entry_count)
@@ -58,14 +58,14 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
         const mm_strref *nm = &w->names[order[k]];
         uint32_t off = mm_heap_put(&oh, w->heap + nm->off, nm->len);
         if (off == UINT32_MAX)
-            goto nomem;
+            goto done;
         names[k] = (mmarr_disk_name){off, nm->len};
         w->entries[order[k]].name_rank = (uint32_t)k;
     }
     for (size_t i = 0; i < w->dtype_count; i++) {
         uint32_t off = mm_heap_put(&oh, w->heap + w->dtypes[i].str_offset, w->dtypes[i].str_size);
         if (off == UINT32_MAX)
-            goto nomem;
+            goto done;
         dts[i] = (mmarr_disk_dtype){off, w->dtypes[i].str_size};
     }
 
@@ -79,7 +79,7 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
         uint32_t ko = mm_heap_put(&oh, m->key, strlen(m->key));
         uint32_t vo = mm_heap_put(&oh, m->value, strlen(m->value));
         if (ko == UINT32_MAX || vo == UINT32_MAX)
-            goto nomem;
+            goto done;
         if (m->owner == SIZE_MAX) {
             if (!*fmeta_count)
                 *fmeta_first = (uint32_t)nrec;
@@ -125,7 +125,7 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
     h.file_meta_count = *fmeta_count;
     const size_t size = (size_t)mm_align_up(off, MMARR_SECTION_ALIGNMENT);
     if (w->dim_count > UINT32_MAX || nrec > UINT32_MAX || !(buf = calloc(1, size)))
-        goto nomem;
+        goto done;
     memcpy(buf, &h, sizeof h);
     if (w->entry_count) {
         memcpy(buf + h.entries_offset, w->entries, w->entry_count * sizeof(mmarr_disk_entry));
@@ -146,23 +146,16 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
         memcpy(buf + h.chunks_offset, w->chunks, w->chunk_count * sizeof(mmarr_disk_chunk));
     if (oh.len)
         memcpy(buf + h.heap_offset, oh.p, oh.len);
-    mm_sb_free(&oh);
-    free(recs);
-    free(groups);
-    free(names);
-    free(dts);
-    free(order);
     *out = buf;
     *out_size = size;
-    return true;
-nomem:
+done: /* buf is NULL after a failure (out of memory, past the u32 limits) */
     mm_sb_free(&oh);
     free(recs);
     free(groups);
     free(names);
     free(dts);
     free(order);
-    return false;
+    return buf != NULL;
 }
 
 void mm_superblock_encode(unsigned char sb[MMARR_SUPERBLOCK_SIZE], uint32_t alignment,
