@@ -8,7 +8,8 @@ set -euo pipefail
 pkgs=(cmake make gcc pkg-config libzstd-dev libxxhash-dev libcmocka-dev libzip-dev python3-dev
       python3-numpy)
 if [ "${1:-build}" = test ]; then
-  pkgs+=(clang-14 libclang-rt-14-dev clang-format-14 python3-xxhash python3-pytest valgrind strace)
+  pkgs+=(clang-14 libclang-rt-14-dev clang-format-14 python3-xxhash python3-pytest valgrind strace
+         python3-dask python3-distributed)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -37,3 +37,14 @@ for _obj in (File, MappedArray, Writer, Stream, Shared, open, save, share, relea
              _reopen):
     _obj.__module__ = __name__
 del _obj
+
+# Optional integrations, registered when their library is imported (never imported here).
+from ._hooks import after_import as _after_import  # noqa: E402
+
+
+def _register_distributed():
+    from . import _distributed
+    _distributed.register()
+
+
+_after_import("distributed", _register_distributed)

@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: MIT
+"""Dask distributed: MappedArrays, their views and Files cross a cluster as references.
+
+Needs Debian's python3-distributed (scripts/deps.sh test installs it); skipped without it.
+The cluster test starts its own LocalCluster of worker processes on 127.0.0.1 and counts the
+bytes every process (client, scheduler, workers) really writes to its connections."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import mmarr
+
+distributed = pytest.importorskip("distributed", reason="python3-distributed is not installed")
+from distributed.protocol import deserialize, serialize  # noqa: E402
+
+# Workers cannot import this test module: send its functions by value.
+cloudpickle = pytest.importorskip("cloudpickle")
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def frame_bytes(frames):
+    return sum(memoryview(f).nbytes for f in frames)
+
+
+@pytest.fixture
+def data(shm):
+    path = shm / "d.mmarr"
+    mmarr.save(path, {"small": np.arange(1 << 17, dtype="f8"),            # 1 MiB
+                      "big": np.arange(1 << 22, dtype="f8")})             # 32 MiB
+    return path
+
+
+def test_import_mmarr_does_not_import_distributed():
+    code = "import sys, mmarr; print('distributed' in sys.modules, 'dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=os.environ)
+    assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("order", ["mmarr first", "distributed first"])
+def test_registration_in_either_import_order(data, order):
+    first, second = ("mmarr", "distributed") if order == "mmarr first" else ("distributed",
+                                                                              "mmarr")
+    code = (f"import {first}, {second}\n"
+            "from distributed.protocol import serialize\n"
+            f"f = mmarr.open({str(data)!r})\n"
+            "h, fr = serialize(f['big'])\n"
+            "print(sum(memoryview(x).nbytes for x in fr))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=os.environ)
+    assert int(out.stdout) < 1024
+
+
+def test_serialized_size_does_not_grow_with_the_array(data):
+    with mmarr.open(data) as f:
+        sizes = {}
+        for name in ("small", "big"):
+            x = f[name]
+            header, frames = serialize(x)
+            sizes[name] = frame_bytes(frames)
+            y = deserialize(header, frames)
+            assert type(y) is mmarr.MappedArray
+            np.testing.assert_array_equal(y, x)
+        assert sizes["big"] < 1024 and abs(sizes["big"] - sizes["small"]) < 16
+        view = f["big"][1000:200000:7]
+        header, frames = serialize(view)
+        assert frame_bytes(frames) < 1024
+        np.testing.assert_array_equal(deserialize(header, frames), view)
+        header, frames = serialize(f)
+        g = deserialize(header, frames)
+        assert isinstance(g, mmarr.File) and sorted(g) == ["big", "small"]
+
+
+def test_writable_reference_stays_writable(data):
+    with mmarr.open(data, "r+") as f:
+        x = f["small"]
+        header, frames = serialize(x)
+        y = deserialize(header, frames)
+        assert y.flags.writeable
+        y[0] = 42.0
+        assert x[0] == 42.0  # the same file's pages
+
+
+def test_replaced_file_is_refused(data):
+    with mmarr.open(data) as f:
+        header, frames = serialize(f["small"])
+    mmarr.save(data, {"small": np.zeros(4)})  # replaced: a new inode at the path
+    with pytest.raises(mmarr.FileChangedError):
+        deserialize(header, frames)
+
+
+def _count_written_bytes():
+    """Wrap distributed's TCP framing in this process so it counts the bytes it sends."""
+    import distributed.comm.tcp as tcp
+    if getattr(tcp, "_mmarr_sent", None) is None:
+        original = tcp.to_frames
+        tcp._mmarr_sent = [0]
+
+        async def to_frames(*args, **kwargs):
+            frames = await original(*args, **kwargs)
+            tcp._mmarr_sent[0] += sum(memoryview(f).nbytes for f in frames)
+            return frames
+        tcp.to_frames = to_frames
+    return tcp._mmarr_sent[0]
+
+
+def _received(a):
+    """On a worker: what arrived, its sum, and the file its bytes are mapped from here."""
+    import mmarr as m
+    address = a.__array_interface__["data"][0]
+    backing = None
+    with open("/proc/self/maps") as fp:
+        for line in fp:
+            parts = line.split(maxsplit=5)
+            lo, hi = (int(v, 16) for v in parts[0].split("-"))
+            if lo <= address < hi:
+                backing = parts[5].strip() if len(parts) > 5 else ""
+    return type(a).__name__, isinstance(a, m.MappedArray), float(a.sum()), backing
+
+
+def test_cluster_moves_references_not_bytes(data):
+    dask_array = pytest.importorskip("dask.array")
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=40) as cluster, \
+            Client(cluster) as client, mmarr.open(data) as f:
+        def sent():
+            counts = client.run(_count_written_bytes)
+            return (sum(counts.values()) + client.run_on_scheduler(_count_written_bytes)
+                    + _count_written_bytes())
+
+        sent()  # install the counters
+        moved = {}
+        for name in ("small", "big"):
+            x = f[name]
+            before = sent()
+            fut = client.scatter(x)
+            kind, mapped, total, backing = client.submit(_received, fut).result()
+            assert (kind, mapped, total) == ("MappedArray", True, float(x.sum()))
+            assert backing == str(data)  # the worker maps the file itself
+            # a view computed on a worker comes back as a reference too
+            back = client.submit(lambda a: a[::2], fut).result()
+            assert type(back) is mmarr.MappedArray
+            np.testing.assert_array_equal(back, x[::2])
+            for inline in (False, True):
+                d = dask_array.from_array(x, chunks=x.size // 4, inline_array=inline)
+                assert float(d.sum().compute()) == float(x.sum())
+            moved[name] = sent() - before
+            del fut
+        print("bytes sent by all processes:", moved)
+        # 32 MiB and 1 MiB arrays cost the same few kilobytes of messages
+        assert moved["big"] < (1 << 20), moved
+        assert moved["big"] < 4 * moved["small"] + (64 << 10), moved
