@@ -123,6 +123,7 @@ def _received(a):
 
 def test_cluster_moves_references_not_bytes(data):
     dask_array = pytest.importorskip("dask.array")
+    import mmarr.dask
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -149,6 +150,8 @@ def test_cluster_moves_references_not_bytes(data):
             for inline in (False, True):
                 d = dask_array.from_array(x, chunks=x.size // 4, inline_array=inline)
                 assert float(d.sum().compute()) == float(x.sum())
+            d = mmarr.dask.from_mmarr(f, name, chunks=x.size // 4)
+            assert float(d.sum().compute()) == float(x.sum())
             moved[name] = sent() - before
             del fut
         print("bytes sent by all processes:", moved)

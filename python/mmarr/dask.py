@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: MIT
+"""mmarr.dask — dask arrays over mmarr files whose graphs hold references, never data.
+
+    import mmarr.dask
+    x = mmarr.dask.from_mmarr("/dev/shm/data.mmarr", "x")      # a dask.array.Array
+    everything = mmarr.dask.from_mmarr("/dev/shm/data.mmarr")  # {name: dask array}
+
+Every task of the graph holds the file's path and identity, the array's name and key
+(checksum included) and the region it reads: a few hundred bytes, whatever the array's size.
+A worker maps the file itself (hot arrays: the task's result is a zero-copy view of the
+mapping) or decompresses only the stored chunks of its region (cold arrays). Keys are
+deterministic: two calls on the same file give the same keys, a rewritten file new ones. A
+worker that finds another file at the path raises FileChangedError. Needs dask (imported when
+this module is), never imported by `import mmarr`.
+"""
+import math
+import os
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+
+from ._file import File
+from ._mmarr import FileChangedError
+from ._pickle import MappedArray, _handle_for
+
+__all__ = ["from_mmarr"]
+
+_PAGE = 4096
+
+
+def _load(path, ident, name, key, region, cold):
+    """The task: `region` (slices) of array `name` of the file, checked against the
+    identity and array key the graph was built with."""
+    what = f'array "{name}" of {path}'
+    h = _handle_for(path, False, ident, what)
+    i = h.find(name)
+    if i < 0 or h.array_key(i) != tuple(key):
+        raise FileChangedError(f"{what} changed since the dask graph was built")
+    if not cold:
+        return h.get(name, MappedArray)[region]
+    f = File._from_handle(h, path, "r")
+    if not region:  # 0-d
+        return f.read(name)
+    rows = region[0]
+    return f.read(name, rows=(rows.start, rows.stop))[(slice(None),) + tuple(region[1:])]
+
+
+def _unit_rows(info, row_bytes):
+    """Rows per indivisible step of chunking along the first axis: whole pages of the
+    mapping for hot arrays, whole stored chunks for cold ones (a task never decompresses a
+    chunk another task also decompresses)."""
+    if row_bytes == 0:
+        return 1
+    block = info["chunk_size"] if info["storage"] == "cold" else _PAGE
+    return math.lcm(block, row_bytes) // row_bytes
+
+
+def _auto_chunks(info, dtype):
+    shape = tuple(info["shape"])
+    if not shape:
+        return ()
+    limit = dask.utils.parse_bytes(dask.config.get("array.chunk-size"))
+    fortran = info["order"] == "F" and len(shape) > 1
+    if fortran:
+        if info["storage"] == "cold":  # stored column-major in chunks: one task reads it all
+            return tuple((n,) for n in shape)
+        axis = len(shape) - 1  # contiguous along the last axis
+    else:
+        axis = 0
+    per = dtype.itemsize * math.prod(s for k, s in enumerate(shape) if k != axis)
+    unit = 1 if fortran else _unit_rows(info, per)
+    steps = max(1, limit // max(1, per * unit))
+    step = unit * steps
+    n = shape[axis]
+    along = tuple(min(step, n - k) for k in range(0, n, step)) or (0,)
+    return tuple(along if k == axis else (s,) for k, s in enumerate(shape))
+
+
+def _one(f, name, chunks):
+    h = f._handle()
+    info = f.info(name)
+    i = h.find(name)
+    key = h.array_key(i)
+    dtype = h.descr(i)
+    shape = tuple(info["shape"])
+    cold = info["storage"] == "cold"
+    if chunks == "auto":
+        chunks = _auto_chunks(info, dtype)
+    chunks = da.core.normalize_chunks(chunks, shape, dtype=dtype)
+    if cold and info["order"] == "F" and len(shape) > 1 and any(len(c) > 1 for c in chunks):
+        raise ValueError(f'array "{name}" is cold and stored in Fortran order: it can only '
+                         f"be read whole (chunks=-1)")
+    ident = h.identity()
+    path = os.path.abspath(f.path)  # workers may run elsewhere in the tree
+    token = tokenize(path, ident, info["checksum"], key, chunks)
+    out = f"mmarr-{name}-{token}"
+    bounds = [np.cumsum((0,) + c) for c in chunks]
+    layer = {}
+    for idx in np.ndindex(*[len(c) for c in chunks]):
+        region = tuple(slice(int(b[k]), int(b[k + 1])) for b, k in zip(bounds, idx))
+        layer[(out,) + idx] = (_load, path, ident, name, key, region, cold)
+    graph = HighLevelGraph.from_collections(out, layer, dependencies=())
+    meta = np.empty((0,) * len(shape), dtype)
+    return da.Array(graph, out, chunks, meta=meta)
+
+
+def from_mmarr(path_or_file, name=None, chunks="auto"):
+    """A dask array over array `name` of an mmarr file, or {name: array} for all of them.
+
+    path_or_file: a path or an open mmarr.File. chunks: "auto" (storage-aligned: whole pages
+    of rows for hot arrays, whole stored chunks for cold ones, about dask's
+    array.chunk-size each) or anything dask.array accepts."""
+    f = path_or_file if isinstance(path_or_file, File) else File(path_or_file)
+    if name is None:
+        return {n: _one(f, n, chunks) for n in f}
+    if name not in f:
+        raise KeyError(f"{f.path}: no array named {name!r}")
+    return _one(f, name, chunks)

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: MIT
+"""mmarr.dask.from_mmarr: values, storage-aligned chunks, small deterministic graphs.
+
+Needs Debian's python3-dask (scripts/deps.sh test installs it); skipped without it."""
+import pickle
+
+import numpy as np
+import pytest
+
+import mmarr
+
+dask = pytest.importorskip("dask", reason="python3-dask is not installed")
+pytest.importorskip("dask.array")
+import mmarr.dask as mdask  # noqa: E402
+
+SYNC = {"scheduler": "sync"}
+
+
+@pytest.fixture
+def files(shm):
+    hot, cold = shm / "hot.mmarr", shm / "cold.mmarr"
+    mmarr.save(hot, {"rows": np.arange(3_000_000, dtype="<f4").reshape(-1, 3),
+                     "fortran": np.asfortranarray(np.arange(600.0).reshape(20, 30)),
+                     "scalar": np.float64(3.5),
+                     "table": np.array([(1, 2.5), (3, 4.5)], [("a", "<i4"), ("b", "<f8")])})
+    mmarr.save(cold, {"c": np.arange(1_000_000, dtype="<f8").reshape(-1, 4)},
+               compress={"level": 3, "chunk_size": 65536})
+    return hot, cold
+
+
+def test_values_match_numpy(files):
+    hot, cold = files
+    with mmarr.open(hot) as f, mmarr.open(cold) as g, \
+            dask.config.set({"array.chunk-size": "1MiB"}):
+        arrays = mdask.from_mmarr(f)
+        assert sorted(arrays) == sorted(f)
+        for name, d in arrays.items():
+            assert d.dtype == f[name].dtype and d.shape == f[name].shape
+            np.testing.assert_array_equal(d.compute(**SYNC), f[name])
+        c = mdask.from_mmarr(g, "c")
+        np.testing.assert_array_equal(c.compute(**SYNC), g.read("c"))
+        assert float(c[:, 1].sum().compute(**SYNC)) == float(g.read("c")[:, 1].sum())
+        user = mdask.from_mmarr(cold, "c", chunks=(1000, 2))
+        np.testing.assert_array_equal(user.compute(**SYNC), g.read("c"))
+
+
+def test_auto_chunks_follow_the_storage(files):
+    hot, cold = files
+    with dask.config.set({"array.chunk-size": "1MiB"}):
+        d = mdask.from_mmarr(hot, "rows")
+        c = mdask.from_mmarr(cold, "c")
+    row = 3 * 4
+    starts = np.cumsum((0,) + d.chunks[0][:-1])
+    assert len(d.chunks[0]) > 4 and all(s * row % 4096 == 0 for s in starts)  # whole pages
+    assert all(n * row <= (1 << 20) for n in d.chunks[0])
+    cstarts = np.cumsum((0,) + c.chunks[0][:-1])
+    assert len(c.chunks[0]) > 4 and all(s * 32 % 65536 == 0 for s in cstarts)  # whole chunks
+
+
+def test_hot_tasks_are_views_of_the_mapping(files):
+    hot, _ = files
+    block = mdask.from_mmarr(hot, "rows").blocks[0].compute(**SYNC)
+    assert type(block) is mmarr.MappedArray  # no copy: a view of the file's mapping
+
+
+def test_graph_holds_references_only(files):
+    hot, cold = files
+    for path, name in ((hot, "rows"), (cold, "c")):
+        d = mdask.from_mmarr(path, name, chunks=10_000)
+        tasks = dict(d.__dask_graph__())
+        assert len(tasks) > 10
+        assert max(len(pickle.dumps(t)) for t in tasks.values()) < 1024
+        assert not any(isinstance(a, np.ndarray) for t in tasks.values() for a in t)
+
+
+def test_keys_are_deterministic_and_follow_the_file(files):
+    hot, _ = files
+    a, b = mdask.from_mmarr(hot, "rows"), mdask.from_mmarr(str(hot), "rows")
+    assert a.name == b.name and a.__dask_keys__() == b.__dask_keys__()
+    mmarr.save(hot, {"rows": np.zeros((3, 3), "<f4")})  # rewritten: a new file at the path
+    c = mdask.from_mmarr(hot, "rows")
+    assert c.name != a.name
+    with pytest.raises(mmarr.FileChangedError):
+        a.compute(**SYNC)  # a graph of the old file never reads the new one
+
+
+def test_unknown_array(files):
+    hot, _ = files
+    with pytest.raises(KeyError, match="nope"):
+        mdask.from_mmarr(hot, "nope")
