@@ -4,6 +4,7 @@
     import mmarr.dask
     x = mmarr.dask.from_mmarr("/dev/shm/data.mmarr", "x")      # a dask.array.Array
     everything = mmarr.dask.from_mmarr("/dev/shm/data.mmarr")  # {name: dask array}
+    mmarr.dask.to_mmarr("/dev/shm/out.mmarr", {"y": x * 2})    # written by the workers
 
 Every task of the graph holds the file's path and identity, the array's name and key
 (checksum included) and the region it reads: a few hundred bytes, whatever the array's size.
@@ -15,6 +16,7 @@ this module is), never imported by `import mmarr`.
 """
 import math
 import os
+import secrets
 
 import dask
 import dask.array as da
@@ -25,8 +27,9 @@ from dask.highlevelgraph import HighLevelGraph
 from ._file import File
 from ._mmarr import FileChangedError
 from ._pickle import MappedArray, _handle_for
+from ._writer import Writer
 
-__all__ = ["from_mmarr"]
+__all__ = ["from_mmarr", "to_mmarr"]
 
 _PAGE = 4096
 
@@ -119,3 +122,92 @@ def from_mmarr(path_or_file, name=None, chunks="auto"):
     if name not in f:
         raise KeyError(f"{f.path}: no array named {name!r}")
     return _one(f, name, chunks)
+
+
+def _store(block, tmp, ident, name, region):
+    """A task of to_mmarr: write one block into the staging file, where it was computed."""
+    with File(tmp, "r+") as f:
+        info = f.info()
+        if (info["st_dev"], info["st_ino"]) != tuple(ident):
+            raise FileChangedError(f"{tmp}: the staging file of to_mmarr was replaced")
+        f[name][region] = block
+    return int(np.asarray(block).nbytes)
+
+
+def _sync_dir(path):
+    fd = os.open(os.path.dirname(os.path.abspath(path)) or ".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def to_mmarr(path, arrays, compress=None, metadata=None):
+    """Compute dask arrays {name: array} into one new mmarr file at `path`, atomically.
+
+    Each block is written by the worker that computed it, into a staging file beside `path`
+    (reserved whole first, so a full disk fails before any computing); no array bytes cross
+    the scheduler or the client. When every task has succeeded the checksums are computed
+    and the file is renamed over `path`; a failed or cancelled computation leaves `path` as
+    it was and removes the staging file. The workers must reach `path`'s directory (one
+    machine, or a shared file system).
+
+    compress: None (hot arrays), or a zstd level / dict as for mmarr.save: the arrays are
+    staged hot by the workers, then compressed into `path` on this machine's cores.
+    metadata: file metadata {key: value}. Returns {name: bytes written}."""
+    path = os.fsdecode(os.fspath(path))
+    arrays = {str(k): (v if isinstance(v, da.Array) else da.asarray(v)) for k, v in arrays.items()}
+    for name, d in arrays.items():
+        if any(math.isnan(c) for c in d.shape):
+            raise ValueError(f"to_mmarr: array {name!r} has unknown chunk sizes "
+                             f"(call compute_chunk_sizes() first)")
+        if d.dtype.hasobject:
+            raise TypeError(f"to_mmarr: array {name!r} holds Python objects")
+    directory, base = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{base}.to_mmarr-{secrets.token_hex(4)}.tmp")
+    staged = None
+    try:
+        with Writer(tmp, metadata=None if compress else metadata, sync=False) as w:
+            for name, d in arrays.items():
+                w.reserve(name, d.shape, d.dtype)
+        staged = File(tmp, "r+")  # marks checksums stale before any worker writes
+        info = staged.info()
+        ident = (info["st_dev"], info["st_ino"])
+        tasks = []
+        for name, d in arrays.items():
+            bounds = [np.cumsum((0,) + c) for c in d.chunks]
+            blocks = d.to_delayed().ravel()
+            for idx, block in zip(np.ndindex(*d.numblocks), blocks):
+                region = tuple(slice(int(b[k]), int(b[k + 1])) for b, k in zip(bounds, idx))
+                tasks.append((name, dask.delayed(_store, pure=False)(block, tmp, ident, name,
+                                                                     region)))
+        written = dict.fromkeys(arrays, 0)
+        for (name, _), n in zip(tasks, dask.compute(*[t for _, t in tasks])):
+            written[name] += n
+        if compress:
+            staged.close()
+            staged = File(tmp)
+            with Writer(path, metadata=metadata, compress=compress) as w:
+                for name in arrays:
+                    if not staged[name].ndim:
+                        w.add(name, staged.read(name))
+                        continue
+                    with w.stream(name, staged[name].shape, staged[name].dtype) as s:
+                        rows = staged[name]
+                        step = max(1, (64 << 20) // max(1, rows[:1].nbytes))
+                        for lo in range(0, max(1, len(rows)), step):
+                            s.write(rows[lo:lo + step])
+            staged.close()
+            os.unlink(tmp)
+        else:
+            staged.flush(rehash=True)
+            staged.close()
+            os.replace(tmp, path)
+            _sync_dir(path)
+        staged = None
+        return written
+    finally:
+        if staged is not None:
+            staged.close()
+        if os.path.exists(tmp):
+            os.unlink(tmp)

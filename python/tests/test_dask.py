@@ -2,6 +2,7 @@
 """mmarr.dask.from_mmarr: values, storage-aligned chunks, small deterministic graphs.
 
 Needs Debian's python3-dask (scripts/deps.sh test installs it); skipped without it."""
+import os
 import pickle
 
 import numpy as np
@@ -88,3 +89,43 @@ def test_unknown_array(files):
     hot, _ = files
     with pytest.raises(KeyError, match="nope"):
         mdask.from_mmarr(hot, "nope")
+
+
+def _no_staging_left(directory):
+    return [n for n in os.listdir(directory) if "to_mmarr" in n] == []
+
+
+@pytest.mark.parametrize("compress", [None, 3])
+def test_to_mmarr_writes_and_publishes(shm, compress):
+    import dask.array as da
+    x = da.arange(600_000, chunks=70_000, dtype="<i8").reshape(-1, 6) * 3
+    y = da.from_array(np.linspace(0, 1, 1000, dtype="<f4"), chunks=300)
+    out = shm / "out.mmarr"
+    written = mdask.to_mmarr(out, {"x": x, "y": y, "s": da.from_array(np.float64(2.5))},
+                             compress=compress, metadata={"source": "test"})
+    assert written == {"x": x.nbytes, "y": y.nbytes, "s": 8}
+    with mmarr.open(out) as f:
+        assert f.verify() is None and f.metadata == {"source": "test"}
+        np.testing.assert_array_equal(f.read("x"), x.compute(**SYNC))
+        np.testing.assert_array_equal(f.read("y"), y.compute(**SYNC))
+        assert f.read("s") == 2.5
+        assert f.info("x")["storage"] == ("cold" if compress else "hot")
+        assert not f.info()["checksums_stale"]
+    assert _no_staging_left(shm)
+
+
+def test_to_mmarr_failure_publishes_nothing(shm):
+    import dask.array as da
+
+    def explode(block):
+        if block[0] >= 5000:
+            raise RuntimeError("a failing task")
+        return block
+    bad = da.arange(10_000, chunks=1000).map_blocks(explode)
+    out = shm / "out.mmarr"
+    mmarr.save(out, {"old": np.arange(3)})
+    with pytest.raises(RuntimeError, match="a failing task"):
+        mdask.to_mmarr(out, {"bad": bad})
+    with mmarr.open(out) as f:
+        assert list(f) == ["old"]  # the previous file, untouched
+    assert _no_staging_left(shm)

@@ -154,7 +154,17 @@ def test_cluster_moves_references_not_bytes(data):
             assert float(d.sum().compute()) == float(x.sum())
             moved[name] = sent() - before
             del fut
-        print("bytes sent by all processes:", moved)
+        # workers compute a 32 MiB array and write it where they computed it
+        before = sent()
+        rand = dask_array.random.RandomState(5).random_sample(1 << 22, chunks=1 << 19)
+        written = mmarr.dask.to_mmarr(data.parent / "out.mmarr", {"r": rand})
+        moved["to_mmarr"] = sent() - before
+        assert written == {"r": 32 << 20}
+        with mmarr.open(data.parent / "out.mmarr") as g:
+            assert g.verify() is None and g["r"].shape == (1 << 22,)
+            assert 0.45 < float(g["r"].mean()) < 0.55
+        assert moved["to_mmarr"] < (1 << 20), moved
         # 32 MiB and 1 MiB arrays cost the same few kilobytes of messages
+        print("bytes sent by all processes:", moved)
         assert moved["big"] < (1 << 20), moved
         assert moved["big"] < 4 * moved["small"] + (64 << 10), moved
