@@ -168,3 +168,31 @@ def test_cluster_moves_references_not_bytes(data):
         print("bytes sent by all processes:", moved)
         assert moved["big"] < (1 << 20), moved
         assert moved["big"] < 4 * moved["small"] + (64 << 10), moved
+
+
+def _die_once(block, marker):
+    """A block function that kills its worker process the first time it runs anywhere."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return block
+
+
+def test_to_mmarr_survives_a_killed_worker(shm):
+    dask_array = pytest.importorskip("dask.array")
+    import mmarr.dask
+    from distributed import Client, LocalCluster
+
+    marker = str(shm / "died")
+    x = dask_array.arange(400_000, chunks=50_000, dtype="<i8")
+    y = x.map_blocks(_die_once, marker, meta=np.empty(0, "<i8"))  # meta: never call it here
+    out = shm / "out.mmarr"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=50) as cluster, Client(cluster):
+        written = mmarr.dask.to_mmarr(out, {"y": y})
+    assert os.path.exists(marker)  # a worker really died mid-computation
+    assert written == {"y": 400_000 * 8}
+    with mmarr.open(out) as f:
+        assert f.verify() is None
+        np.testing.assert_array_equal(f["y"], np.arange(400_000))
+    assert [n for n in os.listdir(shm) if "to_mmarr" in n] == []
