@@ -167,6 +167,8 @@ static void ex_index(expect *x)
     CHECK(x->c, x->fi.index_offset == u64_of(tok[1], 10) && x->fi.index_size == u64_of(tok[2], 10),
           "index at %" PRIu64 " size %" PRIu64 ", expected %s size %s", x->fi.index_offset,
           x->fi.index_size, tok[1], tok[2]);
+    CHECK(x->c, x->fi.index_checksum == u64_of(tok[3], 16),
+          "index checksum %016" PRIx64 ", expected %s", x->fi.index_checksum, tok[3]);
 }
 
 static void ex_features(expect *x)
@@ -548,7 +550,7 @@ static const struct expect_key {
     {"alignment", 2, 0, ex_alignment},
     {"generation", 2, 0, ex_generation},
     {"file_size", 2, 0, ex_file_size},
-    {"index", 3, 0, ex_index},
+    {"index", 4, 0, ex_index},
     {"features", 3, 0, ex_features},
     {"stale", 2, 0, ex_stale},
     {"inactive_damaged", 2, 0, ex_inactive_damaged},

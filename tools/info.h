@@ -62,6 +62,10 @@ extern const char *const info_vstatus_name[V_NSTATUS];
 extern const char *const info_vstatus_label[V_NSTATUS];
 extern const char *const info_vstatus_summary[V_NSTATUS];
 
+/* The file's content identity as spec.md §11.3 prints it:
+ * generation-file_size-index_offset-index_size-index_checksum (16 hex digits). */
+enum { INFO_IDENTITY_BUF = 5 * 21 };
+const char *info_identity(const mmarr_file_info *fi, char buf[INFO_IDENTITY_BUF]);
 /* raw / stored; 1 when nothing is stored (an empty array is not compressed). */
 double info_ratio(const mmarr_array_info *a);
 const char *info_tier_name(const mmarr_array_info *a);  /* "hot", "cold" */

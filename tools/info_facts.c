@@ -3,10 +3,19 @@
  * page-cache residency, verification outcomes and cold chunks (info.h). */
 #include "info.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 /* raw / stored; 1 when nothing is stored (an empty array is not compressed). */
+const char *info_identity(const mmarr_file_info *fi, char buf[INFO_IDENTITY_BUF])
+{
+    snprintf(buf, INFO_IDENTITY_BUF, "%" PRIu64 "-%" PRIu64 "-%" PRIu64 "-%" PRIu64 "-%016" PRIx64,
+             fi->generation, fi->file_size, fi->index_offset, fi->index_size, fi->index_checksum);
+    return buf;
+}
+
 double info_ratio(const mmarr_array_info *a)
 {
     return a->stored_bytes ? (double)a->nbytes / (double)a->stored_bytes : 1.0;

@@ -46,7 +46,7 @@ static void j_meta_object(json_obj *w, const char *key, mmarr_file *f, size_t in
 
 static void j_file_head(json_obj *w, mmarr_file *f, const mmarr_file_info *fi)
 {
-    char ver[32];
+    char ver[32], hex[17], id[INFO_IDENTITY_BUF];
     snprintf(ver, sizeof ver, "%u.%u", fi->format_major, fi->format_minor);
     json_u64(w, "schema_version", 1);
     json_str(w, "file", fi->path);
@@ -58,6 +58,9 @@ static void j_file_head(json_obj *w, mmarr_file *f, const mmarr_file_info *fi)
     json_u64(w, "generation", fi->generation);
     json_u64(w, "index_offset", fi->index_offset);
     json_u64(w, "index_size", fi->index_size);
+    snprintf(hex, sizeof hex, "%016" PRIx64, fi->index_checksum);
+    json_str(w, "index_checksum", hex);
+    json_str(w, "identity", info_identity(fi, id));
     json_u64(w, "required_features", fi->required_features);
     json_u64(w, "optional_features", fi->optional_features);
     json_bool(w, "checksums_stale", fi->checksums_stale);

@@ -74,7 +74,7 @@ static void print_meta(mmarr_file *f, size_t index, size_t n)
 
 static void print_file_header(mmarr_file *f, const mmarr_file_info *fi)
 {
-    char hb[MM_SIZE_BUF];
+    char hb[MM_SIZE_BUF], id[INFO_IDENTITY_BUF];
     mm_sbuf sb = {0};
     text_put_display(&sb, fi->path);
     printf("file:        %s\n", cli_sb_str(&sb));
@@ -83,6 +83,7 @@ static void print_file_header(mmarr_file *f, const mmarr_file_info *fi)
            fi->file_size);
     printf("alignment:   %" PRIu64 "\n", fi->alignment);
     printf("generation:  %" PRIu64 "\n", fi->generation);
+    printf("identity:    %s\n", info_identity(fi, id));
     printf("arrays:      %zu\n", fi->count);
     if (fi->checksums_stale)
         printf("checksums:   stale (opened for writing since the last rehash)\n");

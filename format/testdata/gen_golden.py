@@ -25,7 +25,7 @@ bytes ("-" for the empty string). Lines, in this order:
   alignment <n>
   generation <n>
   file_size <n>
-  index <index_offset> <index_size>
+  index <index_offset> <index_size> <index_checksum, 16 hex digits>
   features <required> <optional>          (decimal)
   stale <0|1>
   inactive_damaged <0|1>

@@ -361,10 +361,11 @@ def describe(im, *, generation=1, file_size=None, index=None, features=(0, 0), s
     index = (im.index_off, im.index_size) if index is None else index
     averify = averify or {}
     data_override = data_override or {}
+    index_checksum = hex16(xxh(index_bytes(im)))  # the active index is im's (§11.3)
     j = {
         "format_major": im.major, "format_minor": im.minor, "alignment": im.alignment,
         "generation": generation, "file_size": file_size,
-        "index_offset": index[0], "index_size": index[1],
+        "index_offset": index[0], "index_size": index[1], "index_checksum": index_checksum,
         "required_features": features[0], "optional_features": features[1],
         "checksums_stale": bool(stale), "inactive_slot_damaged": bool(inactive_damaged),
         "verify": verify,
@@ -373,7 +374,7 @@ def describe(im, *, generation=1, file_size=None, index=None, features=(0, 0), s
     }
     x = ["mmarr-expect 1", "format %d %d" % (im.major, im.minor), "alignment %d" % im.alignment,
          "generation %d" % generation, "file_size %d" % file_size,
-         "index %d %d" % index, "features %d %d" % features, "stale %d" % stale,
+         "index %d %d %s" % (index + (index_checksum,)), "features %d %d" % features, "stale %d" % stale,
          "inactive_damaged %d" % inactive_damaged, "verify %s" % verify]
     for k, v in im.file_meta:
         x.append("fmeta %s %s" % (hx(k), hx(v)))

@@ -238,6 +238,11 @@ typedef struct mmarr_file_info {
                                     mmarr_open() mapped (so they name the file whose bytes the
                                     handle serves even if the path was replaced meanwhile);
                                     0 for buffers */
+    uint64_t index_checksum;   /**< XXH3-64 of the active index (spec.md §4.2). With
+                                    generation, file_size, index_offset and index_size it is
+                                    the file's *content identity* (spec.md §11.3): equal on
+                                    every copy of the file and on every machine, and it
+                                    vouches for the data while checksums_stale is 0 */
 } mmarr_file_info;
 
 /**

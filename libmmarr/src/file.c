@@ -179,6 +179,7 @@ void mmarr_file_get_info(const mmarr_file *f, mmarr_file_info *out)
     out->inactive_slot_damaged = f->other_slot_damaged;
     out->device = f->device;
     out->inode = f->inode;
+    out->index_checksum = f->slot.index_checksum;
 }
 
 void mmarr_file_set_threads(mmarr_file *f, unsigned n) { f->threads = n; }

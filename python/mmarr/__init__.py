@@ -10,7 +10,9 @@
 Arrays from a File are `MappedArray`s (an ndarray subclass) that keep the mapping alive
 themselves, so closing or dropping the File while they live is safe. Pickling one (or a view
 of one) records the file's identity and the array, not its bytes; unpickling in another
-process maps the same file, and refuses (`FileChangedError`) if it was replaced or rewritten.
+process maps the same file, and refuses (`FileChangedError`) if it was replaced or rewritten;
+on another machine it maps the same data from a shared filesystem or from a node-local copy
+(`stage`, `$MMARR_STAGE_DIR`), checked by the file's content identity.
 See python/README.md for the whole API.
 """
 from . import _mmarr
@@ -20,12 +22,13 @@ from ._file import File, _reopen, open  # noqa: A004
 from ._mmarr import Error, FileChangedError, NotZeroCopyError
 from ._pickle import MappedArray, _rebuild, release_handles
 from ._share import Shared, _default_share_dir, share  # noqa: F401 (used by examples)
+from ._stage import StagingError, stage
 from ._writer import Stream, Writer, save
 
 __all__ = [
     "open", "File", "MappedArray", "Writer", "save", "share", "Shared", "Error",
     "FileChangedError", "NotZeroCopyError", "release_handles", "dtype_text", "dtype_from_text",
-    "cache_dir", "cache_list", "cache_clear", "Stream",
+    "cache_dir", "cache_list", "cache_clear", "Stream", "stage", "StagingError",
 ]
 __version__ = _mmarr.version
 FORMAT_VERSION = (_mmarr.FORMAT_VERSION_MAJOR, _mmarr.FORMAT_VERSION_MINOR)
@@ -33,8 +36,8 @@ FORMAT_VERSION = (_mmarr.FORMAT_VERSION_MAJOR, _mmarr.FORMAT_VERSION_MINOR)
 # The public names (and the functions pickles name) live in the package's namespace, as
 # mmarr.<name>: pickles made by earlier versions name mmarr._rebuild and mmarr._reopen.
 for _obj in (File, MappedArray, Writer, Stream, Shared, open, save, share, release_handles,
-             dtype_text, dtype_from_text, cache_dir, cache_list, cache_clear, _rebuild,
-             _reopen):
+             dtype_text, dtype_from_text, cache_dir, cache_list, cache_clear, stage,
+             StagingError, _rebuild, _reopen):
     _obj.__module__ = __name__
 del _obj
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _mmarr
 from ._cache import _path_or_none
-from ._pickle import MappedArray, _handle_for, _open_handle
+from ._pickle import MappedArray, _handle_for, _open_handle, origin_path
 
 _ADVICE = {"normal": _mmarr.ADVICE_NORMAL, "sequential": _mmarr.ADVICE_SEQUENTIAL,
            "random": _mmarr.ADVICE_RANDOM, "willneed": _mmarr.ADVICE_WILLNEED,
@@ -264,7 +264,7 @@ class File(collections.abc.Mapping):
 
     def __reduce__(self):
         h = self._handle()
-        return (_reopen, (h.path, self.mode, h.identity()))
+        return (_reopen, (origin_path(h), self.mode, h.identity()))
 
     def __repr__(self):
         if self._h is None:

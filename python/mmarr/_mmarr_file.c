@@ -254,6 +254,7 @@ static PyObject *handle_file_info(HandleObject *self, PyObject *unused)
         mmpy_dict_put(d, "count", PyLong_FromSize_t(fi.count)) ||
         mmpy_dict_put(d, "index_offset", PyLong_FromUnsignedLongLong(fi.index_offset)) ||
         mmpy_dict_put(d, "index_size", PyLong_FromUnsignedLongLong(fi.index_size)) ||
+        mmpy_dict_put(d, "index_checksum", PyLong_FromUnsignedLongLong(fi.index_checksum)) ||
         mmpy_dict_put(d, "writable", PyBool_FromLong(fi.writable)) ||
         mmpy_dict_put(d, "checksums_stale", PyBool_FromLong(fi.checksums_stale)) ||
         mmpy_dict_put(d, "inactive_slot_damaged", PyBool_FromLong(fi.inactive_slot_damaged)) ||
@@ -265,16 +266,20 @@ static PyObject *handle_file_info(HandleObject *self, PyObject *unused)
     return d;
 }
 
-/* identity() -> (st_dev, st_ino, index_offset, index_size): what a pickle of this file
- * records. In-place writes through "r+" handles keep it; a rewrite (new inode) or a rehash
- * (new index) changes it. */
+/* identity() -> (st_dev, st_ino, index_offset, index_size, generation, file_size,
+ * index_checksum, checksums_stale): what a pickle of this file records. The first two name
+ * the file on this machine; items 2..6 hold its content identity (spec.md §11.3), which
+ * travels to other machines and copies; the last says whether that identity vouches for the
+ * data. In-place writes through "r+" handles keep it; a rewrite or a rehash changes it. */
 static PyObject *handle_identity(HandleObject *self, PyObject *unused)
 {
     (void)unused;
     mmarr_file_info fi;
     mmarr_file_get_info(self->f, &fi);
-    return Py_BuildValue("(KKKK)", self->dev, self->ino, (unsigned long long)fi.index_offset,
-                         (unsigned long long)fi.index_size);
+    return Py_BuildValue("(KKKKKKKO)", self->dev, self->ino, (unsigned long long)fi.index_offset,
+                         (unsigned long long)fi.index_size, (unsigned long long)fi.generation,
+                         (unsigned long long)fi.file_size, (unsigned long long)fi.index_checksum,
+                         fi.checksums_stale ? Py_True : Py_False);
 }
 
 /* array_key(index) -> (offset, stored_bytes, nbytes, checksum, dtype, shape, order): what a

@@ -7,9 +7,10 @@ import weakref
 
 import numpy as np
 
-from . import _mmarr
+from . import _mmarr, _stage
 from ._dtypes import _stored_dtype, dtype_from_text
 from ._mmarr import FileChangedError
+from ._stage import content_identity, identity_difference
 
 def _mapping_of(a):
     """The _mmarr.Mapping an ndarray's memory comes from, or None."""
@@ -43,7 +44,7 @@ class MappedArray(np.ndarray):
         key = h.array_key(m.index)
         writable = bool(self.flags.writeable)
         dtype = None if self.dtype == _stored_dtype(key[4]) else self.dtype
-        return (_rebuild, (h.path, writable, h.identity(), name, key, offset, self.shape,
+        return (_rebuild, (origin_path(h), writable, h.identity(), name, key, offset, self.shape,
                            self.strides, dtype))
 
     def __reduce__(self):
@@ -81,34 +82,107 @@ def release_handles():
     _pinned.clear()
 
 
+def _same_data(ident, now):
+    """Whether a handle whose identity() is `now` serves the data a reference recorded as
+    `ident`: the same file (this machine's device and inode) with the same index, or, from
+    another machine or a copy, the same content identity (spec.md §11.3), which vouches for
+    the data unless checksums are stale; then the inode must match too (a shared
+    filesystem reports one inode number on every client; a copy has another)."""
+    if tuple(ident[:4]) == tuple(now[:4]):
+        return True
+    if len(ident) < 8:  # pickles of mmarr <= 0.1 name a file on their machine only
+        return False
+    if content_identity(ident) != content_identity(now):
+        return False
+    return not (ident[7] or now[7]) or ident[1] == now[1]
+
+
+def _mismatch(path, ident, now, what):
+    if len(ident) < 8:
+        why = (f"{path} is another file than when it was pickled (device/inode "
+               f"{ident[0]}/{ident[1]}, index at {ident[2]}; now {now[0]}/{now[1]}, "
+               f"index at {now[2]})")
+    elif content_identity(ident) == content_identity(now):
+        why = (f"{path} has the recorded content identity but is another file (inode "
+               f"{ident[1]}, now {now[1]}) and its checksums are stale (written in place "
+               f"through 'r+'), so equal identities do not prove equal data; "
+               f"flush(rehash=True) makes the file shareable across machines")
+    else:
+        why = f"{path} holds other data than the reference names: " + \
+              identity_difference(ident, now)
+        if tuple(ident[:2]) == tuple(now[:2]):
+            why = f"{path} was rewritten since it was pickled, and " + why[len(path) + 1:]
+        elif ident[0] == now[0]:
+            why = (f"{path} was replaced since it was pickled (inode {ident[1]}, now "
+                   f"{now[1]}), and " + why[len(path) + 1:])
+    return FileChangedError(f"cannot unpickle {what}: {why}")
+
+
+_origin = weakref.WeakKeyDictionary()  # handle of a staged copy -> the path it was staged from
+_stage_memo = {}                       # (path, content identity) -> staged path, or None
+
+
+def _staged_path(path, ident):
+    """The node-local copy to map for a read-only reference when MMARR_STAGE_DIR is set
+    (see _stage.py), or None: not configured, same filesystem as the staging directory, or
+    staging failed (logged once per file and process; the shared path is mapped then)."""
+    stage_dir = os.environ.get(_stage.ENV)
+    if not stage_dir or len(ident) < 8 or ident[7]:
+        return None
+    key = (path, content_identity(ident), stage_dir)
+    local = _stage_memo.get(key, False)
+    if local is None or (local and os.path.exists(local)):
+        return local
+    try:
+        if os.stat(path).st_dev == os.stat(stage_dir).st_dev:
+            _stage_memo[key] = None  # already as local as the staging directory
+            return None
+    except OSError:
+        pass  # no shared path (a copy may be staged already), or no directory yet
+    try:
+        local = _stage._stage(path, stage_dir, expect=ident)[0]
+    except (OSError, _mmarr.Error) as e:
+        _stage.log.warning("mmarr: mapping %s from its shared path: %s", path, e)
+        local = None
+    _stage_memo[key] = local
+    return local
+
+
 def _handle_for(path, writable, ident, what):
-    """A handle on `path` whose identity is `ident`, or FileChangedError."""
+    """A handle on `path` (or on its node-local copy, for read-only references when staging
+    is configured) serving the data `ident` recorded, or FileChangedError."""
     for key, h in list(_pinned.items()):
-        if _stat_id(key[0]) != (h.st_dev, h.st_ino):
+        if _stat_id(h.path) != (h.st_dev, h.st_ino):
             _pinned.pop(key, None)
-    now = _stat_id(path)
-    if now is None:
-        raise FileChangedError(f"cannot unpickle {what}: {path} is gone (deleted or renamed) "
-                               f"since it was pickled")
-    if now != tuple(ident[:2]):
-        raise FileChangedError(f"cannot unpickle {what}: {path} was replaced since it was "
-                               f"pickled (inode {ident[1]}, now {now[1]}); refusing to map "
-                               f"other data")
-    h = _live.get((now[0], now[1], bool(writable)))
-    if h is None or h.identity() != tuple(ident) or (writable and not h.writable):
-        try:
-            h = _open_handle(path, writable)
-        except FileNotFoundError:
-            raise FileChangedError(f"cannot unpickle {what}: {path} is gone") from None
-    if h.identity() != tuple(ident):
-        raise FileChangedError(f"cannot unpickle {what}: {path} was rewritten since it was "
-                               f"pickled (identity {tuple(ident)}, now {h.identity()})")
-    key = (path, bool(writable))
+    local = None if writable else _staged_path(path, ident)
+    use = local or path
+    key = (use, bool(writable))
+    h = _pinned.get(key)
+    if h is None or not _same_data(ident, h.identity()):
+        now = _stat_id(use)
+        if now is None:
+            raise FileChangedError(f"cannot unpickle {what}: {path} is gone (deleted or "
+                                   f"renamed, or not reachable from this machine)")
+        h = _live.get((now[0], now[1], bool(writable)))
+        if h is None or not _same_data(ident, h.identity()) or (writable and not h.writable):
+            try:
+                h = _open_handle(use, writable)
+            except FileNotFoundError:
+                raise FileChangedError(f"cannot unpickle {what}: {path} is gone") from None
+        if not _same_data(ident, h.identity()):
+            raise _mismatch(path, ident, h.identity(), what)
+        if local:
+            _origin[h] = path
     _pinned.pop(key, None)
     _pinned[key] = h  # most recent last
     while len(_pinned) > _PINNED_MAX:
         _pinned.pop(next(iter(_pinned)), None)
     return h
+
+
+def origin_path(h):
+    """The path a reference to handle `h`'s data names: the shared path of a staged copy."""
+    return _origin.get(h, h.path)
 
 
 def _rebuild(path, writable, ident, name, key, offset, shape, strides, dtype):

@@ -14,6 +14,7 @@ deterministic: two calls on the same file give the same keys, a rewritten file n
 worker that finds another file at the path raises FileChangedError. Needs dask (imported when
 this module is), never imported by `import mmarr`.
 """
+import logging
 import math
 import os
 import secrets
@@ -25,13 +26,16 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from ._file import File
-from ._mmarr import FileChangedError
-from ._pickle import MappedArray, _handle_for
+from ._mmarr import Error, FileChangedError
+from ._pickle import MappedArray, _handle_for, _same_data, origin_path
+from ._stage import ENV as _STAGE_ENV
+from ._stage import content_identity, default_dir, stage
 from ._writer import Writer
 
-__all__ = ["from_mmarr", "to_mmarr"]
+__all__ = ["from_mmarr", "to_mmarr", "Stage"]
 
 _PAGE = 4096
+_log = logging.getLogger("mmarr")
 
 
 def _load(path, ident, name, key, region, cold):
@@ -97,8 +101,11 @@ def _one(f, name, chunks):
         raise ValueError(f'array "{name}" is cold and stored in Fortran order: it can only '
                          f"be read whole (chunks=-1)")
     ident = h.identity()
-    path = os.path.abspath(f.path)  # workers may run elsewhere in the tree
-    token = tokenize(path, ident, info["checksum"], key, chunks)
+    path = os.path.abspath(origin_path(h))  # workers may run elsewhere in the tree
+    # the same keys on every machine for the same data; stale checksums do not vouch for
+    # the data, so then the file itself (device, inode) is part of the token too
+    same = content_identity(ident) + (tuple(ident[:2]) if ident[7] else ())
+    token = tokenize(path, same, info["checksum"], key, chunks)
     out = f"mmarr-{name}-{token}"
     bounds = [np.cumsum((0,) + c) for c in chunks]
     layer = {}
@@ -127,8 +134,7 @@ def from_mmarr(path_or_file, name=None, chunks="auto"):
 def _store(block, tmp, ident, name, region):
     """A task of to_mmarr: write one block into the staging file, where it was computed."""
     with File(tmp, "r+") as f:
-        info = f.info()
-        if (info["st_dev"], info["st_ino"]) != tuple(ident):
+        if not _same_data(ident, f._handle().identity()):
             raise FileChangedError(f"{tmp}: the staging file of to_mmarr was replaced")
         f[name][region] = block
     return int(np.asarray(block).nbytes)
@@ -171,8 +177,7 @@ def to_mmarr(path, arrays, compress=None, metadata=None):
             for name, d in arrays.items():
                 w.reserve(name, d.shape, d.dtype)
         staged = File(tmp, "r+")  # marks checksums stale before any worker writes
-        info = staged.info()
-        ident = (info["st_dev"], info["st_ino"])
+        ident = staged._handle().identity()
         tasks = []
         for name, d in arrays.items():
             bounds = [np.cumsum((0,) + c) for c in d.chunks]
@@ -211,3 +216,34 @@ def to_mmarr(path, arrays, compress=None, metadata=None):
             staged.close()
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+class Stage:
+    """A distributed worker plugin: node-local staging of the mmarr files workers map.
+
+        client.register_worker_plugin(mmarr.dask.Stage("/dev/shm/mmarr-stage"))
+
+    On each worker it sets MMARR_STAGE_DIR, so every read-only reference the worker
+    unpickles (MappedArrays, Files, from_mmarr tasks) maps a verified copy in that node-local
+    directory, made once per node however many workers race for it (see mmarr.stage),
+    instead of the file on a shared filesystem. `dir=None` keeps each worker's own
+    MMARR_STAGE_DIR, or the default (/dev/shm/mmarr-stage-<uid>). `paths`: files to stage
+    when the worker starts, so the first tasks do not wait for the copy. Writable references
+    are never staged, and a worker whose staging fails (a full directory, a file with stale
+    checksums) logs why and maps the shared path."""
+
+    name = "mmarr-stage"
+
+    def __init__(self, dir=None, paths=()):  # noqa: A002 (as mmarr.stage)
+        self.dir = None if dir is None else os.fsdecode(os.fspath(dir))
+        self.paths = [os.path.abspath(os.fsdecode(os.fspath(p))) for p in paths]
+
+    def setup(self, worker=None):
+        d = self.dir or default_dir()
+        os.environ[_STAGE_ENV] = d
+        for p in self.paths:
+            try:
+                stage(p, d)
+            except (OSError, Error) as e:
+                _log.warning("mmarr: cannot stage %s on worker %s: %s", p,
+                             getattr(worker, "name", "?"), e)

@@ -196,3 +196,78 @@ def test_to_mmarr_survives_a_killed_worker(shm):
         assert f.verify() is None
         np.testing.assert_array_equal(f["y"], np.arange(400_000))
     assert [n for n in os.listdir(shm) if "to_mmarr" in n] == []
+
+
+def _mapped_mmarr_files():
+    """The .mmarr files this process maps (from /proc/self/maps)."""
+    with open("/proc/self/maps") as f:
+        return sorted({line.split(None, 5)[5].strip() for line in f
+                       if len(line.split(None, 5)) > 5 and ".mmarr" in line})
+
+
+def test_staging_makes_one_copy_per_node(data, tmp_path):
+    """Four workers standing in for two nodes (two workers each), each node with its own
+    staging directory: every worker maps its node's copy, made once per node."""
+    import mmarr.dask
+    from distributed import Client, Nanny, Scheduler, SpecCluster
+
+    nodes = [tmp_path / "node0", tmp_path / "node1"]
+    nodes[0].mkdir()
+    if os.stat(nodes[0]).st_dev == os.stat(data).st_dev:
+        pytest.skip("needs the staging directories on another filesystem than the data")
+    workers = {f"w{i}": {"cls": Nanny, "options": {
+        "nthreads": 1, "host": "127.0.0.1", "silence_logs": 40,
+        "env": {"MMARR_STAGE_DIR": str(nodes[i % 2])}}} for i in range(4)}
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}}
+    with SpecCluster(workers=workers, scheduler=scheduler, silence_logs=40) as cluster, \
+            Client(cluster) as client, mmarr.open(data) as f:
+        client.register_worker_plugin(mmarr.dask.Stage())  # each worker keeps its directory
+        x = mmarr.dask.from_mmarr(f, "big", chunks=1 << 18)  # 16 tasks over 4 workers
+        assert float(x.sum().compute()) == float(f["big"].sum())
+        fut = client.scatter(f["small"], broadcast=True)  # a MappedArray, unpickled anywhere
+        assert client.submit(lambda a: float(a.sum()), fut).result() == float(f["small"].sum())
+        mapped = client.run(_mapped_mmarr_files)
+        env = client.run(lambda: os.environ["MMARR_STAGE_DIR"])
+    for node in nodes:
+        assert len(os.listdir(node)) == 1, os.listdir(node)  # one copy per node
+    copies = {str(node / os.listdir(node)[0]) for node in nodes}
+    for worker, paths in mapped.items():
+        assert str(data) not in paths, (worker, paths)  # nobody maps the shared file...
+        mine = [p for p in paths if p in copies]
+        assert mine and all(os.path.dirname(p) == env[worker] for p in mine), (worker, paths)
+    with mmarr.open(next(iter(copies))) as g:
+        assert g.verify() is None
+
+
+def test_stage_plugin_stages_at_start(data, tmp_path):
+    import mmarr.dask
+    from distributed import Client, LocalCluster
+
+    node = tmp_path / "node"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=40) as cluster, \
+            Client(cluster) as client:
+        client.register_worker_plugin(mmarr.dask.Stage(node, paths=[data]))
+        assert len(os.listdir(node)) == 1  # staged before any task
+        assert set(client.run(lambda: os.environ["MMARR_STAGE_DIR"]).values()) == {str(node)}
+
+
+def test_workers_refuse_a_missing_or_other_file(data, shm):
+    """The computation fails cleanly with FileChangedError naming the path and what
+    differed, as the scheduler reports the worker's exception; never other data."""
+    import mmarr.dask
+    from distributed import Client, LocalCluster
+
+    # three graphs of the original file (the scheduler remembers the keys that erred)
+    x, y, z = (mmarr.dask.from_mmarr(data, "small", chunks=1 << k) for k in (13, 14, 15))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=50) as cluster, Client(cluster):
+        os.replace(data, shm / "elsewhere.mmarr")
+        with pytest.raises(mmarr.FileChangedError, match=f"{data} is gone"):
+            x.sum().compute()
+        mmarr.save(data, {"small": np.zeros(1 << 17)})
+        with pytest.raises(mmarr.FileChangedError, match=f"{data} was replaced.*"
+                                                         f"index_checksum"):
+            y.sum().compute()
+        os.replace(shm / "elsewhere.mmarr", data)  # the original data again: it works
+        assert float(z.sum().compute()) == float(np.arange(1 << 17).sum())

@@ -231,6 +231,7 @@ def test_table_header_and_rows(sample, doc):
 
 TOP_KEYS = {"schema_version", "file", "format_version", "format_major", "format_minor",
             "file_size", "alignment", "generation", "index_offset", "index_size",
+            "index_checksum", "identity",
             "required_features", "optional_features", "checksums_stale",
             "inactive_slot_damaged", "array_count", "metadata", "arrays"}
 ARRAY_KEYS = {"index", "name", "dtype", "kind", "itemsize", "shape", "strides", "order", "tier",
@@ -253,6 +254,12 @@ def test_json_file_facts(sample, doc):
     assert doc["array_count"] == len(SAMPLE) == len(doc["arrays"])
     assert doc["metadata"] == FILE_META
     assert doc["index_offset"] + doc["index_size"] <= doc["file_size"]
+    with open(sample, "rb") as f:  # the content identity, from the bytes (spec.md §11.3)
+        f.seek(doc["index_offset"])
+        ick = xxhash.xxh3_64_hexdigest(f.read(doc["index_size"]))
+    assert doc["index_checksum"] == ick
+    assert doc["identity"] == "%d-%d-%d-%d-%s" % (doc["generation"], doc["file_size"],
+                                                  doc["index_offset"], doc["index_size"], ick)
 
 
 def test_json_arrays_match_numpy(doc):
