@@ -23,7 +23,9 @@ import dask
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
+from dask.blockwise import blockwise
 from dask.highlevelgraph import HighLevelGraph
+from dask.layers import ArraySliceDep
 
 from ._file import File
 from ._mmarr import Error, FileChangedError
@@ -38,21 +40,35 @@ _PAGE = 4096
 _log = logging.getLogger("mmarr")
 
 
-def _load(path, ident, name, key, region, cold):
-    """The task: `region` (slices) of array `name` of the file, checked against the
-    identity and array key the graph was built with."""
-    what = f'array "{name}" of {path}'
-    h = _handle_for(path, False, ident, what)
-    i = h.find(name)
-    if i < 0 or h.array_key(i) != tuple(key):
+class _Source:
+    """What every task of a from_mmarr graph holds: the file's path and identity, the
+    array's name and key (checksum included), whether it is cold. A plain object, so that
+    dask never mistakes the path or the name for a key of the graph."""
+
+    __slots__ = ("path", "ident", "name", "key", "cold")
+
+    def __init__(self, path, ident, name, key, cold):
+        self.path, self.ident, self.name, self.key, self.cold = path, ident, name, key, cold
+
+    def __reduce__(self):
+        return (_Source, (self.path, self.ident, self.name, self.key, self.cold))
+
+
+def _load(region, src):
+    """The task: `region` (slices) of the array `src` names, checked against the identity
+    and array key the graph was built with."""
+    what = f'array "{src.name}" of {src.path}'
+    h = _handle_for(src.path, False, src.ident, what)
+    i = h.find(src.name)
+    if i < 0 or h.array_key(i) != tuple(src.key):
         raise FileChangedError(f"{what} changed since the dask graph was built")
-    if not cold:
-        return h.get(name, MappedArray)[region]
-    f = File._from_handle(h, path, "r")
+    if not src.cold:
+        return h.get(src.name, MappedArray)[region]
+    f = File._from_handle(h, src.path, "r")
     if not region:  # 0-d
-        return f.read(name)
+        return f.read(src.name)
     rows = region[0]
-    return f.read(name, rows=(rows.start, rows.stop))[(slice(None),) + tuple(region[1:])]
+    return f.read(src.name, rows=(rows.start, rows.stop))[(slice(None),) + tuple(region[1:])]
 
 
 def _unit_rows(info, row_bytes):
@@ -107,11 +123,11 @@ def _one(f, name, chunks):
     same = content_identity(ident) + (tuple(ident[:2]) if ident[7] else ())
     token = tokenize(path, same, info["checksum"], key, chunks)
     out = f"mmarr-{name}-{token}"
-    bounds = [np.cumsum((0,) + c) for c in chunks]
-    layer = {}
-    for idx in np.ndindex(*[len(c) for c in chunks]):
-        region = tuple(slice(int(b[k]), int(b[k + 1])) for b, k in zip(bounds, idx))
-        layer[(out,) + idx] = (_load, path, ident, name, key, region, cold)
+    # a Blockwise layer: dask fuses each load with the operations that follow it on its
+    # block (sum, mean, map_blocks...), so a block never leaves the worker that mapped it
+    index = tuple(range(len(shape)))
+    layer = blockwise(_load, out, index, ArraySliceDep(chunks), index,
+                      _Source(path, ident, name, key, cold), None, numblocks={})
     graph = HighLevelGraph.from_collections(out, layer, dependencies=())
     meta = np.empty((0,) * len(shape), dtype)
     return da.Array(graph, out, chunks, meta=meta)
