@@ -190,6 +190,13 @@ static void test_cold__empty_and_0d(void **state)
     assert_int_equal(mmarr_file_read(f, a.index, 0, &got, 8, &e), MMARR_OK);
     assert_true(got == 2.5);
     assert_int_equal(mmarr_file_chunk(f, a.index, 0, &(mmarr_chunk_info){0}, &e), MMARR_E_INVAL);
+    /* page advice on byte ranges is for hot arrays: a cold array's bytes are not the file's */
+    assert_int_equal(mmarr_file_advise_range(f, a.index, 0, 8, MMARR_ADVICE_DONTNEED, &e),
+                     MMARR_OK);
+    assert_int_equal(mmarr_file_find_array(f, "scalar", &a, &e), MMARR_OK);
+    assert_int_equal(mmarr_file_advise_range(f, a.index, 0, 8, MMARR_ADVICE_DONTNEED, &e),
+                     MMARR_E_INVAL);
+    assert_non_null(strstr(e.message, "cold"));
     mmarr_close(f);
     free(path);
 }

@@ -418,6 +418,15 @@ static void test_errors__reader_misuse(void **state)
     /* memory calls on a bad index */
     assert_code(mmarr_file_advise(f, 99, MMARR_ADVICE_NORMAL, &e), MMARR_E_INVAL, e.message);
     assert_code(mmarr_file_prefetch(f, 99, &e), MMARR_E_INVAL, e.message);
+    assert_code(mmarr_file_advise_range(f, 99, 0, 1, MMARR_ADVICE_DONTNEED, &e), MMARR_E_INVAL,
+                e.message);
+    assert_code(mmarr_file_advise_range(f, 0, 0, UINT64_MAX, MMARR_ADVICE_DONTNEED, &e),
+                MMARR_E_INVAL, e.message);
+    assert_msg_has(e.message, "outside");
+    assert_code(mmarr_file_advise_range(f, 0, UINT64_MAX, 2, MMARR_ADVICE_DONTNEED, &e),
+                MMARR_E_INVAL, e.message);
+    assert_code(mmarr_file_advise_range(f, 0, 0, 1, (mmarr_advice)77, &e), MMARR_E_INVAL,
+                e.message);
 
     /* the handle still works after errors */
     assert_int_equal(mmarr_file_find(f, "gamma", &idx, NULL), MMARR_OK);
@@ -435,6 +444,8 @@ static void test_errors__reader_misuse(void **state)
     assert_null(f);
     assert_int_equal(mmarr_open_buffer(buf, size, 0, &f, NULL), MMARR_OK);
     assert_code(mmarr_file_advise(f, MMARR_ALL, MMARR_ADVICE_WILLNEED, &e), MMARR_E_INVAL,
+                e.message);
+    assert_code(mmarr_file_advise_range(f, 0, 0, 1, MMARR_ADVICE_DONTNEED, &e), MMARR_E_INVAL,
                 e.message);
     assert_code(mmarr_file_flush(f, 0, &e), MMARR_E_READONLY, e.message);
     mmarr_close(f);

@@ -363,6 +363,14 @@ static void test_layout__open_flags_and_memory_hints(void **state)
     assert_int_equal(mmarr_file_advise(f, 0, MMARR_ADVICE_DONTNEED, NULL), MMARR_OK);
     /* Still readable after DONTNEED: the data comes back from the file. */
     check_found(f, "big", "|u1", 1, 1, s, MMARR_ORDER_C, d);
+    /* the same on byte ranges (rounded out to pages), empty ones included */
+    assert_int_equal(mmarr_file_advise_range(f, 0, 5000, 30000, MMARR_ADVICE_DONTNEED, NULL),
+                     MMARR_OK);
+    assert_int_equal(mmarr_file_advise_range(f, 0, 99999, 1, MMARR_ADVICE_DONTNEED, NULL),
+                     MMARR_OK);
+    assert_int_equal(mmarr_file_advise_range(f, 0, 100000, 0, MMARR_ADVICE_WILLNEED, NULL),
+                     MMARR_OK);
+    check_found(f, "big", "|u1", 1, 1, s, MMARR_ORDER_C, d);
     /* mlock may be refused by RLIMIT_MEMLOCK: then MMARR_E_IO with EPERM or ENOMEM. */
     mmarr_error e;
     memset(&e, 0, sizeof e);

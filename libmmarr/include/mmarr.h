@@ -9,7 +9,7 @@
  *   read    mmarr_open / mmarr_open_buffer / mmarr_file_find / mmarr_file_array / mmarr_close
  *           mmarr_file_read (ranges, hot or cold) / mmarr_file_chunk / _read_chunk
  *   inspect mmarr_file_get_info, metadata getters, mmarr_file_verify*, dtype parsing
- *   memory  mmarr_file_advise / _prefetch / _lock / _flush
+ *   memory  mmarr_file_advise / _advise_range / _prefetch / _lock / _flush
  *   cache   mmarr_file_map (cold arrays decompressed once, shared) / _map_info / _set_cache,
  *           mmarr_cache_list / _clear
  *
@@ -536,6 +536,17 @@ typedef enum mmarr_advice {
 /** madvise() an array's pages (or MMARR_ALL). Not for buffer handles (MMARR_E_INVAL). */
 MMARR_API mmarr_err mmarr_file_advise(mmarr_file *f, size_t index, mmarr_advice advice,
                                       mmarr_error *err);
+/**
+ * mmarr_file_advise_range() — madvise() bytes [offset, offset + length) of hot array `index`
+ * (rounded out to whole pages, clipped to the mapping). With MMARR_ADVICE_DONTNEED the
+ * process's page mappings of that range are dropped: its RSS falls, the data stays in the
+ * page cache (and in the file: writes through a MMARR_OPEN_RDWR handle are not lost), and a
+ * later access maps the pages back in. Pages that other views share are remapped on their
+ * next access. MMARR_E_INVAL for a cold array (whose bytes are not the file's), a range
+ * outside the array, or a buffer handle.
+ */
+MMARR_API mmarr_err mmarr_file_advise_range(mmarr_file *f, size_t index, uint64_t offset,
+                                            uint64_t length, mmarr_advice advice, mmarr_error *err);
 /** Fault an array's pages (or MMARR_ALL) into this process now, reading them if needed. */
 MMARR_API mmarr_err mmarr_file_prefetch(mmarr_file *f, size_t index, mmarr_error *err);
 

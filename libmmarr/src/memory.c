@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * memory.c — the page calls on a file handle: mmarr_file_advise (madvise), _prefetch
+ * memory.c — the page calls on a file handle: mmarr_file_advise and _advise_range
+ * (madvise), _prefetch
  * (MADV_POPULATE_READ, else a read of every page), _lock/_unlock (mlock), and
  * mmarr_file_resident(): how many of an array's stored bytes are in memory
  * right now, asked of the kernel with mincore(2) over the file mapping, like vmtouch. Nothing
@@ -118,27 +119,63 @@ static mmarr_err span(mmarr_file *f, size_t index, void **addr, size_t *len, mma
     return MMARR_OK;
 }
 
-mmarr_err mmarr_file_advise(mmarr_file *f, size_t index, mmarr_advice advice, mmarr_error *err)
+/* madvise(addr, len) with `advice`, or an error naming f. */
+static mmarr_err advise(mmarr_file *f, void *addr, size_t len, mmarr_advice advice, mmarr_error *e)
 {
-    mmarr_error e;
     static const int map[] = {MADV_NORMAL,   MADV_SEQUENTIAL, MADV_RANDOM,
                               MADV_WILLNEED, MADV_DONTNEED,   MADV_HUGEPAGE};
     if ((unsigned)advice >= sizeof map / sizeof map[0])
-        return mm_file_done(f,
-                            mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                                         "%s: unknown advice %d", f->path, (int)advice),
-                            &e, err);
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown advice %d", f->path, (int)advice);
+    if (len && madvise(addr, len, map[advice]) != 0) {
+        int se = errno;
+        return mm_set_syserr(e, se == EINVAL ? MMARR_E_UNSUPPORTED : MMARR_E_IO, se,
+                             "%s: madvise(%s) refused by the kernel for this mapping", f->path,
+                             advice == MMARR_ADVICE_HUGEPAGE ? "MADV_HUGEPAGE" : "advice");
+    }
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_file_advise(mmarr_file *f, size_t index, mmarr_advice advice, mmarr_error *err)
+{
+    mmarr_error e;
     void *addr = NULL;
     size_t len = 0;
     mmarr_err rc = span(f, index, &addr, &len, &e);
-    if (rc != MMARR_OK)
+    if (rc == MMARR_OK)
+        rc = advise(f, addr, len, advice, &e);
+    return mm_file_done(f, rc, &e, err);
+}
+
+mmarr_err mmarr_file_advise_range(mmarr_file *f, size_t index, uint64_t offset, uint64_t length,
+                                  mmarr_advice advice, mmarr_error *err)
+{
+    mmarr_error e;
+    mmarr_err rc = MMARR_OK;
+    if (!f->mapped)
+        rc = mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                          "%s: memory calls need a file handle, not a buffer", f->path);
+    else if (index >= f->entry_count)
+        rc = mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                          "%s: array index %zu out of range (%llu arrays)", f->path, index,
+                          (unsigned long long)f->entry_count);
+    else if (f->entries[index].storage != MMARR_STORAGE_RAW)
+        rc = mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                          "%s: array %zu is cold: its bytes are not the file's mapping", f->path,
+                          index);
+    else if (offset > f->entries[index].data_size || length > f->entries[index].data_size - offset)
+        rc = mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                          "%s: range [%llu, +%llu) lies outside array %zu's %llu bytes", f->path,
+                          (unsigned long long)offset, (unsigned long long)length, index,
+                          (unsigned long long)f->entries[index].data_size);
+    if (rc != MMARR_OK || length == 0)
         return mm_file_done(f, rc, &e, err);
-    if (len && madvise(addr, len, map[advice]) != 0) {
-        int se = errno;
-        rc = mm_set_syserr(&e, se == EINVAL ? MMARR_E_UNSUPPORTED : MMARR_E_IO, se,
-                           "%s: madvise(%s) refused by the kernel for this mapping", f->path,
-                           advice == MMARR_ADVICE_HUGEPAGE ? "MADV_HUGEPAGE" : "advice");
-    }
+    /* Placement was validated at open (spec.md §12.5): the range lies inside the mapping. */
+    const uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
+    const uint64_t beg = (f->entries[index].data_offset + offset) & ~(pg - 1);
+    uint64_t end = mm_align_up(f->entries[index].data_offset + offset + length, pg);
+    if (end > mm_align_up(f->size, pg))
+        end = mm_align_up(f->size, pg);
+    rc = advise(f, (void *)(uintptr_t)(f->base + beg), (size_t)(end - beg), advice, &e);
     return mm_file_done(f, rc, &e, err);
 }
 

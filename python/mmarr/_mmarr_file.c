@@ -405,8 +405,9 @@ static PyMethodDef handle_methods[] = {
      "What identifies array i's bytes: (offset, stored, nbytes, checksum, dtype, shape, "
      "order)."},
     {"view", (PyCFunction)(void (*)(void))mmpy_handle_view, METH_VARARGS | METH_KEYWORDS,
-     "view(index, dtype, subtype, writable=None, offset=0, shape=None, strides=None) -> "
-     "ndarray over the mapping."},
+     "view(index, dtype, subtype, writable=None, offset=0, shape=None, strides=None, "
+     "release=False) -> ndarray over the mapping; release: drop the process's page mappings "
+     "of its bytes when it and its views are gone (hot arrays)."},
     {"read", (PyCFunction)handle_read, METH_VARARGS,
      "read(index, byte_offset, out): copy raw bytes into a contiguous array."},
     {"verify", (PyCFunction)handle_verify, METH_VARARGS, "verify(index=-1)"},

@@ -58,6 +58,7 @@ static int array_bytes(HandleObject *self, Py_ssize_t index, const mmarr_array_i
 }
 
 static PyObject *new_mapping(HandleObject *h, Py_ssize_t index, char *start, uint64_t nbytes);
+static void mapping_set_release(PyObject *mapping, uint64_t offset, uint64_t length);
 
 /* Whether `subtype` is numpy.ndarray or a subclass; TypeError if not. */
 static int check_subtype(PyObject *subtype)
@@ -95,10 +96,12 @@ static int stored_geometry(const mmarr_array_info *a, int *nd, npy_intp *dims,
  * An ndarray of `subtype` and dtype `descr` (borrowed) over array a's bytes, `offset` bytes
  * in, with the given geometry (checked by the caller), whose base is a new Mapping.
  * want_write: -1 as the mapping allows, 0 read-only, 1 writable (ValueError if it cannot).
+ * release (hot arrays only): when the view and every view of it are gone, the process's
+ * page mappings of the bytes it spans are dropped (mmarr_file_advise_range, DONTNEED).
  */
 static PyObject *new_view(HandleObject *self, const mmarr_array_info *a, PyArray_Descr *descr,
                           PyTypeObject *subtype, int nd, npy_intp *dims, npy_intp *strides,
-                          npy_intp offset, int want_write)
+                          npy_intp offset, int want_write, int release)
 {
     char *data;
     int can_write;
@@ -117,6 +120,20 @@ static PyObject *new_view(HandleObject *self, const mmarr_array_info *a, PyArray
     PyObject *mapping = new_mapping(self, (Py_ssize_t)a->index, data, a->nbytes);
     if (!mapping)
         return NULL;
+    if (release && a->storage == MMARR_STORAGE_HOT) {
+        npy_intp lo = 0, hi = 0, empty = 0; /* the view's byte extent, from its first element */
+        for (int d = 0; d < nd; d++) {
+            empty |= dims[d] == 0;
+            const npy_intp span = dims[d] > 0 ? (dims[d] - 1) * strides[d] : 0;
+            if (span < 0)
+                lo += span;
+            else
+                hi += span;
+        }
+        if (!empty)
+            mapping_set_release(mapping, (uint64_t)(offset + lo),
+                                (uint64_t)(hi - lo + PyDataType_ELSIZE(descr)));
+    }
     Py_INCREF(descr); /* PyArray_NewFromDescr steals it */
     PyObject *result = PyArray_NewFromDescr(subtype, descr, nd, dims, strides, data + offset,
                                             can_write ? NPY_ARRAY_WRITEABLE : 0, NULL);
@@ -173,7 +190,7 @@ PyObject *mmpy_handle_get(HandleObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     PyObject *r = NULL;
     if (!stored_geometry(&a, &nd, dims, strides))
-        r = new_view(self, &a, descr, (PyTypeObject *)args[1], nd, dims, strides, 0, -1);
+        r = new_view(self, &a, descr, (PyTypeObject *)args[1], nd, dims, strides, 0, -1, 0);
     Py_DECREF(descr);
     return r;
 }
@@ -187,14 +204,15 @@ PyObject *mmpy_handle_get(HandleObject *self, PyObject *const *args, Py_ssize_t 
  */
 PyObject *mmpy_handle_view(HandleObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"index", "dtype",  "subtype", "writable",
-                             "offset", "shape", "strides", NULL};
+    static char *kwlist[] = {"index", "dtype",   "subtype", "writable", "offset",
+                             "shape", "strides", "release", NULL};
     Py_ssize_t index, offset = 0;
     PyArray_Descr *descr = NULL;
     PyObject *subtype, *writable_o = Py_None, *shape_o = Py_None, *strides_o = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "nO&O|OnOO:view", kwlist, &index,
-                                     PyArray_DescrConverter, &descr, &subtype, &writable_o,
-                                     &offset, &shape_o, &strides_o))
+    int release = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "nO&O|OnOOp:view", kwlist, &index,
+                                     PyArray_DescrConverter, &descr, &subtype, &writable_o, &offset,
+                                     &shape_o, &strides_o, &release))
         return NULL;
     PyObject *result = NULL;
     mmarr_array_info a;
@@ -243,7 +261,7 @@ PyObject *mmpy_handle_view(HandleObject *self, PyObject *args, PyObject *kw)
     if (writable_o != Py_None && (want_write = PyObject_IsTrue(writable_o)) < 0)
         goto done;
     result = new_view(self, &a, descr, (PyTypeObject *)subtype, nd, dims, strides, offset,
-                      want_write);
+                      want_write, release);
 done:
     Py_XDECREF(descr);
     return result;
@@ -258,6 +276,7 @@ typedef struct {
     Py_ssize_t index;
     char *start;     /* byte 0 of the array */
     uint64_t nbytes; /* its raw size */
+    uint64_t release_offset, release_length; /* pages to drop at dealloc (length 0: none) */
 } MappingObject;
 
 static PyObject *new_mapping(HandleObject *h, Py_ssize_t index, char *start, uint64_t nbytes)
@@ -269,12 +288,28 @@ static PyObject *new_mapping(HandleObject *h, Py_ssize_t index, char *start, uin
     m->index = index;
     m->start = start;
     m->nbytes = nbytes;
+    m->release_offset = m->release_length = 0;
     h->nviews++;
     return (PyObject *)m;
 }
 
+static void mapping_set_release(PyObject *mapping, uint64_t offset, uint64_t length)
+{
+    MappingObject *m = (MappingObject *)mapping;
+    m->release_offset = offset;
+    m->release_length = length;
+}
+
 static void mapping_dealloc(MappingObject *self)
 {
+    if (self->release_length) {
+        /* best effort: a failure only leaves the pages mapped, as without release */
+        mmarr_error e;
+        Py_BEGIN_ALLOW_THREADS(void)
+            mmarr_file_advise_range(self->handle->f, (size_t)self->index, self->release_offset,
+                                    self->release_length, MMARR_ADVICE_DONTNEED, &e);
+        Py_END_ALLOW_THREADS
+    }
     self->handle->nviews--;
     Py_DECREF(self->handle);
     Py_TYPE(self)->tp_free((PyObject *)self);

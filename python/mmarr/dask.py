@@ -29,7 +29,7 @@ from dask.layers import ArraySliceDep
 
 from ._file import File
 from ._mmarr import Error, FileChangedError
-from ._pickle import MappedArray, _handle_for, _same_data, origin_path
+from ._pickle import MappedArray, _handle_for, _mapping_of, _same_data, origin_path
 from ._stage import ENV as _STAGE_ENV
 from ._stage import content_identity, default_dir, stage
 from ._writer import Writer
@@ -63,7 +63,14 @@ def _load(region, src):
     if i < 0 or h.array_key(i) != tuple(src.key):
         raise FileChangedError(f"{what} changed since the dask graph was built")
     if not src.cold:
-        return h.get(src.name, MappedArray)[region]
+        # A view of its own whose pages leave this worker's RSS when dask drops it: the
+        # worker's memory manager counts mapped file pages as the worker's memory (RSS) and
+        # would pause a worker that has touched more of the file than its memory limit,
+        # although the pages are the page cache's, shared by every process.
+        v = h.get(src.name, MappedArray)
+        v = v[region] if region else v  # (a 0-d array indexed by () would be a scalar)
+        return h.view(i, v.dtype, MappedArray, offset=_mapping_of(v).locate(v), shape=v.shape,
+                      strides=v.strides, release=True)
     f = File._from_handle(h, src.path, "r")
     if not region:  # 0-d
         return f.read(src.name)

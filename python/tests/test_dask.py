@@ -129,3 +129,52 @@ def test_to_mmarr_failure_publishes_nothing(shm):
     with mmarr.open(out) as f:
         assert list(f) == ["old"]  # the previous file, untouched
     assert _no_staging_left(shm)
+
+
+def _rss():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS"))
+
+
+@pytest.mark.parametrize("where", ["shm", "disk"])
+def test_tasks_leave_no_pages_in_the_workers_rss(tmp_path, where):
+    """distributed's memory manager counts a worker's mapped file pages (RSS) as its memory
+    and pauses it at 80% of its limit: a task's view drops its pages when dask drops it."""
+    d = "/dev/shm" if where == "shm" and os.path.isdir("/dev/shm") else str(tmp_path)
+    path = os.path.join(d, f"mmarr-test-rss-{os.getpid()}.mmarr")
+    try:
+        with mmarr.Writer(path, sync=False) as w:
+            w.add("x", np.ones((16384, 2048), "f4"))  # 128 MiB
+        x = mdask.from_mmarr(path, "x", chunks=(2048, 2048))
+        before = _rss()
+        with dask.config.set(scheduler="sync"):
+            assert float(x.sum().compute()) == 16384 * 2048
+            assert float(x.mean(axis=1).sum().compute()) == 16384
+        assert _rss() - before < 32 << 20  # of 128 MiB read, at most a chunk or two stays
+        with mmarr.open(path) as f:
+            y = f["x"]
+            y.sum()  # a view the user holds keeps its pages, as it should
+            assert _rss() - before > 100 << 20
+            del y
+    finally:
+        mmarr.release_handles()
+        os.unlink(path)
+
+
+def test_released_pages_keep_what_was_written(tmp_path):
+    """Dropping the page mappings of a writable shared view loses nothing: the writes are
+    in the page cache and the file."""
+    path = str(tmp_path / "w.mmarr")
+    with mmarr.Writer(path, sync=False) as w:
+        w.add("x", np.zeros(1 << 20, "<i8"))
+    with mmarr.open(path, "r+") as f:
+        h = f._handle()
+        i = h.find("x")
+        v = h.view(i, np.dtype("<i8"), np.ndarray, offset=8 * 1000, shape=(500_000,),
+                   strides=(8,), release=True)
+        v[:] = np.arange(500_000)
+        del v
+        assert np.array_equal(f["x"][1000:501_000], np.arange(500_000))
+        assert f["x"][:1000].sum() == 0 and f["x"][501_000:].sum() == 0
+    with mmarr.open(path) as f:
+        assert np.array_equal(f["x"][1000:501_000], np.arange(500_000))
