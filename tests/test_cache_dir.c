@@ -65,7 +65,15 @@ static void test_cache_dir__unsafe_directories_refused(void **state)
         assert_code(mmarr_cache_list(fx->cache, count_cb, &calls, &e), MMARR_E_IO, e.message);
         assert_int_equal(calls, 0);
         assert_code(mmarr_cache_clear(fx->cache, 0, NULL, &e), MMARR_E_IO, e.message);
+        /* opening a 0777 directory up to anyone is never advised as chmod 700 */
+        assert_true((strstr(e.message, "chmod 700") != NULL) == (bad_modes[i] != 0777));
     }
+    /* a shared directory like /tmp: advise a directory of one's own, not chmod */
+    assert_int_equal(chmod(fx->cache, 01777), 0);
+    assert_code(mmarr_cache_list(fx->cache, count_cb, &(int){0}, &e), MMARR_E_IO, e.message);
+    assert_null(strstr(e.message, "chmod"));
+    assert_non_null(strstr(e.message, "of your own"));
+    assert_int_equal(chmod(fx->cache, 0701), 0); /* still refused, for what follows */
     /* through the environment, the map still works, privately, and says why */
     setenv("MMARR_CACHE_DIR", fx->cache, 1);
     mmarr_file *g = NULL;

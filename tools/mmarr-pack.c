@@ -52,6 +52,8 @@ static void usage(FILE *out)
 "                           metadata for array NAME (repeatable; NAME may contain ':',\n"
 "                           KEY may not)\n"
 "      --no-verify          do not verify checksums of re-packed .mmarr arrays\n"
+"      --skip-other         in directories, skip (and list) files that are not .npy, .npz\n"
+"                           or .mmarr files (a README, a log) instead of failing\n"
 "  -q, --quiet              no progress display\n"
 "  -v, --verbose            list each array on stderr as it is packed, then its tier,\n"
 "                           raw and stored sizes and compression ratio\n"
@@ -103,6 +105,7 @@ enum {
     OPT_ARRAY_META = 256,
     OPT_ORDER,
     OPT_NO_VERIFY,
+    OPT_SKIP_OTHER,
     OPT_COMPRESS,
     OPT_COLD,
     OPT_COLD_MIN_SIZE,
@@ -120,6 +123,7 @@ static const struct option long_opts[] = {
     {"meta", required_argument, NULL, 'm'},
     {"array-meta", required_argument, NULL, OPT_ARRAY_META},
     {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
+    {"skip-other", no_argument, NULL, OPT_SKIP_OTHER},
     {"compress", optional_argument, NULL, OPT_COMPRESS},
     {"cold", required_argument, NULL, OPT_COLD},
     {"cold-min-size", required_argument, NULL, OPT_COLD_MIN_SIZE},
@@ -312,6 +316,9 @@ static int parse_args(int argc, char **argv, pack_opts *o)
         case OPT_NO_VERIFY:
             o->verify = false;
             break;
+        case OPT_SKIP_OTHER:
+            o->skip_other = true;
+            break;
         case OPT_COMPRESS:
         case OPT_COLD:
         case OPT_COLD_MIN_SIZE:
@@ -381,7 +388,7 @@ int main(int argc, char **argv)
     cli_catch_signals();
     cli_catch_sigbus("mmarr-pack");
     struct stat st;
-    plan p = {0};
+    plan p = {.skip_other = o.skip_other, .quiet = o.quiet};
     if (stat(o.output, &st) == 0) { /* fail before reading any input */
         if (S_ISDIR(st.st_mode))
             cli_error("%s: is a directory", o.output);
@@ -391,6 +398,10 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; rc == 0 && i < o.ninputs; i++)
         rc = plan_input(&p, &o.inputs[i], i);
+    if (rc == 0 && p.nskipped && !o.quiet)
+        cli_warn("skipped %zu file%s that %s not array file%s", p.nskipped,
+                 p.nskipped == 1 ? "" : "s", p.nskipped == 1 ? "is" : "are",
+                 p.nskipped == 1 ? "" : "s");
     if (rc == 0)
         rc = plan_check_names(&p, &o);
     if (rc == 0)

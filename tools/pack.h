@@ -59,6 +59,7 @@ typedef struct pack_opts {
     const char *output;
     uint32_t alignment; /* 0: the largest alignment of re-packed inputs, else 4096 */
     bool force, quiet, verbose, verify;
+    bool skip_other; /* --skip-other */
     kv *meta, *array_meta;
     size_t nmeta, narray_meta;
     input *inputs;
@@ -113,6 +114,9 @@ typedef struct plan {
     size_t ndims;
     uint64_t total;
     uint32_t max_alignment;
+    bool skip_other;  /* --skip-other: in directories, skip files that are not arrays */
+    bool quiet;       /* -q: do not list them */
+    size_t nskipped;  /* files skipped so */
 } plan;
 
 /* Grow *arr (of *n elements of elem bytes) by one; false when out of memory. */

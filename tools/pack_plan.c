@@ -442,7 +442,7 @@ static char *path_join(const char *dir, const char *name)
  * (an .npz or .mmarr); NULL derives it from the file name.
  */
 static int plan_file(plan *p, const char *path, const char *name, size_t name_len,
-                     bool named, const raw_spec *raw, size_t origin)
+                     bool named, bool in_dir, const raw_spec *raw, size_t origin)
 {
     int fd;
     struct stat st;
@@ -484,10 +484,14 @@ static int plan_file(plan *p, const char *path, const char *name, size_t name_le
                    cli_ends_with(path, ".mmarr")) {
             cli_error("%s: not a valid %s file (bad magic bytes)", path, strrchr(path, '.'));
             rc = CLI_EXIT_DATA;
+        } else if (!raw->dtype && in_dir && p->skip_other) {
+            if (!p->quiet)
+                cli_warn("%s: not an .npy, .npz or .mmarr file; skipped", path);
+            p->nskipped++;
         } else if (!raw->dtype) {
             cli_error("%s: not an .npy, .npz or .mmarr file (for raw binary data, give --dtype "
-                      "and --shape before it)",
-                      path);
+                      "and --shape before it%s)",
+                      path, in_dir ? "; --skip-other skips such files in directories" : "");
             rc = CLI_EXIT_DATA;
         } else {
             rc = plan_raw(p, path, base, raw, (uint64_t)st.st_size, origin);
@@ -557,7 +561,7 @@ static int plan_dir(plan *p, const char *dir, const char *prefix, const char *re
             if (!name) {
                 rc = cli_oom();
             } else {
-                rc = plan_file(p, full, name, strlen(name), true, raw, origin);
+                rc = plan_file(p, full, name, strlen(name), true, true, raw, origin);
             }
             free(s);
             free(name);
@@ -601,7 +605,7 @@ int plan_input(plan *p, const input *in, size_t origin)
         cli_error("%s: not a regular file or directory", in->path);
         return CLI_EXIT_DATA;
     }
-    return plan_file(p, in->path, in->name, nl, in->name != NULL, &in->raw, origin);
+    return plan_file(p, in->path, in->name, nl, in->name != NULL, false, &in->raw, origin);
 }
 
 const char *item_where(const plan *p, const item *it, char *buf, size_t n)

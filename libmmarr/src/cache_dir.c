@@ -99,6 +99,13 @@ static mmarr_err dir_open(const char *dir, bool create, int *out, mmarr_error *e
                            "refusing cache directory %s: owned by uid %lu, not by uid %lu "
                            "(another user could plant or swap entries)",
                            dir, (unsigned long)st.st_uid, (unsigned long)geteuid());
+    else if (st.st_mode & (S_ISVTX | S_IWOTH))
+        /* a shared directory such as /tmp: never advise opening it up or closing it */
+        rc = mm_set_syserr(e, MMARR_E_IO, EPERM,
+                           "refusing cache directory %s: mode %04o, a directory shared with "
+                           "other users; give a directory of your own (e.g. %s/mmarr-cache-%lu, "
+                           "made with mode 0700 when missing)",
+                           dir, (unsigned)(st.st_mode & 07777), dir, (unsigned long)geteuid());
     else if (st.st_mode & 077)
         rc = mm_set_syserr(e, MMARR_E_IO, EPERM,
                            "refusing cache directory %s: mode %04o gives other users access "

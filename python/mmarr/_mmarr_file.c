@@ -369,7 +369,9 @@ static PyObject *handle_flush(HandleObject *self, PyObject *args)
     if ((flags & MMARR_FLUSH_REHASH) && self->nviews > 0) {
         PyErr_Format(mmpy_Error,
                      "%U: cannot rehash while %zd array view(s) of this file are alive: a "
-                     "rehash makes their memory read-only; delete them first",
+                     "rehash makes their memory read-only; delete them first (views held "
+                     "elsewhere count too: a multiprocessing Pool's initargs, a list, a "
+                     "dask graph)",
                      self->path, self->nviews);
         return NULL;
     }

@@ -28,12 +28,36 @@ static int set_attr_steal(PyObject *o, const char *name, PyObject *v)
 }
 
 /* Raise the Python exception for a failed library call; always returns NULL. */
+/* The library's messages name its C calls where a Python user calls a method: say it the
+ * Python way (a new reference, or NULL). */
+static PyObject *python_message(const char *msg)
+{
+    static const char *const said[][2] = {
+        {"mmarr_file_flush with MMARR_FLUSH_REHASH", "f.flush(rehash=True)"},
+        {"MMARR_OPEN_RDWR", "mode \"r+\""},
+    };
+    PyObject *m = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace");
+    for (size_t i = 0; m && i < sizeof said / sizeof said[0]; i++) {
+        if (!strstr(msg, said[i][0]))
+            continue;
+        PyObject *c = PyUnicode_FromString(said[i][0]), *py = PyUnicode_FromString(said[i][1]);
+        PyObject *r = c && py ? PyUnicode_Replace(m, c, py, -1) : NULL;
+        Py_XDECREF(c);
+        Py_XDECREF(py);
+        Py_SETREF(m, r);
+    }
+    return m;
+}
+
 PyObject *mmpy_raise(const mmarr_error *e)
 {
-    const char *msg = e->message[0] ? e->message : mmarr_strerror(e->code);
+    PyObject *msg = python_message(e->message[0] ? e->message : mmarr_strerror(e->code));
+    if (!msg)
+        return NULL;
     const int oserr = (e->code == MMARR_E_IO || e->code == MMARR_E_NOSPACE) && e->sys_errno;
-    PyObject *exc = oserr ? PyObject_CallFunction(PyExc_OSError, "is", e->sys_errno, msg)
-                          : PyObject_CallFunction(mmpy_Error, "s", msg);
+    PyObject *exc = oserr ? PyObject_CallFunction(PyExc_OSError, "iO", e->sys_errno, msg)
+                          : PyObject_CallFunctionObjArgs(mmpy_Error, msg, NULL);
+    Py_DECREF(msg);
     if (!exc)
         return NULL;
     if (set_attr_steal(exc, "code", PyLong_FromLong((long)e->code)) ||

@@ -7,7 +7,7 @@ import weakref
 
 from ._file import File
 from ._pickle import _stat_id
-from ._writer import Writer
+from ._writer import Writer, named_arrays
 
 def _default_share_dir():
     if os.path.isdir("/dev/shm"):
@@ -73,28 +73,39 @@ class Shared(collections.abc.Mapping):
         return f"<mmarr.Shared {self.path!r} {list(self.arrays)}>"
 
 
+def _empty_spec(name, spec):
+    """(shape, dtype, order) from share()'s empty={name: (shape, dtype[, order])}."""
+    import numpy as np
+    ok = isinstance(spec, (tuple, list)) and len(spec) in (2, 3)
+    if ok and isinstance(spec[1], (int, np.integer)) and not isinstance(spec[1], bool):
+        ok = False  # (4000, 1500): a shape without its dtype
+    if not ok:
+        raise TypeError(f"share(empty=...): {name!r} must be (shape, dtype) or (shape, dtype, "
+                        f"order), e.g. {{{name!r}: ((4000, 1500), 'float64')}}; got {spec!r}")
+    shape = (spec[0],) if isinstance(spec[0], (int, np.integer)) else tuple(spec[0])
+    return shape, np.dtype(spec[1]), spec[2] if len(spec) == 3 else "C"
+
+
 def share(arrays=None, *, empty=None, dir=None, writable=False, compress=None):
     """Write arrays once to a file in `dir` (default /dev/shm) and return them mapped.
 
-    arrays: one ndarray (then s.array) or {name: array}; empty: {name: (shape, dtype)} or
-    {name: (shape, dtype, order)} for zero-filled arrays made in the file without a copy
+    arrays: one ndarray (then s.array) or {name: array} (a list is refused: its arrays have no
+    names); empty: {name: (shape, dtype)} or {name: (shape, dtype, order)} for zero-filled arrays made in the file without a copy
     (e.g. a shared output buffer, with writable=True); writable: map "r+" so workers'
     writes reach every process. Returns a Shared (a context manager that unlinks the file).
     """
-    if arrays is None:
-        arrays = {}
-    elif not isinstance(arrays, collections.abc.Mapping):
-        arrays = {"array": arrays}
+    pairs = [] if arrays is None else named_arrays(arrays, "share")
+    empties = [(name, _empty_spec(name, spec)) for name, spec in (empty or {}).items()]
     import tempfile
     fd, path = tempfile.mkstemp(prefix=f"mmarr-share-{os.getpid()}-", suffix=".mmarr",
                                 dir=dir or _default_share_dir())
     os.close(fd)
     try:
         with Writer(path, sync=False, compress=compress) as w:
-            for name, a in arrays.items():
+            for name, a in pairs:
                 w.add(name, a)
-            for name, spec in (empty or {}).items():
-                w.reserve(name, spec[0], spec[1], order=spec[2] if len(spec) > 2 else "C")
+            for name, (shape, dtype, order) in empties:
+                w.reserve(name, shape, dtype, order=order)
         return Shared(path, "r+" if writable else "r")
     except BaseException:
         try:

@@ -293,13 +293,32 @@ class Stream:
                 f"{self.written}/{self.nbytes} bytes{' closed' if self.closed else ''}>")
 
 
+def named_arrays(arrays, what):
+    """[(name, array)] from {name: array}, (name, array) pairs, or one ndarray (named
+    "array"); TypeError for anything else, saying what to pass."""
+    if isinstance(arrays, collections.abc.Mapping):
+        return list(arrays.items())
+    if isinstance(arrays, np.ndarray) or hasattr(arrays, "__array_interface__"):
+        return [("array", arrays)]
+    if isinstance(arrays, (list, tuple)):
+        if all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in arrays):
+            return list(arrays)
+        raise TypeError(
+            f"{what}() takes one ndarray, {{name: array}} or (name, array) pairs, not a "
+            f"{type(arrays).__name__} of arrays (it would not know their names): pass e.g. "
+            f"{{'a': a, 'b': b}}, or np.asarray(...) if you mean one array")
+    raise TypeError(f"{what}() takes one ndarray, {{name: array}} or (name, array) pairs, "
+                    f"not {type(arrays).__name__}")
+
+
 def save(path, arrays, *, metadata=None, array_metadata=None, compress=None, **options):
-    """Write {name: array} (or (name, array) pairs) to `path` in one go.
+    """Write {name: array} (or (name, array) pairs, or one ndarray, saved as "array") to
+    `path` in one go.
 
     metadata: file metadata {str: str}; array_metadata: {name: {str: str}}; compress: None,
     a zstd level, True, or dict(level, chunk_size, shuffle, threads), applied to every array;
     options: as for Writer (alignment, pack_threshold, replace, sync)."""
-    pairs = list(arrays.items() if isinstance(arrays, collections.abc.Mapping) else arrays)
+    pairs = named_arrays(arrays, "save")
     array_metadata = array_metadata or {}
     unknown = set(array_metadata) - {name for name, _ in pairs}
     if unknown:

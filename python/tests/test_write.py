@@ -132,6 +132,31 @@ def test_write__share_refuses_objects_and_leaves_nothing(shm):
     assert os.listdir(shm) == []
 
 
+def test_write__share_and_save_say_what_to_pass(shm):
+    a, b = np.arange(3.0), np.ones(4)
+    with pytest.raises(TypeError, match=r"list of arrays.*\{'a': a, 'b': b\}"):
+        mmarr.share([a, b], dir=shm)
+    with pytest.raises(TypeError, match=r"'A' must be \(shape, dtype\).*got \(4000, 1500\)"):
+        mmarr.share(empty={"A": (4000, 1500)}, dir=shm)
+    with pytest.raises(TypeError, match="must be"):
+        mmarr.share(empty={"A": 4000}, dir=shm)
+    assert os.listdir(shm) == []  # refused before any file was made
+    with mmarr.share(empty={"A": ((40, 15), "f4"), "v": (7, "i2", "C")}, dir=shm) as s:
+        assert s["A"].shape == (40, 15) and s["A"].dtype == np.float32
+        assert s["v"].shape == (7,) and not s["v"].any()
+    mmarr.save(shm / "one.mmarr", a)  # one array, as share(a): named "array"
+    with mmarr.open(shm / "one.mmarr") as f:
+        assert list(f) == ["array"] and np.array_equal(f["array"], a)
+    mmarr.save(shm / "pairs.mmarr", [("a", a), ("b", b)])
+    with mmarr.open(shm / "pairs.mmarr") as f:
+        assert list(f) == ["a", "b"]
+    with pytest.raises(TypeError, match="list of arrays"):
+        mmarr.save(shm / "no.mmarr", [a, b])
+    with pytest.raises(TypeError, match="not int"):
+        mmarr.save(shm / "no.mmarr", 3)
+    assert not os.path.exists(shm / "no.mmarr")
+
+
 def test_write__files_compare_by_identity(shm):
     p = shm / "h.mmarr"
     mmarr.save(p, {"a": np.arange(3)})

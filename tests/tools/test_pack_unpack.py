@@ -340,7 +340,18 @@ def test_directory_input(tools, tmp_path):
     # without --dtype the raw file in the tree is an error naming it
     r = pack(tools, tmp_path / "n.mmarr", d, rc=1)
     one_line_error(r, "mmarr-pack", "raw.i16", "--dtype")
+    assert "--skip-other" in r.err
     assert not (tmp_path / "n.mmarr").exists()
+    # --skip-other: files that are not arrays are listed and skipped, in directories only
+    (d / "README.md").write_text("about these arrays\n")
+    r = pack(tools, tmp_path / "s.mmarr", "--skip-other", d, opts=())
+    assert list(arrays_of(tmp_path / "s.mmarr")) == want[:-1]
+    assert "README.md: not an .npy, .npz or .mmarr file; skipped" in r.err
+    assert "raw.i16: not an .npy" in r.err and "skipped 2 files" in r.err
+    r = pack(tools, tmp_path / "q.mmarr", "-q", "--skip-other", d, opts=())
+    assert r.err == "" and list(arrays_of(tmp_path / "q.mmarr")) == want[:-1]
+    r = pack(tools, tmp_path / "n.mmarr", "--skip-other", d / "README.md", rc=1)
+    one_line_error(r, "mmarr-pack", "README.md", "--dtype")
 
 
 def test_names_and_duplicates(tools, tmp_path):
