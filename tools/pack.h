@@ -114,9 +114,9 @@ typedef struct plan {
     size_t ndims;
     uint64_t total;
     uint32_t max_alignment;
-    bool skip_other;  /* --skip-other: in directories, skip files that are not arrays */
-    bool quiet;       /* -q: do not list them */
-    size_t nskipped;  /* files skipped so */
+    bool skip_other; /* --skip-other: in directories, skip files that are not arrays */
+    bool quiet;      /* -q: do not list them */
+    size_t nskipped; /* files skipped so */
 } plan;
 
 /* Grow *arr (of *n elements of elem bytes) by one; false when out of memory. */

@@ -441,8 +441,8 @@ static char *path_join(const char *dir, const char *name)
  * One file. `name` is the array name (an .npy or raw file) or, with "/" appended, the prefix
  * (an .npz or .mmarr); NULL derives it from the file name.
  */
-static int plan_file(plan *p, const char *path, const char *name, size_t name_len,
-                     bool named, bool in_dir, const raw_spec *raw, size_t origin)
+static int plan_file(plan *p, const char *path, const char *name, size_t name_len, bool named,
+                     bool in_dir, const raw_spec *raw, size_t origin)
 {
     int fd;
     struct stat st;
