@@ -660,6 +660,72 @@ static void test_process__stale_checksums_and_rehash(void **state)
     free(path);
 }
 
+/* mmarr_file_write: bytes through the descriptor, seen by every mapping, rehashed truthfully;
+ * refused on read-only handles, cold arrays, bad ranges. */
+static void test_process__file_write_through_descriptor(void **state)
+{
+    char *path = tu_path(*state, "pwrite.mmarr");
+    mmarr_writer *w = NULL;
+    assert_int_equal(mmarr_writer_create(path, NULL, &w, NULL), MMARR_OK);
+    uint64_t s[1] = {NCOUNTS};
+    void *p = NULL;
+    assert_int_equal(mmarr_writer_reserve(w, "counts", "<i8", 1, s, MMARR_ORDER_C, &p), MMARR_OK);
+    int64_t small[64] = {0};
+    uint64_t s64[1] = {64};
+    assert_int_equal(mmarr_writer_add_cold(w, "cold", "<i8", 1, s64, MMARR_ORDER_C, small, NULL),
+                     MMARR_OK);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+
+    mmarr_file *ro = open_ok(path, 0);
+    mmarr_array_info a, c;
+    find_ok(ro, "counts", &a);
+    find_ok(ro, "cold", &c);
+    mmarr_error e;
+    memset(&e, 0, sizeof e);
+    int64_t v[100];
+    for (int i = 0; i < 100; i++)
+        v[i] = 1000 + i;
+    assert_code(mmarr_file_write(ro, a.index, 0, v, sizeof v, &e), MMARR_E_READONLY, e.message);
+    assert_non_null(strstr(e.message, "MMARR_OPEN_RDWR"));
+
+    mmarr_file *rw = open_ok(path, MMARR_OPEN_RDWR);
+    /* rows 10..109 through the descriptor; the read-only mapping opened before sees them */
+    assert_code(mmarr_file_write(rw, a.index, 10 * 8, v, sizeof v, &e), MMARR_OK, e.message);
+    const int64_t *m = a.data;
+    assert_int_equal(m[9], 0);
+    assert_int_equal(m[10], 1000);
+    assert_int_equal(m[109], 1099);
+    assert_int_equal(m[110], 0);
+    assert_code(mmarr_file_write(rw, a.index, 0, NULL, 0, &e), MMARR_OK, e.message);
+
+    assert_code(mmarr_file_write(rw, a.index, NCOUNTS * 8 - 8, v, 16, &e), MMARR_E_RANGE,
+                e.message);
+    assert_non_null(strstr(e.message, "counts"));
+    assert_code(mmarr_file_write(rw, a.index, UINT64_MAX, v, 16, &e), MMARR_E_RANGE, e.message);
+    assert_code(mmarr_file_write(rw, a.index, 0, NULL, 8, &e), MMARR_E_INVAL, e.message);
+    assert_code(mmarr_file_write(rw, 99, 0, v, 8, &e), MMARR_E_INVAL, e.message);
+    assert_code(mmarr_file_write(rw, c.index, 0, v, 8, &e), MMARR_E_INVAL, e.message);
+    assert_non_null(strstr(e.message, "cold"));
+
+    /* the rehash reads the written bytes; afterwards the handle refuses writes */
+    assert_code(mmarr_file_flush(rw, MMARR_FLUSH_REHASH, &e), MMARR_OK, e.message);
+    assert_code(mmarr_file_write(rw, a.index, 0, v, 8, &e), MMARR_E_READONLY, e.message);
+    mmarr_close(rw);
+    mmarr_file *f = open_ok(path, MMARR_OPEN_VERIFY);
+    mmarr_array_info b;
+    find_ok(f, "counts", &b);
+    int64_t *want = calloc(NCOUNTS, 8);
+    assert_non_null(want);
+    memcpy(want + 10, v, sizeof v);
+    assert_memory_equal(b.data, want, NCOUNTS * 8);
+    assert_int_equal(b.checksum, XXH3_64bits(want, NCOUNTS * 8));
+    free(want);
+    mmarr_close(f);
+    mmarr_close(ro);
+    free(path);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Threads sharing one handle                                                                */
 
@@ -785,6 +851,7 @@ int main(void)
         T(test_process__atomic_commit_never_torn),
         T(test_process__temporary_gone_after_commit_and_free),
         T(test_process__stale_checksums_and_rehash),
+        T(test_process__file_write_through_descriptor),
         T(test_process__concurrent_reader_threads),
     };
 #undef T

@@ -255,6 +255,8 @@ typedef struct mmarr_file_info {
  *              damage; mmarr_file_flush(MMARR_FLUSH_REHASH) clears it.
  * @param out   receives the handle; NULL on failure.
  * @param err   optional; receives the details on failure.
+ * The handle keeps the file's descriptor (O_CLOEXEC) until mmarr_close(): checksums are
+ * computed from it with pread(), which costs no page fault per page.
  * @return MMARR_OK, MMARR_E_IO, MMARR_E_BADMAGIC, MMARR_E_VERSION, MMARR_E_CORRUPT,
  *         MMARR_E_CHECKSUM, MMARR_E_TRUNCATED, MMARR_E_UNSUPPORTED, MMARR_E_NOMEM,
  *         MMARR_E_INVAL; with MMARR_OPEN_VERIFY also MMARR_E_STALE.
@@ -332,7 +334,9 @@ MMARR_API mmarr_err mmarr_file_verify(mmarr_file *f, mmarr_error *err);
 
 /**
  * mmarr_file_read() — copy bytes [offset, offset + n) of array `index` (its raw bytes, in the
- * array's own element order) into dst. Hot arrays: a copy from the mapping. Cold arrays:
+ * array's own element order) into dst. Hot arrays: the kernel copies from the file (pread;
+ * no page of the mapping is faulted in, and a file truncated behind the handle's back is
+ * MMARR_E_IO, not SIGBUS); a copy from memory for mmarr_open_buffer() handles. Cold arrays:
  * only the chunks the range touches are decompressed, a range over several chunks on up to
  * mmarr_file_set_threads() threads, and each chunk is checked against its checksum unless
  * the file was opened with MMARR_OPEN_NO_CHUNK_VERIFY. For element ranges, multiply by the
@@ -340,7 +344,8 @@ MMARR_API mmarr_err mmarr_file_verify(mmarr_file *f, mmarr_error *err);
  * @return MMARR_OK; MMARR_E_INVAL (index out of range, NULL dst with n > 0); MMARR_E_RANGE
  *         (the range passes the end of the array); MMARR_E_CHECKSUM (a chunk's bytes differ
  *         from its checksum: err names the array, chunk and file offset); MMARR_E_CORRUPT (a
- *         frame that is not valid zstd or declares or yields another size); MMARR_E_NOMEM.
+ *         frame that is not valid zstd or declares or yields another size); MMARR_E_NOMEM;
+ *         MMARR_E_IO.
  */
 MMARR_API mmarr_err mmarr_file_read(mmarr_file *f, size_t index, uint64_t offset, void *dst,
                                     uint64_t n, mmarr_error *err);
@@ -595,6 +600,21 @@ MMARR_API mmarr_err mmarr_file_unlock(mmarr_file *f, size_t index, mmarr_error *
  *         MMARR_E_NOMEM.
  */
 MMARR_API mmarr_err mmarr_file_flush(mmarr_file *f, unsigned flags, mmarr_error *err);
+
+/**
+ * mmarr_file_write() — copy n bytes from src into bytes [offset, offset + n) of hot array
+ * `index` (its raw bytes, in the array's own element order) through the file descriptor
+ * (pwrite), for a handle opened with MMARR_OPEN_RDWR. The bytes are the same as a write
+ * through the mapping would leave (every shared mapping of the file sees them at once), but
+ * no page of this process's mapping is faulted in: the way to fill large regions from
+ * another buffer (on tmpfs, or in a VM, each 4 KiB page fault costs more than its copy).
+ * Durable after mmarr_file_flush(). Safe from several threads for disjoint ranges.
+ * @return MMARR_OK; MMARR_E_READONLY (not opened read-write, or rehashed); MMARR_E_INVAL
+ *         (index out of range, a cold array, NULL src with n > 0); MMARR_E_RANGE (the range
+ *         passes the end of the array); MMARR_E_IO, MMARR_E_NOSPACE.
+ */
+MMARR_API mmarr_err mmarr_file_write(mmarr_file *f, size_t index, uint64_t offset,
+                                     const void *src, uint64_t n, mmarr_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Writing                                                                                    */

@@ -127,10 +127,7 @@ mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_e
     } else {
         f->base = (const unsigned char *)"";
     }
-    if (rw)
-        f->fd = fd;
-    else
-        close(fd);
+    f->fd = fd; /* kept: rehash, and checksums read with pread (checksum.c) */
     return finish_open(f, flags, out, e);
 }
 

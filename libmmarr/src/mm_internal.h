@@ -77,6 +77,13 @@ static inline size_t mm_first_nonzero(const void *p, size_t n)
 
 /* ---- checksums (checksum.c) ---- */
 uint64_t mm_xxh3(const void *p, size_t n);
+/* Array `index` exists and [offset, offset + n) lies inside its raw bytes (buf non-NULL if
+ * n > 0); fn names the public call in the message. reader.c. */
+mmarr_err mm_check_range(mmarr_file *f, size_t index, uint64_t offset, uint64_t n,
+                         const void *buf, const char *fn, mmarr_error *e);
+/* XXH3-64 of bytes [off, off + len) of file `fd`, read with pread (checksum.c says why). */
+mmarr_err mm_xxh3_fd(mmarr_error *e, int fd, const char *path, uint64_t off, uint64_t len,
+                     uint64_t *out);
 
 /* ---- names ---- */
 /* memcmp order, shorter prefix first; <0, 0, >0. Inline, 8 bytes at a time: it runs once
@@ -140,7 +147,7 @@ struct mmarr_file {
     uint64_t size;             /* bytes mapped */
     bool mapped;               /* base came from mmap (else a caller buffer) */
     bool writable;
-    int fd;                 /* kept for read-write handles (rehash), else -1 */
+    int fd;                 /* the opened file (flush, pread), -1 for a buffer */
     uint64_t device, inode; /* fstat of the descriptor mapped; 0 for buffers */
 
     /* active state (spec.md §4.2); replaced by rehash */
@@ -366,6 +373,9 @@ mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t ne
 /* posix_fallocate with a clear error. */
 mmarr_err mm_reserve_space(mmarr_error *e, int fd, const char *path, uint64_t off, uint64_t len);
 /* pwrite all bytes or fail. */
+/* pread until n bytes arrived; E_IO on an error or an early end of file. publish.c. */
+mmarr_err mm_pread_all(mmarr_error *e, int fd, const char *path, void *buf, size_t n,
+                       uint64_t off);
 mmarr_err mm_pwrite_all(mmarr_error *e, int fd, const char *path, const void *buf, size_t n,
                         uint64_t off);
 

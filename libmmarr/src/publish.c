@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * publish.c — how a new file reaches the disk: its temporary, space reserved with a clear
- * "disk full" error (tmpfs advice included), complete writes, and atomic publication.
+ * "disk full" error (tmpfs advice included), complete writes (and reads), and atomic
+ * publication.
  *
  * The temporary is an unnamed file in the destination's directory (O_TMPFILE): a crash or
  * kill while writing leaves nothing behind, and the kernel frees the space. Publication
@@ -91,6 +92,29 @@ mmarr_err mm_pwrite_all(mmarr_error *e, int fd, const char *path, const void *bu
         p += w;
         n -= (size_t)w;
         off += (uint64_t)w;
+    }
+    return MMARR_OK;
+}
+
+mmarr_err mm_pread_all(mmarr_error *e, int fd, const char *path, void *buf, size_t n,
+                       uint64_t off)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        size_t chunk = n > (1u << 30) ? (1u << 30) : n;
+        ssize_t r = pread(fd, p, chunk, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: read of %zu bytes at offset %llu", path, n,
+                        (unsigned long long)off);
+        if (r == 0)
+            MM_FAIL(e, MMARR_E_IO, off,
+                    "%s: the file ends at offset %llu, inside an array (truncated while open?)",
+                    path, (unsigned long long)off);
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
     }
     return MMARR_OK;
 }

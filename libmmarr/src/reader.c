@@ -2,7 +2,7 @@
 /*
  * reader.c — the read calls on an open handle: find arrays and describe them (strides,
  * dtype, storage), metadata, verification of checksums (spec.md §11), and reads of byte
- * ranges and chunks (hot: memcpy from the mapping; cold: cold_read.c).
+ * ranges and chunks (hot: pread from the descriptor, memcpy for buffers; cold: cold_read.c).
  *
  * Reader calls never modify the handle after open (except the error copy, under a lock), so
  * any number of threads may share it. The handle's life cycle is in file.c, the memory calls
@@ -216,7 +216,11 @@ static mmarr_err verify_array(mmarr_file *f, size_t index, mmarr_error *e)
             e->code = rc = MMARR_E_STALE; /* cold data cannot change in place, but be exact */
         return rc;
     }
-    uint64_t sum = mm_xxh3(f->base + en->data_offset, (size_t)en->data_size);
+    uint64_t sum;
+    if (f->fd >= 0)
+        MM_TRY(mm_xxh3_fd(e, f->fd, f->path, en->data_offset, en->data_size, &sum));
+    else
+        sum = mm_xxh3(f->base + en->data_offset, (size_t)en->data_size);
     if (sum == en->checksum)
         return MMARR_OK;
     if (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE)
@@ -287,25 +291,34 @@ static mmarr_err check_index(mmarr_file *f, size_t index, const char *fn, mmarr_
     return MMARR_OK;
 }
 
+mmarr_err mm_check_range(mmarr_file *f, size_t index, uint64_t offset, uint64_t n,
+                         const void *buf, const char *fn, mmarr_error *e)
+{
+    MM_TRY(check_index(f, index, fn, e));
+    const mmarr_disk_entry *en = &f->entries[index];
+    const uint64_t nbytes = f->dtypes[en->dtype_id]->itemsize * mm_entry_nitems(f, en);
+    if (n && !buf)
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: %s: buffer is NULL", f->path, fn);
+    if (offset > nbytes || n > nbytes - offset || n > SIZE_MAX)
+        MM_FAIL(e, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                "%s: array \"%s\": bytes [%llu, +%llu) lie outside its %llu bytes", f->path,
+                mm_entry_name(f, en), (unsigned long long)offset, (unsigned long long)n,
+                (unsigned long long)nbytes);
+    return MMARR_OK;
+}
+
 mmarr_err mmarr_file_read(mmarr_file *f, size_t index, uint64_t offset, void *dst, uint64_t n,
                           mmarr_error *err)
 {
     mmarr_error e;
-    mmarr_err rc = check_index(f, index, "mmarr_file_read", &e);
+    mmarr_err rc = mm_check_range(f, index, offset, n, dst, "mmarr_file_read", &e);
     if (rc != MMARR_OK)
         return mm_file_done(f, rc, &e, err);
     const mmarr_disk_entry *en = &f->entries[index];
-    const uint64_t nbytes = f->dtypes[en->dtype_id]->itemsize * mm_entry_nitems(f, en);
-    if (n && !dst)
-        rc = mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: mmarr_file_read: dst is NULL",
-                          f->path);
-    else if (offset > nbytes || n > nbytes - offset || n > SIZE_MAX)
-        rc = mm_set_error(&e, MMARR_E_RANGE, MMARR_NO_OFFSET,
-                          "%s: array \"%s\": bytes [%llu, +%llu) lie outside its %llu bytes",
-                          f->path, mm_entry_name(f, en), (unsigned long long)offset,
-                          (unsigned long long)n, (unsigned long long)nbytes);
-    else if (en->storage == MMARR_STORAGE_RAW) {
-        if (n)
+    if (en->storage == MMARR_STORAGE_RAW) {
+        if (n && f->fd >= 0) /* the kernel's copy: no page fault per page (checksum.c) */
+            rc = mm_pread_all(&e, f->fd, f->path, dst, (size_t)n, en->data_offset + offset);
+        else if (n)
             memcpy(dst, f->base + en->data_offset + offset, (size_t)n);
     } else {
         rc = mm_cold_read(f, index, offset, dst, n, f->threads, f->chunk_verify, &e);

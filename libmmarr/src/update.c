@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * update.c — read-write handles: the CHECKSUMS_STALE protocol and rehash (spec.md §11.2),
- * and mmarr_file_flush().
+ * mmarr_file_flush() and mmarr_file_write().
  *
  * Index bytes are never modified in place. A state change writes the *inactive* superblock
  * slot with the next generation and syncs it, so a crash leaves either slot valid (§4.2).
@@ -99,10 +99,13 @@ static mmarr_err rehash(mmarr_file *f, mmarr_error *e)
         MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
     memcpy(buf, f->index, isz);
     mmarr_disk_entry *ents = (mmarr_disk_entry *)(buf + f->ih->entries_offset);
-    for (uint64_t i = 0; i < f->entry_count; i++)
-        if (ents[i].storage == MMARR_STORAGE_RAW)
-            ents[i].checksum = mm_xxh3(f->base + ents[i].data_offset, (size_t)ents[i].data_size);
     mmarr_err rc = MMARR_OK;
+    for (uint64_t i = 0; i < f->entry_count && rc == MMARR_OK; i++)
+        if (ents[i].storage == MMARR_STORAGE_RAW)
+            rc = mm_xxh3_fd(e, f->fd, f->path, ents[i].data_offset, ents[i].data_size,
+                            &ents[i].checksum);
+    if (rc != MMARR_OK)
+        goto out;
     struct stat st;
     if (fstat(f->fd, &st) != 0) {
         rc = mm_set_syserr(e, MMARR_E_IO, errno, "%s: cannot stat", f->path);
@@ -151,4 +154,30 @@ mmarr_err mmarr_file_flush(mmarr_file *f, unsigned flags, mmarr_error *err)
     else if (flags & MMARR_FLUSH_REHASH)
         rc = rehash(f, &e);
     return mm_file_done(f, rc, &e, err);
+}
+
+static mmarr_err write_range(mmarr_file *f, size_t index, uint64_t offset, const void *src,
+                             uint64_t n, mmarr_error *e)
+{
+    if (!f->writable)
+        MM_FAIL(e, MMARR_E_READONLY, MMARR_NO_OFFSET,
+                "%s: mmarr_file_write needs a handle opened with MMARR_OPEN_RDWR (and not "
+                "rehashed since)",
+                f->path);
+    MM_TRY(mm_check_range(f, index, offset, n, src, "mmarr_file_write", e));
+    const mmarr_disk_entry *en = &f->entries[index];
+    if (en->storage != MMARR_STORAGE_RAW)
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                "%s: mmarr_file_write: array \"%s\" is cold (compressed arrays cannot change "
+                "in place)",
+                f->path, mm_entry_name(f, en));
+    return n ? mm_pwrite_all(e, f->fd, f->path, src, (size_t)n, en->data_offset + offset)
+             : MMARR_OK;
+}
+
+mmarr_err mmarr_file_write(mmarr_file *f, size_t index, uint64_t offset, const void *src,
+                           uint64_t n, mmarr_error *err)
+{
+    mmarr_error e;
+    return mm_file_done(f, write_range(f, index, offset, src, n, &e), &e, err);
 }

@@ -339,6 +339,31 @@ static PyObject *handle_read(HandleObject *self, PyObject *args)
     return mmpy_none_or_raise(rc, &e);
 }
 
+/* write(index, byte_offset, src): copy the contiguous ndarray `src` into a hot array of a
+ * read-write handle, through the file descriptor (no page of the mapping is touched). */
+static PyObject *handle_write(HandleObject *self, PyObject *args)
+{
+    Py_ssize_t index;
+    unsigned long long off;
+    PyArrayObject *src;
+    if (!PyArg_ParseTuple(args, "nKO!:write", &index, &off, &PyArray_Type, &src))
+        return NULL;
+    mmarr_array_info a;
+    if (mmpy_handle_index(self, index, &a))
+        return NULL;
+    if (!(PyArray_IS_C_CONTIGUOUS(src) || PyArray_IS_F_CONTIGUOUS(src))) {
+        PyErr_SetString(PyExc_ValueError, "write: src must be a contiguous array");
+        return NULL;
+    }
+    mmarr_error e;
+    mmarr_err rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mmarr_file_write(self->f, (size_t)index, off, PyArray_DATA(src),
+                          (uint64_t)PyArray_NBYTES(src), &e);
+    Py_END_ALLOW_THREADS
+    return mmpy_none_or_raise(rc, &e);
+}
+
 /* verify(index=-1): one array's checksum, or the whole file for -1. */
 static PyObject *handle_verify(HandleObject *self, PyObject *args)
 {
@@ -412,6 +437,7 @@ static PyMethodDef handle_methods[] = {
      "of its bytes when it and its views are gone (hot arrays)."},
     {"read", (PyCFunction)handle_read, METH_VARARGS,
      "read(index, byte_offset, out): copy raw bytes into a contiguous array."},
+    {"write", (PyCFunction)handle_write, METH_VARARGS, "write(index, byte_offset, src)"},
     {"verify", (PyCFunction)handle_verify, METH_VARARGS, "verify(index=-1)"},
     {"flush", (PyCFunction)handle_flush, METH_VARARGS, "flush(flags)"},
     {"set_cache", (PyCFunction)mmpy_handle_set_cache, METH_VARARGS, "set_cache(dir, max_bytes)"},

@@ -42,16 +42,50 @@ _log = logging.getLogger("mmarr")
 
 class _Source:
     """What every task of a from_mmarr graph holds: the file's path and identity, the
-    array's name and key (checksum included), whether it is cold. A plain object, so that
-    dask never mistakes the path or the name for a key of the graph."""
+    array's name and key (checksum included), whether it is cold, and how hot blocks are
+    accessed ("map", "read" or "auto"). A plain object, so that dask never mistakes the
+    path or the name for a key of the graph."""
 
-    __slots__ = ("path", "ident", "name", "key", "cold")
+    __slots__ = ("path", "ident", "name", "key", "cold", "access")
 
-    def __init__(self, path, ident, name, key, cold):
-        self.path, self.ident, self.name, self.key, self.cold = path, ident, name, key, cold
+    def __init__(self, path, ident, name, key, cold, access="map"):
+        self.path, self.ident, self.name, self.key = path, ident, name, key
+        self.cold, self.access = cold, access
 
     def __reduce__(self):
-        return (_Source, (self.path, self.ident, self.name, self.key, self.cold))
+        return (_Source, (self.path, self.ident, self.name, self.key, self.cold, self.access))
+
+
+_SMALL_PAGES = {}  # st_dev -> bool, per worker process
+
+
+def _small_page_tmpfs(path):
+    """True when `path` lives on a tmpfs whose mapped pages are 4 KiB (mounted without
+    huge=, and shmem_enabled not "force"): there, each page of a fresh mapping costs a
+    fault that costs more than copying the page, so copying reads (pread into memory of
+    the process's own, which gets transparent huge pages) beat mapping."""
+    dev = os.stat(path).st_dev
+    if dev not in _SMALL_PAGES:
+        small = False
+        try:
+            with open("/proc/self/mountinfo") as m:
+                for line in m:
+                    pre, _, post = line.partition(" - ")
+                    f = pre.split()
+                    if f[2] != f"{os.major(dev)}:{os.minor(dev)}":
+                        continue
+                    fstype, _, opts = (post.split() + ["", "", ""])[:3]
+                    small = fstype == "tmpfs" and not any(
+                        o.startswith("huge=") and o not in ("huge=never", "huge=deny")
+                        for o in opts.split(","))
+                    break
+            if small:
+                with open("/sys/kernel/mm/transparent_hugepage/shmem_enabled") as t:
+                    small = "[force]" not in t.read()
+        except OSError:
+            pass
+        _SMALL_PAGES[dev] = small
+    return _SMALL_PAGES[dev]
 
 
 def _load(region, src):
@@ -62,7 +96,9 @@ def _load(region, src):
     i = h.find(src.name)
     if i < 0 or h.array_key(i) != tuple(src.key):
         raise FileChangedError(f"{what} changed since the dask graph was built")
-    if not src.cold:
+    read = src.cold or src.access == "read" or (
+        src.access == "auto" and _small_page_tmpfs(origin_path(h)))
+    if not read:
         # A view of its own whose pages leave this worker's RSS when dask drops it: the
         # worker's memory manager counts mapped file pages as the worker's memory (RSS) and
         # would pause a worker that has touched more of the file than its memory limit,
@@ -109,7 +145,7 @@ def _auto_chunks(info, dtype):
     return tuple(along if k == axis else (s,) for k, s in enumerate(shape))
 
 
-def _one(f, name, chunks):
+def _one(f, name, chunks, access):
     h = f._handle()
     info = f.info(name)
     i = h.find(name)
@@ -128,30 +164,42 @@ def _one(f, name, chunks):
     # the same keys on every machine for the same data; stale checksums do not vouch for
     # the data, so then the file itself (device, inode) is part of the token too
     same = content_identity(ident) + (tuple(ident[:2]) if ident[7] else ())
-    token = tokenize(path, same, info["checksum"], key, chunks)
+    token = tokenize(path, same, info["checksum"], key, chunks, access)
     out = f"mmarr-{name}-{token}"
     # a Blockwise layer: dask fuses each load with the operations that follow it on its
     # block (sum, mean, map_blocks...), so a block never leaves the worker that mapped it
     index = tuple(range(len(shape)))
+    if access not in ("auto", "map", "read"):
+        raise ValueError(f'access must be "auto", "map" or "read", not {access!r}')
+    whole_rows = all(len(c) == 1 for c in chunks[1:])
+    if access == "auto" and (not whole_rows or (info["order"] == "F" and len(shape) > 1)):
+        access = "map"  # a copying read of part rows would read the whole rows
     layer = blockwise(_load, out, index, ArraySliceDep(chunks), index,
-                      _Source(path, ident, name, key, cold), None, numblocks={})
+                      _Source(path, ident, name, key, cold, access), None, numblocks={})
     graph = HighLevelGraph.from_collections(out, layer, dependencies=())
     meta = np.empty((0,) * len(shape), dtype)
     return da.Array(graph, out, chunks, meta=meta)
 
 
-def from_mmarr(path_or_file, name=None, chunks="auto"):
+def from_mmarr(path_or_file, name=None, chunks="auto", access="auto"):
     """A dask array over array `name` of an mmarr file, or {name: array} for all of them.
 
     path_or_file: a path or an open mmarr.File. chunks: "auto" (storage-aligned: whole pages
     of rows for hot arrays, whole stored chunks for cold ones, about dask's
-    array.chunk-size each) or anything dask.array accepts."""
+    array.chunk-size each) or anything dask.array accepts.
+    access (hot arrays): "map", each task's block is a zero-copy view of the worker's
+    mapping (its pages leave the worker's RSS when dask drops it); "read", each task copies
+    its block out of the file with pread (the kernel's copy, into memory of the worker's
+    own for as long as dask keeps the block); "auto" (default), "read" when the worker finds
+    the file on a tmpfs with 4 KiB pages (the default /dev/shm: faulting in a page of a
+    mapping there costs more than copying it) and the chunks hold whole rows, else "map".
+    Cold arrays always decompress the stored chunks of the task's block."""
     f = path_or_file if isinstance(path_or_file, File) else File(path_or_file)
     if name is None:
-        return {n: _one(f, n, chunks) for n in f}
+        return {n: _one(f, n, chunks, access) for n in f}
     if name not in f:
         raise KeyError(f"{f.path}: no array named {name!r}")
-    return _one(f, name, chunks)
+    return _one(f, name, chunks, access)
 
 
 def _store(block, tmp, ident, name, region):
@@ -159,7 +207,13 @@ def _store(block, tmp, ident, name, region):
     with File(tmp, "r+") as f:
         if not _same_data(ident, f._handle().identity()):
             raise FileChangedError(f"{tmp}: the staging file of to_mmarr was replaced")
-        f[name][region] = block
+        info = f.info(name)
+        shape = tuple(info["shape"])
+        if (len(shape) and (info["order"] == "C" or len(shape) == 1)
+                and all((r.start, r.stop) == (0, n) for r, n in zip(region[1:], shape[1:]))):
+            f.write(name, block, region[0].start)  # whole rows: one pwrite, no page faults
+        else:
+            f[name][region] = block
     return int(np.asarray(block).nbytes)
 
 

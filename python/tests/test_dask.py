@@ -60,8 +60,47 @@ def test_auto_chunks_follow_the_storage(files):
 
 def test_hot_tasks_are_views_of_the_mapping(files):
     hot, _ = files
-    block = mdask.from_mmarr(hot, "rows").blocks[0].compute(**SYNC)
+    block = mdask.from_mmarr(hot, "rows", access="map").blocks[0].compute(**SYNC)
     assert type(block) is mmarr.MappedArray  # no copy: a view of the file's mapping
+
+
+def test_access_read_copies_with_the_kernel(files):
+    hot, _ = files
+    with mmarr.open(hot) as f, dask.config.set({"array.chunk-size": "1MiB"}):
+        d = mdask.from_mmarr(f, "rows", access="read")
+        block = d.blocks[1].compute(**SYNC)
+        assert type(block) is np.ndarray  # a copy of the worker's own
+        assert not np.shares_memory(block, f["rows"])
+        np.testing.assert_array_equal(d.compute(**SYNC), f["rows"])
+        # auto: copies on a tmpfs of 4 KiB pages, maps elsewhere; the same values either way
+        auto = mdask.from_mmarr(f, "rows").blocks[1].compute(**SYNC)
+        small = mdask._small_page_tmpfs(str(hot))
+        assert (type(auto) is np.ndarray) == small
+        np.testing.assert_array_equal(auto, block)
+        # blocks of part rows, and Fortran order, are always mapped under auto
+        part = mdask.from_mmarr(f, "rows", chunks=(1000, 2)).blocks[0, 0].compute(**SYNC)
+        assert type(part) is mmarr.MappedArray
+        fort = mdask.from_mmarr(f, "fortran", chunks=(5, 30))
+        assert type(fort.blocks[0].compute(**SYNC)) is mmarr.MappedArray
+        np.testing.assert_array_equal(fort.compute(**SYNC), f["fortran"])
+    with pytest.raises(ValueError, match="access must be"):
+        mdask.from_mmarr(hot, "rows", access="copy")
+
+
+def test_small_page_tmpfs_detection(tmp_path):
+    if os.path.isdir("/dev/shm"):
+        with open("/sys/kernel/mm/transparent_hugepage/shmem_enabled") as t:
+            forced = "[force]" in t.read()
+        with open("/proc/self/mounts") as m:
+            opts = [ln.split()[3] for ln in m if ln.split()[1] == "/dev/shm"]
+        huge = any(o.startswith("huge=") and o not in ("huge=never", "huge=deny")
+                   for o in ",".join(opts).split(","))
+        want = bool(opts) and not forced and not huge
+        assert mdask._small_page_tmpfs("/dev/shm") == want
+    with open("/proc/self/mounts") as m:
+        root_fs = [ln.split()[2] for ln in m if ln.split()[1] == "/"]
+    if root_fs and root_fs[-1] != "tmpfs":
+        assert not mdask._small_page_tmpfs("/")
 
 
 def test_graph_holds_references_only(files):
@@ -100,14 +139,16 @@ def test_to_mmarr_writes_and_publishes(shm, compress):
     import dask.array as da
     x = da.arange(600_000, chunks=70_000, dtype="<i8").reshape(-1, 6) * 3
     y = da.from_array(np.linspace(0, 1, 1000, dtype="<f4"), chunks=300)
+    z = da.arange(600, dtype="<i2").reshape(100, 6).rechunk((40, 4))  # blocks of part rows
     out = shm / "out.mmarr"
-    written = mdask.to_mmarr(out, {"x": x, "y": y, "s": da.from_array(np.float64(2.5))},
+    written = mdask.to_mmarr(out, {"x": x, "y": y, "z": z, "s": da.from_array(np.float64(2.5))},
                              compress=compress, metadata={"source": "test"})
-    assert written == {"x": x.nbytes, "y": y.nbytes, "s": 8}
+    assert written == {"x": x.nbytes, "y": y.nbytes, "z": z.nbytes, "s": 8}
     with mmarr.open(out) as f:
         assert f.verify() is None and f.metadata == {"source": "test"}
         np.testing.assert_array_equal(f.read("x"), x.compute(**SYNC))
         np.testing.assert_array_equal(f.read("y"), y.compute(**SYNC))
+        np.testing.assert_array_equal(f.read("z"), np.arange(600).reshape(100, 6))
         assert f.read("s") == 2.5
         assert f.info("x")["storage"] == ("cold" if compress else "hot")
         assert not f.info()["checksums_stale"]
@@ -136,8 +177,9 @@ def _rss():
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS"))
 
 
+@pytest.mark.parametrize("access", ["map", "read"])
 @pytest.mark.parametrize("where", ["shm", "disk"])
-def test_tasks_leave_no_pages_in_the_workers_rss(tmp_path, where):
+def test_tasks_leave_no_pages_in_the_workers_rss(tmp_path, where, access):
     """distributed's memory manager counts a worker's mapped file pages (RSS) as its memory
     and pauses it at 80% of its limit: a task's view drops its pages when dask drops it."""
     d = "/dev/shm" if where == "shm" and os.path.isdir("/dev/shm") else str(tmp_path)
@@ -145,7 +187,7 @@ def test_tasks_leave_no_pages_in_the_workers_rss(tmp_path, where):
     try:
         with mmarr.Writer(path, sync=False) as w:
             w.add("x", np.ones((16384, 2048), "f4"))  # 128 MiB
-        x = mdask.from_mmarr(path, "x", chunks=(2048, 2048))
+        x = mdask.from_mmarr(path, "x", chunks=(2048, 2048), access=access)
         before = _rss()
         with dask.config.set(scheduler="sync"):
             assert float(x.sum().compute()) == 16384 * 2048

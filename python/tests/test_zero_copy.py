@@ -74,6 +74,42 @@ def test_zero_copy__rplus_writes_seen_by_another_process(shm):
         assert info["writable"] and info["checksums_stale"]
 
 
+def test_zero_copy__write_rows_through_the_descriptor(shm):
+    path = shm / "w.mmarr"
+    with mmarr.Writer(path) as w:
+        w.add("m", np.zeros((100, 3), "<f4"))
+        w.add("f", np.zeros((4, 3), order="F"))
+        w.add("s", np.zeros(()))
+        w.add("c", np.zeros(64), compress=3)
+    with mmarr.open(path) as ro:
+        m_ro = ro["m"]
+        with pytest.raises(mmarr.Error, match=r'mode "r\+"'):
+            ro.write("m", np.ones((1, 3)))
+        with mmarr.open(path, "r+") as f:
+            f.write("m", np.arange(30, dtype="<f8").reshape(10, 3), start=5)  # cast as assigned
+            f.write("m", [[7, 8, 9]], 99)
+            f.write("m", np.zeros((0, 3)), 100)
+            f.write("s", np.float64(2.5))
+            want = np.zeros((100, 3), "<f4")
+            want[5:15] = np.arange(30).reshape(10, 3)
+            want[99] = [7, 8, 9]
+            np.testing.assert_array_equal(m_ro, want)  # a mapping opened before sees the rows
+            with pytest.raises(ValueError, match="not rows of shape"):
+                f.write("m", np.ones((2, 4)))
+            with pytest.raises(IndexError, match=r"rows \[99, 101\) lie outside its 100"):
+                f.write("m", np.ones((2, 3)), 99)
+            with pytest.raises(IndexError):
+                f.write("m", np.ones((1, 3)), -1)
+            with pytest.raises(ValueError, match="Fortran order"):
+                f.write("f", np.ones((1, 3)))
+            with pytest.raises(mmarr.Error, match="cold"):
+                f.write("c", np.ones(1))
+            f.flush(rehash=True)
+    with mmarr.open(path, verify=True) as f:
+        np.testing.assert_array_equal(f["m"], want)
+        assert f["s"] == 2.5
+
+
 def test_zero_copy__stale_checksums_and_rehash(shm):
     path = shm / "w.mmarr"
     mmarr.save(path, {"x": np.zeros(1000), "y": np.ones(10)})

@@ -4,7 +4,9 @@ array, as a user writes it.
 
 Reading (part A), all with the same chunks (the mmarr default: whole rows, about dask's
 array.chunk-size each):
-  mmarr         mmarr.dask.from_mmarr(path, "x"), default chunks
+  mmarr         mmarr.dask.from_mmarr(path, "x"), default chunks and access ("auto": on a
+                tmpfs of 4 KiB pages each task copies its rows with pread, else maps them)
+  mmarr-map     the same with access="map": every task a zero-copy view of the mapping
   memmap-naive  da.from_array(np.memmap(...)): the memmap goes into the graph and is
                 pickled with its bytes (run on at most --naive-cap bytes)
   memmap-task   the fair idiom: each task maps np.memmap itself (map_blocks + block_info)
@@ -32,7 +34,7 @@ import mmarr.dask
 from . import data
 
 # store: the file a peer reads ("mmarr" is the source itself on disk, a copy elsewhere)
-READ_PEERS = [("mmarr", "mmarr"), ("memmap-naive", "mmarr"), ("memmap-task", "mmarr"),
+READ_PEERS = [("mmarr", "mmarr"), ("mmarr-map", "mmarr"), ("memmap-naive", "mmarr"), ("memmap-task", "mmarr"),
               ("zarr", "zarr"), ("zarr-zstd", "zarr-zstd"), ("hdf5", "hdf5"), ("ones", None)]
 WRITE_PEERS = ["mmarr", "zarr", "hdf5-task"]
 
@@ -61,8 +63,8 @@ def read_array(peer, path, rows, chunks, keep):
     """The dask array of `peer` over the first `rows` rows of the file at `path`; objects
     that must outlive the computation go to `keep`."""
     shape = (rows, data.COLS)
-    if peer == "mmarr":
-        x = mmarr.dask.from_mmarr(path, "x")
+    if peer in ("mmarr", "mmarr-map"):
+        x = mmarr.dask.from_mmarr(path, "x", access="map" if peer == "mmarr-map" else "auto")
         return x if rows == x.shape[0] else x[:rows]
     if peer == "ones":
         return da.ones(shape, chunks=chunks, dtype=data.DTYPE)
