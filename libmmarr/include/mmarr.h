@@ -613,8 +613,8 @@ MMARR_API mmarr_err mmarr_file_flush(mmarr_file *f, unsigned flags, mmarr_error 
  *         (index out of range, a cold array, NULL src with n > 0); MMARR_E_RANGE (the range
  *         passes the end of the array); MMARR_E_IO, MMARR_E_NOSPACE.
  */
-MMARR_API mmarr_err mmarr_file_write(mmarr_file *f, size_t index, uint64_t offset,
-                                     const void *src, uint64_t n, mmarr_error *err);
+MMARR_API mmarr_err mmarr_file_write(mmarr_file *f, size_t index, uint64_t offset, const void *src,
+                                     uint64_t n, mmarr_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Writing                                                                                    */

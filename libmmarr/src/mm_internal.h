@@ -79,8 +79,8 @@ static inline size_t mm_first_nonzero(const void *p, size_t n)
 uint64_t mm_xxh3(const void *p, size_t n);
 /* Array `index` exists and [offset, offset + n) lies inside its raw bytes (buf non-NULL if
  * n > 0); fn names the public call in the message. reader.c. */
-mmarr_err mm_check_range(mmarr_file *f, size_t index, uint64_t offset, uint64_t n,
-                         const void *buf, const char *fn, mmarr_error *e);
+mmarr_err mm_check_range(mmarr_file *f, size_t index, uint64_t offset, uint64_t n, const void *buf,
+                         const char *fn, mmarr_error *e);
 /* XXH3-64 of bytes [off, off + len) of file `fd`, read with pread (checksum.c says why). */
 mmarr_err mm_xxh3_fd(mmarr_error *e, int fd, const char *path, uint64_t off, uint64_t len,
                      uint64_t *out);
@@ -374,8 +374,7 @@ mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t ne
 mmarr_err mm_reserve_space(mmarr_error *e, int fd, const char *path, uint64_t off, uint64_t len);
 /* pwrite all bytes or fail. */
 /* pread until n bytes arrived; E_IO on an error or an early end of file. publish.c. */
-mmarr_err mm_pread_all(mmarr_error *e, int fd, const char *path, void *buf, size_t n,
-                       uint64_t off);
+mmarr_err mm_pread_all(mmarr_error *e, int fd, const char *path, void *buf, size_t n, uint64_t off);
 mmarr_err mm_pwrite_all(mmarr_error *e, int fd, const char *path, const void *buf, size_t n,
                         uint64_t off);
 

@@ -96,8 +96,7 @@ mmarr_err mm_pwrite_all(mmarr_error *e, int fd, const char *path, const void *bu
     return MMARR_OK;
 }
 
-mmarr_err mm_pread_all(mmarr_error *e, int fd, const char *path, void *buf, size_t n,
-                       uint64_t off)
+mmarr_err mm_pread_all(mmarr_error *e, int fd, const char *path, void *buf, size_t n, uint64_t off)
 {
     unsigned char *p = buf;
     while (n > 0) {

@@ -291,8 +291,8 @@ static mmarr_err check_index(mmarr_file *f, size_t index, const char *fn, mmarr_
     return MMARR_OK;
 }
 
-mmarr_err mm_check_range(mmarr_file *f, size_t index, uint64_t offset, uint64_t n,
-                         const void *buf, const char *fn, mmarr_error *e)
+mmarr_err mm_check_range(mmarr_file *f, size_t index, uint64_t offset, uint64_t n, const void *buf,
+                         const char *fn, mmarr_error *e)
 {
     MM_TRY(check_index(f, index, fn, e));
     const mmarr_disk_entry *en = &f->entries[index];

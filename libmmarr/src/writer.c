@@ -569,8 +569,8 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     for (size_t i = 0; i < w->nmaps; i++) {
         mm_wmap *m = &w->maps[i];
         mmarr_disk_entry *e = &w->ents[m->entry];
-        if (mm_xxh3_fd(&w->err, w->fd, w->tmp_path, e->data_offset, e->data_size,
-                       &e->checksum) != MMARR_OK) {
+        if (mm_xxh3_fd(&w->err, w->fd, w->tmp_path, e->data_offset, e->data_size, &e->checksum) !=
+            MMARR_OK) {
             w->failed = true;
             return w->err.code;
         }

@@ -357,11 +357,9 @@ static PyObject *handle_write(HandleObject *self, PyObject *args)
     }
     mmarr_error e;
     mmarr_err rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = mmarr_file_write(self->f, (size_t)index, off, PyArray_DATA(src),
-                          (uint64_t)PyArray_NBYTES(src), &e);
-    Py_END_ALLOW_THREADS
-    return mmpy_none_or_raise(rc, &e);
+    Py_BEGIN_ALLOW_THREADS rc = mmarr_file_write(self->f, (size_t)index, off, PyArray_DATA(src),
+                                                 (uint64_t)PyArray_NBYTES(src), &e);
+    Py_END_ALLOW_THREADS return mmpy_none_or_raise(rc, &e);
 }
 
 /* verify(index=-1): one array's checksum, or the whole file for -1. */
