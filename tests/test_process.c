@@ -726,6 +726,54 @@ static void test_process__file_write_through_descriptor(void **state)
     free(path);
 }
 
+/* MMARR_OPEN_COPY_ON_WRITE: writable memory whose changes stay in the handle; the file and
+ * other handles keep the original bytes; page release refused. */
+static void test_process__copy_on_write(void **state)
+{
+    char *path = tu_path(*state, "cow.mmarr");
+    write_counts_file(path);
+    mmarr_file *ro = open_ok(path, 0);
+    mmarr_file *c = open_ok(path, MMARR_OPEN_COPY_ON_WRITE);
+    mmarr_file_info fi = file_info(c);
+    assert_int_equal(fi.copy_on_write, 1);
+    assert_int_equal(fi.writable, 0);
+    assert_int_equal(fi.checksums_stale, 0);
+    mmarr_array_info a, b;
+    find_ok(c, "counts", &a);
+    find_ok(ro, "counts", &b);
+    int64_t *p = a.data;
+    p[7] = 4242;
+    assert_int_equal(((const int64_t *)b.data)[7], 0); /* another handle: the file */
+    int64_t got = 0;
+    mmarr_error e;
+    memset(&e, 0, sizeof e);
+    assert_code(mmarr_file_read(c, a.index, 7 * 8, &got, 8, &e), MMARR_OK, e.message);
+    assert_int_equal(got, 4242); /* reads copy this handle's memory */
+    assert_code(mmarr_file_verify(c, &e), MMARR_OK, e.message); /* the file is intact */
+    assert_code(mmarr_file_advise(c, a.index, MMARR_ADVICE_DONTNEED, &e), MMARR_E_STATE,
+                e.message);
+    assert_code(mmarr_file_advise_range(c, a.index, 0, 4096, MMARR_ADVICE_DONTNEED, &e),
+                MMARR_E_STATE, e.message);
+    assert_int_equal(p[7], 4242);
+    assert_code(mmarr_file_advise(c, a.index, MMARR_ADVICE_WILLNEED, &e), MMARR_OK, e.message);
+    assert_code(mmarr_file_write(c, a.index, 0, &got, 8, &e), MMARR_E_READONLY, e.message);
+    assert_code(mmarr_file_flush(c, 0, &e), MMARR_E_READONLY, e.message);
+    mmarr_close(c);
+    mmarr_file *again = open_ok(path, MMARR_OPEN_VERIFY);
+    find_ok(again, "counts", &b);
+    assert_int_equal(((const int64_t *)b.data)[7], 0);
+    assert_int_equal(file_info(again).generation, 1);
+    mmarr_close(again);
+
+    mmarr_file *bad = (mmarr_file *)1;
+    assert_code(mmarr_open(path, MMARR_OPEN_RDWR | MMARR_OPEN_COPY_ON_WRITE, &bad, &e),
+                MMARR_E_INVAL, e.message);
+    assert_null(bad);
+    assert_non_null(strstr(e.message, "exclude"));
+    mmarr_close(ro);
+    free(path);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Threads sharing one handle                                                                */
 
@@ -852,6 +900,7 @@ int main(void)
         T(test_process__temporary_gone_after_commit_and_free),
         T(test_process__stale_checksums_and_rehash),
         T(test_process__file_write_through_descriptor),
+        T(test_process__copy_on_write),
         T(test_process__concurrent_reader_threads),
     };
 #undef T

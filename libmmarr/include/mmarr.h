@@ -190,6 +190,14 @@ typedef enum mmarr_storage { MMARR_STORAGE_HOT = 0, MMARR_STORAGE_COLD = 1 } mma
 /** Skip the per-chunk checksum when decompressing cold arrays (faster; corruption inside a
  *  valid zstd frame then goes unnoticed). mmarr_file_verify*() always check. */
 #define MMARR_OPEN_NO_CHUNK_VERIFY 0x8u
+/** Copy-on-write (np.memmap's mode "c"): the file is opened read-only and mapped MAP_PRIVATE
+ *  and writable, so hot arrays' memory (and cold arrays' from mmarr_file_map()) may be
+ *  written; a written page becomes this process's own copy, the file and every other process
+ *  keep the original bytes, and unwritten pages stay shared. Not with MMARR_OPEN_RDWR.
+ *  mmarr_file_read() copies from this handle's memory (changes included); verification
+ *  checks the file; page release (MMARR_ADVICE_DONTNEED) is refused, as it would discard
+ *  the changes. */
+#define MMARR_OPEN_COPY_ON_WRITE 0x10u
 
 /** A view of one array; filled by mmarr_file_array(). Pointers live until mmarr_close(). */
 typedef struct mmarr_array_info {
@@ -232,6 +240,8 @@ typedef struct mmarr_file_info {
     uint64_t index_offset, index_size;
     uint64_t required_features, optional_features;
     int writable;              /**< opened with MMARR_OPEN_RDWR */
+    int copy_on_write;         /**< opened with MMARR_OPEN_COPY_ON_WRITE: arrays' memory is
+                                    writable, changes stay in this process */
     int checksums_stale;       /**< in-place writes may have changed data since checksums */
     int inactive_slot_damaged; /**< the other superblock slot is damaged (open still works) */
     uint64_t device, inode;    /**< st_dev and st_ino of the file mapped, from the descriptor
@@ -417,7 +427,9 @@ MMARR_API void mmarr_file_set_threads(mmarr_file *f, unsigned n);
  * Hot array: the pointer into the file's mapping (mmarr_array_info.data; writable for a
  * MMARR_OPEN_RDWR handle). Cold array: the decompressed bytes, from the shared cache or a
  * private copy (see above), mapped read-only (PROT_READ) even for a MMARR_OPEN_RDWR handle:
- * cold data is never modified in place (spec.md §11.2), so writing through it faults.
+ * cold data is never modified in place (spec.md §11.2), so writing through it faults. For a
+ * MMARR_OPEN_COPY_ON_WRITE handle both are writable, copy-on-write (MAP_PRIVATE): the cache
+ * entry's unwritten pages stay shared with its other users.
  * Chunks are checked against their checksums while decompressing, as mmarr_file_read() does.
  * Repeated calls on the same handle return the same pointer without further work. An empty
  * cold array gives a non-NULL pointer that must not be dereferenced.

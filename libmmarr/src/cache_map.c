@@ -225,7 +225,9 @@ typedef struct map_job {
 
 static mmarr_err map_entry_fd(map_job *j, int fd, mmarr_error *e)
 {
-    void *p = mmap(NULL, (size_t)j->a.nbytes, PROT_READ, MAP_SHARED, fd, 0);
+    /* copy-on-write handles: the shared entry's pages, written ones becoming private */
+    void *p = mmap(NULL, (size_t)j->a.nbytes, j->f->cow ? PROT_READ | PROT_WRITE : PROT_READ,
+                   j->f->cow ? MAP_PRIVATE : MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
         MM_FAIL_SYS(e, errno == ENOMEM ? MMARR_E_NOMEM : MMARR_E_IO, errno,
                     "%s/%s: cannot map the cache entry of array \"%s\" (%llu bytes)", j->dir,
@@ -398,7 +400,8 @@ static mmarr_err map_private(map_job *j, mmarr_error *e)
         munmap(p, (size_t)j->a.nbytes);
         return rc;
     }
-    mprotect(p, (size_t)j->a.nbytes, PROT_READ);
+    if (!j->f->cow)
+        mprotect(p, (size_t)j->a.nbytes, PROT_READ);
     j->data = p;
     j->map_len = (size_t)j->a.nbytes;
     j->source = MMARR_MAP_PRIVATE;

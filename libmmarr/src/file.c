@@ -79,10 +79,15 @@ mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_e
         *out = NULL;
     if (!out || !path)
         MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_open: NULL argument");
-    if (flags &
-        ~(MMARR_OPEN_RDWR | MMARR_OPEN_VERIFY | MMARR_OPEN_POPULATE | MMARR_OPEN_NO_CHUNK_VERIFY))
+    if (flags & ~(MMARR_OPEN_RDWR | MMARR_OPEN_VERIFY | MMARR_OPEN_POPULATE |
+                  MMARR_OPEN_NO_CHUNK_VERIFY | MMARR_OPEN_COPY_ON_WRITE))
         MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown open flags 0x%x", path, flags);
-    const bool rw = flags & MMARR_OPEN_RDWR;
+    const bool rw = flags & MMARR_OPEN_RDWR, cow = flags & MMARR_OPEN_COPY_ON_WRITE;
+    if (rw && cow)
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                "%s: MMARR_OPEN_RDWR (writes reach the file) and MMARR_OPEN_COPY_ON_WRITE "
+                "(writes stay in this process) exclude each other",
+                path);
     int fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     if (fd < 0)
         MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: cannot open%s", path,
@@ -106,14 +111,16 @@ mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_e
     f->device = (uint64_t)st.st_dev;
     f->inode = (uint64_t)st.st_ino;
     f->writable = rw;
+    f->cow = cow;
     if (f->size > 0) {
         if (f->size > SIZE_MAX) {
             close(fd);
             mmarr_close(f);
             MM_FAIL(e, MMARR_E_RANGE, MMARR_NO_OFFSET, "%s: too large to map on this host", path);
         }
-        int prot = PROT_READ | (rw ? PROT_WRITE : 0);
-        int mflags = MAP_SHARED | ((flags & MMARR_OPEN_POPULATE) ? MAP_POPULATE : 0);
+        int prot = PROT_READ | (rw || cow ? PROT_WRITE : 0);
+        int mflags = (cow ? MAP_PRIVATE : MAP_SHARED) |
+                     ((flags & MMARR_OPEN_POPULATE) ? MAP_POPULATE : 0);
         void *p = mmap(NULL, (size_t)f->size, prot, mflags, fd, 0);
         if (p == MAP_FAILED) {
             int se = errno;
@@ -172,6 +179,7 @@ void mmarr_file_get_info(const mmarr_file *f, mmarr_file_info *out)
     out->required_features = f->slot.required_features;
     out->optional_features = f->slot.optional_features;
     out->writable = f->writable;
+    out->copy_on_write = f->cow;
     out->checksums_stale = (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE) != 0;
     out->inactive_slot_damaged = f->other_slot_damaged;
     out->device = f->device;

@@ -126,6 +126,11 @@ static mmarr_err advise(mmarr_file *f, void *addr, size_t len, mmarr_advice advi
                               MADV_WILLNEED, MADV_DONTNEED,   MADV_HUGEPAGE};
     if ((unsigned)advice >= sizeof map / sizeof map[0])
         MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown advice %d", f->path, (int)advice);
+    if (advice == MMARR_ADVICE_DONTNEED && f->cow)
+        MM_FAIL(e, MMARR_E_STATE, MMARR_NO_OFFSET,
+                "%s: MMARR_ADVICE_DONTNEED on a copy-on-write handle would discard the "
+                "changes made in this process",
+                f->path);
     if (len && madvise(addr, len, map[advice]) != 0) {
         int se = errno;
         return mm_set_syserr(e, se == EINVAL ? MMARR_E_UNSUPPORTED : MMARR_E_IO, se,

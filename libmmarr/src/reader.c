@@ -316,7 +316,9 @@ mmarr_err mmarr_file_read(mmarr_file *f, size_t index, uint64_t offset, void *ds
         return mm_file_done(f, rc, &e, err);
     const mmarr_disk_entry *en = &f->entries[index];
     if (en->storage == MMARR_STORAGE_RAW) {
-        if (n && f->fd >= 0) /* the kernel's copy: no page fault per page (checksum.c) */
+        /* the kernel's copy: no page fault per page (checksum.c); a copy-on-write handle's
+         * own memory, changes included */
+        if (n && f->fd >= 0 && !f->cow)
             rc = mm_pread_all(&e, f->fd, f->path, dst, (size_t)n, en->data_offset + offset);
         else if (n)
             memcpy(dst, f->base + en->data_offset + offset, (size_t)n);

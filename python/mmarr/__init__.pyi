@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 _Path = Union[str, "os.PathLike[str]"]
 _Shape = Union[int, Sequence[int]]
-_Mode = Literal["r", "r+"]
+_Mode = Literal["r", "r+", "c"]
 _Advice = Literal["normal", "sequential", "random", "willneed", "dontneed", "hugepage"]
 
 __version__: str

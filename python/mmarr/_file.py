@@ -17,13 +17,15 @@ _ADVICE = {"normal": _mmarr.ADVICE_NORMAL, "sequential": _mmarr.ADVICE_SEQUENTIA
 
 
 def _reopen(path, mode, ident):
-    h = _handle_for(path, mode == "r+", ident, f"mmarr file {path}")
+    h = _handle_for(path, mode, ident, f"mmarr file {path}")
     return File._from_handle(h, path, mode)
 
 
 def open(path, mode="r", **options):  # noqa: A001 (mirrors the builtin, as np.load does)
-    """Open an mmarr file: mode "r" (read-only views) or "r+" (writable views of hot arrays,
-    changes reach the file and every process at once). See File for the options."""
+    """Open an mmarr file: mode "r" (read-only views), "r+" (writable views of hot arrays,
+    changes reach the file and every process at once) or "c" (copy-on-write, as np.memmap's:
+    writable views whose changes stay in this process; the file is never written). See File
+    for the options."""
     return File(path, mode, **options)
 
 
@@ -34,7 +36,10 @@ class File(collections.abc.Mapping):
          cache_dir=None, cache_max=0)
 
     f["x"]          MappedArray over the mapping (hot), or over the shared decompressed cache
-                    (cold); writable in mode "r+" for hot arrays
+                    (cold); writable in mode "r+" for hot arrays, and in mode "c" for all
+                    (copy-on-write: a written page becomes this process's own; the file and
+                    other processes keep the original bytes; pickles name the file, so
+                    another process unpickles the original data, in mode "c" too)
     f.view("x")     the same, but raises NotZeroCopyError for a cold array
     f.raw("x")      a view with dtype void<itemsize>, for dtypes numpy cannot express
     f.read("x", rows)  a copy of rows [start, stop) (slice, (start, stop), int or None);
@@ -49,8 +54,8 @@ class File(collections.abc.Mapping):
 
     def __init__(self, path, mode="r", *, verify=False, populate=False, chunk_verify=True,
                  cache_dir=None, cache_max=0):
-        if mode not in ("r", "r+"):
-            raise ValueError(f'mode must be "r" or "r+", not {mode!r}')
+        if mode not in ("r", "r+", "c"):
+            raise ValueError(f'mode must be "r", "r+" or "c", not {mode!r}')
         path = os.fsdecode(os.fspath(path))
         flags = ((_mmarr.OPEN_VERIFY if verify else 0) |
                  (_mmarr.OPEN_POPULATE if populate else 0) |
@@ -59,7 +64,7 @@ class File(collections.abc.Mapping):
         if not 0 <= cache_max < 2**64:
             raise ValueError(f"cache_max must be 0 (the default) or a byte count, "
                              f"not {cache_max}")
-        h = _open_handle(path, mode == "r+", flags)
+        h = _open_handle(path, mode, flags)
         if cache_dir is not None or cache_max:
             h.set_cache(_path_or_none(cache_dir), cache_max)
         self._init(h, path, mode)
@@ -239,7 +244,12 @@ class File(collections.abc.Mapping):
     def flush(self, *, rehash=False, wait=True):
         """Write changes made through "r+" views to the file (msync). rehash=True also
         recomputes the checksums and clears the "stale" mark; the handle then turns
-        read-only, so it is refused while views from this process's handle are alive."""
+        read-only, so it is refused while views from this process's handle are alive.
+        Mode "c": nothing to write (changes never reach the file), as np.memmap's flush;
+        rehash=True is refused."""
+        if self.mode == "c" and not rehash:
+            self._handle()
+            return
         flags = (_mmarr.FLUSH_REHASH if rehash else 0) | (0 if wait else _mmarr.FLUSH_ASYNC)
         self._handle().flush(flags)
         if rehash:

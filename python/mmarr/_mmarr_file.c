@@ -256,6 +256,7 @@ static PyObject *handle_file_info(HandleObject *self, PyObject *unused)
         mmpy_dict_put(d, "index_size", PyLong_FromUnsignedLongLong(fi.index_size)) ||
         mmpy_dict_put(d, "index_checksum", PyLong_FromUnsignedLongLong(fi.index_checksum)) ||
         mmpy_dict_put(d, "writable", PyBool_FromLong(fi.writable)) ||
+        mmpy_dict_put(d, "copy_on_write", PyBool_FromLong(fi.copy_on_write)) ||
         mmpy_dict_put(d, "checksums_stale", PyBool_FromLong(fi.checksums_stale)) ||
         mmpy_dict_put(d, "inactive_slot_damaged", PyBool_FromLong(fi.inactive_slot_damaged)) ||
         mmpy_dict_put(d, "st_dev", PyLong_FromUnsignedLongLong(self->dev)) ||

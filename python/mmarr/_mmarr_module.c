@@ -35,6 +35,7 @@ static PyObject *python_message(const char *msg)
     static const char *const said[][2] = {
         {"mmarr_file_flush with MMARR_FLUSH_REHASH", "f.flush(rehash=True)"},
         {"MMARR_OPEN_RDWR", "mode \"r+\""},
+        {"MMARR_OPEN_COPY_ON_WRITE", "mode \"c\""},
     };
     PyObject *m = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace");
     for (size_t i = 0; m && i < sizeof said / sizeof said[0]; i++) {
@@ -241,6 +242,7 @@ static const struct {
     {"OPEN_VERIFY", MMARR_OPEN_VERIFY},
     {"OPEN_POPULATE", MMARR_OPEN_POPULATE},
     {"OPEN_NO_CHUNK_VERIFY", MMARR_OPEN_NO_CHUNK_VERIFY},
+    {"OPEN_COPY_ON_WRITE", MMARR_OPEN_COPY_ON_WRITE},
     {"FLUSH_ASYNC", MMARR_FLUSH_ASYNC},
     {"FLUSH_REHASH", MMARR_FLUSH_REHASH},
     {"ADVICE_NORMAL", MMARR_ADVICE_NORMAL},

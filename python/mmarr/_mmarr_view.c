@@ -31,15 +31,17 @@ PyObject *mmpy_handle_descr(HandleObject *self, PyObject *arg)
 }
 
 /* The first byte of array `index`: the file mapping (hot) or the decompressed mapping
- * (cold, through the shared cache). Sets *writable to whether it may be written. */
+ * (cold, through the shared cache). Sets *writable to whether it may be written, and
+ * *cow to whether writes stay in this process (mode "c"). */
 static int array_bytes(HandleObject *self, Py_ssize_t index, const mmarr_array_info *a,
-                       char **data, int *writable)
+                       char **data, int *writable, int *cow)
 {
     mmarr_file_info fi;
     mmarr_file_get_info(self->f, &fi);
+    *cow = fi.copy_on_write;
     if (a->storage == MMARR_STORAGE_HOT) {
         *data = a->data;
-        *writable = fi.writable;
+        *writable = fi.writable || fi.copy_on_write;
         return 0;
     }
     const void *p = NULL;
@@ -53,7 +55,8 @@ static int array_bytes(HandleObject *self, Py_ssize_t index, const mmarr_array_i
         return -1;
     }
     *data = (char *)p;
-    *writable = 0; /* cold data is never modified in place (spec.md §11.2) */
+    /* cold data is never modified in place (spec.md §11.2); copy-on-write pages may be */
+    *writable = fi.copy_on_write;
     return 0;
 }
 
@@ -104,8 +107,8 @@ static PyObject *new_view(HandleObject *self, const mmarr_array_info *a, PyArray
                           npy_intp offset, int want_write, int release)
 {
     char *data;
-    int can_write;
-    if (array_bytes(self, (Py_ssize_t)a->index, a, &data, &can_write))
+    int can_write, cow;
+    if (array_bytes(self, (Py_ssize_t)a->index, a, &data, &can_write, &cow))
         return NULL;
     if (want_write > 0 && !can_write) {
         PyErr_Format(PyExc_ValueError, "array \"%s\" cannot be written through this handle",
@@ -120,7 +123,7 @@ static PyObject *new_view(HandleObject *self, const mmarr_array_info *a, PyArray
     PyObject *mapping = new_mapping(self, (Py_ssize_t)a->index, data, a->nbytes);
     if (!mapping)
         return NULL;
-    if (release && a->storage == MMARR_STORAGE_HOT) {
+    if (release && a->storage == MMARR_STORAGE_HOT && !cow) { /* (it would drop changes) */
         npy_intp lo = 0, hi = 0, empty = 0; /* the view's byte extent, from its first element */
         for (int d = 0; d < nd; d++) {
             empty |= dims[d] == 0;

@@ -42,9 +42,13 @@ class MappedArray(np.ndarray):
         h = m.handle
         name = m.name
         key = h.array_key(m.index)
-        writable = bool(self.flags.writeable)
+        # the unpickled view maps the file as this one does: read-only, writes reaching the
+        # file ("r+"), or writes staying in the process ("c": changes made here are not sent)
+        mode = "c" if h.file_info()["copy_on_write"] else "r+" if self.flags.writeable else "r"
+        if mode == "c" and not self.flags.writeable:
+            mode = "r"
         dtype = None if self.dtype == _stored_dtype(key[4]) else self.dtype
-        return (_rebuild, (origin_path(h), writable, h.identity(), name, key, offset, self.shape,
+        return (_rebuild, (origin_path(h), mode, h.identity(), name, key, offset, self.shape,
                            self.strides, dtype))
 
     def __reduce__(self):
@@ -54,15 +58,24 @@ class MappedArray(np.ndarray):
 # --------------------------------------------------------------------------------------------
 # Handles shared by Files and unpickled arrays
 
-_live = weakref.WeakValueDictionary()   # (st_dev, st_ino, writable) -> Handle, any origin
+_live = weakref.WeakValueDictionary()   # (st_dev, st_ino, mode) -> Handle, any origin
 _pinned = collections.OrderedDict()     # handles opened by unpickling, most recent last
 _PINNED_MAX = 4
 
 
-def _open_handle(path, writable, flags=0):
+_MODE_FLAGS = {"r": 0, "r+": _mmarr.OPEN_RDWR, "c": _mmarr.OPEN_COPY_ON_WRITE}
+
+
+def _mode(m):
+    """A handle mode: "r", "r+" or "c" (True/False from older pickles: "r+"/"r")."""
+    return m if isinstance(m, str) else ("r+" if m else "r")
+
+
+def _open_handle(path, mode, flags=0):
     # absolute: pickles name the file whatever the unpickling process's working directory
-    h = _mmarr.open(os.path.abspath(path), flags | (_mmarr.OPEN_RDWR if writable else 0))
-    _live[(h.st_dev, h.st_ino, bool(writable))] = h
+    mode = _mode(mode)
+    h = _mmarr.open(os.path.abspath(path), flags | _MODE_FLAGS[mode])
+    _live[(h.st_dev, h.st_ino, mode)] = h
     return h
 
 
@@ -148,25 +161,27 @@ def _staged_path(path, ident):
     return local
 
 
-def _handle_for(path, writable, ident, what):
-    """A handle on `path` (or on its node-local copy, for read-only references when staging
-    is configured) serving the data `ident` recorded, or FileChangedError."""
+def _handle_for(path, mode, ident, what):
+    """A handle of `mode` ("r", "r+", "c") on `path` (or on its node-local copy, for
+    references that never write the file, when staging is configured) serving the data
+    `ident` recorded, or FileChangedError."""
+    mode = _mode(mode)
     for key, h in list(_pinned.items()):
         if _stat_id(h.path) != (h.st_dev, h.st_ino):
             _pinned.pop(key, None)
-    local = None if writable else _staged_path(path, ident)
+    local = None if mode == "r+" else _staged_path(path, ident)
     use = local or path
-    key = (use, bool(writable))
+    key = (use, mode)
     h = _pinned.get(key)
     if h is None or not _same_data(ident, h.identity()):
         now = _stat_id(use)
         if now is None:
             raise FileChangedError(f"cannot unpickle {what}: {path} is gone (deleted or "
                                    f"renamed, or not reachable from this machine)")
-        h = _live.get((now[0], now[1], bool(writable)))
-        if h is None or not _same_data(ident, h.identity()) or (writable and not h.writable):
+        h = _live.get((now[0], now[1], mode))
+        if h is None or not _same_data(ident, h.identity()) or (mode == "r+" and not h.writable):
             try:
-                h = _open_handle(use, writable)
+                h = _open_handle(use, mode)
             except FileNotFoundError:
                 raise FileChangedError(f"cannot unpickle {what}: {path} is gone") from None
         if not _same_data(ident, h.identity()):
@@ -185,14 +200,15 @@ def origin_path(h):
     return _origin.get(h, h.path)
 
 
-def _rebuild(path, writable, ident, name, key, offset, shape, strides, dtype):
+def _rebuild(path, mode, ident, name, key, offset, shape, strides, dtype):
     what = f'array "{name}" of {path}'
-    h = _handle_for(path, writable, ident, what)
+    mode = _mode(mode)
+    h = _handle_for(path, mode, ident, what)
     i = h.find(name)
     if i < 0 or h.array_key(i) != tuple(key):
         raise FileChangedError(f"cannot unpickle {what}: the array changed since it was "
                                f"pickled")
     if dtype is None:
         dtype = dtype_from_text(key[4])
-    return h.view(i, dtype, MappedArray, writable=writable, offset=offset, shape=shape,
+    return h.view(i, dtype, MappedArray, writable=mode != "r", offset=offset, shape=shape,
                   strides=strides)

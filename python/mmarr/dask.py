@@ -92,7 +92,7 @@ def _load(region, src):
     """The task: `region` (slices) of the array `src` names, checked against the identity
     and array key the graph was built with."""
     what = f'array "{src.name}" of {src.path}'
-    h = _handle_for(src.path, False, src.ident, what)
+    h = _handle_for(src.path, "r", src.ident, what)
     i = h.find(src.name)
     if i < 0 or h.array_key(i) != tuple(src.key):
         raise FileChangedError(f"{what} changed since the dask graph was built")
