@@ -750,8 +750,7 @@ static void test_process__copy_on_write(void **state)
     assert_code(mmarr_file_read(c, a.index, 7 * 8, &got, 8, &e), MMARR_OK, e.message);
     assert_int_equal(got, 4242); /* reads copy this handle's memory */
     assert_code(mmarr_file_verify(c, &e), MMARR_OK, e.message); /* the file is intact */
-    assert_code(mmarr_file_advise(c, a.index, MMARR_ADVICE_DONTNEED, &e), MMARR_E_STATE,
-                e.message);
+    assert_code(mmarr_file_advise(c, a.index, MMARR_ADVICE_DONTNEED, &e), MMARR_E_STATE, e.message);
     assert_code(mmarr_file_advise_range(c, a.index, 0, 4096, MMARR_ADVICE_DONTNEED, &e),
                 MMARR_E_STATE, e.message);
     assert_int_equal(p[7], 4242);

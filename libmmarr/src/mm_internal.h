@@ -147,7 +147,7 @@ struct mmarr_file {
     uint64_t size;             /* bytes mapped */
     bool mapped;               /* base came from mmap (else a caller buffer) */
     bool writable;
-    bool cow; /* MMARR_OPEN_COPY_ON_WRITE: MAP_PRIVATE, writable memory */
+    bool cow;               /* MMARR_OPEN_COPY_ON_WRITE: MAP_PRIVATE, writable memory */
     int fd;                 /* the opened file (flush, pread), -1 for a buffer */
     uint64_t device, inode; /* fstat of the descriptor mapped; 0 for buffers */
 

@@ -33,8 +33,8 @@ PyObject *mmpy_handle_descr(HandleObject *self, PyObject *arg)
 /* The first byte of array `index`: the file mapping (hot) or the decompressed mapping
  * (cold, through the shared cache). Sets *writable to whether it may be written, and
  * *cow to whether writes stay in this process (mode "c"). */
-static int array_bytes(HandleObject *self, Py_ssize_t index, const mmarr_array_info *a,
-                       char **data, int *writable, int *cow)
+static int array_bytes(HandleObject *self, Py_ssize_t index, const mmarr_array_info *a, char **data,
+                       int *writable, int *cow)
 {
     mmarr_file_info fi;
     mmarr_file_get_info(self->f, &fi);
