@@ -307,6 +307,14 @@ static PyObject *handle_get_writable(HandleObject *self, void *closure)
     return PyBool_FromLong(fi.writable);
 }
 
+static PyObject *handle_get_cow(HandleObject *self, void *closure)
+{
+    (void)closure;
+    mmarr_file_info fi;
+    mmarr_file_get_info(self->f, &fi);
+    return PyBool_FromLong(fi.copy_on_write);
+}
+
 static PyObject *handle_get_nviews(HandleObject *self, void *closure)
 {
     (void)closure;
@@ -456,6 +464,8 @@ static PyMemberDef handle_members[] = {
 
 static PyGetSetDef handle_getset[] = {
     {"writable", (getter)handle_get_writable, NULL, "mapped read-write (until a rehash)", NULL},
+    {"copy_on_write", (getter)handle_get_cow, NULL, "mode \"c\": writes stay in the process",
+     NULL},
     {"nviews", (getter)handle_get_nviews, NULL, "live array views of this handle", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 

@@ -44,9 +44,7 @@ class MappedArray(np.ndarray):
         key = h.array_key(m.index)
         # the unpickled view maps the file as this one does: read-only, writes reaching the
         # file ("r+"), or writes staying in the process ("c": changes made here are not sent)
-        mode = "c" if h.file_info()["copy_on_write"] else "r+" if self.flags.writeable else "r"
-        if mode == "c" and not self.flags.writeable:
-            mode = "r"
+        mode = ("r" if not self.flags.writeable else "c" if h.copy_on_write else "r+")
         dtype = None if self.dtype == _stored_dtype(key[4]) else self.dtype
         return (_rebuild, (origin_path(h), mode, h.identity(), name, key, offset, self.shape,
                            self.strides, dtype))
