@@ -464,8 +464,7 @@ static PyMemberDef handle_members[] = {
 
 static PyGetSetDef handle_getset[] = {
     {"writable", (getter)handle_get_writable, NULL, "mapped read-write (until a rehash)", NULL},
-    {"copy_on_write", (getter)handle_get_cow, NULL, "mode \"c\": writes stay in the process",
-     NULL},
+    {"copy_on_write", (getter)handle_get_cow, NULL, "mode \"c\": writes stay in the process", NULL},
     {"nviews", (getter)handle_get_nviews, NULL, "live array views of this handle", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
