@@ -49,3 +49,14 @@ mmarr_err mm_xxh3_fd(mmarr_error *e, int fd, const char *path, uint64_t off, uin
     free(buf);
     return rc;
 }
+
+mmarr_err mm_file_hash(mmarr_file *f, uint64_t off, uint64_t len, uint64_t *out, mmarr_error *e)
+{
+    /* small ranges: a pread and a buffer per array would cost more than the faults (a file of
+     * 100,000 small arrays); a copy-on-write mapping may hold changes, the file does not */
+    if (f->fd < 0 || (len < MM_HASH_BUF && !f->cow)) {
+        *out = mm_xxh3(f->base + off, (size_t)len);
+        return MMARR_OK;
+    }
+    return mm_xxh3_fd(e, f->fd, f->path, off, len, out);
+}

@@ -77,6 +77,9 @@ static inline size_t mm_first_nonzero(const void *p, size_t n)
 
 /* ---- checksums (checksum.c) ---- */
 uint64_t mm_xxh3(const void *p, size_t n);
+/* XXH3-64 of file bytes [off, off + len) of an open handle: from the mapping for small ranges
+ * and buffers, else mm_xxh3_fd. checksum.c. */
+mmarr_err mm_file_hash(mmarr_file *f, uint64_t off, uint64_t len, uint64_t *out, mmarr_error *e);
 /* Array `index` exists and [offset, offset + n) lies inside its raw bytes (buf non-NULL if
  * n > 0); fn names the public call in the message. reader.c. */
 mmarr_err mm_check_range(mmarr_file *f, size_t index, uint64_t offset, uint64_t n, const void *buf,

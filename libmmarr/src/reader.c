@@ -217,10 +217,7 @@ static mmarr_err verify_array(mmarr_file *f, size_t index, mmarr_error *e)
         return rc;
     }
     uint64_t sum;
-    if (f->fd >= 0)
-        MM_TRY(mm_xxh3_fd(e, f->fd, f->path, en->data_offset, en->data_size, &sum));
-    else
-        sum = mm_xxh3(f->base + en->data_offset, (size_t)en->data_size);
+    MM_TRY(mm_file_hash(f, en->data_offset, en->data_size, &sum, e));
     if (sum == en->checksum)
         return MMARR_OK;
     if (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE)

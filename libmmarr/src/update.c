@@ -102,8 +102,7 @@ static mmarr_err rehash(mmarr_file *f, mmarr_error *e)
     mmarr_err rc = MMARR_OK;
     for (uint64_t i = 0; i < f->entry_count && rc == MMARR_OK; i++)
         if (ents[i].storage == MMARR_STORAGE_RAW)
-            rc = mm_xxh3_fd(e, f->fd, f->path, ents[i].data_offset, ents[i].data_size,
-                            &ents[i].checksum);
+            rc = mm_file_hash(f, ents[i].data_offset, ents[i].data_size, &ents[i].checksum, e);
     if (rc != MMARR_OK)
         goto out;
     struct stat st;
