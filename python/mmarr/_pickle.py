@@ -2,22 +2,38 @@
 """Pickling by reference: MappedArray (an ndarray whose pickle names the file and the array,
 not the bytes), and the handles unpickling shares within a process."""
 import collections
+import copyreg
 import os
 import weakref
 
 import numpy as np
 
-from . import _mmarr, _stage
+from . import _lease, _mmarr, _stage
 from ._dtypes import _stored_dtype, dtype_from_text
 from ._mmarr import FileChangedError
 from ._stage import content_identity, identity_difference
 
-def _mapping_of(a):
-    """The _mmarr.Mapping an ndarray's memory comes from, or None."""
+def memory_owner(a):
+    """The object at the end of an ndarray's base chain (None for memory of its own)."""
     b = a
     while isinstance(b, np.ndarray):
         b = b.base
+    return b
+
+
+def _mapping_of(a):
+    """The _mmarr.Mapping an ndarray's memory comes from, or None."""
+    b = memory_owner(a)
     return b if isinstance(b, _mmarr.Mapping) else None
+
+
+def wrap_result(obj, in_place, return_scalar):
+    """__array_wrap__ of ndarray subclasses over file memory: a result in that memory
+    (out=) keeps the subclass; new memory is a plain ndarray (or scalar), as numpy gives."""
+    if in_place:
+        return obj
+    obj = obj.view(np.ndarray)
+    return obj[()] if return_scalar or obj.ndim == 0 else obj
 
 
 class MappedArray(np.ndarray):
@@ -29,28 +45,46 @@ class MappedArray(np.ndarray):
     outputs, copies, fancy indexing) are plain data and pickle as such."""
 
     def __array_wrap__(self, obj, context=None, return_scalar=False):
-        if obj is self or _mapping_of(obj) is not None:
-            return obj  # in-place result (out=) in the mapping
-        obj = obj.view(np.ndarray)
-        return obj[()] if return_scalar or obj.ndim == 0 else obj  # as for plain ndarrays
+        return wrap_result(obj, obj is self or _mapping_of(obj) is not None, return_scalar)
 
     def __reduce_ex__(self, protocol):
-        m = _mapping_of(self)
-        offset = m.locate(self) if m is not None else None
-        if offset is None:
-            return np.asarray(self).__reduce_ex__(protocol)
-        h = m.handle
-        name = m.name
-        key = h.array_key(m.index)
-        # the unpickled view maps the file as this one does: read-only, writes reaching the
-        # file ("r+"), or writes staying in the process ("c": changes made here are not sent)
-        mode = ("r" if not self.flags.writeable else "c" if h.copy_on_write else "r+")
-        dtype = None if self.dtype == _stored_dtype(key[4]) else self.dtype
-        return (_rebuild, (origin_path(h), mode, h.identity(), name, key, offset, self.shape,
-                           self.strides, dtype))
+        ref = _reference(self)
+        return ref if ref is not None else np.asarray(self).__reduce_ex__(protocol)
 
     def __reduce__(self):
         return self.__reduce_ex__(2)
+
+
+def _reference(a):
+    """(_rebuild, args) naming the file memory ndarray `a` views, or None."""
+    m = _mapping_of(a)
+    offset = m.locate(a) if m is not None else None
+    if offset is None:
+        return None
+    h = m.handle
+    key = h.array_key(m.index)
+    # the unpickled view maps the file as this one does: read-only, writes reaching the
+    # file ("r+"), or writes staying in the process ("c": changes made here are not sent)
+    mode = ("r" if not a.flags.writeable else "c" if h.copy_on_write else "r+")
+    dtype = None if a.dtype == _stored_dtype(key[4]) else a.dtype
+    return (_rebuild, (origin_path(h), mode, h.identity(), m.name, key, offset, a.shape,
+                       a.strides, dtype))
+
+
+def _reduce_recarray(a):
+    """copyreg reducer of np.recarray (np.rec.array(t, copy=False), t.view(np.recarray)):
+    a record-array view of a mapped array pickles as a reference too; others as numpy's."""
+    ref = _reference(a)
+    if ref is None:
+        return np.ndarray.__reduce__(a)
+    return (_rebuild_as, (np.recarray, ref[1]))
+
+
+def _rebuild_as(cls, args):
+    return _rebuild(*args).view(cls)
+
+
+copyreg.pickle(np.recarray, _reduce_recarray)
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,7 +106,15 @@ def _mode(m):
 def _open_handle(path, mode, flags=0):
     # absolute: pickles name the file whatever the unpickling process's working directory
     mode = _mode(mode)
-    h = _mmarr.open(os.path.abspath(path), flags | _MODE_FLAGS[mode])
+    path = os.path.abspath(path)
+    lease = _lease.lock_shared(path)  # a share() file: locked before it is mapped
+    try:
+        h = _mmarr.open(path, flags | _MODE_FLAGS[mode])
+    except BaseException:
+        if lease is not None:
+            os.close(lease)
+        raise
+    _lease.hold(path, h, lease)
     _live[(h.st_dev, h.st_ino, mode)] = h
     return h
 

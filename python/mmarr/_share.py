@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: MIT
 """Sharing in-memory arrays with worker processes: share() writes them once to tmpfs and
-maps them back (tempfile is imported only when a directory must be chosen)."""
+maps them back; the file goes when the last process using it is gone (_lease.py)."""
 import collections.abc
+import fcntl
 import os
-import weakref
 
+from . import _lease
 from ._file import File
-from ._pickle import _stat_id
 from ._writer import Writer, named_arrays
 
 def _default_share_dir():
@@ -16,21 +16,14 @@ def _default_share_dir():
     return tempfile.gettempdir()
 
 
-def _unlink_if_same(path, ident, pid):
-    if os.getpid() == pid and _stat_id(path) == ident:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-
-
 class Shared(collections.abc.Mapping):
     """Arrays written once to a file on tmpfs and mapped back: s["x"] (or s.array when one
     array was shared) pickles as a reference, so workers map the same pages.
 
-    close() (or leaving the with block, or garbage collection, or interpreter exit) unlinks
-    the file: views already mapped stay valid in every process, but arrays pickled later
-    cannot be unpickled any more. Keep it open until the workers have their arrays."""
+    The file is removed when no process uses it any more: when the last array, File or
+    Shared mapping it is gone in every process (close(), the end of the with block or
+    garbage collection here; the end of the workers), or the processes were killed (then
+    at the next share() into the same directory). A file a live process maps stays."""
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
@@ -38,8 +31,6 @@ class Shared(collections.abc.Mapping):
     def __init__(self, path, mode):
         self.path = path
         self.file = File(path, mode)
-        ident = (self.file._h.st_dev, self.file._h.st_ino)
-        self._finalizer = weakref.finalize(self, _unlink_if_same, path, ident, os.getpid())
         self.arrays = {name: self.file[name] for name in self.file}
 
     @property
@@ -59,9 +50,10 @@ class Shared(collections.abc.Mapping):
         return len(self.arrays)
 
     def close(self):
-        """Unlink the file (idempotent). Arrays already mapped stay valid."""
+        """Let go of the file (idempotent): it is removed once no array from it is alive in
+        this process or any other. Arrays already obtained stay valid."""
         self.file.close()
-        self._finalizer()
+        self.arrays = {}
 
     def __enter__(self):
         return self
@@ -89,27 +81,44 @@ def _empty_spec(name, spec):
 def share(arrays=None, *, empty=None, dir=None, writable=False, compress=None):
     """Write arrays once to a file in `dir` (default /dev/shm) and return them mapped.
 
-    arrays: one ndarray (then s.array) or {name: array} (a list is refused: its arrays have no
-    names); empty: {name: (shape, dtype)} or {name: (shape, dtype, order)} for zero-filled arrays made in the file without a copy
-    (e.g. a shared output buffer, with writable=True); writable: map "r+" so workers'
-    writes reach every process. Returns a Shared (a context manager that unlinks the file).
+    arrays: one ndarray (then s.array) or {name: array} (a list is refused: its arrays have
+    no names); empty: {name: (shape, dtype)} or {name: (shape, dtype, order)} for zero-filled
+    arrays made in the file without a copy (e.g. a shared output buffer, with
+    writable=True); writable: map "r+" so workers' writes reach every process. Returns a
+    Shared. The file is removed when no process maps it any more, even if they were killed
+    (then by the next share() into `dir`, which sweeps such files first).
     """
     pairs = [] if arrays is None else named_arrays(arrays, "share")
     empties = [(name, _empty_spec(name, spec)) for name, spec in (empty or {}).items()]
+    directory = dir or _default_share_dir()
+    _lease.sweep(directory)  # files whose users were all killed
     import tempfile
-    fd, path = tempfile.mkstemp(prefix=f"mmarr-share-{os.getpid()}-", suffix=".mmarr",
-                                dir=dir or _default_share_dir())
-    os.close(fd)
+    # The name is claimed and locked first (a sweep leaves it alone), the file is built
+    # beside it and renamed over it once locked: at no moment can a sweep take it.
+    placeholder, path = tempfile.mkstemp(prefix=f"mmarr-share-{os.getpid()}-",
+                                         suffix=".mmarr", dir=directory)
+    built = None
     try:
-        with Writer(path, sync=False, compress=compress) as w:
+        fcntl.flock(placeholder, fcntl.LOCK_SH)
+        part = path + _lease.PART
+        with Writer(part, sync=False, compress=compress,
+                    metadata={_lease.SHARE_KEY: os.path.realpath(path)}) as w:
             for name, a in pairs:
                 w.add(name, a)
             for name, (shape, dtype, order) in empties:
                 w.reserve(name, shape, dtype, order=order)
+        built = os.open(part, os.O_RDONLY | os.O_CLOEXEC)
+        fcntl.flock(built, fcntl.LOCK_SH)
+        os.rename(part, path)
         return Shared(path, "r+" if writable else "r")
     except BaseException:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        for p in (path, path + _lease.PART):
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
         raise
+    finally:
+        os.close(placeholder)
+        if built is not None:
+            os.close(built)

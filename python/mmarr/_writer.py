@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _mmarr
 from ._dtypes import _ML_NAMES, _refuse_objects, dtype_from_text, dtype_text
+from ._pickle import memory_owner, wrap_result
 
 _COMPRESS_KEYS = {"level", "chunk_size", "shuffle", "threads"}
 _WRITER_DEFAULT = object()
@@ -139,7 +140,8 @@ class Writer:
         shape = _shape_arg(shape)
         text, dt = self._dtype_arg(dtype)
         meta = _check_meta(f'array "{name}"', metadata)
-        out = self._w.reserve(name, text, dt, shape, order == "F")
+        out = self._w.reserve(name, text, dt, shape, order == "F").view(ReservedArray)
+        out._reserved = (self.path, name)
         for k, v in meta.items():
             self._w.set_array_meta(name, k, v)
         return out
@@ -206,6 +208,38 @@ class Writer:
             self.commit()
         else:
             self.abandon()
+
+
+class ReservedArray(np.ndarray):
+    """The ndarray Writer.reserve() returns (and its views): memory of a file that is not
+    published yet, so pickling it is refused rather than sending a copy that workers would
+    fill in vain. Results in new memory are plain ndarrays."""
+
+    _reserved = None  # (path, array name)
+
+    def __array_finalize__(self, obj):
+        self._reserved = getattr(obj, "_reserved", None)
+
+    def __array_wrap__(self, obj, context=None, return_scalar=False):
+        return wrap_result(obj, obj is self or _reserved_memory(obj), return_scalar)
+
+    def __reduce_ex__(self, protocol):
+        if not _reserved_memory(self):
+            return np.asarray(self).__reduce_ex__(protocol)
+        path, name = self._reserved or ("?", "?")
+        raise TypeError(
+            f'cannot pickle a view of array "{name}" reserved in mmarr.Writer({path!r}): '
+            f"other processes cannot map a file before it is committed, and a copy would "
+            f"take their writes away. Commit first and send mmarr.open({path!r}, "
+            f"\"r+\")[{name!r}] (workers write into the file), or make the buffer with "
+            f"mmarr.share(empty={{{name!r}: (shape, dtype)}}, writable=True)")
+
+    def __reduce__(self):
+        return self.__reduce_ex__(2)
+
+
+def _reserved_memory(a):
+    return isinstance(memory_owner(a), _mmarr.Reservation)
 
 
 class Stream:

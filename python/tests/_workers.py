@@ -42,3 +42,12 @@ def load(blob):
         return "ok", float(a.sum())
     except Exception as e:  # noqa: BLE001 (the test inspects it)
         return type(e).__name__, str(e)
+
+
+def hold_until(blob_path, expect, ready, go):
+    """Unpickle an array from a file, check it, say ready, and keep it until told to go."""
+    with open(blob_path, "rb") as f:
+        arr = pickle.load(f)
+    if arr.tolist() == expect:
+        ready.set()
+    go.wait(60)

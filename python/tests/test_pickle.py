@@ -52,6 +52,44 @@ def test_pickle__views_pickle_as_references(big):
         assert np.array_equal(w, v) and np.shares_memory(w, v)
 
 
+def test_pickle__record_array_views_pickle_as_references(shm):
+    table = np.zeros(10_000, [("a", "<i4"), ("b", "<f8")])
+    table["a"] = np.arange(10_000)
+    mmarr.save(shm / "t.mmarr", {"t": table}, sync=False)
+    rec = mmarr.open(shm / "t.mmarr")["t"]
+    plain = np.rec.array(table)
+    for v in (rec.view(np.recarray), np.rec.array(rec, copy=False),
+              rec.view(np.recarray)[3:9], np.rec.array(rec, copy=False)[::2]):
+        for protocol in (2, pickle.HIGHEST_PROTOCOL):
+            blob = pickle.dumps(v, protocol=protocol)
+            assert len(blob) < 1000, (v, protocol)
+            w = pickle.loads(blob)
+            assert type(w) is np.recarray and w.dtype == v.dtype and w.shape == v.shape
+            assert np.shares_memory(w, v) and np.array_equal(w, v)
+            assert np.array_equal(w[rec.dtype.names[0]], v[rec.dtype.names[0]])
+    blob = pickle.dumps(plain)  # a record array of its own memory: numpy's pickling
+    assert len(blob) > plain.nbytes and np.array_equal(pickle.loads(blob), plain)
+    assert type(pickle.loads(blob)) is np.recarray
+
+
+def test_pickle__reserved_views_refuse_to_pickle(shm):
+    path = shm / "w.mmarr"
+    with mmarr.Writer(path) as w:
+        out = w.reserve("out", (1000, 3), "<f4")
+        for v in (out, out[10:20], out.T, out[:, 1]):
+            with pytest.raises(TypeError, match=r'array "out" reserved in mmarr\.Writer.*'
+                                                r'mmarr\.open\(.*"r\+"\)\[\'out\'\].*'
+                                                r'share\(empty='):
+                pickle.dumps(v)
+        out[:] = 2
+        assert type(out + 1) is np.ndarray and type(out.sum()) is np.float32
+        assert np.array_equal(pickle.loads(pickle.dumps(out[:2].copy())), np.full((2, 3), 2))
+    with pytest.raises(TypeError, match="reserved"):
+        pickle.dumps(out)  # after commit too: its writes would not reach the file
+    with mmarr.open(path, "r+") as f:
+        assert len(pickle.dumps(f["out"])) < 1000
+
+
 def test_pickle__new_memory_pickles_as_data(big):
     _, f = big
     x = f["x"]

@@ -107,11 +107,18 @@ def test_write__share_single_and_dict(shm):
         assert not x.flags.writeable and len(pickle.dumps(x)) < 1000
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             assert pool.apply(_workers.describe, (x,))[2] == s.path
-    assert not os.path.exists(s.path)
-    assert x[999] == 999.0  # still mapped after the unlink
-    with pytest.raises(mmarr.FileChangedError, match="gone"):
-        pickle.loads(pickle.dumps(x))
+    assert os.path.exists(s.path) and x[999] == 999.0  # x still maps it: the file stays
     s.close()  # idempotent
+    blob = pickle.dumps(x)
+    y = x[:]
+    del x
+    gc.collect()
+    assert os.path.exists(s.path) and y[999] == 999.0
+    del y
+    gc.collect()
+    assert not os.path.exists(s.path)  # the last view here was the last user
+    with pytest.raises(mmarr.FileChangedError, match="gone"):
+        pickle.loads(blob)
     with mmarr.share({"p": np.ones(3), "q": np.zeros((2, 2))}, dir=shm) as s:
         assert sorted(s) == ["p", "q"] and s["q"].shape == (2, 2)
         with pytest.raises(AttributeError):
