@@ -22,7 +22,7 @@
 
 /* spec.md §4.1, §13 — format version written by this code. */
 #define MMARR_FORMAT_MAJOR 1
-#define MMARR_FORMAT_MINOR 0
+#define MMARR_FORMAT_MINOR 1 /* the highest; a file gets the lowest that describes it (§13) */
 
 /* spec.md §3 — fixed geometry. */
 #define MMARR_SUPERBLOCK_SIZE 512u       /* prologue + slot A + slot B + reserved */
@@ -67,7 +67,8 @@ typedef struct mmarr_disk_slot {
 /* spec.md §5 — feature bits. */
 #define MMARR_FEAT_REQ_COLD_ZSTD (1ull << 0) /* some entry has storage kind ZSTD_CHUNKED */
 #define MMARR_FEAT_REQ_KNOWN (MMARR_FEAT_REQ_COLD_ZSTD)
-#define MMARR_FEAT_OPT_KNOWN 0ull
+#define MMARR_FEAT_OPT_RAGGED (1ull << 0) /* 1.1: the index has a ragged section (§7.7) */
+#define MMARR_FEAT_OPT_KNOWN (MMARR_FEAT_OPT_RAGGED)
 /* spec.md §4.2 — state flags. */
 #define MMARR_STATE_CHECKSUMS_STALE (1ull << 0) /* data may differ from entry checksums */
 #define MMARR_STATE_KNOWN (MMARR_STATE_CHECKSUMS_STALE)
@@ -97,7 +98,9 @@ typedef struct mmarr_disk_index_header {
     uint64_t heap_size;       /* 144 */
     uint32_t file_meta_first; /* 152: first file-level metadata record */
     uint32_t file_meta_count; /* 156 */
-    uint8_t reserved[32];     /* 160: zero */
+    uint64_t ragged_offset;   /* 160 (1.1): ragged_count x mmarr_disk_ragged, after the heap */
+    uint64_t ragged_count;    /* 168 (1.1): 0 unless MMARR_FEAT_OPT_RAGGED */
+    uint8_t reserved[16];     /* 176: zero */
 } mmarr_disk_index_header;
 
 /* spec.md §7.2 "Entry" — 48 bytes per array, in data order. */
@@ -149,6 +152,20 @@ typedef struct mmarr_disk_name {
     uint32_t name_offset; /* 0: heap offset of the name */
     uint32_t name_size;   /* 4: bytes, excluding the terminating NUL; 1..65535 */
 } mmarr_disk_name;
+
+/* spec.md §7.7 "Ragged record" (1.1) — 16 bytes: a sequence of variable-length items stored
+ * as a values entry and an offsets entry (<u8, count + 1, raw), by increasing `values`. */
+typedef struct mmarr_disk_ragged {
+    uint32_t values;     /* 0: entry number of the values (the item's name is theirs) */
+    uint32_t offsets;    /* 4: entry number of the offsets */
+    uint8_t kind;        /* 8: MMARR_RAGGED_KIND_* */
+    uint8_t reserved[7]; /* 9: zero */
+} mmarr_disk_ragged;
+
+#define MMARR_RAGGED_KIND_ARRAYS 0u /* items are arrays of the values' dtype */
+#define MMARR_RAGGED_KIND_UTF8 1u   /* items are UTF-8 strings (values |u1, 1-d) */
+#define MMARR_RAGGED_KIND_BYTES 2u  /* items are byte strings (values |u1, 1-d) */
+#define MMARR_RAGGED_KIND_MAX 2u
 
 /* spec.md §10.1 "Cold descriptor" — 32 bytes. */
 typedef struct mmarr_disk_cold {

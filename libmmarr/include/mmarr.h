@@ -68,9 +68,10 @@ extern "C" {
 #define MMARR_VERSION_MINOR 1
 #define MMARR_VERSION_PATCH 0
 #define MMARR_VERSION_STRING "0.1.0"
-/** Format version this library writes; it reads every 1.x file without unknown features. */
+/** Highest format version this library writes (a file gets the lowest that describes it:
+ *  1.0 unless it has ragged items); it reads every 1.x file without unknown required features. */
 #define MMARR_FORMAT_VERSION_MAJOR 1
-#define MMARR_FORMAT_VERSION_MINOR 0
+#define MMARR_FORMAT_VERSION_MINOR 1
 
 /** Library version of the linked library, e.g. "0.1.0". Static string. */
 MMARR_API const char *mmarr_version_string(void);
@@ -325,7 +326,8 @@ MMARR_API mmarr_err mmarr_array_meta(mmarr_file *f, size_t index, size_t i, cons
 MMARR_API const char *mmarr_array_meta_get(const mmarr_file *f, size_t index, const char *key);
 
 /**
- * Verify one array's data against its checksum.
+ * Verify one array's data against its checksum; for the values of a ragged item, also every
+ * offset and, when the values are hot, the text of UTF-8 items (MMARR_E_CORRUPT).
  * @return MMARR_OK when the data matches its checksum (also while checksums are marked
  *         stale: an unchanged array still verifies); MMARR_E_CHECKSUM on a mismatch (err
  *         names the array, its offset, both hashes); MMARR_E_STALE on a mismatch while the
@@ -384,6 +386,63 @@ MMARR_API mmarr_err mmarr_file_read_chunk(mmarr_file *f, size_t index, size_t k,
  *  (starting one costs more than decompressing less), so small reads run on the caller's
  *  thread. A setting, not synchronised: call it before the handle is shared between threads. */
 MMARR_API void mmarr_file_set_threads(mmarr_file *f, unsigned n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Ragged items (spec.md §7.7, format 1.1): a sequence of variable-length arrays of one dtype
+ * (any inner shape), or of strings, stored as two arrays: the *values*, all items one after
+ * the other along the first dimension, and the *offsets*, count + 1 uint64 row numbers: item
+ * i is rows [offsets[i], offsets[i+1]) of the values. The item is named by its values array;
+ * both remain ordinary arrays to every other call (mmarr_file_array, read, map, verify). */
+
+typedef enum mmarr_ragged_kind {
+    MMARR_RAGGED_ARRAYS = 0, /**< item i: an array of the values' dtype and inner shape */
+    MMARR_RAGGED_UTF8 = 1,   /**< item i: UTF-8 text (values "|u1", 1-d) */
+    MMARR_RAGGED_BYTES = 2   /**< item i: a byte string (values "|u1", 1-d) */
+} mmarr_ragged_kind;
+
+/** A ragged item, filled by mmarr_file_ragged(). */
+typedef struct mmarr_ragged_info {
+    size_t values;          /**< array index of the values; the item's name is theirs */
+    size_t offsets;         /**< array index of the offsets ("<u8", count + 1, hot) */
+    uint64_t count;         /**< number of items */
+    mmarr_ragged_kind kind;
+} mmarr_ragged_info;
+
+/** Number of ragged items in the file (0 for a 1.0 file). Thread-safe. */
+MMARR_API size_t mmarr_file_ragged_count(const mmarr_file *f);
+/** Ragged item k (0..count-1, in order of their values' array index) into *out; 0 (and
+ *  nothing filled) when k is out of range. Thread-safe. */
+MMARR_API int mmarr_file_ragged_at(const mmarr_file *f, size_t k, mmarr_ragged_info *out);
+
+/**
+ * Whether array `index` is part of a ragged item, as its values or as its offsets: 1 with
+ * *out filled (compare out->values with index to tell which), 0 for a plain array or an index
+ * out of range. Reads only the validated index: never fails, thread-safe.
+ */
+MMARR_API int mmarr_file_ragged(const mmarr_file *f, size_t index, mmarr_ragged_info *out);
+
+/**
+ * The offsets of the ragged item whose values are array `index`: *offsets points at
+ * count + 1 uint64 in the mapping, valid while f is open. They are checked in full (spec.md
+ * §7.7: offsets[0] = 0, never decreasing, offsets[count] = the values' first dimension) at
+ * the first call for a read-only handle, at every call for a writable or copy-on-write one
+ * (whose memory may have changed). Thread-safe.
+ * @return MMARR_OK; MMARR_E_INVAL (index is not the values of a ragged item); MMARR_E_CORRUPT
+ *         (err names the item, the element, its value and its file offset).
+ */
+MMARR_API mmarr_err mmarr_file_ragged_offsets(mmarr_file *f, size_t index,
+                                              const uint64_t **offsets, mmarr_error *err);
+
+/**
+ * Rows [*start, *stop) of the values that hold item `i` of the ragged item whose values are
+ * array `index`, after checking offsets[i] <= offsets[i+1] <= the values' rows (O(1); the
+ * whole offsets array is checked by mmarr_file_ragged_offsets() and by verification).
+ * Multiply by the values' row size (itemsize x inner dimensions) for bytes. UTF-8 items are
+ * not decoded here: a caller that decodes one MUST check it is valid UTF-8 (spec.md §7.7).
+ * @return MMARR_OK; MMARR_E_INVAL; MMARR_E_RANGE (i >= count); MMARR_E_CORRUPT.
+ */
+MMARR_API mmarr_err mmarr_file_ragged_item(mmarr_file *f, size_t index, uint64_t i,
+                                           uint64_t *start, uint64_t *stop, mmarr_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Shared decompression cache                                                                 */
@@ -741,6 +800,20 @@ MMARR_API mmarr_err mmarr_writer_begin(mmarr_writer *w, const char *name, const 
 MMARR_API mmarr_err mmarr_writer_write(mmarr_writer *w, const void *data, size_t n);
 /** Finish the array begun by mmarr_writer_begin(). MMARR_E_RANGE if bytes are missing. */
 MMARR_API mmarr_err mmarr_writer_end(mmarr_writer *w);
+
+/**
+ * Make the added (or reserved, or streamed and ended) arrays `values` and `offsets` one
+ * ragged item named `values` (spec.md §7.7; the file becomes format 1.1). `offsets` must be
+ * "<u8", 1-d with count + 1 >= 1 elements, hot; `values` must have at least one dimension and
+ * C order when it has more; for MMARR_RAGGED_UTF8 and MMARR_RAGGED_BYTES, "|u1" and 1-d.
+ * UTF-8 items must be valid UTF-8 (readers refuse to decode those that are not). Their
+ * content (offsets[0] = 0, never decreasing, offsets[count] = the values' first dimension)
+ * is checked at commit, which fails with MMARR_E_INVAL naming the element otherwise.
+ * @return MMARR_OK; MMARR_E_NOTFOUND (no such array); MMARR_E_INVAL (the constraints above,
+ *         an array already part of a ragged item, values == offsets); MMARR_E_STATE.
+ */
+MMARR_API mmarr_err mmarr_writer_ragged(mmarr_writer *w, const char *values, const char *offsets,
+                                        mmarr_ragged_kind kind);
 
 /** Set file-level metadata `key` to UTF-8 `value` (replacing an earlier value). */
 MMARR_API mmarr_err mmarr_writer_set_file_meta(mmarr_writer *w, const char *key,

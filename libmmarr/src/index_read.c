@@ -454,7 +454,8 @@ static mmarr_err check_groups(mmarr_file *f, mmarr_error *err)
 }
 
 /* The checks in their reporting order: sections, dtypes, metadata records, names, entries,
- * metadata groups (see mm_vjob for how the work is shared between two threads). */
+ * metadata groups, ragged records (see mm_vjob for how the work is shared between two
+ * threads). */
 static mmarr_err check_index(mmarr_file *f, mm_vjob *j, mmarr_error *err)
 {
     f->ih = (const mmarr_disk_index_header *)f->index;
@@ -478,7 +479,9 @@ static mmarr_err check_index(mmarr_file *f, mm_vjob *j, mmarr_error *err)
             *err = j->names_err; /* names come before entries */
         return j->names_rc;
     }
-    return rc != MMARR_OK ? rc : check_groups(f, err);
+    if (rc == MMARR_OK)
+        rc = check_groups(f, err);
+    return rc != MMARR_OK ? rc : mm_ragged_load(f, err);
 }
 
 mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
@@ -500,6 +503,7 @@ mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
 
 void mm_index_unload(mmarr_file *f)
 {
+    mm_ragged_unload(f);
     if (f->dtypes) {
         for (uint64_t i = 0; i < f->dtype_count; i++)
             mmarr_dtype_free(f->dtypes[i]);

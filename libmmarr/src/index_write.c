@@ -26,6 +26,13 @@ static int cmp_sorted(const void *a, const void *b, void *ctx)
     return mm_name_cmp(p->heap + x->off, x->len, p->heap + y->off, y->len);
 }
 
+static int cmp_ragged(const void *a, const void *b)
+{
+    const uint32_t x = ((const mmarr_disk_ragged *)a)->values;
+    const uint32_t y = ((const mmarr_disk_ragged *)b)->values;
+    return (x > y) - (x < y);
+}
+
 bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
 {
     uint32_t fmeta_first_v = 0, fmeta_count_v = 0;
@@ -120,6 +127,11 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
     SECTION(chunks_offset, w->chunk_count * sizeof(mmarr_disk_chunk));
     h.heap_size = oh.len;
     SECTION(heap_offset, oh.len);
+    if (w->ragged_count) { /* 1.1 (spec.md §7.7): absent, all zero, otherwise */
+        h.ragged_count = w->ragged_count;
+        SECTION(ragged_offset, w->ragged_count * sizeof(mmarr_disk_ragged));
+        qsort(w->ragged, w->ragged_count, sizeof *w->ragged, cmp_ragged);
+    }
 #undef SECTION
     h.file_meta_first = *fmeta_first;
     h.file_meta_count = *fmeta_count;
@@ -146,6 +158,8 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
         memcpy(buf + h.chunks_offset, w->chunks, w->chunk_count * sizeof(mmarr_disk_chunk));
     if (oh.len)
         memcpy(buf + h.heap_offset, oh.p, oh.len);
+    if (w->ragged_count)
+        memcpy(buf + h.ragged_offset, w->ragged, w->ragged_count * sizeof(mmarr_disk_ragged));
     *out = buf;
     *out_size = size;
 done: /* buf is NULL after a failure (out of memory, past the u32 limits) */
@@ -159,13 +173,13 @@ done: /* buf is NULL after a failure (out of memory, past the u32 limits) */
 }
 
 void mm_superblock_encode(unsigned char sb[MMARR_SUPERBLOCK_SIZE], uint32_t alignment,
-                          const mmarr_disk_slot *slot)
+                          unsigned minor, const mmarr_disk_slot *slot)
 {
     memset(sb, 0, MMARR_SUPERBLOCK_SIZE);
     mmarr_disk_prologue *pr = (mmarr_disk_prologue *)sb;
     memcpy(pr->magic, MMARR_MAGIC, MMARR_MAGIC_SIZE);
     pr->format_major = MMARR_FORMAT_MAJOR;
-    pr->format_minor = MMARR_FORMAT_MINOR;
+    pr->format_minor = (uint16_t)minor;
     pr->alignment = alignment;
     pr->checksum = mm_prologue_checksum(pr);
     mmarr_disk_slot *s = (mmarr_disk_slot *)(sb + MMARR_SLOT_A_OFFSET);

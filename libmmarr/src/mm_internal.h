@@ -173,6 +173,12 @@ struct mmarr_file {
     uint64_t ameta_count;
     const char *heap;
     uint64_t entry_count, meta_count, dim_count;
+    /* ragged items (spec.md §7.7, ragged.c): the records; per entry, its record + 1 (0: a
+     * plain array); per record, whether its offsets were checked. NULL when there are none */
+    const mmarr_disk_ragged *ragged;
+    uint64_t ragged_count;
+    uint32_t *ragged_of;
+    atomic_uchar *ragged_ok;
 
     /* parsed dtypes, one per dtype record; owned */
     mmarr_dtype **dtypes;
@@ -242,18 +248,32 @@ typedef struct mm_index_parts {
     size_t cold_count;
     const mmarr_disk_chunk *chunks;
     size_t chunk_count;
+    mmarr_disk_ragged *ragged; /* sorted by values in place */
+    size_t ragged_count;
 } mm_index_parts;
 /* Serialise the index (spec.md §7) into a new malloc'd buffer; false when out of memory or
  * past the format's u32 limits. */
 bool mm_index_encode(mm_index_parts *p, unsigned char **out, size_t *out_size);
-/* The superblock of a new file: prologue (§4.1) and slot A = *slot with its checksum. */
+/* The superblock of a new file: prologue (§4.1, format 1.minor) and slot A = *slot with its
+ * checksum. */
 void mm_superblock_encode(unsigned char sb[MMARR_SUPERBLOCK_SIZE], uint32_t alignment,
-                          const mmarr_disk_slot *slot);
+                          unsigned minor, const mmarr_disk_slot *slot);
 
 /* index_read.c: validate superblock + index of f->base/f->size and fill the views. */
 mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err);
 /* Free what mm_index_load allocated. */
 void mm_index_unload(mmarr_file *f);
+/* ragged.c: validate the ragged section and records (spec.md §12 rule 8) at load, and free
+ * what that allocated (also before a reload). */
+mmarr_err mm_ragged_load(mmarr_file *f, mmarr_error *err);
+void mm_ragged_unload(mmarr_file *f);
+/* ragged.c: verification of array `index` if it is the values of a ragged item: all its
+ * offsets, and the text of a hot UTF-8 item (MMARR_E_CORRUPT naming the element or item). */
+mmarr_err mm_ragged_verify(const mmarr_file *f, size_t index, mmarr_error *e);
+/* ragged.c: the first element of offsets o[0..n) that breaks spec.md §7.7 given the element
+ * before them (*prev; 0 before the first, which must be 0) and the values' rows, or n; *prev
+ * becomes the last element checked. Shared by readers (the mapping) and the writer (pread). */
+size_t mm_ragged_scan(const uint64_t *o, size_t n, uint64_t *prev, uint64_t rows, bool first);
 
 /* error.c: copy a finished error into the handle's last error; returns its code. */
 mmarr_err mm_file_record(mmarr_file *f, const mmarr_error *e);

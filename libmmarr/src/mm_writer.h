@@ -69,6 +69,10 @@ struct mmarr_writer {
     mmarr_disk_chunk *chunks;
     size_t nchunks, chcap;
 
+    /* ragged items (spec.md §7.7): values/offsets entry numbers, kind (writer_ragged.c) */
+    mmarr_disk_ragged *rag;
+    size_t nrag, ragcap;
+
     /* the array begun by mmarr_writer_begin(), if any */
     struct mm_wstream {
         bool active, cold;
@@ -98,6 +102,12 @@ mmarr_err mm_w_put_bytes(mmarr_writer *w, uint64_t off, const void *data, uint64
 mmarr_err mm_w_new_entry(mmarr_writer *w, const char *name, const char *dtype, unsigned ndim,
                          const uint64_t *shape, mmarr_order order, bool cold, size_t *idx,
                          uint64_t *nbytes_out, uint64_t *itemsize_out);
+/* MMARR_E_STATE (in w->err) unless arrays may be added: no stream open, not finished. */
+mmarr_err mm_w_check_usable(mmarr_writer *w);
+/* The entry number of the added array `name`, or MMARR_E_NOTFOUND / MMARR_E_INVAL. */
+mmarr_err mm_w_find(mmarr_writer *w, const char *name, size_t *index);
+/* writer_ragged.c: check every ragged item's offsets in the temporary, before commit. */
+mmarr_err mm_w_ragged_check(mmarr_writer *w);
 /* Free the state of a streamed array (writer_stream.c fills it). */
 void mm_w_stream_reset(mmarr_writer *w);
 

@@ -214,12 +214,12 @@ static mmarr_err verify_array(mmarr_file *f, size_t index, mmarr_error *e)
         mmarr_err rc = mm_cold_verify(f, index, e);
         if (rc == MMARR_E_CHECKSUM && (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE))
             e->code = rc = MMARR_E_STALE; /* cold data cannot change in place, but be exact */
-        return rc;
+        return rc == MMARR_OK ? mm_ragged_verify(f, index, e) : rc;
     }
     uint64_t sum;
     MM_TRY(mm_file_hash(f, en->data_offset, en->data_size, &sum, e));
     if (sum == en->checksum)
-        return MMARR_OK;
+        return mm_ragged_verify(f, index, e); /* the values of a ragged item: their offsets */
     if (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE)
         MM_FAIL(e, MMARR_E_STALE, en->data_offset,
                 "%s: array \"%s\" at offset %llu differs from its checksum, and "

@@ -227,7 +227,7 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
 
 /* ---- adding arrays ---- */
 
-static mmarr_err check_usable(mmarr_writer *w)
+mmarr_err mm_w_check_usable(mmarr_writer *w)
 {
     if (w->st.active)
         MM_FAIL(&w->err, MMARR_E_STATE, MMARR_NO_OFFSET,
@@ -330,7 +330,7 @@ mmarr_err mm_w_new_entry(mmarr_writer *w, const char *name, const char *dtype, u
                          const uint64_t *shape, mmarr_order order, bool cold, size_t *idx,
                          uint64_t *nbytes_out, uint64_t *itemsize_out)
 {
-    MM_TRY(check_usable(w));
+    MM_TRY(mm_w_check_usable(w));
     size_t nlen;
     MM_TRY(check_name(w, "array name", name, &nlen));
     if (ndim > MMARR_MAX_NDIM)
@@ -484,7 +484,7 @@ mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dt
 
 static mmarr_err add_meta(mmarr_writer *w, size_t owner, const char *key, const char *value)
 {
-    MM_TRY(check_usable(w));
+    MM_TRY(mm_w_check_usable(w));
     size_t klen;
     MM_TRY(check_name(w, "metadata key", key, &klen));
     if (!value)
@@ -512,10 +512,8 @@ mmarr_err mmarr_writer_set_file_meta(mmarr_writer *w, const char *key, const cha
     return add_meta(w, SIZE_MAX, key, value);
 }
 
-mmarr_err mmarr_writer_set_array_meta(mmarr_writer *w, const char *name, const char *key,
-                                      const char *value)
+mmarr_err mm_w_find(mmarr_writer *w, const char *name, size_t *index)
 {
-    MM_TRY(check_usable(w));
     if (!name)
         MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: array name is NULL", w->path);
     bool found;
@@ -523,7 +521,17 @@ mmarr_err mmarr_writer_set_array_meta(mmarr_writer *w, const char *name, const c
     if (!found)
         MM_FAIL(&w->err, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
                 "%s: no array named \"%s\" has been added", w->path, name);
-    return add_meta(w, w->names.slots[slot] - 1, key, value);
+    *index = w->names.slots[slot] - 1;
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_writer_set_array_meta(mmarr_writer *w, const char *name, const char *key,
+                                      const char *value)
+{
+    MM_TRY(mm_w_check_usable(w));
+    size_t i;
+    MM_TRY(mm_w_find(w, name, &i));
+    return add_meta(w, i, key, value);
 }
 
 /* ---- commit ---- */
@@ -564,7 +572,7 @@ static mmarr_err release_reservations(mmarr_writer *w, bool committing)
 
 mmarr_err mmarr_writer_commit(mmarr_writer *w)
 {
-    MM_TRY(check_usable(w));
+    MM_TRY(mm_w_check_usable(w));
     MM_TRY(mm_w_stage_flush(w));
     for (size_t i = 0; i < w->nmaps; i++) {
         mm_wmap *m = &w->maps[i];
@@ -576,6 +584,7 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
         }
     }
     MM_TRY(release_reservations(w, true));
+    MM_TRY(mm_w_ragged_check(w));
 
     unsigned char *index = NULL;
     size_t isize = 0;
@@ -594,6 +603,8 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
         .cold_count = w->ncolds,
         .chunks = w->chunks,
         .chunk_count = w->nchunks,
+        .ragged = w->rag,
+        .ragged_count = w->nrag,
     };
     if (!mm_index_encode(&parts, &index, &isize))
         return mm_w_nomem(w);
@@ -620,8 +631,9 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
         .index_size = isize,
         .index_checksum = isum,
         .required_features = w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0,
+        .optional_features = w->nrag ? MMARR_FEAT_OPT_RAGGED : 0,
     };
-    mm_superblock_encode(sb, w->opt.alignment, &slot);
+    mm_superblock_encode(sb, w->opt.alignment, w->nrag ? 1 : 0, &slot); /* spec.md §13 */
     mmarr_error e;
     rc = mm_pwrite_all(&e, w->fd, w->tmp_path, sb, sizeof sb, 0);
     if (rc != MMARR_OK)
@@ -674,6 +686,7 @@ void mmarr_writer_free(mmarr_writer *w)
     mm_w_stream_reset(w);
     free(w->colds);
     free(w->chunks);
+    free(w->rag);
     free(w->ents);
     free(w->wnames);
     free(w->dims);

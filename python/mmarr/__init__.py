@@ -21,6 +21,7 @@ from ._dtypes import dtype_from_text, dtype_text
 from ._file import File, _reopen, open  # noqa: A004
 from ._mmarr import Error, FileChangedError, NotZeroCopyError
 from ._pickle import MappedArray, _rebuild, release_handles
+from ._ragged import Ragged
 from ._share import Shared, _default_share_dir, share  # noqa: F401 (used by examples)
 from ._stage import StagingError, stage
 from ._writer import Stream, Writer, save
@@ -28,7 +29,7 @@ from ._writer import Stream, Writer, save
 __all__ = [
     "open", "File", "MappedArray", "Writer", "save", "share", "Shared", "Error",
     "FileChangedError", "NotZeroCopyError", "release_handles", "dtype_text", "dtype_from_text",
-    "cache_dir", "cache_list", "cache_clear", "Stream", "stage", "StagingError",
+    "cache_dir", "cache_list", "cache_clear", "Stream", "stage", "StagingError", "Ragged",
 ]
 __version__ = _mmarr.version
 FORMAT_VERSION = (_mmarr.FORMAT_VERSION_MAJOR, _mmarr.FORMAT_VERSION_MINOR)
@@ -37,7 +38,7 @@ FORMAT_VERSION = (_mmarr.FORMAT_VERSION_MAJOR, _mmarr.FORMAT_VERSION_MINOR)
 # mmarr.<name>: pickles made by earlier versions name mmarr._rebuild and mmarr._reopen.
 for _obj in (File, MappedArray, Writer, Stream, Shared, open, save, share, release_handles,
              dtype_text, dtype_from_text, cache_dir, cache_list, cache_clear, stage,
-             StagingError, _rebuild, _reopen):
+             StagingError, Ragged, _rebuild, _reopen):
     _obj.__module__ = __name__
 del _obj
 

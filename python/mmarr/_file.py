@@ -10,6 +10,7 @@ import numpy as np
 from . import _mmarr
 from ._cache import _path_or_none
 from ._pickle import MappedArray, _handle_for, _open_handle, origin_path
+from ._ragged import Ragged, kind_name
 
 _ADVICE = {"normal": _mmarr.ADVICE_NORMAL, "sequential": _mmarr.ADVICE_SEQUENTIAL,
            "random": _mmarr.ADVICE_RANDOM, "willneed": _mmarr.ADVICE_WILLNEED,
@@ -73,6 +74,27 @@ class File(collections.abc.Mapping):
         self._h = h
         self.path = path
         self.mode = mode
+        self._rag = None  # {values name: (offsets name, count, kind)}, on first use
+        self._parts = ()  # names of the offsets arrays of ragged items
+
+    def _ragged_items(self):
+        if self._rag is None:
+            items = self._handle().ragged_items()
+            self._rag = {v: (o, n, k) for v, o, n, k in items}
+            self._parts = frozenset(o for _, o, _, _ in items)
+        return self._rag
+
+    def ragged(self, name):
+        """The ragged item `name` as a Ragged (what f[name] returns for it); KeyError if
+        there is no such item. Nothing is read: each item's two offsets are checked as it is
+        read (ValueError for a damaged one), f.verify(name) checks them all."""
+        r = self._ragged_items().get(name)
+        if r is None:
+            raise KeyError(name)
+        h = self._handle()
+        offsets, _, kind = r
+        return Ragged(h.get(name, MappedArray), h.get(offsets, MappedArray), kind_name(kind),
+                      name)
 
     @classmethod
     def _from_handle(cls, h, path, mode):
@@ -110,19 +132,28 @@ class File(collections.abc.Mapping):
 
     # -- mapping protocol
     def __getitem__(self, name):
+        if self._rag is None:
+            self._ragged_items()
+        if self._rag and name in self._rag:
+            return self.ragged(name)
         return self._handle().get(name, MappedArray)  # lookup, dtype and view in one call
 
     def __iter__(self):
-        return iter(self._handle().names())
+        return iter(self.keys())
 
     def __len__(self):
-        return self._handle().count()
+        self._ragged_items()
+        return self._handle().count() - len(self._parts)
 
     def __contains__(self, name):
         return isinstance(name, str) and self._handle().find(name) >= 0
 
     def keys(self):
-        return self._handle().names()
+        """The names of the arrays and ragged items, in file order (the offsets array of a
+        ragged item is part of it, not listed; f[name] still reaches it)."""
+        self._ragged_items()
+        names = self._handle().names()
+        return [n for n in names if n not in self._parts] if self._parts else names
 
     # -- other views
     def view(self, name):

@@ -177,6 +177,64 @@ static PyObject *handle_array_meta(HandleObject *self, PyObject *arg)
     return meta_dict(self, index, a.meta_count);
 }
 
+/* ragged(i) -> None, or (values, offsets, count, kind) when array i is part of a ragged item */
+static PyObject *handle_ragged(HandleObject *self, PyObject *arg)
+{
+    const Py_ssize_t index = PyLong_AsSsize_t(arg);
+    mmarr_ragged_info r;
+    if (index == -1 && PyErr_Occurred())
+        return NULL;
+    if (index < 0 || !mmarr_file_ragged(self->f, (size_t)index, &r))
+        Py_RETURN_NONE;
+    return Py_BuildValue("(nnKi)", (Py_ssize_t)r.values, (Py_ssize_t)r.offsets,
+                         (unsigned long long)r.count, (int)r.kind);
+}
+
+/* ragged_items() -> [(values name, offsets name, count, kind)] for every ragged item, in
+ * file order */
+static PyObject *handle_ragged_items(HandleObject *self, PyObject *unused)
+{
+    (void)unused;
+    const size_t n = mmarr_file_ragged_count(self->f);
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    mmarr_ragged_info r;
+    for (size_t k = 0; out && k < n && mmarr_file_ragged_at(self->f, k, &r); k++) {
+        mmarr_array_info v, o;
+        if (mmpy_handle_index(self, (Py_ssize_t)r.values, &v) ||
+            mmpy_handle_index(self, (Py_ssize_t)r.offsets, &o)) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyObject *t = Py_BuildValue("(s#s#Ki)", v.name, (Py_ssize_t)v.name_size, o.name,
+                                    (Py_ssize_t)o.name_size, (unsigned long long)r.count,
+                                    (int)r.kind);
+        if (!t) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)k, t);
+    }
+    return out;
+}
+
+/* ragged_check(i): the offsets of the ragged item whose values are array i are valid (spec.md
+ * §7.7), else mmarr.Error (MMARR_E_CORRUPT naming the element) */
+static PyObject *handle_ragged_check(HandleObject *self, PyObject *arg)
+{
+    const Py_ssize_t index = PyLong_AsSsize_t(arg);
+    if (index == -1 && PyErr_Occurred())
+        return NULL;
+    const uint64_t *p;
+    mmarr_error e;
+    mmarr_err rc;
+    Py_BEGIN_ALLOW_THREADS /* a scan of count + 1 offsets */
+    rc = mmarr_file_ragged_offsets(self->f, index < 0 ? SIZE_MAX : (size_t)index, &p, &e);
+    Py_END_ALLOW_THREADS
+    if (rc != MMARR_OK)
+        return mmpy_raise(&e);
+    Py_RETURN_NONE;
+}
+
 static const char *map_source_name(mmarr_map_source s)
 {
     switch (s) {
@@ -432,6 +490,12 @@ static PyMethodDef handle_methods[] = {
     {"info", (PyCFunction)handle_info, METH_O, "Description of array i (dict)."},
     {"file_info", (PyCFunction)handle_file_info, METH_NOARGS, "File-wide facts (dict)."},
     {"file_meta", (PyCFunction)handle_file_meta, METH_NOARGS, "File metadata (dict)."},
+    {"ragged", (PyCFunction)handle_ragged, METH_O,
+     "ragged(i) -> None or (values, offsets, count, kind): array i's ragged item"},
+    {"ragged_items", (PyCFunction)handle_ragged_items, METH_NOARGS,
+     "ragged_items() -> [(values name, offsets name, count, kind)]: every ragged item"},
+    {"ragged_check", (PyCFunction)handle_ragged_check, METH_O,
+     "ragged_check(i): check the offsets of the ragged item whose values are array i"},
     {"array_meta", (PyCFunction)handle_array_meta, METH_O, "Metadata of array i (dict)."},
     {"identity", (PyCFunction)handle_identity, METH_NOARGS,
      "(st_dev, st_ino, index_offset, index_size) of the mapped file."},

@@ -254,6 +254,9 @@ static const struct {
     {"WRITE_NO_REPLACE", MMARR_WRITE_NO_REPLACE},
     {"WRITE_NO_SYNC", MMARR_WRITE_NO_SYNC},
     {"PACK_NONE", MMARR_PACK_NONE},
+    {"RAGGED_ARRAYS", MMARR_RAGGED_ARRAYS},
+    {"RAGGED_UTF8", MMARR_RAGGED_UTF8},
+    {"RAGGED_BYTES", MMARR_RAGGED_BYTES},
 };
 
 /* Add the integer constants to module m; -1 on error. */

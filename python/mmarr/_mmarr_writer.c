@@ -434,6 +434,19 @@ static PyObject *writer_set_array_meta(WriterObject *self, PyObject *args)
     return writer_done(self, mmarr_writer_set_array_meta(self->w, name, key, val));
 }
 
+static PyObject *writer_ragged(WriterObject *self, PyObject *args)
+{
+    PyObject *v, *o;
+    int kind;
+    if (!PyArg_ParseTuple(args, "UUi:ragged", &v, &o, &kind) || writer_usable(self))
+        return NULL;
+    const char *values = mmpy_utf8_arg(v, "name"), *offsets = mmpy_utf8_arg(o, "name");
+    if (!values || !offsets)
+        return NULL;
+    return writer_done(self,
+                       mmarr_writer_ragged(self->w, values, offsets, (mmarr_ragged_kind)kind));
+}
+
 static PyObject *writer_get_count(WriterObject *self, void *closure)
 {
     (void)closure;
@@ -459,6 +472,8 @@ static PyMethodDef writer_methods[] = {
      "set_file_meta(key, value)"},
     {"set_array_meta", (PyCFunction)writer_set_array_meta, METH_VARARGS,
      "set_array_meta(name, key, value)"},
+    {"ragged", (PyCFunction)writer_ragged, METH_VARARGS,
+     "ragged(values, offsets, kind): make two added arrays one ragged item"},
     {"commit", (PyCFunction)writer_commit, METH_NOARGS, "Publish the file atomically."},
     {"abandon", (PyCFunction)writer_abandon, METH_NOARGS, "Discard the file."},
     {NULL, NULL, 0, NULL}};

@@ -104,7 +104,7 @@ def share(arrays=None, *, empty=None, dir=None, writable=False, compress=None):
         with Writer(part, sync=False, compress=compress,
                     metadata={_lease.SHARE_KEY: os.path.realpath(path)}) as w:
             for name, a in pairs:
-                w.add(name, a)
+                w.put(name, a)
             for name, (shape, dtype, order) in empties:
                 w.reserve(name, shape, dtype, order=order)
         built = os.open(part, os.O_RDONLY | os.O_CLOEXEC)

@@ -9,6 +9,7 @@ import numpy as np
 from . import _mmarr
 from ._dtypes import _ML_NAMES, _refuse_objects, dtype_from_text, dtype_text
 from ._pickle import memory_owner, wrap_result
+from ._ragged import OFFSETS_SUFFIX, encode, is_ragged_input
 
 _COMPRESS_KEYS = {"level", "chunk_size", "shuffle", "threads"}
 _WRITER_DEFAULT = object()
@@ -118,6 +119,25 @@ class Writer:
         self._w.add(name, text, a, c)
         for k, v in meta.items():
             self._w.set_array_meta(name, k, v)
+
+    def add_ragged(self, name, items, *, kind=None, dtype=None, metadata=None,
+                   compress=_WRITER_DEFAULT):
+        """Store a list of variable-length arrays (one dtype and inner shape; any length
+        along the first axis), of str or of bytes as one ragged item (spec.md §7.7): the
+        values under `name`, the offsets under `name + "/offsets"`. Read back as a Ragged.
+        kind: "arrays", "str" or "bytes" (default: from the first item; needed for an empty
+        list); dtype: convert array items to it; compress: applies to the values."""
+        values, offsets, code = encode(name, items, kind, dtype)
+        self.add(name, values, metadata=metadata, compress=compress)
+        self.add(name + OFFSETS_SUFFIX, offsets, compress=None)
+        self._w.ragged(name, name + OFFSETS_SUFFIX, code)
+
+    def put(self, name, obj, **options):
+        """add_ragged() for a list or tuple of ndarrays, str or bytes, add() otherwise."""
+        if is_ragged_input(obj):
+            self.add_ragged(name, obj, **options)
+        else:
+            self.add(name, obj, **options)
 
     @staticmethod
     def _dtype_arg(dtype):
@@ -347,7 +367,8 @@ def named_arrays(arrays, what):
 
 def save(path, arrays, *, metadata=None, array_metadata=None, compress=None, **options):
     """Write {name: array} (or (name, array) pairs, or one ndarray, saved as "array") to
-    `path` in one go.
+    `path` in one go. A value that is a list of ndarrays, of str or of bytes is stored as a
+    ragged item (Writer.add_ragged), read back as a Ragged sequence.
 
     metadata: file metadata {str: str}; array_metadata: {name: {str: str}}; compress: None,
     a zstd level, True, or dict(level, chunk_size, shuffle, threads), applied to every array;
@@ -359,4 +380,4 @@ def save(path, arrays, *, metadata=None, array_metadata=None, compress=None, **o
         raise KeyError(f"array_metadata names arrays that are not saved: {sorted(unknown)}")
     with Writer(path, metadata=metadata, compress=compress, **options) as w:
         for name, a in pairs:
-            w.add(name, a, metadata=array_metadata.get(name))
+            w.put(name, a, metadata=array_metadata.get(name))

@@ -658,7 +658,7 @@ def test_help_and_version():
     assert out2 == out
     _, out, _ = run("--version", rc=0)
     assert re.fullmatch(r"mmarr-info \(mmarr\) \d+\.\d+\.\d+ — library \d+\.\d+\.\d+, "
-                        r"format 1\.0\n", out)
+                        r"format 1\.1\n", out)
 
 
 def test_man_page_documents_every_json_key(sample):
