@@ -402,9 +402,9 @@ typedef enum mmarr_ragged_kind {
 
 /** A ragged item, filled by mmarr_file_ragged(). */
 typedef struct mmarr_ragged_info {
-    size_t values;          /**< array index of the values; the item's name is theirs */
-    size_t offsets;         /**< array index of the offsets ("<u8", count + 1, hot) */
-    uint64_t count;         /**< number of items */
+    size_t values;  /**< array index of the values; the item's name is theirs */
+    size_t offsets; /**< array index of the offsets ("<u8", count + 1, hot) */
+    uint64_t count; /**< number of items */
     mmarr_ragged_kind kind;
 } mmarr_ragged_info;
 
@@ -430,8 +430,8 @@ MMARR_API int mmarr_file_ragged(const mmarr_file *f, size_t index, mmarr_ragged_
  * @return MMARR_OK; MMARR_E_INVAL (index is not the values of a ragged item); MMARR_E_CORRUPT
  *         (err names the item, the element, its value and its file offset).
  */
-MMARR_API mmarr_err mmarr_file_ragged_offsets(mmarr_file *f, size_t index,
-                                              const uint64_t **offsets, mmarr_error *err);
+MMARR_API mmarr_err mmarr_file_ragged_offsets(mmarr_file *f, size_t index, const uint64_t **offsets,
+                                              mmarr_error *err);
 
 /**
  * Rows [*start, *stop) of the values that hold item `i` of the ragged item whose values are
@@ -441,8 +441,8 @@ MMARR_API mmarr_err mmarr_file_ragged_offsets(mmarr_file *f, size_t index,
  * not decoded here: a caller that decodes one MUST check it is valid UTF-8 (spec.md §7.7).
  * @return MMARR_OK; MMARR_E_INVAL; MMARR_E_RANGE (i >= count); MMARR_E_CORRUPT.
  */
-MMARR_API mmarr_err mmarr_file_ragged_item(mmarr_file *f, size_t index, uint64_t i,
-                                           uint64_t *start, uint64_t *stop, mmarr_error *err);
+MMARR_API mmarr_err mmarr_file_ragged_item(mmarr_file *f, size_t index, uint64_t i, uint64_t *start,
+                                           uint64_t *stop, mmarr_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Shared decompression cache                                                                 */

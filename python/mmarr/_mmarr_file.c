@@ -228,10 +228,8 @@ static PyObject *handle_ragged_check(HandleObject *self, PyObject *arg)
     mmarr_error e;
     mmarr_err rc;
     Py_BEGIN_ALLOW_THREADS /* a scan of count + 1 offsets */
-    rc = mmarr_file_ragged_offsets(self->f, index < 0 ? SIZE_MAX : (size_t)index, &p, &e);
-    Py_END_ALLOW_THREADS
-    if (rc != MMARR_OK)
-        return mmpy_raise(&e);
+        rc = mmarr_file_ragged_offsets(self->f, index < 0 ? SIZE_MAX : (size_t)index, &p, &e);
+    Py_END_ALLOW_THREADS if (rc != MMARR_OK) return mmpy_raise(&e);
     Py_RETURN_NONE;
 }
 

@@ -460,16 +460,14 @@ static PyObject *writer_get_finished(WriterObject *self, void *closure)
 }
 
 static PyMethodDef writer_methods[] = {
-    {"add", (PyCFunction)writer_add, METH_VARARGS,
-     "add(name, dtype_text, array, compress=None)"},
+    {"add", (PyCFunction)writer_add, METH_VARARGS, "add(name, dtype_text, array, compress=None)"},
     {"reserve", (PyCFunction)writer_reserve, METH_VARARGS,
      "reserve(name, dtype_text, dtype, shape, fortran) -> writable ndarray in the file"},
     {"begin", (PyCFunction)writer_begin, METH_VARARGS,
      "begin(name, dtype_text, shape, fortran, compress=None): start a streamed array"},
     {"write", (PyCFunction)writer_write, METH_O, "write(buffer): append bytes to it"},
     {"end", (PyCFunction)writer_end, METH_NOARGS, "end(): finish it"},
-    {"set_file_meta", (PyCFunction)writer_set_file_meta, METH_VARARGS,
-     "set_file_meta(key, value)"},
+    {"set_file_meta", (PyCFunction)writer_set_file_meta, METH_VARARGS, "set_file_meta(key, value)"},
     {"set_array_meta", (PyCFunction)writer_set_array_meta, METH_VARARGS,
      "set_array_meta(name, key, value)"},
     {"ragged", (PyCFunction)writer_ragged, METH_VARARGS,
