@@ -70,6 +70,10 @@ const char *info_identity(const mmarr_file_info *fi, char buf[INFO_IDENTITY_BUF]
 double info_ratio(const mmarr_array_info *a);
 const char *info_tier_name(const mmarr_array_info *a);  /* "hot", "cold" */
 const char *info_order_name(const mmarr_array_info *a); /* "C", "F" */
+/* Ragged items (spec.md §7.7): the kind's name ("arrays", "str", "bytes"), and what an item
+ * holds, e.g. "1000 arrays of <f4 (n, 3)", "3 str", appended to sb. */
+const char *info_ragged_kind_name(mmarr_ragged_kind k);
+void info_ragged_describe(mmarr_file *f, const mmarr_ragged_info *r, mm_sbuf *sb);
 /* A value that cannot be read is a data problem (exit 1), unless this library version just
  * cannot read that kind of array. */
 int info_read_failure_rc(const mmarr_error *e);

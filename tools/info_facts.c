@@ -31,6 +31,23 @@ const char *info_order_name(const mmarr_array_info *a)
     return a->order == MMARR_ORDER_F ? "F" : "C";
 }
 
+const char *info_ragged_kind_name(mmarr_ragged_kind k)
+{
+    return k == MMARR_RAGGED_UTF8 ? "str" : k == MMARR_RAGGED_BYTES ? "bytes" : "arrays";
+}
+
+void info_ragged_describe(mmarr_file *f, const mmarr_ragged_info *r, mm_sbuf *sb)
+{
+    mm_sb_printf(sb, "%" PRIu64 " %s", r->count, info_ragged_kind_name(r->kind));
+    if (r->kind != MMARR_RAGGED_ARRAYS)
+        return;
+    const mmarr_array_info v = info_array(f, r->values);
+    mm_sb_printf(sb, " of %s (n", v.dtype_str);
+    for (unsigned d = 1; d < v.ndim; d++)
+        mm_sb_printf(sb, ", %" PRIu64, v.shape[d]);
+    mm_sb_puts(sb, ")");
+}
+
 /* A value that cannot be read is a data problem (exit 1), unless this library version just
  * cannot read that kind of array. */
 int info_read_failure_rc(const mmarr_error *e)

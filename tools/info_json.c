@@ -164,6 +164,23 @@ static void j_cold(json_obj *w, mmarr_file *f, const mmarr_array_info *a, array_
         x->rc |= j_chunks(w, f, a);
 }
 
+/* "ragged": {...} for an array that is part of a ragged item (spec.md §7.7). */
+static void j_ragged(json_obj *w, mmarr_file *f, size_t index)
+{
+    mmarr_ragged_info r;
+    if (!mmarr_file_ragged(f, index, &r))
+        return;
+    json_key(w, "ragged");
+    json_obj o = {0};
+    putchar('{');
+    json_str(&o, "role", r.values == index ? "values" : "offsets");
+    json_str(&o, "item", info_array(f, r.values).name);
+    json_str(&o, "kind", info_ragged_kind_name(r.kind));
+    json_u64(&o, "count", r.count);
+    json_str(&o, "offsets", info_array(f, r.offsets).name);
+    putchar('}');
+}
+
 static void j_array(mmarr_file *f, const mmarr_array_info *a, array_extras *x)
 {
     char hex[17];
@@ -191,6 +208,7 @@ static void j_array(mmarr_file *f, const mmarr_array_info *a, array_extras *x)
     snprintf(hex, sizeof hex, "%016" PRIx64, a->checksum);
     json_str(&w, "checksum", hex);
     json_bool(&w, "packed", a->packed);
+    j_ragged(&w, f, a->index);
     j_cold(&w, f, a, x);
     j_meta_object(&w, "metadata", f, a->index, a->meta_count);
     if (x->res)

@@ -85,6 +85,9 @@ static void print_file_header(mmarr_file *f, const mmarr_file_info *fi)
     printf("generation:  %" PRIu64 "\n", fi->generation);
     printf("identity:    %s\n", info_identity(fi, id));
     printf("arrays:      %zu\n", fi->count);
+    if (mmarr_file_ragged_count(f))
+        printf("ragged:      %zu items (each a values and an offsets array; listed below)\n",
+               mmarr_file_ragged_count(f));
     if (fi->checksums_stale)
         printf("checksums:   stale (opened for writing since the last rehash)\n");
     if (fi->inactive_slot_damaged)
@@ -138,6 +141,28 @@ static void print_row(mm_sbuf cell[NCOL], const size_t width[NCOL])
     }
 }
 
+/* The ragged items below the table: name, what the items are, the offsets array. */
+static void print_ragged_items(mmarr_file *f)
+{
+    const size_t n = mmarr_file_ragged_count(f);
+    mm_sbuf sb = {0};
+    mmarr_ragged_info r;
+    if (n)
+        printf("\nRAGGED ITEM  ITEMS (values: the array of that name)\n");
+    for (size_t k = 0; k < n && mmarr_file_ragged_at(f, k, &r); k++) {
+        const mmarr_array_info v = info_array(f, r.values), o = info_array(f, r.offsets);
+        mm_sb_clear(&sb);
+        text_put_display(&sb, v.name);
+        printf("  %s: ", cli_sb_str(&sb));
+        mm_sb_clear(&sb);
+        info_ragged_describe(f, &r, &sb);
+        mm_sb_puts(&sb, ", offsets in ");
+        text_put_display(&sb, o.name);
+        printf("%s\n", cli_sb_str(&sb));
+    }
+    mm_sb_free(&sb);
+}
+
 static void print_table(mmarr_file *f, size_t count)
 {
     mm_sbuf cell[NCOL] = {{0}};
@@ -164,6 +189,7 @@ static void print_table(mmarr_file *f, size_t count)
     }
     for (int c = 0; c < NCOL; c++)
         mm_sb_free(&cell[c]);
+    print_ragged_items(f);
 }
 
 static void print_residency(mmarr_file *f, size_t count, const residency *r)
@@ -355,6 +381,20 @@ static void print_array(mmarr_file *f, const mmarr_array_info *a, array_extras *
     printf("ratio:       %.2f\n", info_ratio(a));
     printf("checksum:    %016" PRIx64 " (XXH3-64)\n", a->checksum);
     printf("packed:      %s\n", a->packed ? "yes" : "no");
+    mmarr_ragged_info r;
+    if (mmarr_file_ragged(f, a->index, &r)) {
+        mm_sb_clear(&sb);
+        if (r.values == a->index) {
+            mm_sb_puts(&sb, "values of this ragged item: ");
+            info_ragged_describe(f, &r, &sb);
+            mm_sb_puts(&sb, ", offsets in ");
+            text_put_display(&sb, info_array(f, r.offsets).name);
+        } else {
+            mm_sb_puts(&sb, "offsets of the ragged item ");
+            text_put_display(&sb, info_array(f, r.values).name);
+        }
+        printf("ragged:      %s\n", cli_sb_str(&sb));
+    }
     if (a->storage == MMARR_STORAGE_COLD)
         printf("chunks:      %zu of %s raw, zstd level %d, %s\n", a->chunk_count,
                mm_format_size(a->chunk_size, hb), a->level,

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,11 +79,23 @@ static int prepare_job(unpacker *u, size_t index, job *j)
         cli_error("%s: array \"%s\": %s", u->o->file, name, err);
         return CLI_EXIT_DATA;
     }
+    /* the values of a ragged item go beside its offsets ("x/offsets"): x/values.npy, so
+     * that nobody takes the concatenated items for an array of their own (spec.md §7.7) */
+    mmarr_ragged_info r;
+    const bool values = mmarr_file_ragged(u->f, index, &r) && r.values == index;
+    if (values && u->kind == OUT_NPY) {
+        cli_error("%s: \"%s\" is a ragged item (%" PRIu64 " items of different lengths), not "
+                  "one array: export it to -o DIR/ or -o NAME.npz (%s/values.npy and its "
+                  "offsets array), or read it with the mmarr Python package",
+                  u->o->file, name, r.count, name);
+        return CLI_EXIT_DATA;
+    }
+    const char *part = values ? "/values" : "";
     if (u->kind == OUT_DIR) {
         const bool slash = cli_ends_with(u->o->output, "/");
-        j->target = str_printf("%s%s%s.npy", u->o->output, slash ? "" : "/", name);
+        j->target = str_printf("%s%s%s%s.npy", u->o->output, slash ? "" : "/", name, part);
     } else if (u->kind == OUT_NPZ) {
-        j->target = str_printf("%s.npy", name);
+        j->target = str_printf("%s%s.npy", name, part);
     }
     if (u->kind != OUT_NPY && !j->target) {
         return cli_oom();
@@ -103,7 +116,8 @@ static int select_arrays(unpacker *u)
                                "DIR/ or -o NAME.npz",
                                o->file, count, o->output);
     }
-    u->jobs = calloc(count ? count : 1, sizeof *u->jobs);
+    /* room for the offsets of ragged items named without them */
+    u->jobs = calloc(count ? 2 * count : 1, sizeof *u->jobs);
     if (!u->jobs) {
         return cli_oom();
     }
@@ -120,8 +134,24 @@ static int select_arrays(unpacker *u)
                 return CLI_EXIT_DATA;
             }
         }
-        u->n = i + 1;
-        int rc = prepare_job(u, index, &u->jobs[i]);
+        u->n++;
+        int rc = prepare_job(u, index, &u->jobs[u->n - 1]);
+        if (rc)
+            return rc;
+    }
+    /* a ragged item named alone brings its offsets: its values mean nothing without them */
+    for (size_t i = 0, named = u->n; o->narrays && u->kind != OUT_NPY && i < named; i++) {
+        mmarr_ragged_info r;
+        const size_t v = u->jobs[i].a.index;
+        bool have = false;
+        if (!mmarr_file_ragged(u->f, v, &r) || r.values != v)
+            continue;
+        for (size_t k = 0; k < u->n; k++)
+            have |= u->jobs[k].a.index == r.offsets;
+        if (have)
+            continue;
+        u->n++;
+        int rc = prepare_job(u, r.offsets, &u->jobs[u->n - 1]);
         if (rc)
             return rc;
     }

@@ -673,3 +673,32 @@ def test_man_page_documents_every_json_key(sample):
     keys |= set(cold) | set(cold["chunks"][0])
     for k in sorted(keys):
         assert "`%s`" % k in man, k
+
+
+# ---------------------------------------------------------------------------------------------
+# Ragged items (format 1.1): the golden vector's items, in the table's epilogue, the detail
+# view and JSON
+
+RAGGED = os.path.join(os.path.dirname(__file__), "..", "..", "format", "testdata", "valid",
+                      "ragged.mmarr")
+
+
+def test_ragged_items_are_listed_as_items():
+    _, out, _ = run(RAGGED, rc=0)
+    assert "format:      1.1\n" in out and "ragged:      4 items" in out
+    assert "  tokens: 5 arrays of <f4 (n, 3), offsets in tokens/offsets\n" in out
+    assert "  text: 6 str, offsets in text/offsets\n" in out
+    assert "  blobs: 5 bytes, offsets in blobs/offsets\n" in out
+    assert "  none: 0 arrays of " in out
+    _, out, _ = run(RAGGED, "text/offsets", rc=0)
+    assert "ragged:      offsets of the ragged item text\n" in out
+    _, out, _ = run(RAGGED, "tokens", rc=0)
+    assert "ragged:      values of this ragged item: 5 arrays of <f4 (n, 3)" in out
+    doc = info_json(RAGGED)
+    roles = {a["name"]: a.get("ragged") for a in doc["arrays"]}
+    assert roles["plain"] is None
+    assert roles["tokens"] == {"role": "values", "item": "tokens", "kind": "arrays",
+                               "count": 5, "offsets": "tokens/offsets"}
+    assert roles["text/offsets"]["role"] == "offsets" and roles["text/offsets"]["item"] == "text"
+    assert roles["blobs"]["kind"] == "bytes" and roles["text"]["kind"] == "str"
+    run("--verify", RAGGED, rc=0)

@@ -805,3 +805,30 @@ def test_file_truncated_in_place_while_read_is_reported(tools, tmp_path):
         assert outcomes[-1] == "sigbus", outcomes
     finally:
         shutil.rmtree(shm, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ragged items (format 1.1) are exported as ITEM/values.npy + ITEM/offsets.npy
+
+RAGGED = os.path.join(os.path.dirname(__file__), "..", "..", "format", "testdata", "valid",
+                      "ragged.mmarr")
+
+
+def test_unpack_ragged_items_as_values_and_offsets(tools, tmp_path):
+    out = tmp_path / "out"
+    tools.run("mmarr-unpack", RAGGED, "-o", str(out) + "/")
+    names = sorted(str(p.relative_to(out)) for p in out.rglob("*.npy"))
+    assert "tokens/values.npy" in names and "tokens/offsets.npy" in names
+    assert "text/values.npy" in names and "plain.npy" in names and "tokens.npy" not in names
+    values, offsets = np.load(out / "text/values.npy"), np.load(out / "text/offsets.npy")
+    text = [bytes(values[a:b]).decode() for a, b in zip(offsets[:-1], offsets[1:])]
+    assert text[0] == "h\u00e9llo w\u00f6rld" and text[2] == "\u65e5\u672c\u8a9e"
+    tok = np.load(out / "tokens/values.npy")
+    assert tok.shape == (6, 3) and tok.dtype == np.float32
+    # naming the item brings its offsets; a single .npy is refused with advice
+    tools.run("mmarr-unpack", RAGGED, "blobs", "-o", tmp_path / "b.npz")
+    with zipfile.ZipFile(tmp_path / "b.npz") as z:
+        assert sorted(z.namelist()) == ["blobs/offsets.npy", "blobs/values.npy"]
+    r = tools.run("mmarr-unpack", RAGGED, "tokens", "-o", tmp_path / "t.npy", rc=1)
+    assert "is a ragged item" in r.err and "-o DIR/" in r.err
+    assert not (tmp_path / "t.npy").exists()
