@@ -10,6 +10,7 @@ import numpy as np
 from . import _mmarr
 from ._cache import _path_or_none
 from ._pickle import MappedArray, _handle_for, _open_handle, origin_path
+from . import _pandas
 from ._ragged import Ragged, kind_name
 
 _ADVICE = {"normal": _mmarr.ADVICE_NORMAL, "sequential": _mmarr.ADVICE_SEQUENTIAL,
@@ -75,14 +76,41 @@ class File(collections.abc.Mapping):
         self.path = path
         self.mode = mode
         self._rag = None  # {values name: (offsets name, count, kind)}, on first use
-        self._parts = ()  # names of the offsets arrays of ragged items
+        self._frames = {}  # {frame name: description} (_pandas.py)
+        self._parts = ()  # arrays that are parts of an item: ragged offsets, frame columns
+        self._firsts = {}  # {first array of a frame: the frame's name}, for keys()
 
     def _ragged_items(self):
         if self._rag is None:
-            items = self._handle().ragged_items()
+            h = self._handle()
+            items = h.ragged_items()
+            meta = h.file_meta()
+            frames = (_pandas.frames(meta) if any(k.startswith(_pandas.FRAME_KEY) for k in meta)
+                      else {})
+            parts = {o for _, o, _, _ in items}
+            for name, d in frames.items():
+                parts.update(d["arrays"])
+                if d["arrays"]:
+                    self._firsts[d["arrays"][0]] = name
             self._rag = {v: (o, n, k) for v, o, n, k in items}
-            self._parts = frozenset(o for _, o, _, _ in items)
+            self._frames, self._parts = frames, frozenset(parts)
         return self._rag
+
+    def _array(self, name):
+        """The array or ragged item `name`, frames aside."""
+        if name in self._ragged_items():
+            return self.ragged(name)
+        return self._handle().get(name, MappedArray)
+
+    def frame(self, name):
+        """The pandas DataFrame or Series stored as `name` (what f[name] returns for it):
+        numeric, bool, datetime and timedelta columns are zero-copy views of the mapping and
+        pickle as references; text columns are built as Python objects. KeyError if there is
+        no such frame."""
+        self._ragged_items()
+        if name not in self._frames:
+            raise KeyError(name)
+        return _pandas.read(self, name, self._frames[name])
 
     def ragged(self, name):
         """The ragged item `name` as a Ragged (what f[name] returns for it); KeyError if
@@ -134,26 +162,35 @@ class File(collections.abc.Mapping):
     def __getitem__(self, name):
         if self._rag is None:
             self._ragged_items()
-        if self._rag and name in self._rag:
-            return self.ragged(name)
+        if self._parts:
+            if name in self._rag:
+                return self.ragged(name)
+            if name in self._frames:
+                return self.frame(name)
         return self._handle().get(name, MappedArray)  # lookup, dtype and view in one call
 
     def __iter__(self):
         return iter(self.keys())
 
     def __len__(self):
-        self._ragged_items()
-        return self._handle().count() - len(self._parts)
+        return len(self.keys())
 
     def __contains__(self, name):
-        return isinstance(name, str) and self._handle().find(name) >= 0
+        if not isinstance(name, str):
+            return False
+        self._ragged_items()
+        return self._handle().find(name) >= 0 or name in self._frames
 
     def keys(self):
-        """The names of the arrays and ragged items, in file order (the offsets array of a
-        ragged item is part of it, not listed; f[name] still reaches it)."""
+        """The names of the arrays, ragged items and frames, in file order (the parts of an
+        item are not listed: a ragged item's offsets, a frame's columns; f[name] still
+        reaches them)."""
         self._ragged_items()
         names = self._handle().names()
-        return [n for n in names if n not in self._parts] if self._parts else names
+        if not self._parts:
+            return names
+        return [self._firsts.get(n, n) for n in names
+                if n not in self._parts or n in self._firsts]
 
     # -- other views
     def view(self, name):

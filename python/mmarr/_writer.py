@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from . import _mmarr
+from . import _mmarr, _pandas
 from ._dtypes import _ML_NAMES, _refuse_objects, dtype_from_text, dtype_text
 from ._pickle import memory_owner, wrap_result
 from ._ragged import OFFSETS_SUFFIX, encode, is_ragged_input
@@ -133,11 +133,23 @@ class Writer:
         self._w.ragged(name, name + OFFSETS_SUFFIX, code)
 
     def put(self, name, obj, **options):
-        """add_ragged() for a list or tuple of ndarrays, str or bytes, add() otherwise."""
-        if is_ragged_input(obj):
+        """add_frame() for a pandas DataFrame or Series, add_ragged() for a list or tuple of
+        ndarrays, str or bytes, add() otherwise."""
+        if _pandas.is_pandas(obj):
+            self.add_frame(name, obj)
+        elif is_ragged_input(obj):
             self.add_ragged(name, obj, **options)
         else:
             self.add(name, obj, **options)
+
+    def add_frame(self, name, frame):
+        """Store a pandas DataFrame or Series as frame `name`: one array per column (ragged
+        text, codes + categories, values + mask for nullable columns) named "name/<j>", and
+        the index (a range costs nothing), described by file metadata "mmarr.frame/name"
+        (docs/pandas.md). Read back, f[name] equals it (pandas.testing.assert_frame_equal),
+        its numeric columns zero-copy. Object columns other than str or bytes are refused."""
+        self._idle()
+        _pandas.write(self, name, frame)
 
     @staticmethod
     def _dtype_arg(dtype):
