@@ -163,6 +163,49 @@ static void print_ragged_items(mmarr_file *f)
     mm_sb_free(&sb);
 }
 
+/* pandas frames (docs/pandas.md): the arrays whose metadata "mmarr.frame" names a frame are
+ * its columns; rows come from the first column, kinds from "mmarr.column". */
+static void print_frames(mmarr_file *f, size_t count)
+{
+    bool header = false;
+    mm_sbuf sb = {0};
+    for (size_t i = 0; i < count; i++) {
+        const char *frame = mmarr_array_meta_get(f, i, "mmarr.frame");
+        bool seen = false;
+        for (size_t k = 0; frame && k < i && !seen; k++) {
+            const char *other = mmarr_array_meta_get(f, k, "mmarr.frame");
+            seen = other && strcmp(other, frame) == 0;
+        }
+        if (!frame || seen)
+            continue;
+        if (!header)
+            printf("\nFRAME  ROWS, COLUMNS (pandas, docs/pandas.md)\n");
+        header = true;
+        mmarr_ragged_info r;
+        const mmarr_array_info first = info_array(f, i);
+        const uint64_t rows = mmarr_file_ragged(f, i, &r) ? r.count
+                              : first.ndim             ? first.shape[0]
+                                                       : 1;
+        size_t ncols = 0;
+        mm_sb_clear(&sb);
+        for (size_t k = i; k < count; k++) {
+            const char *fk = mmarr_array_meta_get(f, k, "mmarr.frame");
+            if (!fk || strcmp(fk, frame) != 0)
+                continue;
+            const char *kind = mmarr_array_meta_get(f, k, "mmarr.column");
+            mm_sb_printf(&sb, "%s%s", ncols++ ? ", " : "", kind ? kind : "?");
+        }
+        mm_sbuf name = {0};
+        text_put_display(&name, frame);
+        printf("  %s: %" PRIu64 " rows, %zu columns (", cli_sb_str(&name), rows, ncols);
+        mm_sb_clear(&name);
+        text_put_display(&name, cli_sb_str(&sb));
+        printf("%s)\n", cli_sb_str(&name));
+        mm_sb_free(&name);
+    }
+    mm_sb_free(&sb);
+}
+
 static void print_table(mmarr_file *f, size_t count)
 {
     mm_sbuf cell[NCOL] = {{0}};
@@ -190,6 +233,7 @@ static void print_table(mmarr_file *f, size_t count)
     for (int c = 0; c < NCOL; c++)
         mm_sb_free(&cell[c]);
     print_ragged_items(f);
+    print_frames(f, count);
 }
 
 static void print_residency(mmarr_file *f, size_t count, const residency *r)

@@ -133,6 +133,9 @@ def write(writer, name, obj):
         d = fw.column(f"{name}/{j}", frame.iloc[:, j], what)
         d["name"] = _json_name(what, obj.name if series else col)  # to_frame names None 0
         columns.append(d)
+        # for readers without JSON (mmarr-info): which frame a column's array belongs to
+        writer.set_metadata("mmarr.frame", name, name=d["array"])
+        writer.set_metadata("mmarr.column", d["kind"], name=d["array"])
     desc = {"version": VERSION, "type": "Series" if series else "DataFrame",
             "rows": len(frame), "columns": columns, "index": fw.index(frame.index),
             "columns_name": _json_name(f'frame "{name}": columns name', frame.columns.name),
