@@ -107,6 +107,7 @@ int mmpy_lookup(HandleObject *self, PyObject *name, mmarr_array_info *a);
 /* Ready the Mapping type and add it to module m; -1 on error. */
 int mmpy_view_types(PyObject *m);
 PyObject *mmpy_handle_get(HandleObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *mmpy_rows(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *mmpy_handle_view(HandleObject *self, PyObject *args, PyObject *kw);
 PyObject *mmpy_handle_descr(HandleObject *self, PyObject *arg);
 

@@ -218,6 +218,8 @@ static PyMethodDef module_methods[] = {
     {"dtype_from_text", mmpy_dtype_from_text, METH_O,
      "dtype_from_text(text) -> numpy dtype, through the library's dtype parser"},
     {"data_address", mod_data_address, METH_O, "Address of an ndarray's first element."},
+    {"rows", (PyCFunction)(void (*)(void))mmpy_rows, METH_FASTCALL,
+     "rows(values, offsets, i) -> values[offsets[i]:offsets[i+1]], checked (Ragged items)"},
     {"cache_list", mmpy_cache_list, METH_VARARGS, "cache_list(dir=None) -> [dict]"},
     {"cache_clear", mmpy_cache_clear, METH_VARARGS, "cache_clear(keep_bytes, dir=None) -> int"},
     {"cache_default_dir", mmpy_cache_default_dir, METH_NOARGS, "cache_default_dir() -> str"},

@@ -363,6 +363,66 @@ static PyObject *mapping_repr(MappingObject *self)
     return r;
 }
 
+/*
+ * rows(values, offsets, i) -> values[offsets[i]:offsets[i+1]], a view of values' own type
+ * (Ragged items, _ragged.py): the two offsets are read once, checked against values' rows
+ * and used, so memory that changes meanwhile (a writable mapping) cannot make a view reach
+ * outside values. IndexError for i out of range, ValueError for bad offsets.
+ */
+PyObject *mmpy_rows(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)mod;
+    if (nargs != 3 || !PyArray_Check(args[0]) || !PyArray_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "rows(values, offsets, i)");
+        return NULL;
+    }
+    PyArrayObject *v = (PyArrayObject *)args[0], *o = (PyArrayObject *)args[1];
+    const Py_ssize_t i = PyLong_AsSsize_t(args[2]);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    if (PyArray_NDIM(o) != 1 || PyArray_TYPE(o) != NPY_UINT64 || PyArray_NDIM(v) < 1 ||
+        !PyArray_ISNOTSWAPPED(o)) {
+        PyErr_SetString(PyExc_TypeError, "rows(): offsets must be 1-d native uint64, values an "
+                                         "array of at least one dimension");
+        return NULL;
+    }
+    const npy_intp n = PyArray_DIM(o, 0);
+    if (i < 0 || i + 1 >= n) {
+        PyErr_Format(PyExc_IndexError, "item %zd out of range for %zd items", i,
+                     (Py_ssize_t)(n ? n - 1 : 0));
+        return NULL;
+    }
+    const char *ob = PyArray_BYTES(o);
+    const npy_intp os = PyArray_STRIDE(o, 0);
+    uint64_t a, b;
+    memcpy(&a, ob + i * os, 8);
+    memcpy(&b, ob + (i + 1) * os, 8);
+    const uint64_t rows = (uint64_t)PyArray_DIM(v, 0);
+    if (a > b || b > rows) {
+        PyErr_Format(PyExc_ValueError, "item %zd: offsets %llu..%llu outside the %llu rows of "
+                     "its values", i, (unsigned long long)a, (unsigned long long)b,
+                     (unsigned long long)rows);
+        return NULL;
+    }
+    const int nd = PyArray_NDIM(v);
+    npy_intp dims[NPY_MAXDIMS];
+    memcpy(dims, PyArray_DIMS(v), (size_t)nd * sizeof *dims);
+    dims[0] = (npy_intp)(b - a);
+    PyArray_Descr *descr = PyArray_DESCR(v);
+    Py_INCREF(descr); /* stolen */
+    PyObject *out = PyArray_NewFromDescr(Py_TYPE(v), descr, nd, dims, PyArray_STRIDES(v),
+                                         PyArray_BYTES(v) + (npy_intp)a * PyArray_STRIDE(v, 0),
+                                         PyArray_FLAGS(v) & NPY_ARRAY_WRITEABLE, (PyObject *)v);
+    if (!out)
+        return NULL;
+    Py_INCREF(v);
+    if (PyArray_SetBaseObject((PyArrayObject *)out, (PyObject *)v) < 0) { /* steals v */
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
 static PyMethodDef mapping_methods[] = {
     {"locate", (PyCFunction)mapping_locate, METH_O,
      "Byte offset of an ndarray's first element inside this array, or None."},

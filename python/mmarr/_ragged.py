@@ -8,6 +8,7 @@ import numpy as np
 from . import _mmarr
 
 ARRAYS, UTF8, BYTES = _mmarr.RAGGED_ARRAYS, _mmarr.RAGGED_UTF8, _mmarr.RAGGED_BYTES
+_rows = _mmarr.rows
 _KINDS = {"arrays": ARRAYS, "str": UTF8, "bytes": BYTES}
 _KIND_NAMES = {v: k for k, v in _KINDS.items()}
 OFFSETS_SUFFIX = "/offsets"  # the reference writer's name for an item's offsets array
@@ -52,16 +53,11 @@ class Ragged(collections.abc.Sequence):
         return i, a, b
 
     def __getitem__(self, i):
-        if i.__class__ is int and i >= 0:  # the common case, inline
-            o = self._o
-            if i + 1 < len(o):
-                a = o[i]
-                b = o[i + 1]
-                if a <= b <= self._rows:
-                    if self._v is None:
-                        return self.values[a:b]
-                    if self.kind == "bytes":
-                        return bytes(self._v[a:b])
+        if i.__class__ is int and self._v is None:  # the common case: one call into C
+            try:
+                return _rows(self.values, self.offsets, i if i >= 0 else i + len(self._o) - 1)
+            except (IndexError, ValueError) as e:
+                raise type(e)(f"{self._what()}: {e}") from None
         return self._item(i)
 
     def _item(self, i):
