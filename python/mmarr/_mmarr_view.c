@@ -399,9 +399,10 @@ PyObject *mmpy_rows(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     memcpy(&b, ob + (i + 1) * os, 8);
     const uint64_t rows = (uint64_t)PyArray_DIM(v, 0);
     if (a > b || b > rows) {
-        PyErr_Format(PyExc_ValueError, "item %zd: offsets %llu..%llu outside the %llu rows of "
-                     "its values", i, (unsigned long long)a, (unsigned long long)b,
-                     (unsigned long long)rows);
+        PyErr_Format(PyExc_ValueError,
+                     "item %zd: offsets %llu..%llu outside the %llu rows of "
+                     "its values",
+                     i, (unsigned long long)a, (unsigned long long)b, (unsigned long long)rows);
         return NULL;
     }
     const int nd = PyArray_NDIM(v);
