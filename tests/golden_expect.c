@@ -123,6 +123,19 @@ typedef struct expect {
     size_t ameta;       /* metadata entries of the current array seen */
     size_t field;       /* fields of the current dtype seen */
     size_t count;       /* from the "arrays" line */
+    /* ragged items (format 1.1): from the "raggeds" line, and the current item */
+    int have_raggeds;   /* a "raggeds" line was seen */
+    size_t nrag;        /* ragged items it announces */
+    size_t rk;          /* ragged items seen so far ("ragged" lines) */
+    size_t *members;    /* values and offsets array of each item seen (2 per item) */
+    int rhave;          /* between "ragged" and "rend" */
+    size_t rvalues;     /* the current item's values array, as the .expect says */
+    uint64_t rcount;    /* its item count, as the .expect says */
+    mmarr_ragged_kind rkind;
+    mmarr_array_info rv; /* its values array */
+    int rv_ok;          /* rv was filled */
+    uint64_t rowbytes;  /* bytes per row of the values */
+    uint64_t ritems;    /* "item" lines seen for it */
     char **tok;         /* the line's tokens, tok[0] the keyword */
     int nt;
 } expect;
@@ -538,48 +551,358 @@ static void ex_end(expect *x)
     x->have = 0;
 }
 
-/* keyword -> check; `tokens` counts the keyword; `array`: only between "array" and "end" */
+/* Ragged items (format 1.1, spec.md §7.7): "raggeds" announces them, "ragged" starts one,
+ * the lines up to "rend" describe its offsets and items */
+
+/* Strict UTF-8 (spec.md §7.5: no overlong forms, no surrogates, nothing above U+10FFFF), NUL
+ * allowed as in a UTF8 item (§7.7). The library returns rows, not text: the test is the caller
+ * that must check the text before using it. */
+static int utf8_valid(const unsigned char *s, uint64_t n)
+{
+    for (uint64_t i = 0; i < n;) {
+        const unsigned c = s[i];
+        uint64_t len;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            len = 2, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+            return 0;
+        }
+        if (n - i < len)
+            return 0;
+        for (uint64_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + k] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static const char *const k_kind_names[] = {"ARRAYS", "UTF8", "BYTES"};
+
+static const char *kind_name(mmarr_ragged_kind k)
+{
+    return (unsigned)k < 3 ? k_kind_names[k] : "(unknown kind)";
+}
+
+static void ex_raggeds(expect *x)
+{
+    ctx *c = x->c;
+    CHECK(c, !x->have_raggeds, "second \"raggeds\" line");
+    CHECK(c, x->cur == x->count, "\"raggeds\" before the last array");
+    x->have_raggeds = 1;
+    x->nrag = (size_t)u64_of(x->tok[1], 10);
+    CHECK(c, mmarr_file_ragged_count(x->f) == x->nrag, "mmarr_file_ragged_count %zu, expected %zu",
+          mmarr_file_ragged_count(x->f), x->nrag);
+    free(x->members);
+    x->members = calloc(2 * x->nrag + 1, sizeof *x->members);
+    assert_non_null(x->members);
+}
+
+/* ragged <name> <values> <offsets> <kind> <count> */
+static void ex_ragged(expect *x)
+{
+    ctx *c = x->c;
+    char **tok = x->tok;
+    if (!x->have_raggeds || x->rk >= x->nrag) {
+        report(c, "\"ragged\" line beyond the items announced by \"raggeds\"");
+        return;
+    }
+    const size_t k = x->rk++;
+    const size_t values = (size_t)u64_of(tok[2], 10), offsets = (size_t)u64_of(tok[3], 10);
+    const uint64_t count = u64_of(tok[5], 10);
+    mmarr_ragged_kind kind = MMARR_RAGGED_ARRAYS;
+    int known = 0;
+    for (unsigned i = 0; i < 3; i++)
+        if (strcmp(tok[4], k_kind_names[i]) == 0)
+            kind = (mmarr_ragged_kind)i, known = 1;
+    CHECK(c, known, "unknown ragged kind %s", tok[4]);
+    x->members[2 * k] = values;
+    x->members[2 * k + 1] = offsets;
+    x->rhave = 1;
+    x->rvalues = values;
+    x->rcount = count;
+    x->rkind = kind;
+    x->ritems = 0;
+    x->w->ragged_items++;
+
+    /* the record, by record number and from both of its arrays */
+    mmarr_ragged_info ri;
+    memset(&ri, 0, sizeof ri);
+    int got = mmarr_file_ragged_at(x->f, k, &ri);
+    CHECK(c, got == 1, "mmarr_file_ragged_at(%zu) returned %d", k, got);
+    if (got == 1)
+        CHECK(c, ri.values == values && ri.offsets == offsets && ri.kind == kind &&
+                     ri.count == count,
+              "ragged item %zu: values %zu offsets %zu kind %s count %" PRIu64
+              ", expected %zu %zu %s %" PRIu64,
+              k, ri.values, ri.offsets, kind_name(ri.kind), ri.count, values, offsets,
+              kind_name(kind), count);
+    const size_t from[2] = {values, offsets};
+    for (int j = 0; j < 2; j++) {
+        mmarr_ragged_info b;
+        memset(&b, 0, sizeof b);
+        got = mmarr_file_ragged(x->f, from[j], &b);
+        CHECK(c, got == 1 && b.values == values && b.offsets == offsets && b.kind == kind &&
+                     b.count == count,
+              "mmarr_file_ragged(%zu) returned %d (values %zu offsets %zu kind %s count %" PRIu64
+              ")",
+              from[j], got, b.values, b.offsets, kind_name(b.kind), b.count);
+    }
+    CHECK(c, mmarr_file_ragged(x->f, values, NULL) == 1, "mmarr_file_ragged(%zu, NULL) is not 1",
+          values);
+
+    /* the values: the item's name, and the size of one row */
+    size_t nn;
+    unsigned char *name = unhex(tok[1], &nn);
+    mmarr_error e;
+    memset(&x->rv, 0, sizeof x->rv);
+    mmarr_err rc = mmarr_file_array(x->f, values, &x->rv, &e);
+    x->rv_ok = rc == MMARR_OK;
+    CHECK(c, x->rv_ok, "ragged item %zu: mmarr_file_array(%zu) returned %s", k, values,
+          code_name(rc));
+    x->rowbytes = 0;
+    if (x->rv_ok) {
+        CHECK(c, x->rv.name && x->rv.name_size == nn && memcmp(x->rv.name, name, nn) == 0,
+              "ragged item %zu: name '%s', expected '%s'", k, x->rv.name ? x->rv.name : "(null)",
+              (char *)name);
+        CHECK(c, x->rv.ndim >= 1, "ragged item %zu: values have ndim 0", k);
+        if (x->rv.ndim >= 1) {
+            x->rowbytes = x->rv.itemsize;
+            for (unsigned d = 1; d < x->rv.ndim; d++)
+                x->rowbytes *= x->rv.shape[d];
+        }
+        if (kind != MMARR_RAGGED_ARRAYS)
+            CHECK(c, x->rv.ndim == 1 && x->rv.itemsize == 1 && x->rv.dtype_str &&
+                         strcmp(x->rv.dtype_str, "|u1") == 0,
+                  "ragged item %zu: %s values are not 1-d |u1", k, kind_name(kind));
+    }
+    free(name);
+
+    /* what the API refuses: the offsets as values, item `count` */
+    const uint64_t *p = (const uint64_t *)(uintptr_t)1;
+    memset(&e, 0, sizeof e);
+    rc = mmarr_file_ragged_offsets(x->f, offsets, &p, &e);
+    check_err(c, "mmarr_file_ragged_offsets(offsets array)", rc, &e, MMARR_E_INVAL);
+    CHECK(c, p == NULL, "mmarr_file_ragged_offsets(offsets array): pointer not NULL");
+    uint64_t start = 1, stop = 1;
+    memset(&e, 0, sizeof e);
+    rc = mmarr_file_ragged_item(x->f, values, count, &start, &stop, &e);
+    check_err(c, "mmarr_file_ragged_item(count)", rc, &e, MMARR_E_RANGE);
+    memset(&e, 0, sizeof e);
+    rc = mmarr_file_ragged_item(x->f, offsets, 0, &start, &stop, &e);
+    check_err(c, "mmarr_file_ragged_item(offsets array)", rc, &e, MMARR_E_INVAL);
+}
+
+/* roffsets <code> <n> <offsets...> */
+static void ex_roffsets(expect *x)
+{
+    ctx *c = x->c;
+    mmarr_err want;
+    if (code_from_name(x->tok[1], &want) != 0) {
+        report(c, "unknown code %s", x->tok[1]);
+        return;
+    }
+    const uint64_t n = u64_of(x->tok[2], 10);
+    CHECK(c, n == x->rcount + 1, "roffsets lists %" PRIu64 " offsets for %" PRIu64 " items", n,
+          x->rcount);
+    CHECK(c, (uint64_t)x->nt == 3 + n, "roffsets: %d values, expected %" PRIu64, x->nt - 3, n);
+    /* twice: a read-only handle checks the offsets once and remembers it */
+    for (int pass = 0; pass < 2; pass++) {
+        const uint64_t *p = (const uint64_t *)(uintptr_t)1;
+        mmarr_error e;
+        memset(&e, 0, sizeof e);
+        mmarr_err rc = mmarr_file_ragged_offsets(x->f, x->rvalues, &p, &e);
+        check_err(c, "mmarr_file_ragged_offsets", rc, &e, want);
+        if (rc != MMARR_OK) {
+            CHECK(c, p == NULL, "mmarr_file_ragged_offsets failed but the pointer is not NULL");
+            continue;
+        }
+        CHECK(c, p != NULL, "mmarr_file_ragged_offsets: NULL pointer");
+        if (!p)
+            continue;
+        mmarr_ragged_info ri;
+        if (mmarr_file_ragged(x->f, x->rvalues, &ri)) {
+            mmarr_array_info o;
+            if (mmarr_file_array(x->f, ri.offsets, &o, NULL) == MMARR_OK)
+                CHECK(c, (const void *)p == o.data,
+                      "mmarr_file_ragged_offsets: pointer is not the offsets array's data");
+        }
+        for (uint64_t i = 0; i < n && 3 + i < (uint64_t)x->nt; i++)
+            CHECK(c, p[i] == u64_of(x->tok[3 + i], 10),
+                  "offsets[%" PRIu64 "] %" PRIu64 ", expected %s", i, p[i], x->tok[3 + i]);
+    }
+}
+
+/* item <i> <codes>[ <start> <stop> <hex>] */
+static void ex_item(expect *x)
+{
+    ctx *c = x->c;
+    char **tok = x->tok;
+    const uint64_t i = u64_of(tok[1], 10);
+    CHECK(c, i == x->ritems, "item %" PRIu64 ", expected item %" PRIu64, i, x->ritems);
+    x->ritems++;
+    mmarr_err allowed[4];
+    size_t na = 0;
+    int bad = 0;
+    char codes[128];
+    snprintf(codes, sizeof codes, "%s", tok[2]);
+    for (char *save = NULL, *t = strtok_r(codes, ",", &save); t && na < 4;
+         t = strtok_r(NULL, ",", &save))
+        bad |= code_from_name(t, &allowed[na++]);
+    if (bad || na == 0) {
+        report(c, "unknown code in item line");
+        return;
+    }
+    const int rows_given = x->nt >= 6;
+    uint64_t start = UINT64_MAX, stop = UINT64_MAX;
+    mmarr_error e;
+    memset(&e, 0, sizeof e);
+    mmarr_err rc = mmarr_file_ragged_item(x->f, x->rvalues, i, &start, &stop, &e);
+    mmarr_err effective = rc;
+    if (rc != MMARR_OK) {
+        CHECK(c, e.message[0] != '\0', "item %" PRIu64 ": empty error message", i);
+    } else if (!rows_given) {
+        report(c, "item %" PRIu64 ": mmarr_file_ragged_item succeeded with rows [%" PRIu64
+                  ", %" PRIu64 ") but the item's rows are out of range",
+               i, start, stop);
+    } else {
+        size_t n;
+        unsigned char *bytes = unhex(tok[5], &n);
+        CHECK(c, start == u64_of(tok[3], 10) && stop == u64_of(tok[4], 10),
+              "item %" PRIu64 ": rows [%" PRIu64 ", %" PRIu64 "), expected [%s, %s)", i, start,
+              stop, tok[3], tok[4]);
+        /* the item's bytes, through the values array: in the mapping and by copy */
+        const uint64_t off = start * x->rowbytes, len = (stop - start) * x->rowbytes;
+        if (x->rv_ok && stop >= start && len == n && off + len <= x->rv.nbytes) {
+            if (n) {
+                CHECK(c, x->rv.data && memcmp((const unsigned char *)x->rv.data + off, bytes,
+                                              n) == 0,
+                      "item %" PRIu64 ": bytes in the values differ", i);
+                unsigned char *copy = malloc(n);
+                assert_non_null(copy);
+                mmarr_err r2 = mmarr_file_read(x->f, x->rvalues, off, copy, n, &e);
+                CHECK(c, r2 == MMARR_OK && memcmp(copy, bytes, n) == 0,
+                      "item %" PRIu64 ": mmarr_file_read of its bytes returned %s or differs", i,
+                      code_name(r2));
+                free(copy);
+            }
+        } else {
+            report(c, "item %" PRIu64 ": %" PRIu64 " bytes at %" PRIu64 " of the values (%" PRIu64
+                      " bytes), expected %zu",
+                   i, len, off, x->rv_ok ? x->rv.nbytes : 0, n);
+        }
+        /* text: the library returns rows; checking the UTF-8 is the caller's duty (§7.7) */
+        if (x->rkind == MMARR_RAGGED_UTF8 && !utf8_valid(bytes, n))
+            effective = MMARR_E_CORRUPT;
+        free(bytes);
+    }
+    int ok = 0;
+    for (size_t k = 0; k < na; k++)
+        ok |= effective == allowed[k];
+    CHECK(c, ok,
+          "item %" PRIu64 ": mmarr_file_ragged_item returned %s%s, expected %s (%s)", i,
+          code_name(rc), effective != rc ? " (text not valid UTF-8)" : "", tok[2],
+          rc != MMARR_OK ? e.message : "");
+}
+
+static void ex_rend(expect *x)
+{
+    CHECK(x->c, x->ritems == x->rcount, "%" PRIu64 " items described, expected %" PRIu64,
+          x->ritems, x->rcount);
+    x->rhave = 0;
+}
+
+/* After the last line: no ragged item beyond those described; every other array is plain. */
+static void check_ragged_end(expect *x)
+{
+    ctx *c = x->c;
+    mmarr_file *f = x->f;
+    const size_t n = x->have_raggeds ? x->nrag : 0;
+    CHECK(c, mmarr_file_ragged_count(f) == n, "mmarr_file_ragged_count %zu, expected %zu%s",
+          mmarr_file_ragged_count(f), n, x->have_raggeds ? "" : " (no ragged item described)");
+    CHECK(c, x->rk == n, "%zu ragged items described, \"raggeds\" says %zu", x->rk, n);
+    CHECK(c, !x->rhave, "ragged item without \"rend\"");
+    mmarr_ragged_info ri;
+    CHECK(c, mmarr_file_ragged_at(f, n, &ri) == 0, "mmarr_file_ragged_at(%zu) is not 0", n);
+    CHECK(c, mmarr_file_ragged(f, x->count, &ri) == 0,
+          "mmarr_file_ragged(%zu), past the arrays, is not 0", x->count);
+    for (size_t i = 0; i < x->count; i++) {
+        int member = 0;
+        for (size_t k = 0; k < 2 * x->rk && !member; k++)
+            member = x->members[k] == i;
+        if (member)
+            continue;
+        CHECK(c, mmarr_file_ragged(f, i, &ri) == 0, "array %zu: mmarr_file_ragged is not 0", i);
+        const uint64_t *p = (const uint64_t *)(uintptr_t)1;
+        mmarr_error e;
+        memset(&e, 0, sizeof e);
+        mmarr_err rc = mmarr_file_ragged_offsets(f, i, &p, &e);
+        CHECK(c, rc == MMARR_E_INVAL && p == NULL,
+              "array %zu: mmarr_file_ragged_offsets returned %s, expected MMARR_E_INVAL", i,
+              code_name(rc));
+    }
+}
+
+/* keyword -> check; `tokens` counts the keyword; `scope`: where the line may appear */
+enum { S_FILE, S_ARRAY, S_RAGGED };
 static const struct expect_key {
     const char *keyword;
     int tokens;
-    int array;
+    int scope;
     void (*check)(expect *x);
 } k_keys[] = {
-    {"mmarr-expect", 2, 0, ex_version},
-    {"format", 3, 0, ex_format},
-    {"alignment", 2, 0, ex_alignment},
-    {"generation", 2, 0, ex_generation},
-    {"file_size", 2, 0, ex_file_size},
-    {"index", 4, 0, ex_index},
-    {"features", 3, 0, ex_features},
-    {"stale", 2, 0, ex_stale},
-    {"inactive_damaged", 2, 0, ex_inactive_damaged},
-    {"verify", 2, 0, ex_verify},
-    {"fmeta", 3, 0, ex_fmeta},
-    {"arrays", 2, 0, ex_arrays},
-    {"array", 2, 0, ex_array},
-    {"dtype", 5, 1, ex_dtype},
-    {"timeunit", 3, 1, ex_timeunit},
-    {"nfields", 2, 1, ex_nfields},
-    {"field", 5, 1, ex_field},
-    {"shape", 2, 1, ex_shape},
-    {"strides", 2, 1, ex_strides},
-    {"order", 2, 1, ex_order},
-    {"packed", 2, 1, ex_packed},
-    {"offset", 2, 1, ex_offset},
-    {"stored", 2, 1, ex_stored},
-    {"checksum", 2, 1, ex_checksum},
-    {"data", 2, 1, ex_data},
-    {"xxh3", 2, 1, ex_xxh3},
-    {"averify", 2, 1, ex_averify},
-    {"meta", 3, 1, ex_meta},
-    {"end", 1, 1, ex_end},
+    {"mmarr-expect", 2, S_FILE, ex_version},
+    {"format", 3, S_FILE, ex_format},
+    {"alignment", 2, S_FILE, ex_alignment},
+    {"generation", 2, S_FILE, ex_generation},
+    {"file_size", 2, S_FILE, ex_file_size},
+    {"index", 4, S_FILE, ex_index},
+    {"features", 3, S_FILE, ex_features},
+    {"stale", 2, S_FILE, ex_stale},
+    {"inactive_damaged", 2, S_FILE, ex_inactive_damaged},
+    {"verify", 2, S_FILE, ex_verify},
+    {"fmeta", 3, S_FILE, ex_fmeta},
+    {"arrays", 2, S_FILE, ex_arrays},
+    {"array", 2, S_FILE, ex_array},
+    {"dtype", 5, S_ARRAY, ex_dtype},
+    {"timeunit", 3, S_ARRAY, ex_timeunit},
+    {"nfields", 2, S_ARRAY, ex_nfields},
+    {"field", 5, S_ARRAY, ex_field},
+    {"shape", 2, S_ARRAY, ex_shape},
+    {"strides", 2, S_ARRAY, ex_strides},
+    {"order", 2, S_ARRAY, ex_order},
+    {"packed", 2, S_ARRAY, ex_packed},
+    {"offset", 2, S_ARRAY, ex_offset},
+    {"stored", 2, S_ARRAY, ex_stored},
+    {"checksum", 2, S_ARRAY, ex_checksum},
+    {"data", 2, S_ARRAY, ex_data},
+    {"xxh3", 2, S_ARRAY, ex_xxh3},
+    {"averify", 2, S_ARRAY, ex_averify},
+    {"meta", 3, S_ARRAY, ex_meta},
+    {"end", 1, S_ARRAY, ex_end},
+    {"raggeds", 2, S_FILE, ex_raggeds},
+    {"ragged", 6, S_FILE, ex_ragged},
+    {"roffsets", 3, S_RAGGED, ex_roffsets},
+    {"item", 3, S_RAGGED, ex_item},
+    {"rend", 1, S_RAGGED, ex_rend},
 };
 
 /* ------------------------------------------------------------------------------------------ */
 /* The walk                                                                                   */
 
-enum { MAX_TOKENS = 80 };
+enum { MAX_TOKENS = 160 };
 
 void check_handle(ctx *c, mmarr_file *f, const char *expect_path, walk *w)
 {
@@ -605,9 +928,11 @@ void check_handle(ctx *c, mmarr_file *f, const char *expect_path, walk *w)
         line[strcspn(line, "\r\n")] = '\0';
         char *tok[MAX_TOKENS];
         int nt = 0;
-        for (char *save = NULL, *t = strtok_r(line, " ", &save); t && nt < MAX_TOKENS;
-             t = strtok_r(NULL, " ", &save))
+        char *save = NULL, *t = strtok_r(line, " ", &save);
+        for (; t && nt < MAX_TOKENS; t = strtok_r(NULL, " ", &save))
             tok[nt++] = t;
+        if (t)
+            report(c, "more than %d tokens on a line", MAX_TOKENS);
         if (nt == 0)
             continue;
         const struct expect_key *key = NULL;
@@ -618,8 +943,10 @@ void check_handle(ctx *c, mmarr_file *f, const char *expect_path, walk *w)
             report(c, "unknown .expect key '%s'", tok[0]);
         else if (nt < key->tokens)
             report(c, "malformed line (%s)", tok[0]);
-        else if (key->array && !x.have)
+        else if (key->scope == S_ARRAY && !x.have)
             report(c, "no current array for '%s'", tok[0]);
+        else if (key->scope == S_RAGGED && !x.rhave)
+            report(c, "no current ragged item for '%s'", tok[0]);
         else {
             x.tok = tok;
             x.nt = nt;
@@ -628,6 +955,8 @@ void check_handle(ctx *c, mmarr_file *f, const char *expect_path, walk *w)
     }
     c->line = 0;
     CHECK(c, x.cur == x.count, "%zu arrays described, MANIFEST says %zu", x.cur, x.count);
+    check_ragged_end(&x);
+    free(x.members);
     free(line);
     fclose(fp);
 }

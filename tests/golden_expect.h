@@ -35,13 +35,16 @@ const char *code_name(mmarr_err code);
 /* `what` returned `got`; expect `want`, and a message with any error. */
 void check_err(ctx *c, const char *what, mmarr_err got, const mmarr_error *e, mmarr_err want);
 
-/* What the .expect file says verification gives. */
+/* What the .expect file says verification gives, and what the walk covered. */
 typedef struct walk {
     mmarr_err verify;        /* expected mmarr_file_verify() result */
     mmarr_err first_averify; /* first array whose only allowed verify result is an error */
+    size_t ragged_items;     /* ragged items ("ragged" lines) checked */
 } walk;
 
-/* Compare an open handle with the .expect file at expect_path. */
+/* Compare an open handle with the .expect file at expect_path: file facts, every array, and
+ * every ragged item (format 1.1) through the ragged API; a file whose .expect has no
+ * "raggeds" line must report no ragged item at all (every 1.0 file). */
 void check_handle(ctx *c, mmarr_file *f, const char *expect_path, walk *w);
 
 #endif

@@ -4,8 +4,10 @@
  *
  * Walks MANIFEST. Every `ok` file must open with mmarr_open() and mmarr_open_buffer() and
  * decode to exactly what valid/<name>.expect says (file facts, arrays, dtypes, metadata, data
- * bytes, verification results; the line format is described in gen_golden.py, and each of its
- * keywords is checked by one function in golden_expect.c). Every other
+ * bytes, verification results, and for format 1.1 every ragged item through the ragged API:
+ * records, offsets, each item's rows and bytes, and which items and offsets must fail; a file
+ * that describes none must report none; the line format is described in gen_golden.py, and
+ * each of its keywords is checked by one function in golden_expect.c). Every other
  * file must be refused by both open paths with the exact error code named in MANIFEST and a
  * non-empty message. Each test lists every discrepancy it finds before failing.
  */
@@ -38,6 +40,7 @@ typedef struct golden {
     size_t count;
     size_t nvalid, ninvalid;
     size_t checked; /* open/compare passes done, for the summary */
+    size_t ragged;  /* ragged items checked, for the summary */
 } golden;
 
 static golden g_golden;
@@ -115,8 +118,8 @@ static int group_teardown(void **state)
     (void)state;
     golden *gd = &g_golden;
     print_message("golden: %zu files in MANIFEST (%zu valid, %zu invalid); %zu file checks "
-                  "done\n",
-                  gd->count, gd->nvalid, gd->ninvalid, gd->checked);
+                  "done, %zu ragged item checks\n",
+                  gd->count, gd->nvalid, gd->ninvalid, gd->checked, gd->ragged);
     for (size_t i = 0; i < gd->count; i++) {
         free(gd->files[i].path);
         free(gd->files[i].expect);
@@ -170,7 +173,7 @@ static int run_valid(enum open_mode mode)
 {
     golden *gd = &g_golden;
     int failures = 0;
-    size_t n = 0;
+    size_t n = 0, nragged = 0;
     for (size_t i = 0; i < gd->count; i++) {
         golden_file *gf = &gd->files[i];
         if (strcmp(gf->expect, "ok") != 0)
@@ -189,8 +192,9 @@ static int run_valid(enum open_mode mode)
             report(&c, "open failed: %s (%s) -- purpose: %s", code_name(rc), e.message,
                    gf->purpose);
         } else {
-            walk w = {MMARR_OK, MMARR_OK};
+            walk w = {MMARR_OK, MMARR_OK, 0};
             check_handle(&c, f, xp, &w);
+            nragged += w.ragged_items;
             mmarr_close(f);
             free(buf);
             buf = NULL;
@@ -217,7 +221,9 @@ static int run_valid(enum open_mode mode)
         n++;
     }
     gd->checked += n;
+    gd->ragged += nragged;
     assert_true(n >= 20);
+    assert_true(nragged >= 10); /* the ragged vectors are there and were walked */
     return failures;
 }
 

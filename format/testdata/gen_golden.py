@@ -10,7 +10,12 @@ Outputs (paths relative to this directory):
   valid/<name>.mmarr     files every reader must open
   valid/<name>.json      what each valid file decodes to: file facts, then every array in
                          file order (name, dtype, shape, order, packed, checksum, metadata,
-                         and the raw data as hex, or its XXH3-64 for larger arrays)
+                         and the raw data as hex, or its XXH3-64 for larger arrays), then,
+                         in files with ragged items only, "ragged": every ragged item in
+                         record order (name, values and offsets entry numbers, kind, count,
+                         the offsets as stored and whether they are valid, and per item its
+                         "result" as on the .expect item line, its rows, bytes as hex, shape
+                         for ARRAYS and text for valid UTF8 items)
   valid/<name>.expect    the same facts as one-fact-per-line text for tests/test_golden.c
   invalid/<name>.mmarr   files a reader must refuse; each is a minimal change from a valid
                          file, and structural ones carry recomputed index and slot checksums
@@ -51,6 +56,34 @@ bytes ("-" for the empty string). Lines, in this order:
                                           list when the spec allows either)
     meta <key> <value>                    (zero or more, sorted by key)
     end
+  then, only in files with ragged items (format 1.1, spec §7.7); without these lines the file
+  has none, and a reader reports 0 ragged items (every 1.0 file, and 1.1 files whose RAGGED
+  bit is clear or whose ragged_count is 0):
+  raggeds <count>                         (ragged records in the file)
+  then per ragged item, in record order (increasing values entry number):
+    ragged <name> <values entry> <offsets entry> <ARRAYS|UTF8|BYTES> <item count>
+                                          (name: the values' name; entries by number)
+    roffsets <ok|MMARR_E_CORRUPT> <n> <offsets...>
+                                          (the n = count + 1 offsets as stored, and whether
+                                          they satisfy the content rules of §7.7: what a
+                                          reader asked for all offsets, e.g.
+                                          mmarr_file_ragged_offsets, returns)
+    item <i> <codes>[ <start> <stop> <hex or ->]
+                                          (one line per item i = 0..count-1: what reading
+                                          item i gives, "ok" or MMARR_E_CORRUPT, or the comma
+                                          list "ok,MMARR_E_CORRUPT" when the item itself is in
+                                          range but other offsets are bad, so a reader may
+                                          refuse it or not (§7.7 requires only
+                                          offsets[i] <= offsets[i+1] <= rows). <start> <stop>
+                                          are its rows of the values and <hex> the bytes of
+                                          those rows, present whenever the item is in range,
+                                          absent when it is not. A UTF8 item in range whose
+                                          bytes are not valid UTF-8 has codes MMARR_E_CORRUPT
+                                          with its rows: a reader returning its text must
+                                          refuse it, its rows are still the ones given)
+    rend
+  A ragged item's values and offsets are also listed as arrays above; the averify of the
+  values is MMARR_E_CORRUPT when an offset or (raw values) a UTF8 item breaks §7.7.
 
 Files: golden_encode.py (the encoder and output), golden_invalid.py (the invalid vectors),
 this file (the valid vectors and main).
@@ -62,9 +95,9 @@ import os
 import numpy as np
 
 from golden_encode import (
-    Arr, BASE_META, MANIFEST, OUT, SLOT_A, SLOT_B, STATE_STALE, WRITTEN, align_up, base,
-    base_arrays, describe, emit_valid, index_bytes, npa, pack_slot, plan, serialize, write,
-    write_slot, xxh,
+    Arr, BASE_META, KIND_ARRAYS, KIND_BYTES, KIND_UTF8, MANIFEST, OPT_RAGGED, OUT, SLOT_A,
+    SLOT_B, STATE_STALE, WRITTEN, align_up, base, base_arrays, describe, emit_valid,
+    index_bytes, npa, pack_slot, plan, ragged, ragged_base, serialize, write, write_slot, xxh,
 )
 from golden_invalid import gen_invalid
 
@@ -351,6 +384,127 @@ def gen_valid():
     buf += b"appended bytes beyond file_size are not part of this generation\n" * 3
     emit_valid("trailing_bytes", buf, describe(im),
                "file longer than the slot's file_size (non-zero trailing bytes): must open")
+
+    gen_ragged_valid()
+
+
+# --------------------------------------------------------------------------------------------
+# Ragged items (format 1.1, spec §7.7)
+
+
+def ragged_plan(items, extra=(), file_meta=()):
+    """An Image of ragged items (each as ragged() returns it) and plain arrays, in the order
+    given: a ragged item contributes its values, then its offsets."""
+    arrs, recs = [], []
+    for it in items:
+        if isinstance(it, Arr):
+            arrs.append(it)
+        else:
+            values, offsets, rec = it
+            arrs += [values, offsets]
+            recs.append(rec)
+    return plan(arrs + list(extra), file_meta, ragged=recs)
+
+
+def tokens_item(name="tokens", **kw):
+    """ARRAYS of <f4 rows of 3: items of 2, 0, 3, 0 and 1 rows."""
+    lens = [2, 0, 3, 0, 1]
+    vals = np.arange(sum(lens) * 3, dtype="<f4") / 4 - 1
+    items, at = [], 0
+    for n in lens:
+        items.append(vals[at * 3:(at + n) * 3])
+        at += n
+    return ragged(name, items, KIND_ARRAYS, "<f4", inner=(3,), **kw)
+
+
+def gen_ragged_valid():
+    # -- every kind, empty items, zero items, offsets before their values
+    tok = tokens_item()
+    text_v, text_o, text_r = ragged(
+        "text", ["héllo wörld", "", "日本語", "🦀", "nul\x00inside", "ascii"], KIND_UTF8)
+    blobs = ragged("blobs", [b"\x00", b"", b"\xff\xfe\x00\x01", b"abc\x00def", b"\xc3"],
+                   KIND_BYTES)
+    none = ragged("none", [], KIND_ARRAYS, "<i8", inner=(2,))
+    arrs = [tok[0], tok[1], npa("plain", np.array([[1, -2], [3, -4]], "<i2")),
+            text_o, text_v, blobs[0], blobs[1], none[0], none[1]]
+    im = plan(arrs, [("about", "ragged items of spec §7.7")],
+              ragged=[tok[2], text_r, blobs[2], none[2]])
+    assert [r["values"] for r in im.raggeds] == [0, 4, 5, 7]
+    simple(im, "ragged",
+           "format 1.1 with 4 ragged items: ARRAYS of <f4 (n,3) rows with empty items, UTF8 "
+           "(non-ASCII, empty string, NUL inside; its offsets entry before its values), BYTES "
+           "(NUL, 0xFF, a lone 0xC3), ARRAYS with zero items (offsets [0], values (0,2)); "
+           "plus a plain array; RAGGED bit set")
+
+    simple(ragged_base(), "ragged_base",
+           "base of the ragged invalid vectors: ARRAYS 'seq' <f4 (4,3) (entries 0, 1), plain "
+           "'plain' (2), UTF8 'txt' (3, 4), BYTES 'raw' (5, 6)")
+
+    # -- edge cases a reader must accept
+    cube = ragged("cube", [np.arange(4).reshape(1, 2, 2), np.zeros((0, 2, 2)),
+                           np.arange(16).reshape(4, 2, 2) * 3], KIND_ARRAYS, "<u2",
+                  inner=(2, 2), offsets_name="cube index", offsets_kw=dict(packed=False))
+    f1d = ragged("f1d", [[1.0], [2.0, 3.0], [], [4.0]], KIND_ARRAYS, "<f8",
+                 values_kw=dict(order="F"))
+    empties = ragged("empties", ["", "", ""], KIND_UTF8, offsets_name="a/b")
+    zero_width = ragged("zero_width", [np.zeros((1, 0)), np.zeros((2, 0))], KIND_ARRAYS, "<f4",
+                        inner=(0,))
+    im = ragged_plan([npa("first", np.array([7], "|u1")), cube, f1d, empties, zero_width])
+    im.raggeds[1]["reserved"] = b"\x01\x02\x03\x04\x05\x06\x07"
+    im.header_reserved = bytes(16) + bytes(range(0xA0, 0xB0))
+    im.section_gap = {"ragged": 16}
+    simple(im, "ragged_edge",
+           "ragged items a reader must accept: values (n,2,2) with a page-aligned offsets "
+           "entry not named <name>/offsets, 1-d values with the FORTRAN flag (allowed: order "
+           "matters only with ndim > 1), a UTF8 item of 3 empty strings over 0 rows, items of 1 "
+           "and 2 rows of zero bytes (values (3,0), offsets [0, 1, 3]); a "
+           "record with non-zero reserved bytes, non-zero header bytes 176..191, a 16-byte "
+           "zero gap between the heap and the ragged section")
+
+    # -- RAGGED set with ragged_count 0: no ragged items, ragged_offset not read (§5, §12.8)
+    im = base()
+    im.minor = 1
+    im.slots["A"]["optional"] = OPT_RAGGED
+    im.header_over.update(ragged_offset=0x123457, ragged_count=0)
+    simple(im, "ragged_count_zero",
+           "RAGGED bit set with ragged_count 0 and a nonsense ragged_offset (not a multiple "
+           "of 8, past the index): a count of 0 means no ragged items and the section is not "
+           "checked (§5, §12 rule 8)", features=(0, OPT_RAGGED))
+
+    # -- content damage: opens (offsets are data, §7.7, §12); the bad item fails when read
+    # or verified, the other items and arrays stay readable.
+    ok_text = ragged("names", ["ok", "fine é"], KIND_UTF8)
+
+    def damaged(name, offsets, purpose):
+        bad = tokens_item("seq", offsets=offsets)
+        im = ragged_plan([bad, ok_text, npa("after", np.array([1.5, 2.5], "<f8"))])
+        simple(im, name, purpose + "; opens, ragged_offsets and verify give MMARR_E_CORRUPT "
+               "(MMARR_E_CORRUPT for the values of 'seq'), the UTF8 item 'names' and the "
+               "plain array stay readable", verify="MMARR_E_CORRUPT")
+
+    damaged("ragged_bad_offsets_start", [1, 2, 2, 5, 5, 6],
+            "ARRAYS 'seq' offsets start at 1, not 0 (rows 6): every item is in range itself "
+            "(reading it may succeed or fail)")
+    damaged("ragged_bad_offsets_decreasing", [0, 2, 5, 2, 5, 6],
+            "ARRAYS 'seq' offsets decrease (5 then 2): item 2 [5, 2) must fail, the others "
+            "are in range")
+    damaged("ragged_bad_offsets_last", [0, 2, 2, 5, 5, 5],
+            "ARRAYS 'seq' offsets end at 5, not at the values' 6 rows: every item is in "
+            "range")
+    damaged("ragged_bad_offsets_past_rows", [0, 2, 2, 2 ** 64 - 1, 5, 6],
+            "ARRAYS 'seq' offset 3 is 2^64-1, past the 6 rows (a row count whose byte offset "
+            "overflows u64): items 2 and 3 must fail")
+
+    bad_text = ragged("text", ["ok", b"caf\xc3\x28", b"\xc3", b"\xa9", b"\xed\xa0\x80",
+                               b"\xc0\xaf", b"\xf4\x90\x80\x80", "a\x00é", ""], KIND_UTF8)
+    same_bytes = ragged("bytes", [b"caf\xc3\x28", b"\xc3", b"\xed\xa0\x80"], KIND_BYTES)
+    im = ragged_plan([npa("before", np.array([3], "<i4")), same_bytes, bad_text])
+    simple(im, "ragged_bad_utf8",
+           "UTF8 'text' with items that are not valid UTF-8 (C3 28, a lone C3 and a lone A9 "
+           "whose concatenation would be valid, a surrogate, an overlong form, U+110000) "
+           "between valid ones (NUL allowed): opens; those items must fail when their text "
+           "is read, verify gives MMARR_E_CORRUPT; the BYTES item 'bytes' with the same "
+           "bytes is valid", verify="MMARR_E_CORRUPT")
 
 
 # --------------------------------------------------------------------------------------------

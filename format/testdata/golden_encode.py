@@ -3,7 +3,14 @@
 """golden_encode.py — the independent encoder behind gen_golden.py: mmarr files laid out and
 serialised from spec.md alone (Python struct, xxhash, numpy for dtype facts), their expected
 decodings (.json, .expect), and the output bookkeeping (MANIFEST). It never uses libmmarr, so
-the vectors pin the format rather than one implementation of it."""
+the vectors pin the format rather than one implementation of it.
+
+Ragged items (format 1.1, spec §7.7): `ragged()` builds the values and offsets arrays of one
+item, `plan(..., ragged=[...])` ties them together by name; a file with ragged records gets
+the ragged section after the heap (8-aligned, inside the index), `ragged_offset` and
+`ragged_count` at bytes 160..175 of the index header, optional feature bit 0 `RAGGED` in its
+slot and format_minor 1 (§5, §7.1, §13). Files without ragged records are laid out exactly
+as in 1.0 (bytes 160..175 hold `header_reserved`, as before)."""
 
 import ast
 import json
@@ -36,14 +43,21 @@ NAME = struct.Struct("<2I")  # §7.6
 DTYPE = struct.Struct("<II")  # §7.3
 META = struct.Struct("<4I")  # §7.4
 COLD = struct.Struct("<QIIBBHiQ")  # §10.1
+RAGGED = struct.Struct("<IIB7s")  # §7.7 (1.1)
+RAGGED_FIELDS = struct.Struct("<QQ")  # §7.1 bytes 160..175 (1.1): ragged_offset, ragged_count
 CHUNK = struct.Struct("<QIIQ")  # §10.2
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
 assert (PROLOGUE.size, SLOT.size, HEADER.size, ENTRY.size, AMETA.size) == (64, 128, 192, 48, 12)
 assert (DTYPE.size, META.size, COLD.size, CHUNK.size, NAME.size) == (8, 16, 32, 24, 8)
+assert RAGGED.size == 16
+
+OPT_RAGGED = 1 << 0  # §5: optional feature bit 0
+KIND_ARRAYS, KIND_UTF8, KIND_BYTES = 0, 1, 2  # §7.7
+KIND_NAMES = {KIND_ARRAYS: "ARRAYS", KIND_UTF8: "UTF8", KIND_BYTES: "BYTES"}
 
 SECTIONS = ["entries", "order", "names", "dtypes", "dims", "meta", "ameta", "cold", "chunks",
-            "heap"]  # §7.1
+            "heap"]  # §7.1; "ragged" (1.1) follows only in files with ragged records
 
 
 def xxh(data):
@@ -142,6 +156,40 @@ def npa(name, arr, order="C", **kw):
                **kw)
 
 
+def ragged(name, items, kind=KIND_ARRAYS, dtype=None, inner=(), offsets_name=None,
+           offsets=None, rows=None, values_kw=None, offsets_kw=None):
+    """The two arrays of one ragged item (§7.7) and its (values, offsets, kind) by name.
+
+    items: ARRAYS: array-likes of shape (n_i,) + inner, stored as `dtype`; UTF8: str or bytes
+    (bytes may be invalid UTF-8, for damaged vectors); BYTES: bytes. The values are the items
+    one after the other; the offsets are their row boundaries unless `offsets` is given (the
+    content-damaged vectors), and the values' first dimension is their row count unless `rows`
+    is given."""
+    offsets_name = name + "/offsets" if offsets_name is None else offsets_name
+    if kind == KIND_ARRAYS:
+        dt = np.dtype(dtype)
+        parts = [np.asarray(it, dtype=dt) for it in items]
+        parts = [p if p.shape[1:] == tuple(inner) else p.reshape((-1,) + tuple(inner))
+                 for p in parts]
+        lens = [len(p) for p in parts]
+        data = b"".join(p.tobytes() for p in parts)
+        vdtype = canonical(dt)
+    else:
+        parts = [u8(it) for it in items]
+        lens = [len(p) for p in parts]
+        data = b"".join(parts)
+        vdtype, inner = "|u1", ()
+    bounds = [0]
+    for n in lens:
+        bounds.append(bounds[-1] + n)
+    rows = bounds[-1] if rows is None else rows
+    offs = bounds if offsets is None else list(offsets)
+    values = Arr(name, vdtype, (rows,) + tuple(inner), data, **(values_kw or {}))
+    off_arr = Arr(offsets_name, "<u8", (len(offs),), struct.pack("<%dQ" % len(offs), *offs),
+                  **(offsets_kw or {}))
+    return values, off_arr, (values.name, off_arr.name, kind)
+
+
 class Heap:
     """§7.5: NUL-terminated strings, each distinct string stored once."""
 
@@ -161,7 +209,10 @@ class Image:
     """Every field of a file before serialisation; invalid vectors edit it."""
 
 
-def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=False):
+def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=False,
+         ragged=()):
+    """An Image of `arrays` (entry order) with file metadata `file_meta`; `ragged` lists the
+    ragged items as (values name, offsets name, kind), as ragged() returns them."""
     im = Image()
     im.arrays = arrays
     im.alignment = alignment
@@ -228,6 +279,15 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=F
     im.header_reserved = bytes(32)
     im.index_magic = b"MMARRIDX"
     im.slots = {"A": dict(generation=1), "B": None}
+    # Ragged records (§7.7), in increasing order of their values entry.
+    entry_of = {a.name: i for i, a in enumerate(arrays)}
+    im.raggeds = sorted((dict(values=entry_of[u8(v)], offsets=entry_of[u8(o)], kind=k,
+                              reserved=bytes(7)) for v, o, k in ragged),
+                        key=lambda r: r["values"])
+    if im.raggeds:  # §5, §13: the RAGGED bit and format 1.1 exactly when there are records
+        im.minor = 1
+        im.slots["A"]["optional"] = OPT_RAGGED
+        im.section_order.append("ragged")
     return im
 
 
@@ -249,6 +309,8 @@ def index_bytes(im):
         "cold": b"".join(COLD.pack(*d) for d in im.colds),
         "chunks": b"".join(CHUNK.pack(*d) for d in im.chunks),
         "heap": bytes(im.heap),
+        "ragged": b"".join(RAGGED.pack(r["values"], r["offsets"], r["kind"], r["reserved"])
+                           for r in im.raggeds),
     }
     pos = HEADER.size
     offs = {}
@@ -257,7 +319,7 @@ def index_bytes(im):
         offs[name] = pos
         pos += len(content[name])
     buf = bytearray(pos)
-    for name in SECTIONS:
+    for name in offs:
         buf[offs[name]:offs[name] + len(content[name])] = content[name]
     h = dict(entry_count=len(im.entries), entries_offset=offs["entries"],
              order_offset=offs["order"], names_offset=offs["names"], dtypes_offset=offs["dtypes"],
@@ -267,10 +329,16 @@ def index_bytes(im):
              cold_count=len(im.colds), chunks_offset=offs["chunks"],
              chunk_count=len(im.chunks),
              heap_offset=offs["heap"], heap_size=len(im.heap),
-             file_meta_first=im.file_meta_first, file_meta_count=im.file_meta_count)
+             file_meta_first=im.file_meta_first, file_meta_count=im.file_meta_count,
+             ragged_offset=offs.get("ragged", 0),
+             ragged_count=len(im.raggeds) if "ragged" in offs else 0)
     for k, v in im.header_over.items():
         assert k in h, k
         h[k] = v
+    # Bytes 160..175: the ragged fields (1.1) in files that have them, else reserved as in 1.0.
+    tail = im.header_reserved
+    if "ragged" in offs or "ragged_offset" in im.header_over or "ragged_count" in im.header_over:
+        tail = RAGGED_FIELDS.pack(h["ragged_offset"], h["ragged_count"]) + tail[16:]
     buf[0:HEADER.size] = HEADER.pack(
         im.index_magic, h["entry_count"], h["entries_offset"], h["order_offset"],
         h["names_offset"],
@@ -278,7 +346,7 @@ def index_bytes(im):
         h["meta_offset"], h["meta_count"], h["ameta_offset"], h["ameta_count"],
         h["cold_offset"], h["cold_count"],
         h["chunks_offset"], h["chunk_count"], h["heap_offset"], h["heap_size"],
-        h["file_meta_first"], h["file_meta_count"], im.header_reserved)
+        h["file_meta_first"], h["file_meta_count"], tail)
     return bytes(buf)
 
 
@@ -354,12 +422,57 @@ def strides_for(shape, itemsize, order):
     return st
 
 
-def describe(im, *, generation=1, file_size=None, index=None, features=(0, 0), stale=0,
+CORRUPT = "MMARR_E_CORRUPT"
+
+
+def ragged_facts(im, r):
+    """What a reader finds in ragged record r (§7.7): the offsets, whether they satisfy the
+    content rules, and per item what reading it gives: (codes, rows or None, bytes or None).
+    codes is "ok", "MMARR_E_CORRUPT", or "ok,MMARR_E_CORRUPT" when the item itself is in range
+    but other offsets are bad (a reader MUST check offsets[i] <= offsets[i+1] <= rows before
+    returning item i, and MAY check all offsets first)."""
+    v, o = im.arrays[r["values"]], im.arrays[r["offsets"]]
+    assert o.dtype == "<u8" and len(o.shape) == 1 and o.shape[0] >= 1
+    offs = list(struct.unpack("<%dQ" % o.shape[0], o.data))
+    rows = v.shape[0]
+    itemsize = dtype_facts(v.dtype)[0]
+    rowbytes = itemsize * int(np.prod(v.shape[1:], dtype=object)) if len(v.shape) > 1 \
+        else itemsize
+    whole_ok = offs[0] == 0 and offs[-1] == rows and all(
+        a <= b for a, b in zip(offs, offs[1:]))
+    items = []
+    for i in range(len(offs) - 1):
+        s, e = offs[i], offs[i + 1]
+        if not s <= e <= rows:
+            items.append((CORRUPT, None, None))
+            continue
+        data = v.data[s * rowbytes:e * rowbytes]
+        if r["kind"] == KIND_UTF8:
+            try:
+                data.decode("utf-8")  # strict: no overlong forms, surrogates, > U+10FFFF
+            except UnicodeDecodeError:
+                items.append((CORRUPT, (s, e), data))
+                continue
+        items.append(("ok" if whole_ok else "ok," + CORRUPT, (s, e), data))
+    text_ok = all(c != CORRUPT or rws is None for c, rws, _ in items)
+    return dict(offsets=offs, rows=rows, offsets_ok=whole_ok, items=items,
+                verify_ok=whole_ok and text_ok, inner=list(v.shape[1:]))
+
+
+def describe(im, *, generation=1, file_size=None, index=None, features=None, stale=0,
              inactive_damaged=0, verify="ok", averify=None, data_override=None):
     """JSON object and .expect lines for a valid file whose active index is `im`."""
     file_size = im.file_size if file_size is None else file_size
     index = (im.index_off, im.index_size) if index is None else index
-    averify = averify or {}
+    if features is None:
+        features = (0, OPT_RAGGED if im.raggeds else 0)
+    averify = dict(averify or {})
+    rfacts = [ragged_facts(im, r) for r in im.raggeds]
+    for r, rf in zip(im.raggeds, rfacts):
+        # §7.7, §11: verification of the values checks every offset and every UTF8 item
+        if not rf["verify_ok"]:
+            averify.setdefault(r["values"], CORRUPT)
+            assert verify != "ok", "verification of a damaged ragged item cannot succeed"
     data_override = data_override or {}
     index_checksum = hex16(xxh(index_bytes(im)))  # the active index is im's (§11.3)
     j = {
@@ -419,6 +532,35 @@ def describe(im, *, generation=1, file_size=None, index=None, features=(0, 0), s
         for k, v in a.meta:
             x.append("meta %s %s" % (hx(k), hx(v)))
         x.append("end")
+    if im.raggeds:
+        j["ragged"] = []
+        x.append("raggeds %d" % len(im.raggeds))
+    for r, rf in zip(im.raggeds, rfacts):
+        v = im.arrays[r["values"]]
+        kind = KIND_NAMES[r["kind"]]
+        offs = rf["offsets"]
+        jr = {"name": v.name.decode(), "values": r["values"], "offsets": r["offsets"],
+              "kind": kind, "count": len(offs) - 1, "offsets_data": offs,
+              "offsets_valid": rf["offsets_ok"], "items": []}
+        x.append("ragged %s %d %d %s %d" % (hx(v.name), r["values"], r["offsets"], kind,
+                                            len(offs) - 1))
+        x.append("roffsets %s %d%s" % ("ok" if rf["offsets_ok"] else CORRUPT, len(offs),
+                                       "".join(" %d" % o for o in offs)))
+        for i, (codes, rws, data) in enumerate(rf["items"]):
+            ji = {"result": codes}
+            if rws is None:
+                x.append("item %d %s" % (i, codes))
+            else:
+                ji["rows"] = list(rws)
+                ji["data"] = data.hex()
+                if r["kind"] == KIND_ARRAYS:
+                    ji["shape"] = [rws[1] - rws[0]] + rf["inner"]
+                elif r["kind"] == KIND_UTF8 and codes != CORRUPT:
+                    ji["text"] = data.decode("utf-8")
+                x.append("item %d %s %d %d %s" % (i, codes, rws[0], rws[1], hx(data)))
+            jr["items"].append(ji)
+        j["ragged"].append(jr)
+        x.append("rend")
     return j, "\n".join(x) + "\n"
 
 
@@ -473,3 +615,24 @@ BASE_META = [("creator", "gen_golden.py"), ("title", "base")]
 
 def base(paged=False):
     return plan(base_arrays(paged), BASE_META)
+
+
+def ragged_base_parts():
+    """The arrays and ragged records of the file the ragged invalid vectors start from:
+    entries 0 'seq' (<f4 (4,3), ARRAYS) and 1 its offsets, 2 'plain', 3 'txt' (UTF8) and 4
+    its offsets, 5 'raw' (BYTES) and 6 its offsets."""
+    seq = ragged("seq", [[[1, 2, 3]], [], [[4, 5, 6], [7, 8, 9], [-1, -2, -3]]], KIND_ARRAYS,
+                 "<f4", inner=(3,))
+    txt = ragged("txt", ["héllo", "", "x"], KIND_UTF8)
+    raw = ragged("raw", [b"\x00\x01", b"\xff"], KIND_BYTES)
+    arrs = [seq[0], seq[1], npa("plain", np.array([1, 2, 3], "<i4")), txt[0], txt[1], raw[0],
+            raw[1]]
+    return arrs, [seq[2], txt[2], raw[2]]
+
+
+RAGGED_META = [("title", "ragged base")]
+
+
+def ragged_base():
+    arrs, recs = ragged_base_parts()
+    return plan(arrs, RAGGED_META, ragged=recs)

@@ -5,9 +5,12 @@ minimal change from a valid file (gen_golden.py runs gen_invalid())."""
 
 import struct
 
+import numpy as np
+
 from golden_encode import (
-    Arr, BASE_META, ENTRY_PACKED, SECTIONS, SLOT_A, SLOT_B, align_up, base, base_arrays,
-    emit_invalid, fix_prologue, fix_slot, pack_slot, plan, read_slot, serialize,
+    Arr, BASE_META, ENTRY_PACKED, KIND_ARRAYS, KIND_BYTES, KIND_UTF8, RAGGED_META, SECTIONS,
+    SLOT_A, SLOT_B, align_up, base, base_arrays, emit_invalid, fix_prologue, fix_slot,
+    index_bytes, pack_slot, plan, ragged_base, ragged_base_parts, read_slot, serialize,
     write_slot, xxh, zstd_raw_frame,
 )
 
@@ -495,3 +498,179 @@ def gen_invalid():
     with_arrays("file_meta_out_of_order", C, "file metadata keys 'title' then 'creator'",
                 lambda arrs: None, file_meta=list(reversed(sorted(BASE_META))),
                 sort_file_meta=False)
+
+    gen_ragged_invalid()
+
+
+# --------------------------------------------------------------------------------------------
+# Ragged records and section (1.1, §7.7, §12 rule 8), from valid/ragged_base: entries 0 'seq'
+# (ARRAYS, <f4 (4,3)) with offsets 1, 2 'plain', 3 'txt' (UTF8) with offsets 4, 5 'raw'
+# (BYTES) with offsets 6. Records (0, 1), (3, 4), (5, 6). Every vector keeps the RAGGED bit.
+
+
+def gen_ragged_invalid():
+    C = "MMARR_E_CORRUPT"
+
+    def rag(name, purpose, edit):
+        """Edit the Image (records, header fields, section layout, entries)."""
+        im = ragged_base()
+        edit(im)
+        emit_invalid(name, serialize(im), C, purpose + " (checksums recomputed)")
+
+    def rag_arrays(name, purpose, edit):
+        """Edit the arrays (dtype, shape, order) or the records before planning."""
+        arrs, recs = ragged_base_parts()
+        edit(arrs, recs)
+        im = plan(arrs, RAGGED_META, ragged=recs)
+        emit_invalid(name, serialize(im), C, purpose + " (checksums recomputed)")
+
+    def rec(k, **kv):
+        def edit(im):
+            im.raggeds[k].update(kv)
+        return edit
+
+    def recs(*triples):
+        def edit(im):
+            im.raggeds = [dict(values=v, offsets=o, kind=kd, reserved=bytes(7))
+                          for v, o, kd in triples]
+        return edit
+
+    def redo(i, **kv):
+        """Array i again, with other dtype, shape, data or order."""
+        def edit(arrs, recs):
+            a = arrs[i]
+            f = dict(name=a.name, dtype=a.dtype, shape=a.shape, data=a.data, order=a.order)
+            f.update(kv)
+            arrs[i] = Arr(f["name"], f["dtype"], f["shape"], f["data"], order=f["order"])
+        return edit
+
+    # ---- records
+    rag("ragged_kind_3", "ragged record 0 ('seq') has kind 3 (known: 0, 1, 2)", rec(0, kind=3))
+    rag("ragged_kind_255", "ragged record 2 ('raw') has kind 255", rec(2, kind=255))
+    rag("ragged_values_out_of_range", "ragged record 2 has values entry 7 of 7 entries",
+        rec(2, values=7))
+    rag("ragged_values_0xffffffff", "ragged record 2 has values entry 0xFFFFFFFF",
+        rec(2, values=0xFFFFFFFF))
+    rag("ragged_offsets_out_of_range", "ragged record 1 ('txt') has offsets entry 7 of 7",
+        rec(1, offsets=7))
+    rag("ragged_records_out_of_order",
+        "ragged records 0 and 1 swapped: values 3, 0, 5 not strictly increasing",
+        recs((3, 4, KIND_UTF8), (0, 1, KIND_ARRAYS), (5, 6, KIND_BYTES)))
+    rag("ragged_records_equal_values",
+        "ragged records 1 and 2 both have values entry 3 ('txt'), with offsets 4 and 6: not "
+        "strictly increasing, and 'txt' in two records",
+        recs((0, 1, KIND_ARRAYS), (3, 4, KIND_UTF8), (3, 6, KIND_UTF8)))
+    rag("ragged_offsets_in_two_records",
+        "ragged record 2 ('raw') uses offsets entry 4, the offsets of record 1 ('txt'); entry "
+        "6 left plain", rec(2, offsets=4))
+    rag("ragged_values_are_other_offsets",
+        "records (0, 1), (1, 6), (3, 4): entry 1 is the offsets of 'seq' and the values of "
+        "another item (ARRAYS, <u8 1-d: fit as values otherwise)",
+        recs((0, 1, KIND_ARRAYS), (1, 6, KIND_ARRAYS), (3, 4, KIND_UTF8)))
+    rag("ragged_values_equal_offsets",
+        "record (1, 1): entry 1 (<u8 [0, 1, 1, 4], 1-d) is both the values and the offsets of "
+        "one item, whose content would fit (last offset = its 4 rows)",
+        recs((1, 1, KIND_ARRAYS), (3, 4, KIND_UTF8), (5, 6, KIND_BYTES)))
+
+    # ---- the offsets entry: <u8, one dimension of >= 1 elements, raw
+    def offsets_as(dtype, data=None, shape=None):
+        def edit(arrs, recs):
+            a = arrs[1]
+            redo(1, dtype=dtype, data=a.data if data is None else data,
+                 shape=a.shape if shape is None else shape)(arrs, recs)
+        return edit
+    rag_arrays("ragged_offsets_i8", "offsets of 'seq' have dtype <i8 (same bytes), not <u8",
+               offsets_as("<i8"))
+    rag_arrays("ragged_offsets_big_endian",
+               "offsets of 'seq' have dtype >u8 (same bytes), not <u8", offsets_as(">u8"))
+    rag_arrays("ragged_offsets_u4", "offsets of 'seq' have dtype <u4 [0, 1, 1, 4], not <u8",
+               offsets_as("<u4", struct.pack("<4I", 0, 1, 1, 4)))
+    rag_arrays("ragged_offsets_2d", "offsets of 'seq' have shape (4, 1), not (4,)",
+               offsets_as("<u8", shape=(4, 1)))
+    rag_arrays("ragged_offsets_0d", "offsets of 'seq' are a 0-d <u8 (value 0)",
+               offsets_as("<u8", struct.pack("<Q", 0), ()))
+    rag_arrays("ragged_offsets_empty", "offsets of 'seq' have shape (0,): no element",
+               offsets_as("<u8", b"", (0,)))
+
+    def offsets_cold(im):
+        e, raw = im.entries[1], im.arrays[1].data
+        frame = zstd_raw_frame(raw)
+        e.update(storage=1, data_size=len(frame), cold_id=0)
+        im.colds = [(len(raw), 0, 1, 1, 0, 0, 0, 0)]
+        im.chunks = [(0, len(frame), 0, xxh(raw))]
+        im.blobs[1] = (e["data_offset"], frame)
+        im.slots["A"]["required"] = 1  # COLD_ZSTD
+    rag("ragged_offsets_cold",
+        "offsets of 'seq' stored cold (one valid raw-block zstd chunk, COLD_ZSTD set): "
+        "offsets must be raw", offsets_cold)
+
+    # ---- the values entry
+    rag_arrays("ragged_values_0d", "values of 'seq' are a 0-d <f4: no first dimension",
+               redo(0, shape=(), data=struct.pack("<f", 1.0)))
+    def fortran(arrs, recs):
+        f_bytes = np.frombuffer(arrs[0].data, "<f4").reshape(4, 3).tobytes(order="F")
+        redo(0, order="F", data=f_bytes)(arrs, recs)
+    rag_arrays("ragged_values_fortran_2d",
+               "values of 'seq' (4, 3) stored in Fortran order (FORTRAN flag, bytes in F "
+               "order): an item's rows would not be contiguous", fortran)
+    rag_arrays("ragged_utf8_values_i1", "values of UTF8 'txt' have dtype |i1 (same bytes)",
+               redo(3, dtype="|i1"))
+    rag_arrays("ragged_utf8_values_2d", "values of UTF8 'txt' have shape (7, 1)",
+               redo(3, shape=(7, 1)))
+    rag_arrays("ragged_bytes_values_S1", "values of BYTES 'raw' have dtype |S1 (same bytes)",
+               redo(5, dtype="|S1"))
+    rag_arrays("ragged_bytes_values_2d", "values of BYTES 'raw' have shape (3, 1)",
+               redo(5, shape=(3, 1)))
+    rag("ragged_utf8_kind_on_f4_values",
+        "ragged record 0 has kind UTF8 on the <f4 (4,3) values of 'seq'",
+        rec(0, kind=KIND_UTF8))
+
+    im = plan([], RAGGED_META, ragged=())
+    im.raggeds = [dict(values=0, offsets=1, kind=KIND_ARRAYS, reserved=bytes(7))]
+    im.minor = 1
+    im.slots["A"]["optional"] = 1  # RAGGED
+    im.section_order.append("ragged")
+    emit_invalid("ragged_record_without_entries", serialize(im), C,
+                 "no entries, one ragged record (0, 1): entry numbers out of range "
+                 "(checksums recomputed)")
+
+    # ---- the ragged section (a section of §7, after the heap, inside the index)
+    def gap(n):
+        def edit(im):
+            im.section_gap = {"ragged": n}
+        return edit
+    rag("ragged_section_misaligned",
+        "ragged_offset a multiple of 8 plus 4 (the records really there)", gap(4))
+
+    def before_heap(im):
+        im.section_order = SECTIONS[:-1] + ["ragged", "heap"]
+    rag("ragged_section_before_heap",
+        "ragged section placed between the chunks and the heap, header offsets pointing at "
+        "the right bytes: it must come after the heap", before_heap)
+
+    def overlaps_heap(im):
+        im.header_over["ragged_offset"] = heap_offset(im) + 8
+    rag("ragged_section_overlaps_heap",
+        "ragged_offset 8 bytes into the heap (records of the same size as the real section)",
+        overlaps_heap)
+    rag("ragged_section_past_index",
+        "ragged_count 4 with 3 records at the end of the index: the section runs 16 bytes "
+        "past index_size", lambda im: im.header_over.update(ragged_count=4))
+
+    def offset_past(im):
+        im.header_over["ragged_offset"] = align_up(len(index_bytes(im)), 8) + 64
+    rag("ragged_offset_past_index", "ragged_offset 64 bytes past the end of the index",
+        offset_past)
+    rag("ragged_offset_overflow",
+        "ragged_offset 2^64-16 (a multiple of 8) with 3 records: offset + size overflows u64",
+        lambda im: im.header_over.update(ragged_offset=2 ** 64 - 16))
+    rag("ragged_count_2_32", "ragged_count 2^32 (must be < 2^32)",
+        lambda im: im.header_over.update(ragged_count=2 ** 32))
+    rag("ragged_count_max", "ragged_count 2^64-1: the section size overflows u64",
+        lambda im: im.header_over.update(ragged_count=2 ** 64 - 1))
+
+
+def heap_offset(im):
+    """heap_offset as index_bytes lays the index of `im` out (§7.1, bytes 136..143)."""
+    return struct.unpack_from("<Q", index_bytes(im), 136)[0]
+

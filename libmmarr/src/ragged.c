@@ -62,7 +62,7 @@ mmarr_err mm_ragged_load(mmarr_file *f, mmarr_error *err)
                 f->path, (unsigned long long)off, (unsigned long long)n, sizeof(mmarr_disk_ragged),
                 (unsigned long long)f->slot.index_size);
     f->ragged = (const mmarr_disk_ragged *)(f->index + off);
-    f->ragged_of = calloc((size_t)f->entry_count, sizeof *f->ragged_of);
+    f->ragged_of = calloc((size_t)f->entry_count + 1, sizeof *f->ragged_of); /* +1: never 0 */
     f->ragged_ok = calloc((size_t)n, sizeof *f->ragged_ok);
     if (!f->ragged_of || !f->ragged_ok) {
         mm_ragged_unload(f);
@@ -165,6 +165,10 @@ static const uint64_t *offsets_of(const mmarr_file *f, const mmarr_disk_ragged *
     return (const uint64_t *)(f->base + f->entries[r->offsets].data_offset);
 }
 
+/* One read of an offset that is then both checked and used: the memory of a read-write
+ * (another process) or copy-on-write (another thread) handle may change in between. */
+static uint64_t offset_once(const uint64_t *p) { return *(const volatile uint64_t *)p; }
+
 /* spec.md §7.7: all offsets of record k (0 first, never decreasing, the values' rows last). */
 static mmarr_err scan_offsets(const mmarr_file *f, uint64_t k, mmarr_error *e)
 {
@@ -212,14 +216,24 @@ mmarr_err mm_ragged_verify(const mmarr_file *f, size_t index, mmarr_error *e)
     const mmarr_disk_entry *v = &f->entries[r->values];
     if (r->kind != MMARR_RAGGED_KIND_UTF8 || v->storage != MMARR_STORAGE_RAW)
         return MMARR_OK; /* cold text is checked as it is decoded */
+    const mmarr_disk_entry *o = &f->entries[r->offsets];
     const uint64_t *p = offsets_of(f, r);
-    const uint64_t count = f->dims[f->entries[r->offsets].dims_first] - 1;
-    for (uint64_t i = 0; i < count; i++)
-        if (!utf8_text_ok(f->base + v->data_offset + p[i], p[i + 1] - p[i]))
-            MM_FAIL(e, MMARR_E_CORRUPT, v->data_offset + p[i],
+    const uint64_t count = f->dims[o->dims_first] - 1, rows = f->dims[v->dims_first];
+    for (uint64_t i = 0; i < count; i++) {
+        const uint64_t a = offset_once(p + i), b = offset_once(p + i + 1);
+        if (a > b || b > rows) /* changed since scan_offsets() */
+            MM_FAIL(e, MMARR_E_CORRUPT, o->data_offset + 8 * i,
+                    "%s: ragged item \"%s\": item %llu spans rows [%llu, %llu) of the "
+                    "values' %llu (offsets at file offset %llu)",
+                    f->path, mm_entry_name(f, v), (unsigned long long)i, (unsigned long long)a,
+                    (unsigned long long)b, (unsigned long long)rows,
+                    (unsigned long long)(o->data_offset + 8 * i));
+        if (!utf8_text_ok(f->base + v->data_offset + a, b - a))
+            MM_FAIL(e, MMARR_E_CORRUPT, v->data_offset + a,
                     "%s: ragged item \"%s\": item %llu (file offset %llu) is not valid UTF-8",
                     f->path, mm_entry_name(f, v), (unsigned long long)i,
-                    (unsigned long long)(v->data_offset + p[i]));
+                    (unsigned long long)(v->data_offset + a));
+    }
     return MMARR_OK;
 }
 
@@ -258,6 +272,7 @@ mmarr_err mmarr_file_ragged_item(mmarr_file *f, size_t index, uint64_t i, uint64
         const mmarr_disk_entry *o = &f->entries[r->offsets], *v = &f->entries[r->values];
         const uint64_t count = f->dims[o->dims_first] - 1, rows = f->dims[v->dims_first];
         const uint64_t *p = offsets_of(f, r);
+        uint64_t a = 0, b = 0;
         if (!start || !stop)
             rc = mm_set_error(&e, MMARR_E_INVAL, MMARR_NO_OFFSET,
                               "%s: mmarr_file_ragged_item: start or stop is NULL", f->path);
@@ -265,16 +280,16 @@ mmarr_err mmarr_file_ragged_item(mmarr_file *f, size_t index, uint64_t i, uint64
             rc = mm_set_error(
                 &e, MMARR_E_RANGE, MMARR_NO_OFFSET, "%s: ragged item \"%s\": item %llu of %llu",
                 f->path, mm_entry_name(f, v), (unsigned long long)i, (unsigned long long)count);
-        else if (p[i] > p[i + 1] || p[i + 1] > rows)
+        else if ((a = offset_once(p + i)) > (b = offset_once(p + i + 1)) || b > rows)
             rc = mm_set_error(&e, MMARR_E_CORRUPT, o->data_offset + 8 * i,
                               "%s: ragged item \"%s\": item %llu spans rows [%llu, %llu) of the "
                               "values' %llu (offsets at file offset %llu)",
                               f->path, mm_entry_name(f, v), (unsigned long long)i,
-                              (unsigned long long)p[i], (unsigned long long)p[i + 1],
+                              (unsigned long long)a, (unsigned long long)b,
                               (unsigned long long)rows,
                               (unsigned long long)(o->data_offset + 8 * i));
         else
-            *start = p[i], *stop = p[i + 1];
+            *start = a, *stop = b;
     }
     return mm_file_done(f, rc, &e, err);
 }

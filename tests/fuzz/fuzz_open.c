@@ -2,7 +2,8 @@
 /*
  * fuzz_open.c — arbitrary bytes as an mmarr file image: open from memory (spec.md §12), walk
  * every array and its metadata, verify, read every array fully (hot and cold) and in part,
- * iterate and decode chunks, map cold arrays (private copies: buffer handles have no cache).
+ * iterate and decode chunks, map cold arrays (private copies: buffer handles have no cache),
+ * and the ragged items (spec.md §7.7): records, offsets, a few items, verification.
  *
  * Each input is opened twice: as given, and "resealed", i.e. with the prologue, slot and
  * index checksums recomputed over the mutated bytes (the fuzzer cannot forge XXH3), so that
@@ -15,7 +16,10 @@
  * metadata, hot data, chunk frames); shapes, sizes and strides agree; find() returns the
  * entry a name belongs to; metadata lookups agree with iteration; hot reads equal the mapped
  * bytes; a cold array that verifies reads back to bytes whose XXH3 is the recorded checksum,
- * and partial reads, chunk reads and mappings agree with full reads; range checks hold.
+ * and partial reads, chunk reads and mappings agree with full reads; range checks hold; a
+ * ragged item's two arrays are what §7.7 allows, offsets handed out hold (0 first, never
+ * decreasing, the values' rows last), an item is refused exactly when its own two offsets
+ * are out of order or past the rows, and the values of an item with bad offsets never verify.
  *
  * Work is capped per input (arrays over 16 MiB raw or with chunks over 16 MiB are not read;
  * at most 64 MiB is decompressed), so one input cannot take seconds.
@@ -198,7 +202,9 @@ static void check_array(mmarr_file *f, const mmarr_file_info *fi, const unsigned
 
     check_meta(f, img, size, i, a.meta_count, 0);
 
-    /* verification */
+    /* verification (of the values of a ragged item, also their offsets and text: CORRUPT) */
+    mmarr_ragged_info ri;
+    const int rag_values = mmarr_file_ragged(f, i, &ri) && ri.values == i;
     mmarr_err vrc = mmarr_file_verify_array(f, i, &e);
     check_err(vrc, &e);
     FUZZ_CHECK(vrc == MMARR_OK || vrc == MMARR_E_CHECKSUM || vrc == MMARR_E_STALE ||
@@ -206,8 +212,12 @@ static void check_array(mmarr_file *f, const mmarr_file_info *fi, const unsigned
     if (vrc == MMARR_E_STALE)
         FUZZ_CHECK(fi->checksums_stale);
     if (a.storage == MMARR_STORAGE_HOT) {
-        FUZZ_CHECK(vrc != MMARR_E_CORRUPT);
-        FUZZ_CHECK((vrc == MMARR_OK) == (XXH3_64bits(a.data, (size_t)a.nbytes) == a.checksum));
+        const int sum_ok = XXH3_64bits(a.data, (size_t)a.nbytes) == a.checksum;
+        if (rag_values) /* the checksum first, then the offsets and text */
+            FUZZ_CHECK(sum_ok ? vrc == MMARR_OK || vrc == MMARR_E_CORRUPT
+                              : vrc != MMARR_OK && vrc != MMARR_E_CORRUPT);
+        else
+            FUZZ_CHECK(vrc != MMARR_E_CORRUPT && (vrc == MMARR_OK) == sum_ok);
     }
 
     /* range checks */
@@ -237,7 +247,7 @@ static void check_array(mmarr_file *f, const mmarr_file_info *fi, const unsigned
             FUZZ_CHECK_MSG(rc == MMARR_OK, "verified cold array read fails: %s", e.message);
         if (vrc == MMARR_OK && rc == MMARR_OK)
             FUZZ_CHECK(XXH3_64bits(full, (size_t)a.nbytes) == a.checksum);
-        if (rc == MMARR_OK && chunk_verify)
+        if (rc == MMARR_OK && chunk_verify && !rag_values)
             FUZZ_CHECK(vrc != MMARR_E_CORRUPT); /* the same frames decode for verify */
     }
     const int full_ok = rc == MMARR_OK;
@@ -286,6 +296,116 @@ static void check_array(mmarr_file *f, const mmarr_file_info *fi, const unsigned
     free(full);
 }
 
+/* A ragged item: its two arrays, its offsets, a few of its items (spec.md §7.7). */
+static void check_ragged_item(mmarr_file *f, const mmarr_ragged_info *r)
+{
+    mmarr_array_info va, oa;
+    mmarr_error e;
+    FUZZ_CHECK(mmarr_file_array(f, r->values, &va, NULL) == MMARR_OK);
+    FUZZ_CHECK(mmarr_file_array(f, r->offsets, &oa, NULL) == MMARR_OK);
+    /* the two arrays, as the index validation let them through */
+    FUZZ_CHECK(strcmp(oa.dtype_str, "<u8") == 0 && oa.ndim == 1 && oa.shape[0] >= 1);
+    FUZZ_CHECK(oa.storage == MMARR_STORAGE_HOT && r->count == oa.shape[0] - 1);
+    FUZZ_CHECK(va.ndim >= 1 && (va.ndim == 1 || va.order == MMARR_ORDER_C));
+    if (r->kind != MMARR_RAGGED_ARRAYS)
+        FUZZ_CHECK(strcmp(va.dtype_str, "|u1") == 0 && va.ndim == 1);
+    const uint64_t rows = va.shape[0], n = oa.shape[0];
+    const uint64_t *mem = oa.data; /* inside the image: checked by check_array */
+
+    const uint64_t *p = (const uint64_t *)1;
+    mmarr_err orc = mmarr_file_ragged_offsets(f, r->values, &p, &e);
+    check_err(orc, &e);
+    FUZZ_CHECK(orc == MMARR_OK || orc == MMARR_E_CORRUPT);
+    if (orc == MMARR_OK) {
+        FUZZ_CHECK(p == mem && p[0] == 0 && p[n - 1] == rows);
+        for (uint64_t i = 1; i < n; i++)
+            FUZZ_CHECK(p[i - 1] <= p[i]);
+        mmarr_err again = mmarr_file_ragged_offsets(f, r->values, &p, NULL);
+        FUZZ_CHECK(again == MMARR_OK && p == mem);
+    } else {
+        FUZZ_CHECK(p == NULL);
+        FUZZ_CHECK(e.offset >= oa.offset && e.offset < oa.offset + 8 * n &&
+                   (e.offset - oa.offset) % 8 == 0);
+        const uint64_t el = (e.offset - oa.offset) / 8;
+        /* the element named is the first that breaks the rules */
+        FUZZ_CHECK(mem[el] > rows || (el == 0 ? mem[0] != 0 : mem[el] < mem[el - 1]) ||
+                   (el == n - 1 && mem[el] != rows));
+        FUZZ_CHECK(el == 0 || mem[0] == 0);
+        for (uint64_t i = 1; i < el; i++)
+            FUZZ_CHECK(mem[i - 1] <= mem[i] && mem[i] <= rows);
+    }
+    FUZZ_CHECK(mmarr_file_ragged_offsets(f, r->values, NULL, NULL) == MMARR_E_INVAL);
+    FUZZ_CHECK(mmarr_file_ragged_offsets(f, r->offsets, &p, NULL) == MMARR_E_INVAL && !p);
+
+    /* a few items: the first two, the middle, the last, one past */
+    const uint64_t c = r->count, pick[5] = {0, 1, c / 2, c ? c - 1 : 0, c};
+    for (size_t t = 0; t < 5; t++) {
+        const uint64_t i = pick[t];
+        uint64_t start = 7, stop = 7;
+        mmarr_err rc = mmarr_file_ragged_item(f, r->values, i, &start, &stop, &e);
+        check_err(rc, &e);
+        if (i >= c) {
+            FUZZ_CHECK(rc == MMARR_E_RANGE);
+            continue;
+        }
+        const int bad = mem[i] > mem[i + 1] || mem[i + 1] > rows;
+        if (bad) {
+            FUZZ_CHECK(rc == MMARR_E_CORRUPT && e.offset == oa.offset + 8 * i);
+            FUZZ_CHECK(orc == MMARR_E_CORRUPT);
+        } else {
+            FUZZ_CHECK(rc == MMARR_OK && start == mem[i] && stop == mem[i + 1]);
+        }
+    }
+    uint64_t start;
+    FUZZ_CHECK(mmarr_file_ragged_item(f, r->values, 0, &start, NULL, NULL) == MMARR_E_INVAL);
+    FUZZ_CHECK(mmarr_file_ragged_item(f, r->offsets, 0, &start, &start, NULL) == MMARR_E_INVAL);
+
+    /* values whose offsets do not hold never verify */
+    mmarr_err vrc = mmarr_file_verify_array(f, r->values, &e);
+    check_err(vrc, &e);
+    if (orc != MMARR_OK)
+        FUZZ_CHECK(vrc != MMARR_OK);
+}
+
+/* Every ragged item: records in order of their values, each array in one record at most. */
+static void check_ragged(mmarr_file *f, const mmarr_file_info *fi)
+{
+    const size_t n = mmarr_file_ragged_count(f);
+    FUZZ_CHECK(n <= fi->count / 2);
+    if (n)
+        FUZZ_CHECK(fi->optional_features & 1u);
+    mmarr_ragged_info r, prev = {0};
+    FUZZ_CHECK(mmarr_file_ragged_at(f, n, &r) == 0);
+    for (size_t k = 0; k < n; k++) {
+        FUZZ_CHECK(mmarr_file_ragged_at(f, k, &r) == 1);
+        FUZZ_CHECK(r.values < fi->count && r.offsets < fi->count && r.values != r.offsets);
+        FUZZ_CHECK(r.kind == MMARR_RAGGED_ARRAYS || r.kind == MMARR_RAGGED_UTF8 ||
+                   r.kind == MMARR_RAGGED_BYTES);
+        FUZZ_CHECK(k == 0 || r.values > prev.values);
+        mmarr_ragged_info x;
+        for (int side = 0; side < 2; side++) {
+            FUZZ_CHECK(mmarr_file_ragged(f, side ? r.offsets : r.values, &x) == 1);
+            FUZZ_CHECK(x.values == r.values && x.offsets == r.offsets && x.count == r.count &&
+                       x.kind == r.kind);
+        }
+        check_ragged_item(f, &r);
+        prev = r;
+    }
+    size_t members = 0;
+    for (size_t i = 0; i < fi->count; i++) {
+        mmarr_ragged_info x;
+        if (mmarr_file_ragged(f, i, &x)) {
+            FUZZ_CHECK(x.values == i || x.offsets == i);
+            members++;
+        } else {
+            const uint64_t *p = (const uint64_t *)1;
+            FUZZ_CHECK(mmarr_file_ragged_offsets(f, i, &p, NULL) == MMARR_E_INVAL && !p);
+        }
+    }
+    FUZZ_CHECK(members == 2 * n);
+    FUZZ_CHECK(mmarr_file_ragged(f, fi->count, &r) == 0);
+}
+
 static void exercise(const unsigned char *img, size_t size, unsigned flags)
 {
     mmarr_file *f = NULL;
@@ -316,6 +436,7 @@ static void exercise(const unsigned char *img, size_t size, unsigned flags)
     for (size_t i = 0; i < fi.count; i++)
         check_array(f, &fi, img, size, i, !(flags & MMARR_OPEN_NO_CHUNK_VERIFY), &budget);
     check_meta(f, img, size, 0, fi.meta_count, 1);
+    check_ragged(f, &fi);
 
     mmarr_array_info a;
     FUZZ_CHECK(mmarr_file_array(f, fi.count, &a, NULL) == MMARR_E_INVAL);

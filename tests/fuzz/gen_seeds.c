@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gen_seeds.c — writes the seeds of the checked-in corpus that the golden vectors do not
- * cover: small files with cold arrays for fuzz_open (format/testdata has none), and a few
- * byte strings for fuzz_roundtrip. The .npy/.npz seeds of fuzz_npy come from numpy
+ * cover: small files with cold arrays and with ragged items (one with damaged offsets) for
+ * fuzz_open (format/testdata has none), and a few byte strings for fuzz_roundtrip. The .npy/.npz seeds of fuzz_npy come from numpy
  * (tools/numpy/gen_npy_seeds.py). Not run by ctest; regenerate with
  *
  *   build/<dir>/tests/fuzz/fuzz_gen_seeds tests/fuzz/corpus
@@ -99,12 +99,17 @@ static void open_seeds(const char *dir)
     finish(w);
 
     /* regression (fuzz_open finding 1): a zero dimension beside dimensions whose product
-     * overflows int64; the writer accepts it (0 bytes), the reader's strides overflowed */
+     * overflows int64; the writer accepted it (0 bytes), the reader's strides overflowed.
+     * Since spec.md §6 bounds the non-zero dimensions, the writer refuses it (MMARR_E_RANGE)
+     * and readers too: the checked-in file stays as it was written then. */
     w = start(dir, "regress_zero_dim_strides.mmarr");
     uint64_t s7[3] = {0, 1ull << 62, 1ull << 62};
-    check(w, mmarr_writer_add(w, "huge_empty", "<f4", 3, s7, MMARR_ORDER_C, NULL));
-    check(w, mmarr_writer_add(w, "huge_empty_f", "<f4", 3, s7, MMARR_ORDER_F, NULL));
-    finish(w);
+    if (mmarr_writer_add(w, "huge_empty", "<f4", 3, s7, MMARR_ORDER_C, NULL) == MMARR_E_RANGE) {
+        mmarr_writer_free(w);
+    } else {
+        check(w, mmarr_writer_add(w, "huge_empty_f", "<f4", 3, s7, MMARR_ORDER_F, NULL));
+        finish(w);
+    }
 
     /* streamed cold array whose chunks do not divide its size */
     w = start(dir, "cold_stream.mmarr");
@@ -115,6 +120,85 @@ static void open_seeds(const char *dir)
     check(w, mmarr_writer_write(w, raw, 1000));
     check(w, mmarr_writer_write(w, raw + 1000, 1999));
     check(w, mmarr_writer_end(w));
+    finish(w);
+}
+
+/* Overwrite element el of the offsets array `name` of the file at path with v (offsets are
+ * data, outside the index checksum: the file still opens). */
+static void poke_offset(const char *path, const char *name, uint64_t el, uint64_t v)
+{
+    mmarr_file *f;
+    mmarr_error e;
+    mmarr_array_info a;
+    if (mmarr_open(path, 0, &f, &e) != MMARR_OK || mmarr_file_find_array(f, name, &a, &e))
+        die(path, e.message);
+    const long at = (long)(a.offset + 8 * el);
+    mmarr_close(f);
+    FILE *fp = fopen(path, "r+b");
+    if (!fp || fseek(fp, at, SEEK_SET) != 0 || fwrite(&v, 8, 1, fp) != 1 || fclose(fp) != 0)
+        die(path, "cannot patch");
+}
+
+/* Ragged items (spec.md §7.7): every kind, empty items, no items, cold values. */
+static void ragged_seeds(const char *dir)
+{
+    static float pts[8 * 3];
+    static unsigned char raw[600];
+    static const uint64_t pts_off[6] = {0, 3, 3, 5, 8, 8}, zero[1] = {0};
+    static const char text[] = "h\xc3\xa9llo"
+                               "w\xc3\xb6rld"
+                               "a\0b"
+                               "\xf0\x9d\x84\x9e";
+    static const uint64_t text_off[5] = {0, 6, 6, 12, 19};
+    static const uint64_t blob_off[4] = {0, 2, 2, 5};
+    char path[1024];
+
+    for (int bad = 0; bad < 2; bad++) {
+        const char *name = bad ? "ragged_bad_offsets.mmarr" : "ragged_items.mmarr";
+        mmarr_writer *w = start(dir, name);
+        fill(pts, sizeof pts, 5, 1);
+        uint64_t s1[2] = {8, 3}, s2[1] = {6};
+        check(w, mmarr_writer_add(w, "pts", "<f4", 2, s1, MMARR_ORDER_C, pts));
+        check(w, mmarr_writer_add(w, "pts/offsets", "<u8", 1, s2, MMARR_ORDER_C, pts_off));
+        uint64_t s3[1] = {sizeof text - 1}, s4[1] = {5};
+        check(w, mmarr_writer_add(w, "txt", "|u1", 1, s3, MMARR_ORDER_C, text));
+        check(w, mmarr_writer_add(w, "txt/offsets", "<u8", 1, s4, MMARR_ORDER_C, text_off));
+        uint64_t s5[1] = {5}, s6[1] = {4};
+        check(w, mmarr_writer_add(w, "blob", "|u1", 1, s5, MMARR_ORDER_C, "\x00\xff\x10\xc0\x80"));
+        check(w, mmarr_writer_add(w, "blob/offsets", "<u8", 1, s6, MMARR_ORDER_C, blob_off));
+        uint64_t s7[2] = {0, 4}, s8[1] = {1};
+        check(w, mmarr_writer_add(w, "none", "<i8", 2, s7, MMARR_ORDER_C, NULL));
+        check(w, mmarr_writer_add(w, "none/offsets", "<u8", 1, s8, MMARR_ORDER_C, zero));
+        check(w, mmarr_writer_add(w, "plain", "<i4", 1, s2, MMARR_ORDER_C, pts));
+        check(w, mmarr_writer_ragged(w, "pts", "pts/offsets", MMARR_RAGGED_ARRAYS));
+        check(w, mmarr_writer_ragged(w, "txt", "txt/offsets", MMARR_RAGGED_UTF8));
+        check(w, mmarr_writer_ragged(w, "blob", "blob/offsets", MMARR_RAGGED_BYTES));
+        check(w, mmarr_writer_ragged(w, "none", "none/offsets", MMARR_RAGGED_ARRAYS));
+        finish(w);
+        if (bad) { /* pts decreasing at element 2, txt past its rows at its end */
+            snprintf(path, sizeof path, "%s/fuzz_open/%s", dir, name);
+            poke_offset(path, "pts/offsets", 2, 1);
+            poke_offset(path, "txt/offsets", 4, 20);
+        }
+    }
+
+    /* cold values: text over several chunks, 2-d arrays shuffled */
+    mmarr_writer *w = start(dir, "ragged_cold.mmarr");
+    fill(raw, sizeof raw, 6, 1);
+    for (size_t i = 0; i < 300; i++)
+        raw[i] = (unsigned char)('a' + i % 26);
+    mmarr_compress_options co = {.level = 1, .chunk_size = 64, .threads = 1};
+    uint64_t s1[1] = {300}, s2[1] = {4};
+    static const uint64_t t_off[4] = {0, 100, 100, 300};
+    check(w, mmarr_writer_add_cold(w, "text", "|u1", 1, s1, MMARR_ORDER_C, raw, &co));
+    check(w, mmarr_writer_add(w, "text/offsets", "<u8", 1, s2, MMARR_ORDER_C, t_off));
+    co.shuffle = 1;
+    uint64_t s3[2] = {75, 2}, s4[1] = {3};
+    static const uint64_t a_off[3] = {0, 74, 75};
+    check(w, mmarr_writer_add_cold(w, "arr", "<i2", 2, s3, MMARR_ORDER_C, raw + 300, &co));
+    check(w, mmarr_writer_add(w, "arr/offsets", "<u8", 1, s4, MMARR_ORDER_C, a_off));
+    check(w, mmarr_writer_ragged(w, "arr", "arr/offsets", MMARR_RAGGED_ARRAYS));
+    check(w, mmarr_writer_ragged(w, "text", "text/offsets", MMARR_RAGGED_UTF8));
     finish(w);
 }
 
@@ -142,6 +226,7 @@ int main(int argc, char **argv)
         return 2;
     }
     open_seeds(argv[1]);
+    ragged_seeds(argv[1]);
     roundtrip_seeds(argv[1]);
     return 0;
 }
