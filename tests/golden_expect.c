@@ -124,18 +124,18 @@ typedef struct expect {
     size_t field;       /* fields of the current dtype seen */
     size_t count;       /* from the "arrays" line */
     /* ragged items (format 1.1): from the "raggeds" line, and the current item */
-    int have_raggeds;   /* a "raggeds" line was seen */
-    size_t nrag;        /* ragged items it announces */
-    size_t rk;          /* ragged items seen so far ("ragged" lines) */
-    size_t *members;    /* values and offsets array of each item seen (2 per item) */
-    int rhave;          /* between "ragged" and "rend" */
-    size_t rvalues;     /* the current item's values array, as the .expect says */
-    uint64_t rcount;    /* its item count, as the .expect says */
+    int have_raggeds; /* a "raggeds" line was seen */
+    size_t nrag;      /* ragged items it announces */
+    size_t rk;        /* ragged items seen so far ("ragged" lines) */
+    size_t *members;  /* values and offsets array of each item seen (2 per item) */
+    int rhave;        /* between "ragged" and "rend" */
+    size_t rvalues;   /* the current item's values array, as the .expect says */
+    uint64_t rcount;  /* its item count, as the .expect says */
     mmarr_ragged_kind rkind;
     mmarr_array_info rv; /* its values array */
-    int rv_ok;          /* rv was filled */
-    uint64_t rowbytes;  /* bytes per row of the values */
-    uint64_t ritems;    /* "item" lines seen for it */
+    int rv_ok;           /* rv was filled */
+    uint64_t rowbytes;   /* bytes per row of the values */
+    uint64_t ritems;     /* "item" lines seen for it */
     char **tok;         /* the line's tokens, tok[0] the keyword */
     int nt;
 } expect;
@@ -643,8 +643,8 @@ static void ex_ragged(expect *x)
     int got = mmarr_file_ragged_at(x->f, k, &ri);
     CHECK(c, got == 1, "mmarr_file_ragged_at(%zu) returned %d", k, got);
     if (got == 1)
-        CHECK(c, ri.values == values && ri.offsets == offsets && ri.kind == kind &&
-                     ri.count == count,
+        CHECK(c,
+              ri.values == values && ri.offsets == offsets && ri.kind == kind && ri.count == count,
               "ragged item %zu: values %zu offsets %zu kind %s count %" PRIu64
               ", expected %zu %zu %s %" PRIu64,
               k, ri.values, ri.offsets, kind_name(ri.kind), ri.count, values, offsets,
@@ -654,8 +654,9 @@ static void ex_ragged(expect *x)
         mmarr_ragged_info b;
         memset(&b, 0, sizeof b);
         got = mmarr_file_ragged(x->f, from[j], &b);
-        CHECK(c, got == 1 && b.values == values && b.offsets == offsets && b.kind == kind &&
-                     b.count == count,
+        CHECK(c,
+              got == 1 && b.values == values && b.offsets == offsets && b.kind == kind &&
+                  b.count == count,
               "mmarr_file_ragged(%zu) returned %d (values %zu offsets %zu kind %s count %" PRIu64
               ")",
               from[j], got, b.values, b.offsets, kind_name(b.kind), b.count);
@@ -684,8 +685,9 @@ static void ex_ragged(expect *x)
                 x->rowbytes *= x->rv.shape[d];
         }
         if (kind != MMARR_RAGGED_ARRAYS)
-            CHECK(c, x->rv.ndim == 1 && x->rv.itemsize == 1 && x->rv.dtype_str &&
-                         strcmp(x->rv.dtype_str, "|u1") == 0,
+            CHECK(c,
+                  x->rv.ndim == 1 && x->rv.itemsize == 1 && x->rv.dtype_str &&
+                      strcmp(x->rv.dtype_str, "|u1") == 0,
                   "ragged item %zu: %s values are not 1-d |u1", k, kind_name(kind));
     }
     free(name);
@@ -774,8 +776,9 @@ static void ex_item(expect *x)
     if (rc != MMARR_OK) {
         CHECK(c, e.message[0] != '\0', "item %" PRIu64 ": empty error message", i);
     } else if (!rows_given) {
-        report(c, "item %" PRIu64 ": mmarr_file_ragged_item succeeded with rows [%" PRIu64
-                  ", %" PRIu64 ") but the item's rows are out of range",
+        report(c,
+               "item %" PRIu64 ": mmarr_file_ragged_item succeeded with rows [%" PRIu64 ", %" PRIu64
+               ") but the item's rows are out of range",
                i, start, stop);
     } else {
         size_t n;
@@ -787,8 +790,8 @@ static void ex_item(expect *x)
         const uint64_t off = start * x->rowbytes, len = (stop - start) * x->rowbytes;
         if (x->rv_ok && stop >= start && len == n && off + len <= x->rv.nbytes) {
             if (n) {
-                CHECK(c, x->rv.data && memcmp((const unsigned char *)x->rv.data + off, bytes,
-                                              n) == 0,
+                CHECK(c,
+                      x->rv.data && memcmp((const unsigned char *)x->rv.data + off, bytes, n) == 0,
                       "item %" PRIu64 ": bytes in the values differ", i);
                 unsigned char *copy = malloc(n);
                 assert_non_null(copy);
@@ -799,8 +802,9 @@ static void ex_item(expect *x)
                 free(copy);
             }
         } else {
-            report(c, "item %" PRIu64 ": %" PRIu64 " bytes at %" PRIu64 " of the values (%" PRIu64
-                      " bytes), expected %zu",
+            report(c,
+                   "item %" PRIu64 ": %" PRIu64 " bytes at %" PRIu64 " of the values (%" PRIu64
+                   " bytes), expected %zu",
                    i, len, off, x->rv_ok ? x->rv.nbytes : 0, n);
         }
         /* text: the library returns rows; checking the UTF-8 is the caller's duty (§7.7) */
@@ -811,16 +815,15 @@ static void ex_item(expect *x)
     int ok = 0;
     for (size_t k = 0; k < na; k++)
         ok |= effective == allowed[k];
-    CHECK(c, ok,
-          "item %" PRIu64 ": mmarr_file_ragged_item returned %s%s, expected %s (%s)", i,
+    CHECK(c, ok, "item %" PRIu64 ": mmarr_file_ragged_item returned %s%s, expected %s (%s)", i,
           code_name(rc), effective != rc ? " (text not valid UTF-8)" : "", tok[2],
           rc != MMARR_OK ? e.message : "");
 }
 
 static void ex_rend(expect *x)
 {
-    CHECK(x->c, x->ritems == x->rcount, "%" PRIu64 " items described, expected %" PRIu64,
-          x->ritems, x->rcount);
+    CHECK(x->c, x->ritems == x->rcount, "%" PRIu64 " items described, expected %" PRIu64, x->ritems,
+          x->rcount);
     x->rhave = 0;
 }
 
