@@ -106,8 +106,6 @@ mmarr_err mm_w_new_entry(mmarr_writer *w, const char *name, const char *dtype, u
 mmarr_err mm_w_check_usable(mmarr_writer *w);
 /* The entry number of the added array `name`, or MMARR_E_NOTFOUND / MMARR_E_INVAL. */
 mmarr_err mm_w_find(mmarr_writer *w, const char *name, size_t *index);
-/* writer_ragged.c: check every ragged item's offsets in the temporary, before commit. */
-mmarr_err mm_w_ragged_check(mmarr_writer *w);
 /* Free the state of a streamed array (writer_stream.c fills it). */
 void mm_w_stream_reset(mmarr_writer *w);
 
