@@ -602,8 +602,9 @@ static mmarr_err ragged_check(mmarr_writer *w)
                                   "offsets must start at 0, never decrease and end at the "
                                   "values' %llu rows",
                                   w->path, w->heap.p + w->wnames[w->rag[k].values].off,
-                                  w->heap.p + w->wnames[w->rag[k].offsets].off, (unsigned long long)(at + el),
-                                  (unsigned long long)buf[el], (unsigned long long)rows);
+                                  w->heap.p + w->wnames[w->rag[k].offsets].off,
+                                  (unsigned long long)(at + el), (unsigned long long)buf[el],
+                                  (unsigned long long)rows);
             }
         }
     }
