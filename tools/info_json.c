@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void j_verify_summary(json_obj *w, const vsummary *s)
 {
@@ -66,6 +67,14 @@ static void j_file_head(json_obj *w, mmarr_file *f, const mmarr_file_info *fi)
     json_bool(w, "checksums_stale", fi->checksums_stale);
     json_bool(w, "inactive_slot_damaged", fi->inactive_slot_damaged);
     json_u64(w, "array_count", fi->count);
+    static const char *const kinds[] = {"unknown", "tmpfs_small_pages", "tmpfs_huge_pages",
+                                        "page_cache"};
+    mmarr_pages_info pg;
+    if (mmarr_pages_of(fi->path, &pg, NULL) != MMARR_OK)
+        memset(&pg, 0, sizeof pg); /* MMARR_PAGES_UNKNOWN */
+    json_str(w, "mapping", kinds[pg.kind]);
+    json_str(w, "mapping_fs_type", pg.fs_type);
+    json_str(w, "mapping_mount_point", pg.mount_point);
     j_meta_object(w, "metadata", f, MMARR_ALL, fi->meta_count);
 }
 

@@ -72,6 +72,24 @@ static void print_meta(mmarr_file *f, size_t index, size_t n)
     mm_sb_free(&sb);
 }
 
+/* How the kernel will map the file, and what to change when that is the slow path. */
+static void print_pages(const char *path)
+{
+    mmarr_pages_info p;
+    if (mmarr_pages_of(path, &p, NULL) != MMARR_OK || p.kind == MMARR_PAGES_UNKNOWN) {
+        printf("mapping:     unknown page backing (%s)\n",
+               p.fs_type[0] ? p.fs_type : "no mountinfo");
+        return;
+    }
+    printf("mapping:     %s (%s at %s%s%s)\n", mmarr_pages_name(p.kind), p.fs_type, p.mount_point,
+           p.huge[0] ? ", huge=" : "", p.huge);
+    if (p.kind == MMARR_PAGES_SMALL_SHMEM)
+        printf("             each 4 KiB page is faulted in separately: a worker's first pass "
+               "over a\n             mapped array runs ~7x slower than on a disk "
+               "filesystem's page cache\n             (e.g. /var/tmp) or a tmpfs mounted with "
+               "huge=within_size\n");
+}
+
 static void print_file_header(mmarr_file *f, const mmarr_file_info *fi)
 {
     char hb[MM_SIZE_BUF], id[INFO_IDENTITY_BUF];
@@ -85,6 +103,7 @@ static void print_file_header(mmarr_file *f, const mmarr_file_info *fi)
     printf("generation:  %" PRIu64 "\n", fi->generation);
     printf("identity:    %s\n", info_identity(fi, id));
     printf("arrays:      %zu\n", fi->count);
+    print_pages(fi->path);
     if (mmarr_file_ragged_count(f))
         printf("ragged:      %zu items (each a values and an offsets array; listed below)\n",
                mmarr_file_ragged_count(f));

@@ -6,7 +6,7 @@
     PYTHONPATH=build/gcc/python /usr/bin/python3 bench/torch/dataloader_pss.py [--size 1GiB]
         [--workers 4] [--batch-size 256] [--methods fork,spawn]
         [--datasets mmarr,list,array,none] [--repeats 3] [--warmups 1] [--dir /dev/shm/D]
-        [--out DIR] [--smoke]
+        [--out DIR] [--resume] [--smoke]
 
 One epoch of DataLoader(dataset, batch_size, shuffle=True, num_workers=N) over uint8 images
 (3x32x32, as CIFAR's) with an int64 label each, per start method ("fork", "spawn") and
@@ -27,27 +27,37 @@ counts each page once; USS is Private_Clean + Private_Dirty. The main process ch
 sample (the sum of its bytes against the expected one, and that each index arrives
 exactly once). Per configuration: --warmups epochs, then --repeats measured ones; medians
 with min-max. Prints a markdown table and writes it with every run (JSON) to DIR
-(default bench/torch/results-<date>/).
+(default bench/torch/results-<date>/), updated after each configuration; --resume reruns
+only the configurations missing there.
 --smoke: 16 MiB, 2 workers, no warm-up, 1 repeat: every sample checked, in seconds."""
 import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset
 
-import mmarr
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import procmem  # noqa: E402  (bench/procmem.py)
+from procmem import Sampler, median_range  # noqa: E402
+
+try:
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+
+    import mmarr
+except ImportError as e:  # ctest's bench_torch_smoke: a skip, not a failure
+    if __name__ == "__main__":
+        print(f"dataloader_pss: skipped, {e}", file=sys.stderr)
+        sys.exit(77)
+    raise
 
 SHAPE = (3, 32, 32)  # one image: 3072 bytes
 ITEM_BYTES = int(np.prod(SHAPE))
@@ -122,66 +132,6 @@ class NoData(Dataset):
 # --------------------------------------------------------------------------------------------
 # Measuring
 
-FIELDS = ("Rss", "Pss", "Pss_Anon", "Pss_File", "Pss_Shmem", "Private_Clean", "Private_Dirty")
-
-
-def rollup(pid):
-    """A process's rss, pss (and its anon, file and shmem parts) and uss (Private_Clean +
-    Private_Dirty), in bytes; None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fp:
-            text = fp.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    kib = dict(re.findall(r"^(\w+):\s+(\d+) kB", text, re.M))
-    if not all(k in kib for k in FIELDS):
-        return None  # exiting: no mappings left
-    b = {k: int(kib[k]) << 10 for k in FIELDS}
-    return {"rss": b["Rss"], "pss": b["Pss"], "pss_anon": b["Pss_Anon"],
-            "pss_file": b["Pss_File"], "pss_shmem": b["Pss_Shmem"],
-            "uss": b["Private_Clean"] + b["Private_Dirty"]}
-
-
-class Sampler(threading.Thread):
-    """Every `interval` s, the workers' totals and the main process's PSS; keeps the peaks."""
-
-    def __init__(self, workers, interval):
-        super().__init__(daemon=True)
-        self.workers, self.interval = workers, interval
-        self.peak = {}
-        self.lock = threading.Lock()  # sample() also runs in the main thread
-        self.stopped = threading.Event()
-
-    def sample(self):
-        """The totals now (and the peaks updated), or None if a worker is gone: its shares
-        of pages would then move to the others while they are read, counted twice."""
-        total = dict.fromkeys(("rss", "pss", "pss_anon", "pss_file", "pss_shmem", "uss"), 0)
-        for pid in self.workers:
-            r = rollup(pid)
-            if r is None:
-                return None
-            for k in total:
-                total[k] += r[k]
-        main = rollup(os.getpid())
-        total.update({"main_" + k: v for k, v in main.items() if k.startswith("pss")})
-        total["all_pss"] = total["pss"] + total["main_pss"]
-        with self.lock:
-            for k, v in total.items():
-                self.peak[k] = max(self.peak.get(k, 0), v)
-        return total
-
-    def run(self):
-        while not self.stopped.wait(self.interval):
-            self.sample()
-
-    def stop(self):
-        """Stop sampling; (a last sample, the peaks)."""
-        self.stopped.set()
-        self.join()
-        last = self.sample()
-        return last, dict(self.peak)
-
-
 def epoch(dataset, method, args, seed, want):
     """One epoch with fresh workers: wall time, peak and end figures; every sample checked."""
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True,
@@ -234,6 +184,8 @@ def parse_args(argv=None):
     p.add_argument("--dir", default="/dev/shm/mmarr-bench-torch", help="the mmarr file's")
     p.add_argument("--out", default=None)
     p.add_argument("--smoke", action="store_true", help="16 MiB, 2 workers, 1 epoch each")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the configurations DIR/results.json holds; run the others")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # "dataset,method"
     a = p.parse_args(argv)
     if a.smoke:
@@ -300,17 +252,7 @@ def child(args):
 
 
 def machine():
-    with open("/proc/meminfo") as fp:
-        total = int(re.search(r"MemTotal:\s+(\d+)", fp.read()).group(1))
-    return {"host": platform.node(), "kernel": platform.release(), "cores": os.cpu_count(),
-            "mem_gib": round(total / 2**20, 1), "python": platform.python_version(),
-            "numpy": np.__version__, "torch": torch.__version__, "mmarr": mmarr.__version__,
-            "mmarr_from": os.path.dirname(mmarr.__file__)}
-
-
-def median_range(values, scale=1.0, fmt="{:,.0f}"):
-    v = [x / scale for x in values]
-    return f"{fmt.format(statistics.median(v))} ({fmt.format(min(v))}-{fmt.format(max(v))})"
+    return procmem.machine(torch=torch, mmarr=mmarr, mmarr_from=os.path.dirname(mmarr.__file__))
 
 
 def summarize(args, runs):
@@ -372,39 +314,65 @@ def summarize(args, runs):
     return "\n".join(out) + "\n"
 
 
+KEEP_OUT = ("child", "resume")  # options that do not describe the measurement
+SAME = ("size", "workers", "batch_size", "repeats", "warmups")  # what --resume must match
+
+
+def write_results(args, runs):
+    """results.md and results.json in DIR, for the configurations run so far."""
+    os.makedirs(args.out, exist_ok=True)
+    table = summarize(args, runs)
+    with open(os.path.join(args.out, "results.md"), "w") as fp:
+        fp.write(table)
+    with open(os.path.join(args.out, "results.json"), "w") as fp:
+        json.dump({"args": {k: v for k, v in vars(args).items() if k not in KEEP_OUT},
+                   "machine": machine(), "item_shape": SHAPE, "runs": runs}, fp, indent=1)
+    return table
+
+
+def earlier_runs(args):
+    """With --resume, the runs DIR/results.json already holds (same configuration only)."""
+    name = os.path.join(args.out, "results.json")
+    if not args.resume or not os.path.exists(name):
+        return []
+    with open(name) as fp:
+        prev = json.load(fp)
+    differ = [k for k in SAME if prev["args"][k] != getattr(args, k)]
+    if differ:
+        sys.exit(f"--resume: {name} was measured with other {', '.join(differ)}")
+    return prev["runs"]
+
+
 def main():
     args = parse_args()
     warnings.filterwarnings("ignore", message="This DataLoader will create")  # > CPU count
     if args.child:
         child(args)
         return
+    runs = earlier_runs(args)
+    done = {(r["dataset"], r["method"]) for r in runs}
     os.makedirs(args.dir, exist_ok=True)
     t = time.perf_counter()
     write_file(args)
     log(f"{args.items:,} items, {args.size / 2**20:,.0f} MiB in {args.path} "
         f"({time.perf_counter() - t:.1f} s)")
-    runs = []
     try:
         for kind in args.datasets:
             for method in args.methods:
+                if (kind, method) in done:
+                    continue
                 out = subprocess.run([sys.executable, os.path.abspath(__file__), *sys.argv[1:],
                                       "--child", f"{kind},{method}"],
                                      stdout=subprocess.PIPE, check=True).stdout
                 runs += json.loads(out)
+                write_results(args, runs)  # so far: a long run stopped midway keeps them
     finally:
         os.unlink(args.path)
         try:
             os.rmdir(args.dir)
         except OSError:
             pass  # not empty: not ours alone
-    table = summarize(args, runs)
-    print(table)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.md"), "w") as fp:
-        fp.write(table)
-    with open(os.path.join(args.out, "results.json"), "w") as fp:
-        json.dump({"args": {k: v for k, v in vars(args).items() if k != "child"},
-                   "machine": machine(), "item_shape": SHAPE, "runs": runs}, fp, indent=1)
+    print(write_results(args, runs))
     log(f"written to {args.out}")
 
 

@@ -550,6 +550,36 @@ MMARR_API mmarr_err mmarr_file_map_info(mmarr_file *f, size_t index, mmarr_map_i
 MMARR_API mmarr_err mmarr_file_set_cache(mmarr_file *f, const char *dir, uint64_t max_bytes,
                                          mmarr_error *err);
 
+/** How the kernel backs a mapping of files in a directory (mmarr_pages_of()): what a
+ *  process's first pass over a freshly mapped array costs. */
+typedef enum mmarr_page_kind {
+    MMARR_PAGES_UNKNOWN = 0,     /**< not a filesystem this library knows (NFS, FUSE...) */
+    MMARR_PAGES_SMALL_SHMEM = 1, /**< tmpfs of 4 KiB pages (the default /dev/shm): one fault
+                                  *   per page, the slow path (~7x a huge-page first pass) */
+    MMARR_PAGES_HUGE_SHMEM = 2,  /**< tmpfs with huge pages (huge=always/within_size, or
+                                  *   shmem_enabled "force"): 2 MiB mapped at once */
+    MMARR_PAGES_PAGE_CACHE = 3   /**< a disk filesystem's page cache (ext4, xfs, btrfs...):
+                                  *   large folios where the kernel has them */
+} mmarr_page_kind;
+
+/** What mmarr_pages_of() found. */
+typedef struct mmarr_pages_info {
+    mmarr_page_kind kind;
+    char fs_type[32];      /**< the mount's filesystem type, e.g. "tmpfs", "ext4" ("" unknown) */
+    char mount_point[256]; /**< the mount holding the path (cut to fit) */
+    char huge[16];         /**< tmpfs: its huge= option ("never" if absent), or "force" /
+                            *   "deny" when shmem_enabled overrides it; else "" */
+} mmarr_pages_info;
+
+/** How mappings of files under `path` (a file or directory that exists) will be backed,
+ *  from /proc/self/mountinfo and the kernel's shmem_enabled setting; MMARR_PAGES_UNKNOWN
+ *  where they cannot be read. Thread-safe. @return MMARR_OK, MMARR_E_IO (path cannot be
+ *  resolved), MMARR_E_INVAL. */
+MMARR_API mmarr_err mmarr_pages_of(const char *path, mmarr_pages_info *out, mmarr_error *err);
+
+/** A short static name for a page kind ("tmpfs, 4 KiB pages", "page cache"...). */
+MMARR_API const char *mmarr_pages_name(mmarr_page_kind kind);
+
 /** The default cache directory ($MMARR_CACHE_DIR, else /dev/shm/mmarr-cache-<euid>) into
  *  buf (NUL-terminated). Nothing is created. @return MMARR_OK, MMARR_E_RANGE (buf too small),
  *  MMARR_E_INVAL. */

@@ -102,15 +102,17 @@ class File(collections.abc.Mapping):
             return self.ragged(name)
         return self._handle().get(name, MappedArray)
 
-    def frame(self, name):
+    def frame(self, name, columns=None):
         """The pandas DataFrame or Series stored as `name` (what f[name] returns for it):
         numeric, bool, datetime and timedelta columns are zero-copy views of the mapping and
-        pickle as references; text columns are built as Python objects. KeyError if there is
-        no such frame."""
+        pickle as references; text columns are built as Python objects (equal short strings
+        sharing one object). columns: a list of column names to read only those, as a
+        DataFrame (nothing is built for the others). KeyError if there is no such frame or
+        column."""
         self._ragged_items()
         if name not in self._frames:
             raise KeyError(name)
-        return _pandas.read(self, name, self._frames[name])
+        return _pandas.read(self, name, self._frames[name], columns)
 
     def ragged(self, name):
         """The ragged item `name` as a Ragged (what f[name] returns for it); KeyError if

@@ -14,6 +14,7 @@
  *   _mmarr_writer.c  Writer (one mmarr_writer), streamed arrays, and Reservation (the base
  *                    object of a Writer.reserve() view)
  *   _mmarr_dtype.c   numpy dtypes <-> the library's dtype grammar (mmarr_dtype_parse)
+ *   _mmarr_text.c    text items (ragged str / bytes) <-> Python objects, in bulk
  *
  * Objects and lifetimes:
  *   Handle       owns one mmarr_file. Python's File holds it; every array view holds it
@@ -141,5 +142,10 @@ PyObject *mmpy_dtype_from_text(PyObject *mod, PyObject *arg);
 PyArray_Descr *mmpy_descr(const mmarr_dtype *dt, const char *array);
 /* numpy's void dtype of `itemsize` bytes (new reference). */
 PyArray_Descr *mmpy_void_descr(uint64_t itemsize);
+
+/* ---- _mmarr_text.c: text items in bulk */
+
+/* Add text_encode and text_decode to module m; -1 on error. */
+int mmpy_text_functions(PyObject *m);
 
 #endif /* MMARR_PY_H */

@@ -211,6 +211,24 @@ static PyObject *mod_data_address(PyObject *mod, PyObject *arg)
     return PyLong_FromVoidPtr(PyArray_DATA((PyArrayObject *)arg));
 }
 
+/* pages_of(path) -> (kind, kind name, fs type, mount point, huge option): mmarr_pages_of */
+static PyObject *mod_pages_of(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    PyObject *bytes;
+    if (!PyUnicode_FSConverter(arg, &bytes))
+        return NULL;
+    mmarr_pages_info p;
+    mmarr_error e;
+    mmarr_err rc = mmarr_pages_of(PyBytes_AS_STRING(bytes), &p, &e);
+    Py_DECREF(bytes);
+    if (rc != MMARR_OK)
+        return mmpy_raise(&e);
+    return Py_BuildValue("(isO&O&s)", (int)p.kind, mmarr_pages_name(p.kind),
+                         PyUnicode_DecodeFSDefault, p.fs_type, PyUnicode_DecodeFSDefault,
+                         p.mount_point, p.huge);
+}
+
 static PyMethodDef module_methods[] = {
     {"open", mmpy_open, METH_VARARGS, "open(path, flags) -> Handle"},
     {"dtype_canonical", mmpy_dtype_canonical, METH_O,
@@ -218,6 +236,8 @@ static PyMethodDef module_methods[] = {
     {"dtype_from_text", mmpy_dtype_from_text, METH_O,
      "dtype_from_text(text) -> numpy dtype, through the library's dtype parser"},
     {"data_address", mod_data_address, METH_O, "Address of an ndarray's first element."},
+    {"pages_of", mod_pages_of, METH_O,
+     "pages_of(path) -> (kind, name, fs type, mount point, huge): how mappings are backed"},
     {"rows", (PyCFunction)(void (*)(void))mmpy_rows, METH_FASTCALL,
      "rows(values, offsets, i) -> values[offsets[i]:offsets[i+1]], checked (Ragged items)"},
     {"cache_list", mmpy_cache_list, METH_VARARGS, "cache_list(dir=None) -> [dict]"},
@@ -259,6 +279,10 @@ static const struct {
     {"RAGGED_ARRAYS", MMARR_RAGGED_ARRAYS},
     {"RAGGED_UTF8", MMARR_RAGGED_UTF8},
     {"RAGGED_BYTES", MMARR_RAGGED_BYTES},
+    {"PAGES_UNKNOWN", MMARR_PAGES_UNKNOWN},
+    {"PAGES_SMALL_SHMEM", MMARR_PAGES_SMALL_SHMEM},
+    {"PAGES_HUGE_SHMEM", MMARR_PAGES_HUGE_SHMEM},
+    {"PAGES_PAGE_CACHE", MMARR_PAGES_PAGE_CACHE},
 };
 
 /* Add the integer constants to module m; -1 on error. */
@@ -297,6 +321,7 @@ PyMODINIT_FUNC PyInit__mmarr(void)
         PyModule_AddObjectRef(m, "NotZeroCopyError", mmpy_NotZeroCopyError) < 0 ||
         PyModule_AddObjectRef(m, "FileChangedError", file_changed_error) < 0 ||
         mmpy_file_types(m) < 0 || mmpy_view_types(m) < 0 || mmpy_writer_types(m) < 0 ||
+        mmpy_text_functions(m) < 0 ||
         PyModule_AddStringConstant(m, "version", mmarr_version_string()) < 0 ||
         add_constants(m) < 0) {
         Py_CLEAR(mmpy_Error);

@@ -13,6 +13,8 @@ import json
 
 import numpy as np
 
+from . import _mmarr, _ragged
+
 FRAME_KEY = "mmarr.frame/"  # + name: the description of frame `name`
 VERSION = 1
 _MASKED = ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "boolean",
@@ -43,10 +45,6 @@ class _FrameWriter:
     def _add(self, entry, values):
         self.w.add(entry, values)
         self.arrays.append(entry)
-
-    def _ragged(self, entry, items, kind):
-        self.w.add_ragged(entry, items, kind=kind)
-        self.arrays += [entry, entry + "/offsets"]
 
     def column(self, entry, values, what):
         """Store one column (a Series, Index or array-like); its description."""
@@ -80,24 +78,22 @@ class _FrameWriter:
 
     def _objects(self, entry, values, what, string_dtype):
         import pandas as pd
-        items = list(np.asarray(values, dtype=object))
-        missing = np.fromiter((v is None or v is pd.NA or (isinstance(v, float) and v != v)
-                               for v in items), dtype=bool, count=len(items))
-        present = [v for v, m in zip(items, missing) if not m]
-        if all(isinstance(v, str) for v in present):
-            kind, fill = "str", ""
-        elif all(isinstance(v, bytes) for v in present) and not string_dtype:
-            kind, fill = "bytes", b""
-        else:
-            bad = next(v for v in present if not isinstance(v, (str, bytes)))
-            raise TypeError(f"{what}: an object column holds {type(bad).__name__} values "
-                            f"(e.g. {bad!r:.60}); only str or bytes columns (with missing "
-                            f"values) can be stored: convert it first")
-        self._ragged(entry, [fill if m else v for v, m in zip(items, missing)], kind)
-        d = {"kind": "string" if kind == "str" else "bytes", "array": entry}
+        items = np.asarray(values, dtype=object)
+        code, data, offsets, missing, bad = _mmarr.text_encode(
+            items, _ragged.UTF8 if string_dtype else -1, True, pd.NA)
+        if bad >= 0:
+            item = items[bad]
+            if isinstance(item, str) and code == _ragged.UTF8:
+                raise _ragged.text_error(what, item, bad, "str")
+            raise TypeError(f"{what}: an object column holds {type(item).__name__} values "
+                            f"(e.g. {item!r:.60}, row {bad}); only str or bytes columns (with "
+                            f"missing values) can be stored: convert it first")
+        self.w._add_ragged(entry, data, offsets, code)
+        self.arrays += [entry, entry + _ragged.OFFSETS_SUFFIX]
+        d = {"kind": "string" if code == _ragged.UTF8 else "bytes", "array": entry}
         if string_dtype:
             d["dtype"] = "string"
-        if missing.any():
+        if missing is not None:
             self._add(entry + "/mask", missing)
             d["mask"] = entry + "/mask"
         return d
@@ -167,20 +163,39 @@ def _column(f, d):
         dtype = pd.api.types.pandas_dtype(d["dtype"])
         return dtype.construct_array_type()(values, mask)
     if kind in ("string", "bytes"):
-        out = np.empty(len(values), dtype=object)
-        out[:] = values.tolist()
-        if "mask" in d:
-            out[f._array(d["mask"])] = pd.NA if d.get("dtype") == "string" else None
+        string = d.get("dtype") == "string"
+        out = values.decode(f._array(d["mask"]) if "mask" in d else None,
+                            pd.NA if string else None)
         return pd.array(out, dtype="string") if d.get("dtype") == "string" else out
     raise ValueError(f"unknown column kind {kind!r} (written by a newer mmarr?)")
 
 
-def read(f, name, desc):
-    """The DataFrame or Series stored as frame `name` of File `f`."""
+def _select(name, desc, columns):
+    """The column descriptions of `desc` named in `columns` (in that order), or all."""
+    if columns is None:
+        return desc["columns"]
+    if isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__"):
+        raise TypeError(f'frame "{name}": columns must be a list of column names, not '
+                        f'{type(columns).__name__}')
+    by_name = {}
+    for d in desc["columns"]:
+        by_name.setdefault(d["name"], d)
+    wanted = list(columns)
+    missing = [c for c in wanted if c not in by_name]
+    if missing:
+        raise KeyError(f'frame "{name}" has no column {missing[0]!r} (its columns: '
+                       f'{[d["name"] for d in desc["columns"]]!r:.200})')
+    return [by_name[c] for c in wanted]
+
+
+def read(f, name, desc, columns=None):
+    """The DataFrame or Series stored as frame `name` of File `f`; only the columns named in
+    `columns` (a list) if given."""
     import pandas as pd
     if desc.get("version", 0) > VERSION:
         raise ValueError(f'frame "{name}" was written in convention version '
                          f'{desc["version"]}; this mmarr reads up to {VERSION}')
+    chosen = _select(name, desc, columns)
     ix = desc["index"]
     if ix["kind"] == "range":
         index = pd.RangeIndex(ix["start"], ix["stop"], ix["step"], name=ix["names"][0])
@@ -191,9 +206,9 @@ def read(f, name, desc):
     else:
         index = pd.MultiIndex.from_arrays([_column(f, lv) for lv in ix["levels"]],
                                           names=ix["names"])
-    cols = [_column(f, d) for d in desc["columns"]]
-    names = [d["name"] for d in desc["columns"]]
-    if desc["type"] == "Series":
+    cols = [_column(f, d) for d in chosen]
+    names = [d["name"] for d in chosen]
+    if desc["type"] == "Series" and columns is None:
         return pd.Series(cols[0], index=index, name=names[0], copy=False)
     df = pd.DataFrame(dict(enumerate(cols)), index=index, copy=False)
     df.columns = pd.Index(names, name=desc.get("columns_name"), tupleize_cols=False)

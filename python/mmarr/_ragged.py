@@ -83,7 +83,21 @@ class Ragged(collections.abc.Sequence):
 
     def tolist(self):
         """A list of the items: arrays (views), str or bytes."""
+        if self._v is not None:
+            return self.decode().tolist()
         return [self[i] for i in range(len(self))]
+
+    def decode(self, mask=None, na=None):
+        """Text items only: an object ndarray of every item as str (or bytes) in one call,
+        equal short items sharing one object; where bool array `mask` is True, `na`."""
+        if self._v is None:
+            raise TypeError(f"{self._what()}: decode() is for text items, not arrays")
+        try:
+            return _mmarr.text_decode(np.asarray(self.values).reshape(-1).view(np.uint8),
+                                      np.ascontiguousarray(self.offsets), _KINDS[self.kind],
+                                      mask, na)
+        except ValueError as e:
+            raise ValueError(f"{self._what()}: {e}") from None
 
     def __reduce__(self):
         return (Ragged, (self.values, self.offsets, self.kind, self.name))
@@ -123,37 +137,40 @@ def encode(name, items, kind=None, dtype=None):
     if kind not in _KINDS:
         raise ValueError(f'ragged item "{name}": kind must be "arrays", "str" or "bytes", '
                          f'not {kind!r}')
-    if kind == "str":
-        bad = next((k for k, s in enumerate(items) if not isinstance(s, str)), None)
-        if bad is not None:
-            raise TypeError(f'ragged item "{name}": item {bad} is {type(items[bad]).__name__}, '
-                            f'not str (a list of text is all str)')
-        parts = [s.encode("utf-8") for s in items]
-    elif kind == "bytes":
-        parts = [bytes(b) for b in items]
     if kind != "arrays":
-        lengths = np.fromiter(map(len, parts), dtype=np.uint64, count=len(parts))
-        values = np.frombuffer(b"".join(parts), dtype=np.uint8)
+        code, values, offsets, _, bad = _mmarr.text_encode(items, _KINDS[kind], False, None)
+        if bad >= 0:
+            raise text_error(f'ragged item "{name}"', items[bad], bad, kind)
+        return values, offsets, code
+    arrays = [np.asarray(a, dtype=dtype) for a in items]
+    if not arrays:
+        arrays = [np.empty(0, dtype=dtype if dtype is not None else np.float64)]
+        lengths = np.zeros(0, dtype=np.uint64)
     else:
-        arrays = [np.asarray(a, dtype=dtype) for a in items]
-        if not arrays:
-            arrays = [np.empty(0, dtype=dtype if dtype is not None else np.float64)]
-            lengths = np.zeros(0, dtype=np.uint64)
-        else:
-            lengths = None
-        dt, inner = arrays[0].dtype, arrays[0].shape[1:]
-        for k, a in enumerate(arrays):
-            if a.ndim == 0 or a.dtype != dt or a.shape[1:] != inner:
-                raise ValueError(
-                    f'ragged item "{name}": item {k} is a {a.ndim}-d {a.dtype} array of shape '
-                    f'{a.shape}; every item must have at least one dimension, the dtype {dt} '
-                    f'and the inner shape {inner} of item 0 (pass dtype= to convert)')
-        if lengths is None:
-            lengths = np.fromiter((len(a) for a in arrays), dtype=np.uint64, count=len(arrays))
-        values = np.concatenate(arrays) if len(arrays) > 1 else np.ascontiguousarray(arrays[0])
+        lengths = None
+    dt, inner = arrays[0].dtype, arrays[0].shape[1:]
+    for k, a in enumerate(arrays):
+        if a.ndim == 0 or a.dtype != dt or a.shape[1:] != inner:
+            raise ValueError(
+                f'ragged item "{name}": item {k} is a {a.ndim}-d {a.dtype} array of shape '
+                f'{a.shape}; every item must have at least one dimension, the dtype {dt} '
+                f'and the inner shape {inner} of item 0 (pass dtype= to convert)')
+    if lengths is None:
+        lengths = np.fromiter((len(a) for a in arrays), dtype=np.uint64, count=len(arrays))
+    values = np.concatenate(arrays) if len(arrays) > 1 else np.ascontiguousarray(arrays[0])
     offsets = np.zeros(len(lengths) + 1, dtype=np.uint64)
     np.cumsum(lengths, out=offsets[1:])
     return values, offsets, _KINDS[kind]
+
+
+def text_error(what, item, index, kind):
+    """The exception for item `index` of a text list that text_encode() refused."""
+    if isinstance(item, str) and kind == "str":
+        return ValueError(f"{what}: item {index} cannot be stored as UTF-8 text (it holds a "
+                          f"lone surrogate: {item!r:.60})")
+    want = "str" if kind == "str" else "bytes, bytearray or memoryview"
+    return TypeError(f"{what}: item {index} is {type(item).__name__}, not {want} (a list of "
+                     f"{kind} holds {kind} only)")
 
 
 def kind_name(code):

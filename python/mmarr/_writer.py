@@ -127,7 +127,11 @@ class Writer:
         values under `name`, the offsets under `name + "/offsets"`. Read back as a Ragged.
         kind: "arrays", "str" or "bytes" (default: from the first item; needed for an empty
         list); dtype: convert array items to it; compress: applies to the values."""
-        values, offsets, code = encode(name, items, kind, dtype)
+        self._add_ragged(name, *encode(name, items, kind, dtype), metadata=metadata,
+                         compress=compress)
+
+    def _add_ragged(self, name, values, offsets, code, metadata=None, compress=_WRITER_DEFAULT):
+        """add_ragged() of items already encoded: values, uint64 offsets, kind code."""
         self.add(name, values, metadata=metadata, compress=compress)
         self.add(name + OFFSETS_SUFFIX, offsets, compress=None)
         self._w.ragged(name, name + OFFSETS_SUFFIX, code)

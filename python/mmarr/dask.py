@@ -27,6 +27,7 @@ from dask.blockwise import blockwise
 from dask.highlevelgraph import HighLevelGraph
 from dask.layers import ArraySliceDep
 
+from . import _mmarr
 from ._file import File
 from ._mmarr import Error, FileChangedError
 from ._pickle import MappedArray, _handle_for, _mapping_of, _same_data, origin_path
@@ -66,25 +67,7 @@ def _small_page_tmpfs(path):
     the process's own, which gets transparent huge pages) beat mapping."""
     dev = os.stat(path).st_dev
     if dev not in _SMALL_PAGES:
-        small = False
-        try:
-            with open("/proc/self/mountinfo") as m:
-                for line in m:
-                    pre, _, post = line.partition(" - ")
-                    f = pre.split()
-                    if f[2] != f"{os.major(dev)}:{os.minor(dev)}":
-                        continue
-                    fstype, _, opts = (post.split() + ["", "", ""])[:3]
-                    small = fstype == "tmpfs" and not any(
-                        o.startswith("huge=") and o not in ("huge=never", "huge=deny")
-                        for o in opts.split(","))
-                    break
-            if small:
-                with open("/sys/kernel/mm/transparent_hugepage/shmem_enabled") as t:
-                    small = "[force]" not in t.read()
-        except OSError:
-            pass
-        _SMALL_PAGES[dev] = small
+        _SMALL_PAGES[dev] = _mmarr.pages_of(path)[0] == _mmarr.PAGES_SMALL_SHMEM
     return _SMALL_PAGES[dev]
 
 

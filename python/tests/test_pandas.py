@@ -110,3 +110,25 @@ def test_pandas__import_mmarr_does_not_import_pandas(saved):
     code = ("import sys, mmarr; f = mmarr.open(sys.argv[1]); f['plain']; f.keys(); "
             "assert 'pandas' not in sys.modules, 'pandas imported'")
     subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+
+
+def test_pandas__chosen_columns_and_text(saved, shm):
+    path, f, frames = saved
+    df = frames["df"]
+    part = f.frame("df", columns=["i", "s", 7])
+    assert_frame_equal(part, df[["i", "s", 7]])
+    assert np.shares_memory(part["i"].to_numpy(), f["df/1"])
+    assert_frame_equal(f.frame("ser", columns=["v"]), frames["ser"].to_frame())
+    with pytest.raises(KeyError, match=r"has no column .*nope"):
+        f.frame("df", columns=["i", "nope"])
+    with pytest.raises(TypeError, match="list of column names"):
+        f.frame("df", columns="i")
+    # NaN and pd.NA are missing values too; equal short strings share one object when read
+    odd = pd.DataFrame({"o": ["a", np.nan, pd.NA, None, "a"] * 3})
+    mmarr.save(shm / "o.mmarr", {"o": odd}, sync=False)
+    back = mmarr.open(shm / "o.mmarr")["o"]
+    assert_frame_equal(back, odd.fillna(np.nan).replace({np.nan: None}))
+    col = back["o"].to_numpy()
+    assert col[0] is col[4] and col[1] is None
+    with pytest.raises(TypeError, match=r"column 'o': an object column holds bytes .*row 1"):
+        mmarr.save(shm / "x.mmarr", {"d": pd.DataFrame({"o": ["a", b"b"]})})

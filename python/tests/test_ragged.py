@@ -169,3 +169,46 @@ def test_ragged__share_and_shared_items(shm):
     with mmarr.share({"a": ARRAYS[:5], "w": WORDS}, dir=shm) as s:
         assert isinstance(s["a"], mmarr.Ragged) and s["w"].tolist() == WORDS
         assert len(pickle.dumps(s["a"])) < 1000
+
+
+def test_ragged__text_in_bulk(shm):
+    """tolist()/decode() of text items in one call into C: equal items, short equal ones
+    sharing an object, the mask, refusals naming the item."""
+    words = ["ab", "", "é€😀", "ab", "x" * 100, "x" * 100, "ab"]
+    raw = [b"\x00\xff", b"", bytearray(b"zz"), memoryview(b"qq")]
+    path = shm / "t.mmarr"
+    mmarr.save(path, {"w": words, "b": raw, "a": [np.arange(2)]}, sync=False)
+    with mmarr.open(path) as f:
+        w = f["w"]
+        got = w.tolist()
+        assert got == words and got[0] is got[3] is got[6] and got[4] is not got[5]
+        assert f["b"].tolist() == [b"\x00\xff", b"", b"zz", b"qq"]
+        assert w[1:4].tolist() == words[1:4] and w[2:2].tolist() == []
+        masked = w.decode(np.array([0, 1, 0, 0, 0, 0, 1], bool), "NA")
+        assert masked.dtype == object and masked.tolist() == ["ab", "NA", *words[2:6], "NA"]
+        with pytest.raises(TypeError, match="1-d bool array of 7"):
+            w.decode(np.zeros(3, bool))
+        with pytest.raises(TypeError, match="for text items"):
+            f["a"].decode()
+    with pytest.raises(ValueError, match=r"item 1 cannot be stored as UTF-8 .*surrogate"):
+        mmarr.save(path, {"w": ["a", "\ud800"]})
+    with pytest.raises(TypeError, match="item 2 is NoneType, not str"):
+        mmarr.save(path, {"w": ["a", "b", None]})
+    with pytest.raises(TypeError, match="item 1 is str, not bytes"):
+        mmarr.save(path, {"w": [b"a", "b"]})
+
+
+def test_ragged__text_decode_checks_every_offset(shm):
+    path = shm / "d.mmarr"
+    mmarr.save(path, {"w": ["ab", "cd", "éf"]})
+    _damage(path, "w", 2, 1)   # item 1 ends before it starts
+    with mmarr.open(path) as f:
+        with pytest.raises(ValueError, match=r"'w': item 1: offsets 2\.\.1 outside"):
+            f["w"].tolist()
+    _damage(path, "w", 2, 4)
+    with open(path, "r+b") as fh:   # break the UTF-8 of "é"
+        fh.seek(mmarr.open(path).info("w")["offset"] + 4)
+        fh.write(b"\xc3\x28")
+    with mmarr.open(path) as f:
+        with pytest.raises(ValueError, match=r"'w': item 2 is not valid UTF-8"):
+            f["w"].tolist()

@@ -233,7 +233,8 @@ TOP_KEYS = {"schema_version", "file", "format_version", "format_major", "format_
             "file_size", "alignment", "generation", "index_offset", "index_size",
             "index_checksum", "identity",
             "required_features", "optional_features", "checksums_stale",
-            "inactive_slot_damaged", "array_count", "metadata", "arrays"}
+            "inactive_slot_damaged", "array_count", "mapping", "mapping_fs_type",
+            "mapping_mount_point", "metadata", "arrays"}
 ARRAY_KEYS = {"index", "name", "dtype", "kind", "itemsize", "shape", "strides", "order", "tier",
               "offset", "stored_bytes", "raw_bytes", "ratio", "checksum", "packed", "metadata"}
 COLD_KEYS = {"chunk_size", "chunk_count", "level", "shuffle"}
@@ -252,6 +253,8 @@ def test_json_file_facts(sample, doc):
     assert doc["required_features"] == 1  # COLD_ZSTD (spec.md §5): there is a cold array
     assert doc["checksums_stale"] is False
     assert doc["array_count"] == len(SAMPLE) == len(doc["arrays"])
+    assert doc["mapping"] in ("unknown", "tmpfs_small_pages", "tmpfs_huge_pages", "page_cache")
+    assert str(sample).startswith(doc["mapping_mount_point"])
     assert doc["metadata"] == FILE_META
     assert doc["index_offset"] + doc["index_size"] <= doc["file_size"]
     with open(sample, "rb") as f:  # the content identity, from the bytes (spec.md §11.3)
@@ -702,3 +705,22 @@ def test_ragged_items_are_listed_as_items():
     assert roles["text/offsets"]["role"] == "offsets" and roles["text/offsets"]["item"] == "text"
     assert roles["blobs"]["kind"] == "bytes" and roles["text"]["kind"] == "str"
     run("--verify", RAGGED, rc=0)
+
+
+def test_mapping_on_tmpfs(sample):
+    """/dev/shm is a tmpfs: mmarr-info says which pages back it, and how to avoid 4 KiB ones."""
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("no /dev/shm")
+    path = f"/dev/shm/mmarr-test-mapping-{os.getpid()}.mmarr"
+    shutil.copy(sample, path)
+    try:
+        d = info_json(path)
+        _, text, _ = run(path, rc=0)
+    finally:
+        os.unlink(path)
+    assert d["mapping_fs_type"] == "tmpfs" and d["mapping_mount_point"] == "/dev/shm"
+    assert d["mapping"] in ("tmpfs_small_pages", "tmpfs_huge_pages")
+    line = next(x for x in text.splitlines() if x.startswith("mapping:"))
+    assert "tmpfs at /dev/shm" in line
+    if d["mapping"] == "tmpfs_small_pages":
+        assert "4 KiB pages" in line and "huge=within_size" in text
