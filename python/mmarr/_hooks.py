@@ -7,7 +7,6 @@ fn() now if `name` is already imported, else right after its import completes: a
 sys.meta_path wraps that one module's loader, then removes itself. Errors in fn are reported
 as warnings, never raised into the importing code.
 """
-import importlib.abc
 import sys
 import warnings
 
@@ -20,7 +19,7 @@ def _run(name, fn):
                       stacklevel=2)
 
 
-class _Loader(importlib.abc.Loader):
+class _Loader:  # the loader protocol (no importlib.abc: it costs ms to import)
     def __init__(self, loader, name, fns):
         self._loader, self._name, self._fns = loader, name, fns
 
@@ -33,7 +32,7 @@ class _Loader(importlib.abc.Loader):
             _run(self._name, fn)
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:  # the meta path finder protocol
     def __init__(self):
         self.pending = {}  # module name -> functions to run after its import
 

@@ -9,8 +9,6 @@ convention docs/pandas.md states. Numbers, bools, datetimes and timedeltas are o
 categoricals are codes plus categories (themselves a column); text is a ragged UTF-8 item;
 nullable integer/boolean/float columns are values plus a bool mask; the index is a range, or
 stored columns (one per level)."""
-import json
-
 import numpy as np
 
 from . import _mmarr, _ragged
@@ -28,6 +26,7 @@ def is_pandas(obj):
 
 
 def _json_name(what, name):
+    import json
     try:
         json.dumps(name)
     except TypeError:
@@ -136,11 +135,13 @@ def write(writer, name, obj):
             "rows": len(frame), "columns": columns, "index": fw.index(frame.index),
             "columns_name": _json_name(f'frame "{name}": columns name', frame.columns.name),
             "arrays": fw.arrays}
+    import json
     writer.set_metadata(FRAME_KEY + name, json.dumps(desc, ensure_ascii=False))
 
 
 def frames(metadata):
     """{frame name: description} from a file's metadata."""
+    import json
     return {k[len(FRAME_KEY):]: json.loads(v) for k, v in metadata.items()
             if k.startswith(FRAME_KEY)}
 

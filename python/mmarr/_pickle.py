@@ -195,7 +195,7 @@ def _staged_path(path, ident):
     try:
         local = _stage._stage(path, stage_dir, expect=ident)[0]
     except (OSError, _mmarr.Error) as e:
-        _stage.log.warning("mmarr: mapping %s from its shared path: %s", path, e)
+        _stage.log().warning("mmarr: mapping %s from its shared path: %s", path, e)
         local = None
     _stage_memo[key] = local
     return local

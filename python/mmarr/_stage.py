@@ -20,15 +20,16 @@ fails, with a warning that says why.
 """
 import errno
 import fcntl
-import logging
 import os
-import secrets
 import time
 
 from . import _mmarr
 from ._mmarr import FileChangedError
 
-log = logging.getLogger("mmarr")
+def log():
+    """The "mmarr" logger (logging is imported when first needed, not by import mmarr)."""
+    import logging
+    return logging.getLogger("mmarr")
 
 ENV = "MMARR_STAGE_DIR"
 _IDENTITY_FIELDS = ("generation", "file_size", "index_offset", "index_size", "index_checksum")
@@ -156,8 +157,8 @@ def _copy_verified(src, ident, dest_dir, final, dfd, verify):
     if free < size:
         raise StagingError(errno.ENOSPC, f"cannot stage {src} into {dest_dir}: it needs "
                            f"{format_size(size)} ({size} bytes), {format_size(free)} free")
-    tmp = os.path.join(dest_dir, f".{os.path.basename(final)}.{secrets.token_hex(4)}.tmp")
-    log.info("staging %s (%s) into %s", src, format_size(size), dest_dir)
+    tmp = os.path.join(dest_dir, f".{os.path.basename(final)}.{os.urandom(4).hex()}.tmp")
+    log().info("staging %s (%s) into %s", src, format_size(size), dest_dir)
     t0 = time.monotonic()
     try:
         _copy(src, tmp, size)
@@ -179,7 +180,7 @@ def _copy_verified(src, ident, dest_dir, final, dfd, verify):
         _unlink_quietly(tmp)
         raise
     dt = time.monotonic() - t0
-    log.info("staged %s as %s in %.1f s (%.0f MB/s)", src, final, dt, size / 1e6 / max(dt, 1e-9))
+    log().info("staged %s as %s in %.1f s (%.0f MB/s)", src, final, dt, size / 1e6 / max(dt, 1e-9))
 
 
 def _copy(src, tmp, size):
