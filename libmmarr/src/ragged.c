@@ -208,7 +208,7 @@ static bool utf8_text_ok(const unsigned char *s, uint64_t n)
 
 mmarr_err mm_ragged_verify(const mmarr_file *f, size_t index, mmarr_error *e)
 {
-    uint64_t k;
+    uint64_t k = 0;
     if (values_record(f, index, &k, "verify", e) != MMARR_OK)
         return MMARR_OK; /* a plain array, or offsets: nothing more to check */
     MM_TRY(scan_offsets(f, k, e));
@@ -265,7 +265,7 @@ mmarr_err mmarr_file_ragged_item(mmarr_file *f, size_t index, uint64_t i, uint64
                                  uint64_t *stop, mmarr_error *err)
 {
     mmarr_error e;
-    uint64_t k;
+    uint64_t k = 0;
     mmarr_err rc = values_record(f, index, &k, "mmarr_file_ragged_item", &e);
     if (rc == MMARR_OK) {
         const mmarr_disk_ragged *r = &f->ragged[k];
