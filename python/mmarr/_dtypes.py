@@ -45,12 +45,24 @@ def _refuse_objects(what, dt):
             f"df.to_records(index=False, column_dtypes={{'col': 'S16'}})")
 
 
+_TEXTS = {}  # dtype -> its text, for the dtypes met so far (a file of many arrays has few)
+
+
 def dtype_text(dtype):
     """The canonical text (spec.md §8) under which a numpy dtype is stored.
 
     Raises TypeError for what the format cannot hold exactly: object fields, field titles,
     overlapping or out-of-order fields, platform long doubles."""
-    dt = np.dtype(dtype)
+    dt = dtype if type(dtype) is np.dtype or isinstance(dtype, np.dtype) else np.dtype(dtype)
+    text = _TEXTS.get(dt)
+    if text is None:
+        text = _dtype_text(dt)
+        if len(_TEXTS) < 1024:
+            _TEXTS[dt] = text
+    return text
+
+
+def _dtype_text(dt):
     _refuse_objects("dtype", dt)
     if dt.name in _ML_NAMES and getattr(dt.type, "__module__", "").startswith("ml_dtypes"):
         return dt.name

@@ -204,12 +204,16 @@ class File(collections.abc.Mapping):
         numpy cannot express (bfloat16, float8_* without ml_dtypes): .view(np.uint16) etc."""
         return self._handle().get(name, MappedArray, 2)
 
-    def read(self, name, rows=None, *, raw=False):
-        """Copy rows of an array (along its first axis) into a new ndarray.
+    def read(self, name, rows=None, *, raw=False, out=None):
+        """Copy rows of an array (along its first axis) into a new ndarray, or into `out`.
 
         rows: None (all), a slice, (start, stop), or an int (one row, first axis dropped).
         Hot or cold: for a cold C-order array only the chunks holding the rows are
-        decompressed (Fortran-order arrays with 2+ dimensions are read whole, then sliced)."""
+        decompressed (Fortran-order arrays with 2+ dimensions are read whole, then sliced).
+        Hot bytes are copied by the kernel (pread), not through the mapping.
+        out: a writable C-contiguous ndarray of the rows' shape and the array's dtype to read
+        into (rows of step 1; C order or 1-d): no allocation, as a loop reading slice after
+        slice into one buffer wants. Returns out."""
         h, i = self._index(name)
         info = h.info(i)
         dt = np.dtype((np.void, info["itemsize"])) if raw else h.descr(i)
@@ -234,6 +238,8 @@ class File(collections.abc.Mapping):
             if not -n <= r < n:
                 raise IndexError(f'row {r} out of range for array "{name}" of {n} rows')
             sel, single = range(r % n, r % n + 1), True
+        if out is not None:
+            return self._read_into(h, i, name, dt, shape, fortran, sel, single, out)
         if fortran and len(shape) > 1:
             whole = np.empty(shape, dt, order="F")
             h.read(i, 0, whole)
@@ -250,6 +256,23 @@ class File(collections.abc.Mapping):
             return buf[0:0]
         out = buf[sel[0] - lo::sel.step][:len(sel)]
         return out if sel.step == 1 else np.ascontiguousarray(out)
+
+    @staticmethod
+    def _read_into(h, i, name, dt, shape, fortran, sel, single, out):
+        want = tuple(shape[1:]) if single else (len(sel),) + tuple(shape[1:])
+        if fortran and len(shape) > 1 or (len(sel) > 1 and sel.step != 1):
+            raise ValueError(f'read(out=): array "{name}": only rows of step 1 of a C-order '
+                             f'(or 1-d) array can be read into a buffer')
+        if (not isinstance(out, np.ndarray) or out.dtype != dt or out.shape != want or
+                not out.flags.c_contiguous or not out.flags.writeable):
+            got = (f"{type(out).__name__} {getattr(out, 'dtype', '')} "
+                   f"{getattr(out, 'shape', '')}")
+            raise ValueError(f'read(out=): array "{name}": out must be a writable C-contiguous '
+                             f'ndarray of dtype {dt} and shape {want}, not {got}')
+        if sel:
+            row_bytes = dt.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+            h.read(i, sel[0] * row_bytes, out)
+        return out
 
     def write(self, name, data, start=0):
         """Copy `data` into rows [start, start + len(data)) of a hot array of an "r+" file,

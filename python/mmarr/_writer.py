@@ -391,9 +391,19 @@ def save(path, arrays, *, metadata=None, array_metadata=None, compress=None, **o
     options: as for Writer (alignment, pack_threshold, replace, sync)."""
     pairs = named_arrays(arrays, "save")
     array_metadata = array_metadata or {}
-    unknown = set(array_metadata) - {name for name, _ in pairs}
-    if unknown:
-        raise KeyError(f"array_metadata names arrays that are not saved: {sorted(unknown)}")
+    if array_metadata:
+        unknown = set(array_metadata) - {name for name, _ in pairs}
+        if unknown:
+            raise KeyError(f"array_metadata names arrays that are not saved: "
+                           f"{sorted(unknown)}")
     with Writer(path, metadata=metadata, compress=compress, **options) as w:
+        c = _compress_tuple(w._compress)
         for name, a in pairs:
-            w.put(name, a, metadata=array_metadata.get(name))
+            if type(a) is np.ndarray and not a.dtype.hasobject and name not in array_metadata:
+                # the common case, without put()'s and add()'s argument handling: a file of
+                # 100,000 small arrays is written ~2x faster
+                if not (a.flags.c_contiguous or a.flags.f_contiguous):
+                    a = np.ascontiguousarray(a)
+                w._w.add(name, dtype_text(a.dtype), a, c)
+            else:
+                w.put(name, a, metadata=array_metadata.get(name))

@@ -170,3 +170,26 @@ def test_zero_copy__views_never_reinterpret_bytes_as_objects(shm):
         v = h.view(0, np.dtype("<i8"), mmarr.MappedArray, offset=24, shape=(4,),
                    strides=(-8,))
         assert list(v) == [3, 2, 1, 0]
+
+
+def test_read_into_a_buffer(tmp_path):
+    x = np.arange(60, dtype="<i4").reshape(20, 3)
+    path = tmp_path / "r.mmarr"
+    mmarr.save(path, {"x": x})
+    mmarr.save(tmp_path / "c.mmarr", {"c": x}, compress=3)
+    with mmarr.open(path) as f, mmarr.open(tmp_path / "c.mmarr") as fc:
+        buf = np.empty((5, 3), "<i4")
+        assert f.read("x", rows=(4, 9), out=buf) is buf and np.array_equal(buf, x[4:9])
+        assert np.array_equal(fc.read("c", rows=slice(10, 15), out=buf), x[10:15])
+        row = np.empty(3, "<i4")
+        assert np.array_equal(f.read("x", rows=-1, out=row), x[-1])
+        empty = np.empty((0, 3), "<i4")
+        assert f.read("x", rows=(7, 7), out=empty).shape == (0, 3)
+        for bad in (np.empty((4, 3), "<i4"), np.empty((5, 3), "<i8"),
+                    np.empty((3, 5), "<i4").T, np.empty((5, 3), "<i4")[::1].view()):
+            if bad.flags.c_contiguous and bad.shape == (5, 3) and bad.dtype == "<i4":
+                bad.flags.writeable = False
+            with pytest.raises(ValueError, match=r'read\(out=\): array "x": out must be'):
+                f.read("x", rows=(4, 9), out=bad)
+        with pytest.raises(ValueError, match="step 1"):
+            f.read("x", rows=slice(0, 10, 2), out=buf)
