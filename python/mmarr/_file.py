@@ -79,6 +79,7 @@ class File(collections.abc.Mapping):
         self._frames = {}  # {frame name: description} (_pandas.py)
         self._parts = ()  # arrays that are parts of an item: ragged offsets, frame columns
         self._firsts = {}  # {first array of a frame: the frame's name}, for keys()
+        self._geo = {}  # {array number: (itemsize, shape, order)}, for read and write
 
     def _ragged_items(self):
         if self._rag is None:
@@ -215,9 +216,9 @@ class File(collections.abc.Mapping):
         into (rows of step 1; C order or 1-d): no allocation, as a loop reading slice after
         slice into one buffer wants. Returns out."""
         h, i = self._index(name)
-        info = h.info(i)
-        dt = np.dtype((np.void, info["itemsize"])) if raw else h.descr(i)
-        shape, fortran = info["shape"], info["order"] == "F"
+        itemsize, shape, order = self._geometry(h, i)
+        dt = np.dtype((np.void, itemsize)) if raw else h.descr(i)
+        fortran = order == "F"
         if not shape:
             if rows is not None:
                 raise IndexError(f'array "{name}" is 0-d: it has no rows')
@@ -248,7 +249,7 @@ class File(collections.abc.Mapping):
             lo = min(sel[0], sel[-1]) if sel else 0
             hi = max(sel[0], sel[-1]) + 1 if sel else 0
             buf = np.empty((hi - lo,) + tuple(shape[1:]), dt)
-            row_bytes = dt.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+            row_bytes = dt.itemsize * math.prod(shape[1:])
             h.read(i, lo * row_bytes, buf)
         if single:
             return buf[sel[0] - lo]
@@ -270,7 +271,7 @@ class File(collections.abc.Mapping):
             raise ValueError(f'read(out=): array "{name}": out must be a writable C-contiguous '
                              f'ndarray of dtype {dt} and shape {want}, not {got}')
         if sel:
-            row_bytes = dt.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+            row_bytes = dt.itemsize * math.prod(shape[1:])
             h.read(i, sel[0] * row_bytes, out)
         return out
 
@@ -284,9 +285,8 @@ class File(collections.abc.Mapping):
         only, when they have 2+ dimensions (a Fortran-order array's rows are not contiguous:
         assign through f[name] instead)."""
         h, i = self._index(name)
-        info = h.info(i)
-        shape = tuple(info["shape"])
-        if info["order"] == "F" and len(shape) > 1:
+        _, shape, order = self._geometry(h, i)
+        if order == "F" and len(shape) > 1:
             raise ValueError(f'array "{name}" is in Fortran order: its rows are not '
                              f'contiguous; assign through f["{name}"][...] instead')
         block = np.asarray(np.asarray(data).astype(h.descr(i), copy=False), order="C")
@@ -314,6 +314,14 @@ class File(collections.abc.Mapping):
         """An array's metadata: a new dict of str -> str."""
         h, i = self._index(name)
         return h.array_meta(i)
+
+    def _geometry(self, h, i):
+        """(itemsize, shape tuple, order) of array number i: fixed for the handle's life."""
+        g = self._geo.get(i)
+        if g is None:
+            info = h.info(i)
+            g = self._geo[i] = (info["itemsize"], tuple(info["shape"]), info["order"])
+        return g
 
     def info(self, name=None):
         """File facts (dict), or one array's (dtype text, shape, order, storage, nbytes,
