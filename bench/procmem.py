@@ -7,10 +7,13 @@ processes that map it); USS counts the pages only this process maps (copies, but
 pages no other process happens to map). pss_anon is the anonymous part (heaps; copy-on-write
 copies land there), pss_file the page cache of mapped files, pss_shmem tmpfs and shared
 memory (an mmarr file on /dev/shm)."""
+import importlib.util
+import json
 import os
 import platform
 import re
 import statistics
+import sys
 import threading
 
 FIELDS = ("Rss", "Pss", "Pss_Anon", "Pss_File", "Pss_Shmem", "Private_Clean", "Private_Dirty")
@@ -96,6 +99,24 @@ def machine(**versions):
     for name, v in versions.items():
         out[name] = v if isinstance(v, str) else getattr(v, "__version__", "?")
     return out
+
+
+def require(prog, *modules):
+    """Exit with 77 (ctest's "skipped") naming the modules of `modules` that cannot be
+    imported: a smoke run on a machine without them is skipped, not failed."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"{prog}: skipped, missing {', '.join(missing)}", file=sys.stderr)
+        sys.exit(77)
+
+
+def write_results(out, markdown, data):
+    """out/results.md (the report) and out/results.json (every run, as `data` holds them)."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.md"), "w") as fp:
+        fp.write(markdown)
+    with open(os.path.join(out, "results.json"), "w") as fp:
+        json.dump(data, fp, indent=1)
 
 
 def median_range(values, scale=1.0, fmt="{:,.0f}"):

@@ -73,21 +73,17 @@ import sys
 import time
 import warnings
 
-try:
-    import numpy as np
-    import pandas as pd
-    import psutil
-
-    import mmarr
-except ImportError as e:  # ctest's bench_frames_smoke: a skip, not a failure
-    if __name__ == "__main__":
-        print(f"bench_frames: skipped, {e}", file=sys.stderr)
-        sys.exit(77)
-    raise
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import procmem  # noqa: E402  (bench/procmem.py)
 from procmem import Sampler, median_range, rollup  # noqa: E402
+
+if __name__ == "__main__":  # ctest's bench_frames_smoke: skipped, not failed, without them
+    procmem.require("bench_frames", "numpy", "pandas", "psutil", "mmarr")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import psutil  # noqa: E402
+
+import mmarr  # noqa: E402
 
 NUMERIC = ("price", "qty")  # the columns part 2 sums (and part 1's "open+sum")
 TEXT = ("sym", "note")
@@ -827,11 +823,7 @@ def main():
     args = parse_args()
     warnings.filterwarnings("ignore", message="This DataLoader will create")  # > CPU count
     if 3 in args.parts and not args.profile:
-        try:
-            import torch  # noqa: F401  (machine() and part 3)
-        except ImportError as e:
-            print(f"bench_frames: skipped, {e}", file=sys.stderr)
-            sys.exit(77)
+        procmem.require("bench_frames", "torch")  # (machine() and part 3)
     if args.child:
         p3_child(args)
         return
@@ -888,14 +880,10 @@ def main():
                 pass  # not empty: not ours alone
     text = report(args, info, runs, p3info)
     print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.md"), "w") as fp:
-        fp.write(text)
-    with open(os.path.join(args.out, "results.json"), "w") as fp:
-        json.dump({"args": {k: (sorted(v) if isinstance(v, set) else v)
-                            for k, v in vars(args).items() if k != "child"},
-                   "machine": machine(), "frame": info, "part3": p3info, "runs": runs},
-                  fp, indent=1)
+    procmem.write_results(args.out, text, {
+        "args": {k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(args).items()
+                 if k != "child"},
+        "machine": machine(), "frame": info, "part3": p3info, "runs": runs})
     if os.path.exists(os.path.join(args.out, "partial.json")):
         os.unlink(os.path.join(args.out, "partial.json"))
     log(f"written to {args.out}")

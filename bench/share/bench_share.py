@@ -41,7 +41,6 @@ Writes results.md and results.json to --out (default bench/share/results-<date>/
 --smoke: 16 MiB, 2 workers, 1 round, 2,000 arrays: every result checked, nothing compared."""
 import argparse
 import datetime
-import json
 import multiprocessing as mp
 import os
 import statistics
@@ -433,10 +432,7 @@ def parse_args(argv=None):
 
 def main():
     args = parse_args()
-    missing = [m for m in ("h5py", "zarr", "psutil") if not _importable(m)]
-    if missing:
-        print(f"bench_share: skipped, missing {', '.join(missing)}", file=sys.stderr)
-        sys.exit(77)
+    procmem.require("bench_share", "h5py", "zarr", "psutil")
     import h5py
     import zarr
     mach = procmem.machine(mmarr=mmarr, h5py=h5py, zarr=zarr)
@@ -451,17 +447,8 @@ def main():
             runs += fn(args)
     text = report(args, runs, mach)
     print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.md"), "w") as fp:
-        fp.write(text)
-    with open(os.path.join(args.out, "results.json"), "w") as fp:
-        json.dump({"args": vars(args), "machine": mach, "runs": runs}, fp, indent=1)
+    procmem.write_results(args.out, text, {"args": vars(args), "machine": mach, "runs": runs})
     log(f"written to {args.out}")
-
-
-def _importable(name):
-    import importlib.util
-    return importlib.util.find_spec(name) is not None
 
 
 if __name__ == "__main__":

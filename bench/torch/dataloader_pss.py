@@ -48,16 +48,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import procmem  # noqa: E402  (bench/procmem.py)
 from procmem import Sampler, median_range  # noqa: E402
 
-try:
-    import torch
-    from torch.utils.data import DataLoader, Dataset
+if __name__ == "__main__":  # ctest's bench_torch_smoke: skipped, not failed, without them
+    procmem.require("dataloader_pss", "torch", "mmarr")
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-    import mmarr
-except ImportError as e:  # ctest's bench_torch_smoke: a skip, not a failure
-    if __name__ == "__main__":
-        print(f"dataloader_pss: skipped, {e}", file=sys.stderr)
-        sys.exit(77)
-    raise
+import mmarr  # noqa: E402
 
 SHAPE = (3, 32, 32)  # one image: 3072 bytes
 ITEM_BYTES = int(np.prod(SHAPE))
@@ -320,13 +316,10 @@ SAME = ("size", "workers", "batch_size", "repeats", "warmups")  # what --resume 
 
 def write_results(args, runs):
     """results.md and results.json in DIR, for the configurations run so far."""
-    os.makedirs(args.out, exist_ok=True)
     table = summarize(args, runs)
-    with open(os.path.join(args.out, "results.md"), "w") as fp:
-        fp.write(table)
-    with open(os.path.join(args.out, "results.json"), "w") as fp:
-        json.dump({"args": {k: v for k, v in vars(args).items() if k not in KEEP_OUT},
-                   "machine": machine(), "item_shape": SHAPE, "runs": runs}, fp, indent=1)
+    procmem.write_results(args.out, table, {
+        "args": {k: v for k, v in vars(args).items() if k not in KEEP_OUT},
+        "machine": machine(), "item_shape": SHAPE, "runs": runs})
     return table
 
 

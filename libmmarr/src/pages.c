@@ -105,6 +105,12 @@ mmarr_err mmarr_pages_of(const char *path, mmarr_pages_info *out, mmarr_error *e
     char line[4096], best_opts[1024] = "";
     size_t best = 0;
     while (fgets(line, sizeof line, fp)) {
+        if (!strchr(line, '\n') && !feof(fp)) { /* longer than line: skip the whole entry */
+            int c;
+            while ((c = fgetc(fp)) != EOF && c != '\n')
+                ;
+            continue;
+        }
         /* id parent major:minor root mount-point options [optional...] - type source super */
         char *fields[6] = {0}, *save = NULL, *tok = strtok_r(line, " \n", &save);
         int nf = 0;

@@ -75,10 +75,11 @@ static void utf8_put(PyObject *s, char *out)
     }
 }
 
-/* Whether v is a missing value: None, the caller's `na` (e.g. pandas.NA) or a float NaN. */
+/* Whether v is a missing value: None (or NULL, which an object ndarray's slot may hold and
+ * numpy reads as None), the caller's `na` (e.g. pandas.NA) or a float NaN. */
 static int is_missing(PyObject *v, PyObject *na)
 {
-    return v == Py_None || (na != Py_None && v == na) ||
+    return !v || v == Py_None || (na != Py_None && v == na) ||
            (PyFloat_Check(v) && isnan(PyFloat_AS_DOUBLE(v)));
 }
 
@@ -109,6 +110,8 @@ static int bytes_of(PyObject *v, const char **p, Py_ssize_t *n, Py_buffer *view)
 /* Byte size of item v of kind `kind`, or -1 if v does not fit the kind. */
 static Py_ssize_t item_size(PyObject *v, unsigned kind)
 {
+    if (!v)
+        return -1;
     if (kind == MMARR_RAGGED_UTF8)
         return PyUnicode_Check(v) ? utf8_size(v) : -1;
     const char *p;
@@ -137,17 +140,30 @@ static PyObject *text_encode(PyObject *mod, PyObject *args)
     int kind_arg, missing_ok;
     if (!PyArg_ParseTuple(args, "OipO:text_encode", &items, &kind_arg, &missing_ok, &na))
         return NULL;
-    PyObject *seq = PySequence_Fast(items, "text_encode(): items must be a sequence");
-    if (!seq)
-        return NULL;
-    const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **it = PySequence_Fast_ITEMS(seq);
+    /* a 1-d contiguous object ndarray (a pandas column) is read in place; other sequences
+     * through a list or tuple */
+    PyObject *seq;
+    Py_ssize_t n;
+    PyObject **it;
+    if (PyArray_Check(items) && PyArray_TYPE((PyArrayObject *)items) == NPY_OBJECT &&
+        PyArray_NDIM((PyArrayObject *)items) == 1 &&
+        PyArray_IS_C_CONTIGUOUS((PyArrayObject *)items)) {
+        seq = Py_NewRef(items);
+        n = (Py_ssize_t)PyArray_DIM((PyArrayObject *)items, 0);
+        it = (PyObject **)PyArray_DATA((PyArrayObject *)items);
+    } else {
+        seq = PySequence_Fast(items, "text_encode(): items must be a sequence");
+        if (!seq)
+            return NULL;
+        n = PySequence_Fast_GET_SIZE(seq);
+        it = PySequence_Fast_ITEMS(seq);
+    }
     PyObject *values = NULL, *offsets = NULL, *mask = NULL, *out = NULL;
     unsigned kind = kind_arg < 0 ? MMARR_RAGGED_UTF8 : (unsigned)kind_arg;
     if (kind_arg < 0) {
         for (Py_ssize_t i = 0; i < n; i++)
             if (!(missing_ok && is_missing(it[i], na))) {
-                kind = PyUnicode_Check(it[i]) ? MMARR_RAGGED_UTF8 : MMARR_RAGGED_BYTES;
+                kind = it[i] && PyUnicode_Check(it[i]) ? MMARR_RAGGED_UTF8 : MMARR_RAGGED_BYTES;
                 break;
             }
     } else if (kind != MMARR_RAGGED_UTF8 && kind != MMARR_RAGGED_BYTES) {
@@ -183,6 +199,13 @@ static PyObject *text_encode(PyObject *mod, PyObject *args)
         mask = PyArray_ZEROS(1, &dm, NPY_BOOL, 0);
     if (!values || !offsets || (nmissing && !mask))
         goto done;
+    /* The allocations above may have run a garbage collection, and so Python code that
+     * changed the items: pass 2 checks every item again and fails rather than trust pass 1. */
+    if (!PyArray_Check(seq)) {
+        if (PySequence_Fast_GET_SIZE(seq) != n)
+            goto changed;
+        it = PySequence_Fast_ITEMS(seq);
+    }
     char *vp = PyArray_BYTES((PyArrayObject *)values);
     uint64_t *op = (uint64_t *)PyArray_DATA((PyArrayObject *)offsets);
     npy_bool *mp = mask ? (npy_bool *)PyArray_DATA((PyArrayObject *)mask) : NULL;
@@ -191,9 +214,13 @@ static PyObject *text_encode(PyObject *mod, PyObject *args)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *v = it[i];
         if (missing_ok && is_missing(v, na)) {
+            if (!mp)
+                goto changed;
             mp[i] = 1;
+        } else if (!v) {
+            goto changed;
         } else if (kind == MMARR_RAGGED_UTF8) {
-            const Py_ssize_t size = utf8_size(v);
+            const Py_ssize_t size = PyUnicode_Check(v) ? utf8_size(v) : -1;
             if (size < 0 || size > total - pos)
                 goto changed;
             utf8_put(v, vp + pos);

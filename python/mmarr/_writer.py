@@ -112,13 +112,18 @@ class Writer:
         a = np.asarray(array)
         _refuse_objects(f'array "{name}"', a.dtype)
         text = dtype_text(a.dtype) if dtype is None else self._dtype_arg(dtype)[0]
-        if not (a.flags.c_contiguous or a.flags.f_contiguous):
-            a = np.ascontiguousarray(a)
         c = _compress_tuple(self._compress if compress is _WRITER_DEFAULT else compress)
         meta = _check_meta(f'array "{name}"', metadata)
-        self._w.add(name, text, a, c)
+        self._add_checked(name, text, a, c)
         for k, v in meta.items():
             self._w.set_array_meta(name, k, v)
+
+    def _add_checked(self, name, text, a, c):
+        """The end of add(), arguments checked: C- or Fortran-contiguous arrays as they are,
+        others copied to C order (save() calls it directly for plain ndarrays)."""
+        if not (a.flags.c_contiguous or a.flags.f_contiguous):
+            a = np.ascontiguousarray(a)
+        self._w.add(name, text, a, c)
 
     def add_ragged(self, name, items, *, kind=None, dtype=None, metadata=None,
                    compress=_WRITER_DEFAULT):
@@ -402,8 +407,6 @@ def save(path, arrays, *, metadata=None, array_metadata=None, compress=None, **o
             if type(a) is np.ndarray and not a.dtype.hasobject and name not in array_metadata:
                 # the common case, without put()'s and add()'s argument handling: a file of
                 # 100,000 small arrays is written ~2x faster
-                if not (a.flags.c_contiguous or a.flags.f_contiguous):
-                    a = np.ascontiguousarray(a)
-                w._w.add(name, dtype_text(a.dtype), a, c)
+                w._add_checked(name, dtype_text(a.dtype), a, c)
             else:
                 w.put(name, a, metadata=array_metadata.get(name))

@@ -212,3 +212,21 @@ def test_ragged__text_decode_checks_every_offset(shm):
     with mmarr.open(path) as f:
         with pytest.raises(ValueError, match=r"'w': item 2 is not valid UTF-8"):
             f["w"].tolist()
+
+
+def test_ragged__text_encode_reads_object_arrays_in_place():
+    """An object ndarray (a pandas column) is read without a list copy; a strided one, a list
+    and a tuple through the sequence protocol: the same bytes either way."""
+    enc = mmarr._mmarr.text_encode
+    col = np.array(["ab", None, "é", float("nan"), "", "xyz"], dtype=object)
+    want = enc(list(col), mmarr._mmarr.RAGGED_UTF8, True, None)
+    for items in (col, tuple(col)):
+        got = enc(items, mmarr._mmarr.RAGGED_UTF8, True, None)
+        assert got[0] == want[0] and got[4] == want[4] == -1
+        for a, b in zip(got[1:4], want[1:4]):
+            np.testing.assert_array_equal(a, b)
+    assert bytes(want[1]) == "abéxyz".encode() and want[3].tolist() == [0, 1, 0, 1, 0, 0]
+    strided = enc(col[::2], -1, True, None)
+    assert strided[0] == mmarr._mmarr.RAGGED_UTF8 and bytes(strided[1]) == "abé".encode()
+    assert strided[3] is None  # nothing missing among them
+    assert enc(col, mmarr._mmarr.RAGGED_UTF8, False, None)[4] == 1  # None not allowed here
