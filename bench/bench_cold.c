@@ -12,7 +12,8 @@
  *   stream  mmarr_file_read_chunk of every chunk in turn into one chunk-sized buffer
  *   slice   mmarr_file_read of --slices random slices of --slice-kib KiB at random element
  *           offsets (splitmix64, --seed; peers_cold.py draws the same offsets), 1 and 2 threads,
- *           each in a new process (see slice_child), then with an allocator that keeps memory
+ *           each in a new process (see slice_child), then with an allocator that keeps memory,
+ *           then a scan: --slices consecutive slices from half a slice in (off chunk edges)
  *   map     the shared decompression cache (a private cache directory in --dir): the first
  *           mmarr_file_map (decompress into the cache), a later one from another handle (entry
  *           found), and memcpy of the same random slices from the mapping, first while this
@@ -393,9 +394,10 @@ static uint64_t slice_offset(uint64_t *state, const input *in, uint64_t slice_by
 
 /* Time s->slices random slices on a new handle with `threads` threads, after 20 warm-up
  * slices at other offsets; the compressed pages are faulted in first (a long-running reader's
- * steady state). */
+ * steady state). With `scan`, the slices follow one another from half a slice in, as a reader
+ * going through the array in batches that do not line up with chunks (wrapping at the end). */
 static void time_slices(const settings *s, const input *in, const char *path, unsigned threads,
-                        double *t)
+                        int scan, double *t)
 {
     mmarr_file *f;
     mmarr_array_info a;
@@ -406,8 +408,11 @@ static void time_slices(const settings *s, const input *in, const char *path, un
     mmarr_file_set_threads(f, threads);
     unsigned char *sbuf = alloc_touched((size_t)s->slice_bytes);
     uint64_t warm = s->seed ^ 0xabcdefull, state = s->seed;
+    const uint64_t whole = in->nbytes / s->slice_bytes, steps = whole > 1 ? whole - 1 : 1;
     for (int r = -20; r < s->slices; r++) {
-        const uint64_t off = slice_offset(r < 0 ? &warm : &state, in, s->slice_bytes);
+        const uint64_t off = !scan
+                                 ? slice_offset(r < 0 ? &warm : &state, in, s->slice_bytes)
+                                 : s->slice_bytes / 2 + (uint64_t)(r + 20) % steps * s->slice_bytes;
         const double t0 = now();
         if (mmarr_file_read(f, a.index, off, sbuf, s->slice_bytes, &e))
             die("%s", e.message);
@@ -450,7 +455,7 @@ static int slice_child(int argc, char **argv)
     in.data = (unsigned char *)m + data_off;
     double *t = malloc(sizeof(double) * (size_t)s.slices);
     char what[128], metric[64];
-    time_slices(&s, &in, path, threads, t);
+    time_slices(&s, &in, path, threads, 0, t);
     snprintf(what, sizeof what, "  random %llu KiB slice, %u thread%s",
              (unsigned long long)(s.slice_bytes >> 10), threads, threads > 1 ? "s" : "");
     snprintf(metric, sizeof metric, "slice%u_ms", threads);
@@ -458,11 +463,16 @@ static int slice_child(int argc, char **argv)
 #ifdef __GLIBC__
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    time_slices(&s, &in, path, threads, t);
+    time_slices(&s, &in, path, threads, 0, t);
     snprintf(what, sizeof what, "    same, allocator keeps freed memory");
     snprintf(metric, sizeof metric, "slice%uk_ms", threads);
     report(cfg, metric, what, t, s.slices, 1e3, "ms");
 #endif
+    time_slices(&s, &in, path, threads, 1, t);
+    snprintf(what, sizeof what, "  scan in %llu KiB slices off chunk edges, %u thread%s",
+             (unsigned long long)(s.slice_bytes >> 10), threads, threads > 1 ? "s" : "");
+    snprintf(metric, sizeof metric, "scan%u_ms", threads);
+    report(cfg, metric, what, t, s.slices, 1e3, "ms");
     free(t);
     munmap(m, (size_t)(data_off + in.nbytes));
     return 0;

@@ -3,7 +3,8 @@
  * test_cold.c — cold arrays (spec.md §10) through the public API: round trips for every
  * dtype kind with and without shuffle, ranges across chunk edges, the last partial chunk,
  * empty and 0-d arrays, streaming writes in odd pieces, chunk iteration, verification, and
- * damaged chunks (a flipped byte inside a frame, lying sizes) giving the right error code.
+ * damaged chunks (a flipped byte inside a frame, lying sizes) giving the right error code,
+ * scans in slices that do not line up with chunks (chunks kept decoded between reads).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -365,14 +366,108 @@ static void test_cold__lying_sizes(void **state)
     free(path);
 }
 
+/* Reads in slices that do not line up with chunks, as a scan does: the chunks a read needs
+ * in part are kept decoded for the next read (cold_read.c), keyed by their place in the file,
+ * so two arrays read in turn, random slices after the scan, a handle on a buffer (bytes from
+ * memory) and one on the file (bytes read with pread) all give the arrays' bytes. */
+static void scan_slices(mmarr_file *f, const unsigned char *a, const unsigned char *b,
+                        uint64_t nbytes, uint64_t chunk)
+{
+    const uint64_t len = chunk + chunk / 2 + 4;
+    unsigned char *got = malloc(len);
+    mmarr_error e;
+    for (uint64_t at = 3; at < nbytes; at += len) {
+        const uint64_t n = nbytes - at < len ? nbytes - at : len;
+        assert_int_equal(mmarr_file_read(f, 0, at, got, n, &e), MMARR_OK);
+        assert_memory_equal(got, a + at, n);
+        assert_int_equal(mmarr_file_read(f, 1, at, got, n, &e), MMARR_OK);
+        assert_memory_equal(got, b + at, n);
+    }
+    uint64_t seed = 7;
+    for (int i = 0; i < 200; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        const uint64_t at = (seed >> 20) % nbytes, n = nbytes - at < len ? nbytes - at : len;
+        const int which = (int)(seed >> 62) & 1;
+        assert_int_equal(mmarr_file_read(f, (size_t)which, at, got, n, &e), MMARR_OK);
+        assert_memory_equal(got, (which ? b : a) + at, n);
+    }
+    free(got);
+}
+
+static void test_cold__scan_in_slices(void **state)
+{
+    const uint64_t chunk = 128 << 10, rows = 600000, shape[1] = {rows}, nbytes = rows * 4;
+    unsigned char *a = malloc(nbytes), *b = malloc(nbytes);
+    fill_smooth(a, nbytes, 11);
+    fill_smooth(b, nbytes, 12);
+    char *path = tu_path(*state, "scan.mmarr");
+    mmarr_writer_options o = {.flags = MMARR_WRITE_NO_SYNC};
+    mmarr_compress_options c = {.level = 1, .chunk_size = chunk};
+    mmarr_writer *w;
+    assert_int_equal(mmarr_writer_create(path, &o, &w, NULL), MMARR_OK);
+    assert_int_equal(mmarr_writer_add_cold(w, "a", "<f4", 1, shape, MMARR_ORDER_C, a, &c),
+                     MMARR_OK);
+    c.shuffle = 1;
+    assert_int_equal(mmarr_writer_add_cold(w, "b", "<f4", 1, shape, MMARR_ORDER_C, b, &c),
+                     MMARR_OK);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    size_t size;
+    unsigned char *img = tu_read_file(path, &size);
+    mmarr_file *f;
+    mmarr_error e;
+    for (unsigned threads = 1; threads <= 2; threads++) {
+        assert_int_equal(mmarr_open(path, 0, &f, &e), MMARR_OK);
+        mmarr_file_set_threads(f, threads);
+        scan_slices(f, a, b, nbytes, chunk);
+        assert_int_equal(mmarr_file_verify(f, &e), MMARR_OK);
+        mmarr_close(f);
+        assert_int_equal(mmarr_open_buffer(img, size, 0, &f, &e), MMARR_OK);
+        mmarr_file_set_threads(f, threads);
+        scan_slices(f, a, b, nbytes, chunk);
+        mmarr_close(f);
+    }
+
+    /* a damaged chunk on disk: a read that needs part of it fails every time (a failed chunk
+     * is not kept), and a handle that skips chunk checksums still lets verify find it */
+    mmarr_chunk_info ci;
+    assert_int_equal(mmarr_open(path, 0, &f, &e), MMARR_OK);
+    assert_int_equal(mmarr_file_chunk(f, 0, 3, &ci, &e), MMARR_OK);
+    mmarr_close(f);
+    img[ci.stored_offset + ci.stored_size / 2] ^= 0x5A;
+    assert_int_equal(tu_write_file(path, img, size), 0);
+    unsigned char *got = malloc(chunk);
+    for (int flags = 0; flags <= 1; flags++) {
+        assert_int_equal(mmarr_open(path, flags ? MMARR_OPEN_NO_CHUNK_VERIFY : 0, &f, &e),
+                         MMARR_OK);
+        for (int again = 0; again < 2; again++) {
+            mmarr_err rc = mmarr_file_read(f, 0, 3 * chunk + 100, got, chunk / 2, &e);
+            if (!flags) {
+                assert_true(rc == MMARR_E_CHECKSUM || rc == MMARR_E_CORRUPT);
+                assert_non_null(strstr(e.message, "chunk 3"));
+            }
+        }
+        mmarr_err rc = mmarr_file_verify_array(f, 0, &e);
+        assert_true(rc == MMARR_E_CHECKSUM || rc == MMARR_E_CORRUPT);
+        assert_int_equal(mmarr_file_read(f, 0, 0, got, chunk, &e), MMARR_OK);
+        assert_memory_equal(got, a, chunk);
+        mmarr_close(f);
+    }
+    free(got);
+    free(img);
+    free(path);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_dir, tu_teardown_dir)
     const struct CMUnitTest tests[] = {
-        T(test_cold__roundtrip_dtypes),    T(test_cold__chunk_sizes_and_threads),
-        T(test_cold__empty_and_0d),        T(test_cold__streaming_pieces),
-        T(test_cold__stream_misuse),       T(test_cold__damaged_chunks),
-        T(test_cold__lying_sizes),
+        T(test_cold__roundtrip_dtypes), T(test_cold__chunk_sizes_and_threads),
+        T(test_cold__empty_and_0d),     T(test_cold__streaming_pieces),
+        T(test_cold__stream_misuse),    T(test_cold__damaged_chunks),
+        T(test_cold__lying_sizes),      T(test_cold__scan_in_slices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,12 @@
  * only the chunks they touch (on a few threads for large ranges), each chunk's checksum
  * checked as it is decompressed, the inverse byte shuffle, per-chunk access and
  * verification. Decompression states are pooled in the handle between calls.
+ *
+ * zstd reads a chunk's stored bytes straight from the mapping. Copying them first with pread()
+ * (as hot reads do) was measured slower, on a fresh mapping of a 4 KiB tmpfs too (issue #18):
+ * zstd reads a frame front to back, so the kernel maps 16 pages per fault (fault-around), and
+ * the copy costs more than those faults. The two chunks last read in part are kept decoded
+ * (f->memo), so that a scan in slices that do not line up with chunks decodes each chunk once.
  */
 #include "mm_internal.h"
 
@@ -128,6 +134,66 @@ void mm_cold_release(mmarr_file *f)
     for (unsigned i = 0; i < f->dpool_count; i++)
         dstate_free(f->dpool[i]);
     f->dpool_count = 0;
+    for (unsigned i = 0; i < MM_MEMO_SLOTS; i++) {
+        free(f->memo[i].buf);
+        f->memo[i] = (mm_memo){0};
+    }
+}
+
+/* Copy bytes [from, from + n) of the decoded chunk stored at file offset `at` to dst if the
+ * handle keeps it decoded; false if it does not. */
+static bool memo_copy(mmarr_file *f, uint64_t at, size_t from, size_t n, unsigned char *dst)
+{
+    bool hit = false;
+    pthread_mutex_lock(&f->memo_lock);
+    for (unsigned i = 0; i < MM_MEMO_SLOTS && !hit; i++) {
+        mm_memo *m = &f->memo[i];
+        if (m->at == at && from <= m->raw && n <= m->raw - from) {
+            memcpy(dst, m->buf + from, n);
+            m->use = ++f->memo_clock;
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&f->memo_lock);
+    return hit;
+}
+
+/* Whether the handle keeps the chunk at file offset `at` decoded. */
+static bool memo_has(mmarr_file *f, uint64_t at)
+{
+    bool has = false;
+    pthread_mutex_lock(&f->memo_lock);
+    for (unsigned i = 0; i < MM_MEMO_SLOTS; i++)
+        has |= f->memo[i].at == at;
+    pthread_mutex_unlock(&f->memo_lock);
+    return has;
+}
+
+/* Keep the chunk at file offset `at`, decoded in ds->tmp (raw bytes), in the least recently
+ * used slot: the buffers are swapped, nothing is copied. */
+static void memo_keep(mmarr_file *f, uint64_t at, mm_dstate *ds, size_t raw)
+{
+    if (raw > MM_DPOOL_KEEP)
+        return;
+    pthread_mutex_lock(&f->memo_lock);
+    mm_memo *m = &f->memo[0];
+    for (unsigned i = 1; i < MM_MEMO_SLOTS; i++)
+        if (f->memo[i].use < m->use)
+            m = &f->memo[i];
+    unsigned char *buf = m->buf;
+    const size_t cap = m->cap;
+    *m = (mm_memo){
+        .at = at, .use = ++f->memo_clock, .raw = raw, .buf = ds->tmp, .cap = ds->tmp_cap};
+    ds->tmp = buf;
+    ds->tmp_cap = cap;
+    pthread_mutex_unlock(&f->memo_lock);
+}
+
+/* File offset of the stored bytes of chunk k of entry `index`. */
+static uint64_t chunk_at(const mmarr_file *f, size_t index, size_t k)
+{
+    const mmarr_disk_entry *e = &f->entries[index];
+    return e->data_offset + cold_chunks(f, cold_desc(f, e))[k].offset;
 }
 
 /* Decompress chunk k of entry e into dst (exactly its raw size), checking the frame's
@@ -206,8 +272,15 @@ static int read_one(mm_batch *b, unsigned worker, size_t i)
         j->ds[worker] = dpool_get(j->f);
     mm_dstate *ds = j->ds[worker];
     const bool whole = lo == cbeg && hi == cend; /* straight into dst, else through tmp */
-    mmarr_err rc;
-    if (!ds || (!whole && !dstate_buf(&ds->tmp, &ds->tmp_cap, (size_t)(cend - cbeg)))) {
+    const uint64_t at = chunk_at(j->f, j->index, k);
+    mmarr_err rc = MMARR_OK;
+    /* kept chunks were checked as the handle's reads check them (not for a verify of a handle
+     * opened with MMARR_OPEN_NO_CHUNK_VERIFY) */
+    const bool memo_ok = !j->verify || j->f->chunk_verify;
+    if (memo_ok &&
+        memo_copy(j->f, at, (size_t)(lo - cbeg), (size_t)(hi - lo), j->dst + (lo - j->offset))) {
+        /* decoded by an earlier read */
+    } else if (!ds || (!whole && !dstate_buf(&ds->tmp, &ds->tmp_cap, (size_t)(cend - cbeg)))) {
         rc = mm_set_error(&j->err[worker], MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory",
                           j->f->path);
     } else if (whole) {
@@ -215,8 +288,11 @@ static int read_one(mm_batch *b, unsigned worker, size_t i)
                           &j->err[worker]);
     } else {
         rc = decode_chunk(j->f, j->index, k, ds->tmp, ds, j->verify, &j->err[worker]);
-        if (rc == MMARR_OK)
+        if (rc == MMARR_OK) {
             memcpy(j->dst + (lo - j->offset), ds->tmp + (lo - cbeg), (size_t)(hi - lo));
+            if (j->verify == j->f->chunk_verify)
+                memo_keep(j->f, at, ds, (size_t)(cend - cbeg));
+        }
     }
     if (rc != MMARR_OK) {
         int none = 0;
@@ -252,9 +328,23 @@ mmarr_err mm_cold_read(mmarr_file *f, size_t index, uint64_t offset, void *dst, 
     j->k0 = (size_t)(offset / c->chunk_size);
     const size_t k1 = (size_t)((offset + n - 1) / c->chunk_size);
     mm_batch b = {.fn = read_one, .ctx = j, .count = k1 - j->k0 + 1};
+    /* threads for the chunks to decode, whole (a partial chunk is decoded whole), less those
+     * kept decoded: a scan in slices has one of them each time, and a helper thread for the
+     * other would cost more than it saves */
+    size_t decode = b.count;
+    uint64_t decode_bytes = (uint64_t)b.count * c->chunk_size;
+    if (!verify || f->chunk_verify) {
+        const size_t ends[2] = {j->k0, k1};
+        for (unsigned i = 0; i < (k1 > j->k0 ? 2u : 1u); i++)
+            if (memo_has(f, chunk_at(f, index, ends[i]))) {
+                decode--;
+                decode_bytes -= c->chunk_size;
+            }
+    }
+    threads = mm_batch_threads(threads, decode, decode_bytes);
     mmarr_err rc = MMARR_OK;
     atomic_init(&j->first_failed, 0);
-    if (mm_batch_run(&b, threads, n)) {
+    if (mm_batch_run(&b, threads, decode_bytes)) {
         int w = atomic_load(&j->first_failed);
         *err = j->err[w > 0 ? w - 1 : 0];
         rc = err->code;

@@ -28,6 +28,7 @@ static mmarr_file *file_new(const char *path)
     f->last_err.offset = MMARR_NO_OFFSET;
     pthread_mutex_init(&f->err_lock, NULL);
     pthread_mutex_init(&f->dpool_lock, NULL);
+    pthread_mutex_init(&f->memo_lock, NULL);
     return f;
 }
 
@@ -52,6 +53,7 @@ void mmarr_close(mmarr_file *f)
         close(f->fd);
     pthread_mutex_destroy(&f->err_lock);
     pthread_mutex_destroy(&f->dpool_lock);
+    pthread_mutex_destroy(&f->memo_lock);
     free(f->path);
     free(f);
 }

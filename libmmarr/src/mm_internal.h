@@ -143,6 +143,16 @@ typedef struct mm_meta_view {
 } mm_meta_view;
 
 #define MM_DPOOL_MAX 8 /* decompression states a handle keeps for later reads */
+#define MM_MEMO_SLOTS 2 /* decoded chunks a handle keeps: a read's first and last (partial) */
+
+/* A decoded chunk kept for the next read that needs part of it (cold_read.c). */
+typedef struct mm_memo {
+    uint64_t at;  /* file offset of the chunk's stored bytes; 0: empty */
+    uint64_t use; /* last use, for replacing the least recently used */
+    size_t raw;   /* decoded bytes in buf */
+    unsigned char *buf;
+    size_t cap;
+} mm_memo;
 
 struct mmarr_file {
     char *path;                /* owned, "<buffer>" for buffers */
@@ -205,6 +215,11 @@ struct mmarr_file {
     pthread_mutex_t dpool_lock;
     struct mm_dstate *dpool[MM_DPOOL_MAX];
     unsigned dpool_count;
+    /* cold_read.c: the last partially read chunks, decoded (a scan in slices that do not
+     * line up with chunks decodes each chunk once, not twice) */
+    pthread_mutex_t memo_lock;
+    mm_memo memo[MM_MEMO_SLOTS];
+    uint64_t memo_clock;
 };
 
 /* A string in a heap (mm_sbuf of NUL-terminated strings): offset and length. */

@@ -123,3 +123,40 @@ def test_cold__compress_options_checked(shm):
     mmarr.save(shm / "y.mmarr", {"a": np.arange(3)}, compress=5)
     with mmarr.open(shm / "y.mmarr") as f:
         assert f.info("a")["storage"] == "cold" and f.info("a")["level"] == 5
+
+
+def _mapped_rss(path):
+    """Bytes of this process's mappings of `path` that are in its page tables (smaps Rss)."""
+    rss, inside = 0, False
+    with open("/proc/self/smaps") as s:
+        for line in s:
+            first = line.split(None, 1)[0]
+            if "-" in first and not first.endswith(":"):  # a mapping's header line
+                inside = line.rstrip("\n").endswith(" " + str(path))
+            elif inside and first == "Rss:":
+                rss += int(line.split()[1]) * 1024
+    return rss
+
+
+def test_cold__hot_reads_copy_through_the_descriptor(shm):
+    """read() of a hot array copies with pread (issue #18): its bytes are not faulted into
+    this process's mapping of the file. A cold array's chunks are decompressed from the
+    mapping (cold_read.c says why), and reads in slices give the same bytes."""
+    path = shm / "pread.mmarr"
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 1 << 62, 1 << 20, dtype="<i8")  # 8 MiB that do not compress
+    with mmarr.Writer(path) as w:
+        w.add("hot", x)
+        w.add("cold", x, compress={"level": 1, "chunk_size": 1 << 20})
+    f = mmarr.open(path)
+    assert f.info("cold")["stored_bytes"] > 7 << 20
+    before = _mapped_rss(path)
+    assert np.array_equal(f.read("hot"), x)
+    for s in range(5, len(x), 150001):
+        assert np.array_equal(f.read("hot", rows=(s, s + 150000)), x[s:s + 150000])
+    assert _mapped_rss(path) - before < (1 << 20)  # of 16 MiB read
+    assert np.array_equal(f.read("cold"), x)
+    for s in range(5, len(x), 150001):  # slices across chunk edges, kept chunks reused
+        assert np.array_equal(f.read("cold", rows=(s, s + 150000)), x[s:s + 150000])
+    assert np.array_equal(f["hot"], x)  # a view maps, as it should
+    assert _mapped_rss(path) - before > (4 << 20)
