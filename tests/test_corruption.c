@@ -12,16 +12,20 @@
  *       active slot -> falls back to the other slot if it is valid (spec.md §4.2), else
  *       CORRUPT; inactive slot -> opens unchanged, reports the damaged slot, verify says
  *       CHECKSUM; bytes 320..511 (reserved) -> opens unchanged, verifies; active index ->
- *       CHECKSUM; an index no slot refers to (superseded by a rehash) and gaps between padded
+ *       CHECKSUM, or with an older valid generation in the other slot that one (spec.md
+ *       §4.4: a damaged newest generation gives way; verify reports it); a tail cut short
+ *       likewise; an index no slot refers to (superseded by a rehash) and gaps between padded
  *       ranges -> opens unchanged, verifies (spec.md §9.1: no meaning);
  *  3. "resealed" bit flips: the same bytes flipped and the checksums that cover them
  *     recomputed, so the structural validation alone must decide. Predicted per field:
  *     prologue magic/major/alignment refused (BADMAGIC/VERSION/CORRUPT), minor and reserved
  *     ignored; slot reserved, optional features and state flags accepted (stale bit toggles
  *     checksums_stale), unknown required features UNSUPPORTED, file_size grown TRUNCATED and
- *     shrunk CORRUPT, index range CORRUPT or CHECKSUM, index_checksum CHECKSUM, generation 0
- *     refused or fallen back; an empty inactive slot made "valid" by a flip is ignored unless
- *     the flip is in its generation (then CORRUPT); index reserved fields, gaps and unused
+ *     shrunk CORRUPT, index range CORRUPT or CHECKSUM, index_checksum CHECKSUM (each of
+ *     these opens the older generation instead when the other slot holds a valid one),
+ *     generation 0 refused or fallen back; an empty inactive slot made "valid" by a flip is
+ *     ignored unless the flip is in its generation (then CORRUPT for the active's generation,
+ *     and the active generation for a newer one); index reserved fields, gaps and unused
  *     heap bytes ignored (the file describes exactly the same arrays), entry and chunk
  *     checksum fields accepted but caught by verification, the cold level informational;
  *     every other index byte either refused with CORRUPT/RANGE/UNSUPPORTED and a message, or
@@ -55,31 +59,31 @@
 
 /* ---- case categories (counted, printed) ---- */
 
-#define CATEGORIES(X)                                                                        \
-    X(TRUNCATION, "truncation refused (BADMAGIC / TRUNCATED)")                               \
-    X(RAW_MAGIC, "raw flip, magic: BADMAGIC")                                                \
-    X(RAW_MAJOR, "raw flip, format_major: VERSION")                                          \
-    X(RAW_PROLOGUE, "raw flip, rest of prologue: CHECKSUM")                                  \
-    X(RAW_SLOT_CORRUPT, "raw flip, active slot, no other: CORRUPT")                          \
-    X(RAW_SLOT_FALLBACK, "raw flip, active slot: fell back to the other slot")              \
-    X(RAW_SLOT_INACTIVE, "raw flip, inactive slot: opens, damage reported")                  \
-    X(RAW_SB_RESERVED, "raw flip, superblock bytes 320..511: ignored")                       \
-    X(RAW_INDEX, "raw flip, active index: CHECKSUM")                                         \
-    X(RAW_OLD_INDEX, "raw flip, superseded index: ignored")                                  \
-    X(RAW_GAP, "raw flip, gap between arrays (sampled): ignored")                                      \
-    X(DATA_HOT, "data flip, hot array: verify CHECKSUM")                                     \
-    X(DATA_PAD, "data flip, padding (sampled): verify CHECKSUM")                                       \
-    X(DATA_COLD_CAUGHT, "data flip, cold frame: read/verify error")                          \
-    X(DATA_COLD_SAME, "data flip, cold frame: same bytes decoded")                           \
-    X(RS_PRO_REFUSED, "resealed flip, prologue magic/major/alignment: refused")             \
-    X(RS_PRO_IGNORED, "resealed flip, prologue minor/reserved: accepted, unchanged")         \
-    X(RS_SLOT_REFUSED, "resealed flip, slot: refused with the predicted code")              \
-    X(RS_SLOT_ACCEPTED, "resealed flip, slot: accepted as predicted")                       \
-    X(RS_SLOT_OTHER, "resealed flip, valid inactive slot: any clean outcome")                \
-    X(RS_IDX_IGNORED, "resealed flip, index reserved/gap/unused heap: unchanged")            \
-    X(RS_IDX_SUM, "resealed flip, entry/chunk checksum field: verify CHECKSUM")              \
-    X(RS_IDX_LEVEL, "resealed flip, cold level: informational")                              \
-    X(RS_IDX_REFUSED, "resealed flip, other index byte: refused")                            \
+#define CATEGORIES(X)                                                                              \
+    X(TRUNCATION, "truncation refused (BADMAGIC / TRUNCATED)")                                     \
+    X(RAW_MAGIC, "raw flip, magic: BADMAGIC")                                                      \
+    X(RAW_MAJOR, "raw flip, format_major: VERSION")                                                \
+    X(RAW_PROLOGUE, "raw flip, rest of prologue: CHECKSUM")                                        \
+    X(RAW_SLOT_CORRUPT, "raw flip, active slot, no other: CORRUPT")                                \
+    X(RAW_SLOT_FALLBACK, "raw flip, active slot: fell back to the other slot")                     \
+    X(RAW_SLOT_INACTIVE, "raw flip, inactive slot: opens, damage reported")                        \
+    X(RAW_SB_RESERVED, "raw flip, superblock bytes 320..511: ignored")                             \
+    X(RAW_INDEX, "raw flip, active index: CHECKSUM, or the older generation")                      \
+    X(RAW_OLD_INDEX, "raw flip, superseded index: ignored")                                        \
+    X(RAW_GAP, "raw flip, gap between arrays (sampled): ignored")                                  \
+    X(DATA_HOT, "data flip, hot array: verify CHECKSUM")                                           \
+    X(DATA_PAD, "data flip, padding (sampled): verify CHECKSUM")                                   \
+    X(DATA_COLD_CAUGHT, "data flip, cold frame: read/verify error")                                \
+    X(DATA_COLD_SAME, "data flip, cold frame: same bytes decoded")                                 \
+    X(RS_PRO_REFUSED, "resealed flip, prologue magic/major/alignment: refused")                    \
+    X(RS_PRO_IGNORED, "resealed flip, prologue minor/reserved: accepted, unchanged")               \
+    X(RS_SLOT_REFUSED, "resealed flip, slot: refused with the predicted code")                     \
+    X(RS_SLOT_ACCEPTED, "resealed flip, slot: accepted as predicted")                              \
+    X(RS_SLOT_OTHER, "resealed flip, valid inactive slot: any clean outcome")                      \
+    X(RS_IDX_IGNORED, "resealed flip, index reserved/gap/unused heap: unchanged")                  \
+    X(RS_IDX_SUM, "resealed flip, entry/chunk checksum field: verify CHECKSUM")                    \
+    X(RS_IDX_LEVEL, "resealed flip, cold level: informational")                                    \
+    X(RS_IDX_REFUSED, "resealed flip, other index byte: refused")                                  \
     X(RS_IDX_ACCEPTED, "resealed flip, other index byte: accepted, views in bounds")
 
 #define X_ENUM(id, text) C_##id,
@@ -103,6 +107,16 @@ static void check_truncations(const image *im)
         mmarr_file *f;
         mmarr_error e;
         mmarr_err rc = open_buf(b, len, 0, &f, &e, where);
+        if (rc == MMARR_OK) { /* the newest generation's tail cut: the older one (§4.4) */
+            mmarr_file_info fi;
+            mmarr_file_get_info(f, &fi);
+            if (!im->other_valid || !fi.damaged_generation || describe(f, "") != im->fallback_desc)
+                fail_msg("%s: opens, but not at the older generation", where);
+            mmarr_close(f);
+            free(b);
+            counts[C_TRUNCATION]++;
+            continue;
+        }
         assert_code_where(where, rc, len ? MMARR_E_TRUNCATED : MMARR_E_BADMAGIC, e.message);
         if (len)
             assert_int_equal(e.offset, len);
@@ -137,6 +151,32 @@ static void expect_unchanged(const image *im, const unsigned char *b, const char
     assert_int_equal(fi.inactive_slot_damaged, inactive_damaged);
     assert_code_where(where, mmarr_file_verify(f, &e), want_verify, e.message);
     mmarr_close(f);
+}
+
+/* A resealed slot that makes the newest generation unreadable (spec.md §4.4): refused with
+ * `want` when no older generation is valid; else the file opens at the older one, describes
+ * it (`older_desc`), says which generation was lost, and verify reports it. */
+static void refused_or_older(const image *im, const unsigned char *b, mmarr_err want, int older,
+                             uint64_t older_desc, const char *where)
+{
+    mmarr_file *f;
+    mmarr_error e;
+    mmarr_err rc = open_buf(b, im->size, 0, &f, &e, where);
+    if (!older ||
+        (want != MMARR_E_CORRUPT && want != MMARR_E_CHECKSUM && want != MMARR_E_TRUNCATED)) {
+        assert_code_where(where, rc, want, e.message);
+        counts[C_RS_SLOT_REFUSED]++;
+        return;
+    }
+    assert_code_where(where, rc, MMARR_OK, e.message);
+    mmarr_file_info fi;
+    mmarr_file_get_info(f, &fi);
+    if (!fi.damaged_generation || describe(f, "") != older_desc)
+        fail_msg("%s: does not open at the older generation", where);
+    assert_true(mmarr_file_verify(f, &e) != MMARR_OK);
+    assert_non_null(strstr(e.message, "is damaged, so generation"));
+    mmarr_close(f);
+    counts[C_RS_SLOT_ACCEPTED]++;
 }
 
 static void check_raw_flips(const image *im, unsigned char *b)
@@ -199,11 +239,20 @@ static void check_raw_flips(const image *im, unsigned char *b)
                 expect_unchanged(im, b, "", 0, MMARR_OK, where);
                 counts[C_RAW_OLD_INDEX]++;
                 break;
-            default: /* the active index */
-                assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where), MMARR_E_CHECKSUM,
-                                  e.message);
+            default: { /* the active index: refused, or the older generation (§4.4) */
+                mmarr_err rc = open_buf(b, im->size, 0, &f, &e, where);
+                if (rc == MMARR_OK && im->other_valid) {
+                    mmarr_file_info fi;
+                    mmarr_file_get_info(f, &fi);
+                    if (!fi.damaged_generation || describe(f, "") != im->fallback_desc)
+                        fail_msg("%s: opens, but not at the older generation", where);
+                    mmarr_close(f);
+                } else {
+                    assert_code_where(where, rc, MMARR_E_CHECKSUM, e.message);
+                }
                 counts[C_RAW_INDEX]++;
                 break;
+            }
             }
         }
     }
@@ -289,25 +338,26 @@ static void check_resealed_superblock(const image *im, unsigned char *b)
                     }
                 } else if (fo < 16) { /* file_size */
                     const int grown = get64(b + act + 8) > get64(im->orig + act + 8);
-                    assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where),
-                                      grown ? MMARR_E_TRUNCATED : MMARR_E_CORRUPT, e.message);
-                    counts[C_RS_SLOT_REFUSED]++;
+                    refused_or_older(im, b, grown ? MMARR_E_TRUNCATED : MMARR_E_CORRUPT,
+                                     im->other_valid, im->fallback_desc, where);
                 } else if (fo < 32) { /* index range: out of bounds, or other bytes */
                     rc = open_buf(b, im->size, 0, &f, &e, where);
-                    if (rc != MMARR_E_CHECKSUM)
-                        assert_code_where(where, rc, MMARR_E_CORRUPT, e.message);
-                    counts[C_RS_SLOT_REFUSED]++;
+                    mmarr_close(f);
+                    refused_or_older(im, b, rc == MMARR_OK ? MMARR_E_CORRUPT : rc, im->other_valid,
+                                     im->fallback_desc, where);
                 } else if (fo < 40) { /* index_checksum */
-                    assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where),
-                                      MMARR_E_CHECKSUM, e.message);
-                    counts[C_RS_SLOT_REFUSED]++;
+                    refused_or_older(im, b, MMARR_E_CHECKSUM, im->other_valid, im->fallback_desc,
+                                     where);
                 } else if (fo < 48) { /* required features */
                     rc = open_buf(b, im->size, 0, &f, &e, where);
-                    if (fo == 40 && bit == 0) { /* COLD_ZSTD: needed iff an entry is cold */
-                        assert_code_where(where, rc, im->has_cold ? MMARR_E_CORRUPT : MMARR_OK,
-                                          e.message);
+                    if (fo == 40 && bit == 0 && im->has_cold) { /* COLD_ZSTD: needed */
                         mmarr_close(f);
-                        counts[im->has_cold ? C_RS_SLOT_REFUSED : C_RS_SLOT_ACCEPTED]++;
+                        refused_or_older(im, b, MMARR_E_CORRUPT, im->other_valid, im->fallback_desc,
+                                         where);
+                    } else if (fo == 40 && bit == 0) { /* not needed without cold entries */
+                        assert_code_where(where, rc, MMARR_OK, e.message);
+                        mmarr_close(f);
+                        counts[C_RS_SLOT_ACCEPTED]++;
                     } else {
                         assert_code_where(where, rc, MMARR_E_UNSUPPORTED, e.message);
                         counts[C_RS_SLOT_REFUSED]++;
@@ -328,10 +378,10 @@ static void check_resealed_superblock(const image *im, unsigned char *b)
                 if (im->other_empty) {
                     /* a "valid" slot with generation 0 is ignored; a generation >= 1 makes it
                      * compete with the active slot, and its zero fields are refused */
-                    if (fo < 8) {
-                        assert_code_where(where, open_buf(b, im->size, 0, &f, &e, where),
-                                          MMARR_E_CORRUPT, e.message);
-                        counts[C_RS_SLOT_REFUSED]++;
+                    if (fo < 8) { /* the same generation: two different slots; a newer one
+                                   * that cannot load gives way to the active (§4.4) */
+                        const uint64_t gen = get64(b + oth), cur = get64(im->orig + act);
+                        refused_or_older(im, b, MMARR_E_CORRUPT, gen > cur, im->desc, where);
                     } else {
                         expect_unchanged(im, b, "", 1, MMARR_E_CHECKSUM, where);
                         counts[C_RS_SLOT_ACCEPTED]++;

@@ -528,6 +528,7 @@ static void test_errors__strerror_and_names(void **state)
         {MMARR_E_EXISTS, "MMARR_E_EXISTS"},
         {MMARR_E_RANGE, "MMARR_E_RANGE"},
         {MMARR_E_READONLY, "MMARR_E_READONLY"},
+        {MMARR_E_BUSY, "MMARR_E_BUSY"},
         {MMARR_E_STATE, "MMARR_E_STATE"},
     };
     size_t n = sizeof codes / sizeof codes[0];
@@ -545,7 +546,7 @@ static void test_errors__strerror_and_names(void **state)
             assert_string_not_equal(nm, mmarr_err_name(codes[j].code));
         }
     }
-    static const int unknown[] = {5, 9, 17, 19, 24 + 1, 29, 31, 999, -1};
+    static const int unknown[] = {5, 9, 17, 19, 25 + 1, 29, 31, 999, -1};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         ASSERT_STR(mmarr_err_name((mmarr_err)unknown[i]), "MMARR_E_UNKNOWN");
         assert_non_null(mmarr_strerror((mmarr_err)unknown[i]));

@@ -387,10 +387,22 @@ static void test_superblock__newer_generation_wins(void **state)
     assert_int_equal(fi.inactive_slot_damaged, 0);
     mmarr_close(f);
 
-    /* generation 2 pointing at a broken index: the newest valid slot is used, so it fails */
+    /* generation 2 pointing at a broken index: it gives way to generation 1 (spec.md §4.4
+     * rule 5), and verify says what was lost */
     im.slot_b->index_checksum ^= 1;
     img_reseal_slot(im.slot_b);
-    assert_code(img_open(&im, *state, &e, NULL), MMARR_E_CHECKSUM, e.message);
+    assert_code(img_open(&im, *state, &e, &f), MMARR_OK, e.message);
+    mmarr_file_get_info(f, &fi);
+    assert_int_equal(fi.generation, 1);
+    assert_int_equal(fi.damaged_generation, 2);
+    assert_code(mmarr_file_verify(f, &e), MMARR_E_CHECKSUM, e.message);
+    assert_non_null(strstr(e.message, "generation 2 is damaged, so generation 1 was opened"));
+    mmarr_close(f);
+    /* ... but an unknown required feature is not damage: refused */
+    im.slot_b->index_checksum ^= 1;
+    im.slot_b->required_features |= 1ull << 40;
+    img_reseal_slot(im.slot_b);
+    assert_code(img_open(&im, *state, &e, NULL), MMARR_E_UNSUPPORTED, e.message);
     img_free(&im);
 }
 

@@ -46,6 +46,9 @@ static void usage(FILE *out)
         "Options:\n"
         "  -o, --output FILE        the mmarr file to write (published atomically)\n"
         "  -f, --force              replace OUTPUT if it exists\n"
+        "      --append             add the inputs to the existing OUTPUT in place, as its next\n"
+        "                           generation (readers keep theirs; one writer at a time);\n"
+        "                           an input named like an array of OUTPUT replaces it\n"
         "  -a, --alignment SIZE     array alignment, a power of two from 4K to 2M (default 4096,\n"
         "                           or the largest alignment of the .mmarr inputs)\n"
         "  -m, --meta KEY=VALUE     file metadata (repeatable; overrides re-packed metadata)\n"
@@ -117,11 +120,13 @@ enum {
     OPT_SHUFFLE,
     OPT_NO_SHUFFLE,
     OPT_THREADS,
+    OPT_APPEND,
 };
 
 static const struct option long_opts[] = {
     {"output", required_argument, NULL, 'o'},
     {"force", no_argument, NULL, 'f'},
+    {"append", no_argument, NULL, OPT_APPEND},
     {"alignment", required_argument, NULL, 'a'},
     {"meta", required_argument, NULL, 'm'},
     {"array-meta", required_argument, NULL, OPT_ARRAY_META},
@@ -297,6 +302,7 @@ static int parse_args(int argc, char **argv, pack_opts *o)
         case 'f':
             o->force = true;
             break;
+        case OPT_APPEND: o->append = true; break;
         case 'a':
             if (!mm_parse_size(optarg, &size) || size < 4096 || size > (2u << 20) ||
                 (size & (size - 1)))
@@ -390,7 +396,13 @@ int main(int argc, char **argv)
     cli_catch_sigbus("mmarr-pack");
     struct stat st;
     plan p = {.skip_other = o.skip_other, .quiet = o.quiet};
-    if (stat(o.output, &st) == 0) { /* fail before reading any input */
+    if (o.append && (o.force || o.alignment)) {
+        cli_error("--append adds to OUTPUT as it is: not with --force or --alignment");
+        rc = CLI_EXIT_USAGE;
+    } else if (o.append && stat(o.output, &st) != 0) {
+        cli_error("%s: cannot append: %s", o.output, strerror(errno));
+        rc = CLI_EXIT_DATA;
+    } else if (!o.append && stat(o.output, &st) == 0) { /* fail before reading any input */
         if (S_ISDIR(st.st_mode))
             cli_error("%s: is a directory", o.output);
         else if (!o.force)

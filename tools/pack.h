@@ -59,6 +59,7 @@ typedef struct pack_opts {
     const char *output;
     uint32_t alignment; /* 0: the largest alignment of re-packed inputs, else 4096 */
     bool force, quiet, verbose, verify;
+    bool append;     /* --append: add to the existing output (mmarr_writer_open_append) */
     bool skip_other; /* --skip-other */
     kv *meta, *array_meta;
     size_t nmeta, narray_meta;

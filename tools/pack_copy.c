@@ -509,15 +509,24 @@ int pack_write(const pack_opts *o, const plan *p)
 {
     mmarr_writer_options wo = {0};
     wo.alignment = o->alignment ? o->alignment : p->max_alignment;
-    wo.flags = o->force ? 0 : MMARR_WRITE_NO_REPLACE;
+    wo.flags = o->force || o->append ? 0 : MMARR_WRITE_NO_REPLACE;
     packer k = {.o = o, .p = p};
     mmarr_error e;
-    if (mmarr_writer_create(o->output, &wo, &k.w, &e) != MMARR_OK) {
+    mmarr_err rc0 = o->append ? mmarr_writer_open_append(o->output, &wo, &k.w, &e)
+                              : mmarr_writer_create(o->output, &wo, &k.w, &e);
+    if (rc0 != MMARR_OK) {
         cli_error("%s", e.message);
         return CLI_EXIT_DATA;
     }
-    cli_progress_begin(&k.prog, "packing", p->total, o->quiet);
     int rc = 0;
+    for (size_t i = 0; o->append && rc == 0 && i < p->n; i++) { /* inputs replace arrays */
+        const mmarr_err d = mmarr_writer_delete(k.w, p->items[i].name);
+        if (d != MMARR_OK && d != MMARR_E_NOTFOUND) {
+            cli_error("%s", mmarr_writer_error(k.w)->message);
+            rc = CLI_EXIT_DATA;
+        }
+    }
+    cli_progress_begin(&k.prog, "packing", p->total, o->quiet);
     for (size_t i = 0; rc == 0 && i < p->nsrc; i++)
         rc = copy_source(&k, &p->src[i]);
     if (rc == 0)

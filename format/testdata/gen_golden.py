@@ -508,10 +508,99 @@ def gen_ragged_valid():
 
 
 # --------------------------------------------------------------------------------------------
+# Files grown by appends (spec.md §4.4): each generation's data after the file's end, then
+# its index, published through the other slot.
+
+
+def fixed(arr, offset):
+    """The Arr, kept where an earlier generation placed it."""
+    arr.offset = offset
+    return arr
+
+
+def grow(buf, arrays, file_meta, slot, generation):
+    """Append a generation listing `arrays` (kept ones carry their offsets; new ones are
+    placed after the file's end) to buf, and publish it in `slot`. Returns its Image."""
+    cur = len(buf)
+    for a in arrays:  # new arrays: past the end, as §4.4 step 2 says
+        if a.offset is None:
+            a.offset = align_up(cur, 256 if a.packed else 4096)
+            cur = a.offset + len(a.data)
+    im = plan(arrays, file_meta)
+    # the index starts after every padded range (§9.1): no array's padding holds it
+    end = max([len(buf)] + [align_up(off + len(d), 256 if a.packed else 4096)
+                            for a, (off, d) in zip(arrays, im.blobs)])
+    buf += bytes(end - len(buf))
+    for off, d in im.blobs:
+        buf[off:off + len(d)] = d
+    idx = index_bytes(im)
+    ioff = align_up(len(buf), 64)
+    buf += bytes(ioff - len(buf)) + idx
+    write_slot(buf, slot, generation=generation, file_size=len(buf), index_offset=ioff,
+               index_size=len(idx), index_checksum=xxh(idx))
+    im.file_size, im.index_off, im.index_size = len(buf), ioff, len(idx)
+    return im
+
+
+def gen_grown_valid():
+    meta1 = [("day", "1")]
+    x = npa("x", np.arange(600, dtype="<i8"), packed=False)  # 4800 bytes: a page of its own
+    y = npa("y", np.array([1.5, 2.5], "<f8"))                 # packed
+    im1 = plan([x, y], meta1)
+    buf = serialize(im1)
+    offs1 = {e_arr.name: e["data_offset"] for e_arr, e in zip(im1.arrays, im1.entries)}
+    # generation 2: z appended, metadata changed
+    z = npa("z", np.arange(12, dtype="<u2").reshape(3, 4), packed=False)
+    im2 = grow(buf, [fixed(npa("x", np.arange(600, dtype="<i8"), packed=False), offs1[b"x"]),
+                     fixed(npa("y", np.array([1.5, 2.5], "<f8")), offs1[b"y"]), z],
+               [("day", "2")], SLOT_B, 2)
+    gen2 = bytearray(buf)
+    emit_valid("grown_gen2", buf, describe(im2, generation=2),
+               "generation 1 (x, y; slot A) grown by an append: z after generation 1's index, "
+               "then generation 2's index listing x, y, z, in slot B (spec.md §4.4)")
+    # generation 3: x deleted, y replaced (new bytes at the end), w added; slot A again
+    offs2 = {a.name: e["data_offset"] for a, e in zip(im2.arrays, im2.entries)}
+    im3 = grow(buf, [fixed(npa("z", np.arange(12, dtype="<u2").reshape(3, 4), packed=False),
+                           offs2[b"z"]),
+                     npa("y", np.array([7.0, 8.0, 9.0], "<f8")),
+                     npa("w", np.array([b"abc"], "|S3"), meta=[("unit", "none")])],
+               [("day", "3")], SLOT_A, 3)
+    emit_valid("grown_gen3", buf, describe(im3, generation=3),
+               "three generations: the third deletes x (its bytes stay, dead), replaces y "
+               "(new bytes after the second index) and adds w; slot A holds generation 3, "
+               "slot B generation 2")
+    # the newest generation damaged: readers open generation 2 and verify reports it
+    d = bytearray(buf)
+    d[im3.index_off + 8] ^= 0x01
+    emit_valid("grown_gen3_index_damaged", d, describe(im2, generation=2,
+                                                        verify="MMARR_E_CHECKSUM"),
+               "generation 3's index has a flipped byte (its checksum fails): readers MUST "
+               "open generation 2 (§4.4 rule 5); verify reports generation 3 as damaged "
+               "(MMARR_E_CHECKSUM)")
+    cut = bytearray(buf[:im3.index_off + 16])
+    emit_valid("grown_gen3_tail_cut", cut, describe(im2, generation=2,
+                                                     verify="MMARR_E_TRUNCATED"),
+               "the file cut short inside generation 3's index (slot A's file_size beyond the "
+               "length): readers MUST open generation 2; verify reports MMARR_E_TRUNCATED")
+    torn = bytearray(buf)
+    torn[SLOT_A + 100:SLOT_A + 128] = b"\xde\xad\xbe\xef" * 7
+    emit_valid("grown_gen3_slot_torn", torn,
+               describe(im2, generation=2, inactive_damaged=1, verify="MMARR_E_CHECKSUM"),
+               "generation 3's slot write torn (slot A's checksum fails): readers open "
+               "generation 2 from slot B; verify reports the damaged slot")
+    unpublished = bytearray(gen2)
+    unpublished += bytes(buf[len(gen2):])  # generation 3's data and index, slot never written
+    emit_valid("grown_unpublished", unpublished, describe(im2, generation=2),
+               "an append that stopped before its slot write: generation 3's bytes are there "
+               "but no slot refers to them; readers open generation 2 and ignore the tail")
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main():
     gen_valid()
+    gen_grown_valid()
     gen_invalid()
     lines = ["%s\t%s\t%s\n" % m for m in MANIFEST]
     for rel, _, purpose in MANIFEST:

@@ -82,23 +82,24 @@ MMARR_API const char *mmarr_version_string(void);
 /** Error codes. Explicit values; append only, never renumbered. */
 typedef enum mmarr_err {
     MMARR_OK = 0,
-    MMARR_E_INVAL = 1,       /**< bad argument (API misuse) */
-    MMARR_E_NOMEM = 2,       /**< out of memory */
-    MMARR_E_IO = 3,          /**< a system call failed; see mmarr_error.sys_errno */
-    MMARR_E_NOSPACE = 4,     /**< disk or tmpfs full, or file size limit, while reserving space */
-    MMARR_E_BADMAGIC = 10,   /**< not an mmarr file */
-    MMARR_E_VERSION = 11,    /**< format major version not supported */
-    MMARR_E_CORRUPT = 12,    /**< structure invalid: bounds, overlap, overflow, names, flags */
-    MMARR_E_CHECKSUM = 13,   /**< a checksum does not match: the bytes were damaged */
-    MMARR_E_TRUNCATED = 14,  /**< the file is shorter than its superblock says */
-    MMARR_E_UNSUPPORTED = 15,/**< valid, but needs a feature this library lacks */
-    MMARR_E_STALE = 16,      /**< checksums are stale after in-place writes; rehash first */
-    MMARR_E_NOTFOUND = 20,   /**< no array (or metadata key) of that name */
-    MMARR_E_DTYPE = 21,      /**< dtype text invalid or not representable */
-    MMARR_E_EXISTS = 22,     /**< duplicate array name or metadata key; or target file exists */
-    MMARR_E_RANGE = 23,      /**< shape or size overflows, or a limit is exceeded */
-    MMARR_E_READONLY = 24,   /**< the operation needs a read-write handle */
-    MMARR_E_STATE = 30       /**< call not valid in the handle's current state */
+    MMARR_E_INVAL = 1,        /**< bad argument (API misuse) */
+    MMARR_E_NOMEM = 2,        /**< out of memory */
+    MMARR_E_IO = 3,           /**< a system call failed; see mmarr_error.sys_errno */
+    MMARR_E_NOSPACE = 4,      /**< disk or tmpfs full, or file size limit, while reserving space */
+    MMARR_E_BADMAGIC = 10,    /**< not an mmarr file */
+    MMARR_E_VERSION = 11,     /**< format major version not supported */
+    MMARR_E_CORRUPT = 12,     /**< structure invalid: bounds, overlap, overflow, names, flags */
+    MMARR_E_CHECKSUM = 13,    /**< a checksum does not match: the bytes were damaged */
+    MMARR_E_TRUNCATED = 14,   /**< the file is shorter than its superblock says */
+    MMARR_E_UNSUPPORTED = 15, /**< valid, but needs a feature this library lacks */
+    MMARR_E_STALE = 16,       /**< checksums are stale after in-place writes; rehash first */
+    MMARR_E_NOTFOUND = 20,    /**< no array (or metadata key) of that name */
+    MMARR_E_DTYPE = 21,       /**< dtype text invalid or not representable */
+    MMARR_E_EXISTS = 22,      /**< duplicate array name or metadata key; or target file exists */
+    MMARR_E_RANGE = 23,       /**< shape or size overflows, or a limit is exceeded */
+    MMARR_E_READONLY = 24,    /**< the operation needs a read-write handle */
+    MMARR_E_BUSY = 25,        /**< another process is writing the file (one writer at a time) */
+    MMARR_E_STATE = 30        /**< call not valid in the handle's current state */
 } mmarr_err;
 
 /** Value of mmarr_error.offset when no file offset applies. */
@@ -245,6 +246,10 @@ typedef struct mmarr_file_info {
                                     writable, changes stay in this process */
     int checksums_stale;       /**< in-place writes may have changed data since checksums */
     int inactive_slot_damaged; /**< the other superblock slot is damaged (open still works) */
+    uint64_t damaged_generation; /**< a newer generation that could not be opened (its index
+                                      damaged or cut short; spec.md §4.4), so the handle holds
+                                      the one before it; 0 if none. mmarr_file_verify()
+                                      reports it */
     uint64_t device, inode;    /**< st_dev and st_ino of the file mapped, from the descriptor
                                     mmarr_open() mapped (so they name the file whose bytes the
                                     handle serves even if the path was replaced meanwhile);
@@ -703,6 +708,27 @@ MMARR_API mmarr_err mmarr_file_unlock(mmarr_file *f, size_t index, mmarr_error *
 MMARR_API mmarr_err mmarr_file_flush(mmarr_file *f, unsigned flags, mmarr_error *err);
 
 /**
+ * mmarr_file_refresh() — move the handle to the newest generation of its file (spec.md §4.4),
+ * published by an appender since it was opened or last refreshed. Every pointer handed out
+ * before stays valid (the old mappings are kept until mmarr_close), but array numbers, infos
+ * and views obtained later describe the new generation. The file is the one the handle has
+ * open: a file replaced by rename is another file (open it again). Nothing changes if no
+ * newer generation is valid; *changed (may be NULL) says whether the handle moved.
+ * Not for buffers or MMARR_OPEN_RDWR / COPY_ON_WRITE handles (MMARR_E_INVAL), and not while
+ * another thread uses the handle. @return MMARR_OK, the errors of mmarr_open(), MMARR_E_INVAL.
+ */
+MMARR_API mmarr_err mmarr_file_refresh(mmarr_file *f, int *changed, mmarr_error *err);
+
+/**
+ * mmarr_file_wait() — block until the file has a generation newer than the handle's, or
+ * `timeout_ms` passes (negative: no limit). It sleeps on inotify, where the kernel offers it
+ * for the file's filesystem, and otherwise checks the superblock at growing intervals (up to
+ * 50 ms); it does not refresh. *newer (may be NULL) is 1 if a newer generation is there.
+ * @return MMARR_OK (also on timeout), MMARR_E_INVAL (a buffer), MMARR_E_IO.
+ */
+MMARR_API mmarr_err mmarr_file_wait(mmarr_file *f, int timeout_ms, int *newer, mmarr_error *err);
+
+/**
  * mmarr_file_write() — copy n bytes from src into bytes [offset, offset + n) of hot array
  * `index` (its raw bytes, in the array's own element order) through the file descriptor
  * (pwrite), for a handle opened with MMARR_OPEN_RDWR. The bytes are the same as a write
@@ -863,8 +889,41 @@ MMARR_API mmarr_err mmarr_writer_set_array_meta(mmarr_writer *w, const char *nam
  */
 MMARR_API mmarr_err mmarr_writer_commit(mmarr_writer *w);
 
-/** Abandon (if not committed), remove the temporary, and free. Accepts NULL. */
+/** Abandon (if not committed), remove the temporary, and free. Accepts NULL. An appending
+ * writer (mmarr_writer_open_append) gives back the space it took: the file is as before. */
 MMARR_API void mmarr_writer_free(mmarr_writer *w);
+
+/** Wait for the writer lock instead of failing with MMARR_E_BUSY (mmarr_writer_open_append). */
+#define MMARR_WRITE_WAIT 0x8u
+
+/**
+ * mmarr_writer_open_append() — add to an existing file in place (spec.md §4.4): arrays (hot,
+ * cold, reserved, streamed, ragged), metadata, deletions. New bytes go after the file's end
+ * and become visible at commit as the next *generation*: the new index is written after them,
+ * synced, and published through the inactive superblock slot. Nothing already in the file is
+ * moved or rewritten, so readers keep the generation they opened until they ask for a newer
+ * one (mmarr_file_refresh), and a crash at any point leaves the previous generation.
+ *
+ * One writer at a time: the writer holds an advisory lock (an OFD lock on byte 320 of the
+ * file, which readers never take) until commit or free; another appender, or a handle opened
+ * with MMARR_OPEN_RDWR, gets MMARR_E_BUSY, or waits with MMARR_WRITE_WAIT. opts: flags
+ * MMARR_WRITE_NO_SYNC, MMARR_WRITE_WAIT, MMARR_WRITE_KEEP_RESERVED and pack_threshold apply;
+ * the alignment is the file's. Adding a name that exists is MMARR_E_EXISTS: delete it first
+ * (mmarr_writer_delete) to replace it. Metadata set for a key that exists replaces its value.
+ * @return MMARR_OK, MMARR_E_BUSY, MMARR_E_INVAL, MMARR_E_NOMEM, MMARR_E_IO, and the errors of
+ *         mmarr_open() for the file.
+ */
+MMARR_API mmarr_err mmarr_writer_open_append(const char *path, const mmarr_writer_options *opts,
+                                             mmarr_writer **out, mmarr_error *err);
+
+/**
+ * Remove array `name` from what the commit will publish (an array of the file or one added
+ * since). Its bytes stay in the file, as dead space, until the file is compacted (re-packed
+ * into a new file). For a ragged item give the values' name: both arrays go. Its metadata
+ * goes with it. @return MMARR_OK, MMARR_E_NOTFOUND, MMARR_E_INVAL (the offsets array of a
+ * ragged item, or an array being streamed), MMARR_E_STATE.
+ */
+MMARR_API mmarr_err mmarr_writer_delete(mmarr_writer *w, const char *name);
 
 /** The writer's latest error (never NULL; code MMARR_OK if none). */
 MMARR_API const mmarr_error *mmarr_writer_error(const mmarr_writer *w);

@@ -717,3 +717,15 @@ void mm_cache_release(mmarr_file *f)
     free(c);
     f->cache = NULL;
 }
+
+void mm_cache_retire(mmarr_file *f)
+{
+    struct mm_cache *c = f->cache;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    /* numbers no array has, in the same order, so the list stays sorted */
+    for (size_t i = 0; i < c->nmaps; i++)
+        c->maps[i].index = SIZE_MAX - c->nmaps + i;
+    pthread_mutex_unlock(&c->lock);
+}

@@ -31,6 +31,7 @@ static const struct {
     {MMARR_E_EXISTS, "MMARR_E_EXISTS", "MMARR_E_EXISTS: already exists"},
     {MMARR_E_RANGE, "MMARR_E_RANGE", "MMARR_E_RANGE: size or limit exceeded"},
     {MMARR_E_READONLY, "MMARR_E_READONLY", "MMARR_E_READONLY: handle is read-only"},
+    {MMARR_E_BUSY, "MMARR_E_BUSY", "MMARR_E_BUSY: another process is writing the file"},
     {MMARR_E_STATE, "MMARR_E_STATE", "MMARR_E_STATE: call not valid in this state"},
 };
 

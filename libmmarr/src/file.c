@@ -94,6 +94,19 @@ mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_e
     if (fd < 0)
         MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: cannot open%s", path,
                     rw ? " for reading and writing" : "");
+    if (rw) { /* one writer at a time (spec.md §4.4): not while an appender works */
+        mmarr_err rc = mm_writer_lock(fd, path, false, false, e);
+        if (rc != MMARR_OK) {
+            close(fd);
+            return rc;
+        }
+    }
+    return mm_open_fd(path, fd, flags, out, e);
+}
+
+mmarr_err mm_open_fd(const char *path, int fd, unsigned flags, mmarr_file **out, mmarr_error *e)
+{
+    const bool rw = flags & MMARR_OPEN_RDWR, cow = flags & MMARR_OPEN_COPY_ON_WRITE;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int se = errno;
@@ -184,6 +197,7 @@ void mmarr_file_get_info(const mmarr_file *f, mmarr_file_info *out)
     out->copy_on_write = f->cow;
     out->checksums_stale = (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE) != 0;
     out->inactive_slot_damaged = f->other_slot_damaged;
+    out->damaged_generation = f->damaged_generation;
     out->device = f->device;
     out->inode = f->inode;
     out->index_checksum = f->slot.index_checksum;

@@ -65,8 +65,9 @@ static mmarr_err check_prologue(mmarr_file *f, mmarr_error *err)
     return MMARR_OK;
 }
 
-/* spec.md §4.2: choose the active slot. */
-static mmarr_err choose_slot(mmarr_file *f, mmarr_error *err)
+/* spec.md §4.2: choose the active slot; *fallback is the other slot when it is valid with a
+ * smaller generation (the previous generation, spec.md §4.4), else -1. */
+static mmarr_err choose_slot(mmarr_file *f, int *fallback, mmarr_error *err)
 {
     const uint64_t offs[2] = {MMARR_SLOT_A_OFFSET, MMARR_SLOT_B_OFFSET};
     const mmarr_disk_slot *s[2];
@@ -109,6 +110,7 @@ static mmarr_err choose_slot(mmarr_file *f, mmarr_error *err)
     f->active_slot = (unsigned)pick;
     f->other_slot_damaged = state[!pick] >= 2;
     memcpy(&f->slot, s[pick], sizeof f->slot);
+    *fallback = state[!pick] == 1 && s[!pick]->generation < s[pick]->generation ? !pick : -1;
     return MMARR_OK;
 }
 
@@ -484,10 +486,9 @@ static mmarr_err check_index(mmarr_file *f, mm_vjob *j, mmarr_error *err)
     return rc != MMARR_OK ? rc : mm_ragged_load(f, err);
 }
 
-mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
+/* The generation of f->slot: its slot's ranges, then the whole index. */
+static mmarr_err load_slot(mmarr_file *f, mmarr_error *err)
 {
-    MM_TRY(check_prologue(f, err));
-    MM_TRY(choose_slot(f, err));
     MM_TRY(check_slot(f, err));
     mm_vjob j;
     mmarr_err rc = check_index(f, &j, err);
@@ -499,6 +500,36 @@ mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
                 f->path, (unsigned long long)s->index_offset, (unsigned long long)s->index_size,
                 (unsigned long long)s->index_checksum, (unsigned long long)j.sum);
     return rc;
+}
+
+/* spec.md §4.4: the newest generation whose index is damaged or cut short (a crash or damage
+ * after its slot was written) gives way to the previous one, which is reported by verify.
+ * Anything else (a required feature this library lacks, a limit) stands. */
+mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
+{
+    MM_TRY(check_prologue(f, err));
+    int fallback = -1;
+    MM_TRY(choose_slot(f, &fallback, err));
+    f->damaged_generation = 0;
+    mmarr_err rc = load_slot(f, err);
+    if (rc == MMARR_OK || fallback < 0 ||
+        (rc != MMARR_E_CORRUPT && rc != MMARR_E_CHECKSUM && rc != MMARR_E_TRUNCATED))
+        return rc;
+    mm_index_unload(f);
+    const uint64_t newest = f->slot.generation;
+    const mmarr_error why = *err;
+    f->active_slot = (unsigned)fallback;
+    memcpy(&f->slot, f->base + (fallback ? MMARR_SLOT_B_OFFSET : MMARR_SLOT_A_OFFSET),
+           sizeof f->slot);
+    if (load_slot(f, err) != MMARR_OK) {
+        mm_index_unload(f);
+        *err = why; /* the newest generation's fault is the one to tell */
+        return why.code;
+    }
+    f->damaged_generation = newest;
+    f->damaged_why = why;
+    f->other_slot_damaged = false; /* valid slot; its generation is reported instead */
+    return MMARR_OK;
 }
 
 void mm_index_unload(mmarr_file *f)

@@ -168,6 +168,8 @@ struct mmarr_file {
     mmarr_disk_slot slot;
     unsigned active_slot; /* 0 = A, 1 = B */
     bool other_slot_damaged;
+    uint64_t damaged_generation; /* a newer generation that failed to load (spec.md §4.4) */
+    mmarr_error damaged_why;     /* why */
     uint32_t alignment;
     unsigned format_minor;
 
@@ -412,6 +414,20 @@ mmarr_err mm_nospace_error(mmarr_error *e, int fd, const char *path, uint64_t ne
 /* posix_fallocate with a clear error. */
 mmarr_err mm_reserve_space(mmarr_error *e, int fd, const char *path, uint64_t off, uint64_t len);
 /* pwrite all bytes or fail. */
+/* Map the file open as fd (owned: closed on failure and by mmarr_close) and load its
+ * newest valid generation, as mmarr_open() does after opening `path`. file.c. */
+mmarr_err mm_open_fd(const char *path, int fd, unsigned flags, mmarr_file **out, mmarr_error *e);
+/* Keep the arrays mapped from the shared cache until close, but out of later lookups by array
+ * number (which a refresh changes). cache_map.c. */
+void mm_cache_retire(mmarr_file *f);
+
+/* The byte of the file whose OFD lock makes one writer at a time (spec.md §4.4): in the
+ * reserved bytes of the superblock, never written. */
+#define MM_WRITER_LOCK_OFFSET 320
+/* Take the writer lock on fd: exclusive (an appender) or shared (read-write handles);
+ * MMARR_E_BUSY when another holds it and !wait. writer_append.c. */
+mmarr_err mm_writer_lock(int fd, const char *path, bool exclusive, bool wait, mmarr_error *e);
+
 /* pread until n bytes arrived; E_IO on an error or an early end of file. publish.c. */
 mmarr_err mm_pread_all(mmarr_error *e, int fd, const char *path, void *buf, size_t n, uint64_t off);
 mmarr_err mm_pwrite_all(mmarr_error *e, int fd, const char *path, const void *buf, size_t n,

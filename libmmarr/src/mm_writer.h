@@ -73,6 +73,14 @@ struct mmarr_writer {
     mmarr_disk_ragged *rag;
     size_t nrag, ragcap;
 
+    /* appending to an existing file (writer_append.c): fd is that file, locked */
+    struct mm_wappend {
+        bool on;
+        uint64_t old_length;  /* the file's length before: given back on abandon */
+        mmarr_disk_slot slot; /* the generation appended to */
+        unsigned active_slot; /* its slot: 0 = A, 1 = B; the commit writes the other */
+    } app;
+
     /* the array begun by mmarr_writer_begin(), if any */
     struct mm_wstream {
         bool active, cold;
@@ -106,6 +114,22 @@ mmarr_err mm_w_new_entry(mmarr_writer *w, const char *name, const char *dtype, u
 mmarr_err mm_w_check_usable(mmarr_writer *w);
 /* The entry number of the added array `name`, or MMARR_E_NOTFOUND / MMARR_E_INVAL. */
 mmarr_err mm_w_find(mmarr_writer *w, const char *name, size_t *index);
+/* Add file or array metadata (owner: entry number, SIZE_MAX for the file). */
+mmarr_err mm_w_add_meta(mmarr_writer *w, size_t owner, const char *key, const char *value);
+/* Where a shape's dimensions go in the dims table (an earlier equal run, or the end). */
+uint32_t mm_w_dims_run(const mmarr_writer *w, const uint64_t *shape, size_t ndim);
+/* dtype text -> dtype id (deduplicated), itemsize. */
+mmarr_err mm_w_intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, uint64_t *itemsize);
+/* Rebuild the name map from w->wnames (after a deletion); false when out of memory. */
+bool mm_w_rebuild_names(mmarr_writer *w);
+/* Insert name `id` (an entry number whose wnames is set) in the name map; false: no memory. */
+bool mm_w_name_insert(mmarr_writer *w, uint32_t id);
+/* A new, empty writer for `path` with options o (no file yet); NULL when out of memory. */
+mmarr_writer *mm_w_alloc(const char *path, const mmarr_writer_options *o);
+/* writer.c, for appends: publish the generation whose index was written at [ioff, +isize). */
+mmarr_err mm_w_publish_generation(mmarr_writer *w, uint64_t ioff, uint64_t isize, uint64_t isum);
+/* writer.c, for appends: give back what an abandoned append took, close the file. */
+void mm_w_append_abandon(mmarr_writer *w);
 /* Free the state of a streamed array (writer_stream.c fills it). */
 void mm_w_stream_reset(mmarr_writer *w);
 

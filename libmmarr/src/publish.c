@@ -297,3 +297,26 @@ void mm_tmp_close(mm_tmpfile *t)
     free(t->path);
     t->path = NULL;
 }
+
+/* The writer lock (spec.md §4.4 rule 6): an OFD lock on byte MM_WRITER_LOCK_OFFSET. OFD locks
+ * belong to the open file description, so closing another descriptor of the file does not
+ * drop it (unlike POSIX record locks), and they do not interact with the flock() leases and
+ * rehash locks taken on the same file. */
+mmarr_err mm_writer_lock(int fd, const char *path, bool exclusive, bool wait, mmarr_error *e)
+{
+    struct flock l = {.l_type = exclusive ? F_WRLCK : F_RDLCK,
+                      .l_whence = SEEK_SET,
+                      .l_start = MM_WRITER_LOCK_OFFSET,
+                      .l_len = 1};
+    while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &l) != 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EACCES)
+            MM_FAIL(e, MMARR_E_BUSY, MMARR_NO_OFFSET,
+                    "%s: another process is writing the file (an appending writer or a "
+                    "read-write handle): one writer at a time%s",
+                    path, exclusive ? "; MMARR_WRITE_WAIT waits for it" : "");
+        MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: cannot take the writer lock", path);
+    }
+    return MMARR_OK;
+}

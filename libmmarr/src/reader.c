@@ -270,6 +270,13 @@ mmarr_err mmarr_file_verify(mmarr_file *f, mmarr_error *err)
                           f->active_slot ? 'B' : 'A');
         return mm_file_done(f, rc, &e, err);
     }
+    if (f->damaged_generation) {
+        rc = mm_set_error(&e, f->damaged_why.code, f->damaged_why.offset,
+                          "generation %llu is damaged, so generation %llu was opened: %s",
+                          (unsigned long long)f->damaged_generation,
+                          (unsigned long long)f->slot.generation, f->damaged_why.message);
+        return mm_file_done(f, rc, &e, err);
+    }
     for (size_t i = 0; i < f->entry_count && rc == MMARR_OK; i++) {
         rc = verify_padding(f, i, &e);
         if (rc == MMARR_OK)

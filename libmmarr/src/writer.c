@@ -178,6 +178,44 @@ mmarr_err mm_w_put_bytes(mmarr_writer *w, uint64_t off, const void *data, uint64
 
 /* ---- create ---- */
 
+mmarr_writer *mm_w_alloc(const char *path, const mmarr_writer_options *o)
+{
+    mmarr_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->fd = -1;
+    w->tmp.fd = -1;
+    w->opt = *o;
+    w->err.offset = MMARR_NO_OFFSET;
+    w->path = strdup(path);
+    w->stage = malloc(MM_STAGE_CAP);
+    if (!w->path || !w->stage || !strmap_grow(&w->names, w, name_of) ||
+        !strmap_grow(&w->dtype_map, w, dtype_of)) {
+        mmarr_writer_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+bool mm_w_name_insert(mmarr_writer *w, uint32_t id)
+{
+    bool found;
+    size_t slot = strmap_find(&w->names, w, w->heap.p + w->wnames[id].off, w->wnames[id].len,
+                              name_of, &found);
+    w->names.slots[slot] = id + 1;
+    return ++w->names.count * 2 <= w->names.cap || strmap_grow(&w->names, w, name_of);
+}
+
+bool mm_w_rebuild_names(mmarr_writer *w)
+{
+    memset(w->names.slots, 0, w->names.cap * sizeof *w->names.slots);
+    w->names.count = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (!mm_w_name_insert(w, (uint32_t)i))
+            return false;
+    return true;
+}
+
 mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts,
                               mmarr_writer **out, mmarr_error *err)
 {
@@ -199,20 +237,9 @@ mmarr_err mmarr_writer_create(const char *path, const mmarr_writer_options *opts
                 "%s: alignment %u is not a power of two in 4096..2097152", path, o.alignment);
     if (o.flags & ~(MMARR_WRITE_NO_REPLACE | MMARR_WRITE_NO_SYNC | MMARR_WRITE_KEEP_RESERVED))
         MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown writer flags 0x%x", path, o.flags);
-    mmarr_writer *w = calloc(1, sizeof *w);
+    mmarr_writer *w = mm_w_alloc(path, &o);
     if (!w)
         MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
-    w->fd = -1;
-    w->tmp.fd = -1;
-    w->opt = o;
-    w->err.offset = MMARR_NO_OFFSET;
-    w->path = strdup(path);
-    w->stage = malloc(MM_STAGE_CAP);
-    if (!w->path || !w->stage || !strmap_grow(&w->names, w, name_of) ||
-        !strmap_grow(&w->dtype_map, w, dtype_of)) {
-        mmarr_writer_free(w);
-        MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
-    }
     mmarr_err rc = mm_tmp_create(path, &w->tmp, e);
     if (rc != MMARR_OK) {
         mmarr_writer_free(w);
@@ -260,7 +287,7 @@ static mmarr_err check_name(mmarr_writer *w, const char *what, const char *s, si
 }
 
 /* dtype text -> dtype id (deduplicated), itemsize */
-static mmarr_err intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, uint64_t *itemsize)
+mmarr_err mm_w_intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, uint64_t *itemsize)
 {
     if (!text)
         MM_FAIL(&w->err, MMARR_E_DTYPE, MMARR_NO_OFFSET, "%s: dtype is NULL", w->path);
@@ -316,7 +343,7 @@ static mmarr_err intern_dtype(mmarr_writer *w, const char *text, uint32_t *id, u
 /* Where a shape's dimensions go in the dims table: the run of a recent array of the same
  * shape (entries may share runs, spec.md §7.2), which keeps the index small for the common
  * many-arrays-of-one-shape file, else a new run at the end. */
-static uint32_t dims_run(const mmarr_writer *w, const uint64_t *shape, size_t ndim)
+uint32_t mm_w_dims_run(const mmarr_writer *w, const uint64_t *shape, size_t ndim)
 {
     for (unsigned k = 0; ndim && k < 8 && k < w->recent_next; k++)
         if (w->recent_ndim[k] == ndim &&
@@ -331,7 +358,7 @@ mmarr_err mm_w_new_entry(mmarr_writer *w, const char *name, const char *dtype, u
                          uint64_t *nbytes_out, uint64_t *itemsize_out)
 {
     MM_TRY(mm_w_check_usable(w));
-    size_t nlen;
+    size_t nlen = 0;
     MM_TRY(check_name(w, "array name", name, &nlen));
     if (ndim > MMARR_MAX_NDIM)
         MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
@@ -351,7 +378,7 @@ mmarr_err mm_w_new_entry(mmarr_writer *w, const char *name, const char *dtype, u
                 "%s: an array named \"%s\" was already added", w->path, name);
     uint32_t dtype_id = 0;
     uint64_t nbytes = 0;
-    mmarr_err rc = intern_dtype(w, dtype, &dtype_id, &nbytes);
+    mmarr_err rc = mm_w_intern_dtype(w, dtype, &dtype_id, &nbytes);
     const uint64_t itemsize = nbytes;
     if (rc != MMARR_OK) {
         char msg[sizeof w->err.message];
@@ -400,7 +427,7 @@ mmarr_err mm_w_new_entry(mmarr_writer *w, const char *name, const char *dtype, u
     e->data_size = nbytes;
     w->wnames[w->n] = (mm_strref){name_off, (uint32_t)nlen};
     e->dtype_id = dtype_id;
-    e->dims_first = dims_run(w, shape, ndim);
+    e->dims_first = mm_w_dims_run(w, shape, ndim);
     e->cold_id = cold ? (uint32_t)w->ncolds : MMARR_NONE32;
     e->ndim = (uint8_t)ndim;
     e->storage = cold ? MMARR_STORAGE_ZSTD_CHUNKED : MMARR_STORAGE_RAW;
@@ -482,10 +509,10 @@ mmarr_err mmarr_writer_reserve(mmarr_writer *w, const char *name, const char *dt
 
 /* ---- metadata ---- */
 
-static mmarr_err add_meta(mmarr_writer *w, size_t owner, const char *key, const char *value)
+mmarr_err mm_w_add_meta(mmarr_writer *w, size_t owner, const char *key, const char *value)
 {
     MM_TRY(mm_w_check_usable(w));
-    size_t klen;
+    size_t klen = 0;
     MM_TRY(check_name(w, "metadata key", key, &klen));
     if (!value)
         MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: metadata \"%s\": value is NULL",
@@ -509,7 +536,7 @@ static mmarr_err add_meta(mmarr_writer *w, size_t owner, const char *key, const 
 
 mmarr_err mmarr_writer_set_file_meta(mmarr_writer *w, const char *key, const char *value)
 {
-    return add_meta(w, SIZE_MAX, key, value);
+    return mm_w_add_meta(w, SIZE_MAX, key, value);
 }
 
 mmarr_err mm_w_find(mmarr_writer *w, const char *name, size_t *index)
@@ -519,8 +546,8 @@ mmarr_err mm_w_find(mmarr_writer *w, const char *name, size_t *index)
     bool found;
     size_t slot = strmap_find(&w->names, w, name, strlen(name), name_of, &found);
     if (!found)
-        MM_FAIL(&w->err, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
-                "%s: no array named \"%s\" has been added", w->path, name);
+        MM_FAIL(&w->err, MMARR_E_NOTFOUND, MMARR_NO_OFFSET, "%s: no array named \"%s\" %s", w->path,
+                name, w->app.on ? "in the file or added since" : "has been added");
     *index = w->names.slots[slot] - 1;
     return MMARR_OK;
 }
@@ -531,7 +558,7 @@ mmarr_err mmarr_writer_set_array_meta(mmarr_writer *w, const char *name, const c
     MM_TRY(mm_w_check_usable(w));
     size_t i;
     MM_TRY(mm_w_find(w, name, &i));
-    return add_meta(w, i, key, value);
+    return mm_w_add_meta(w, i, key, value);
 }
 
 /* ---- commit ---- */
@@ -664,6 +691,8 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     MM_TRY(rc);
     if (ftruncate(w->fd, (off_t)fsize) != 0)
         return sys_fail(w, errno, "cannot set the file size");
+    if (w->app.on)
+        return mm_w_publish_generation(w, ioff, isize, isum);
 
     unsigned char sb[MMARR_SUPERBLOCK_SIZE];
     const mmarr_disk_slot slot = {
@@ -693,6 +722,57 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     return sync ? mm_sync_parent_dir(w->path, &w->err) : MMARR_OK;
 }
 
+/* ---- appending (writer_append.c opens; spec.md §4.4) ---- */
+
+mmarr_err mm_w_publish_generation(mmarr_writer *w, uint64_t ioff, uint64_t isize, uint64_t isum)
+{
+    const bool sync = !(w->opt.flags & MMARR_WRITE_NO_SYNC);
+    if (sync && fdatasync(w->fd) != 0) {
+        w->failed = true;
+        MM_FAIL_SYS(&w->err, MMARR_E_IO, errno, "%s: fdatasync failed before publishing", w->path);
+    }
+    mmarr_disk_slot ns = {
+        .generation = w->app.slot.generation + 1,
+        .file_size = ioff + isize,
+        .index_offset = ioff,
+        .index_size = isize,
+        .index_checksum = isum,
+        .required_features = w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0,
+        .optional_features = w->nrag ? MMARR_FEAT_OPT_RAGGED : 0,
+        /* in-place writes before this generation stay unaccounted for (spec.md §11.2) */
+        .state_flags = w->app.slot.state_flags & MMARR_STATE_CHECKSUMS_STALE,
+    };
+    ns.checksum = mm_slot_checksum(&ns);
+    const uint64_t at = w->app.active_slot ? MMARR_SLOT_A_OFFSET : MMARR_SLOT_B_OFFSET;
+    mmarr_error e;
+    mmarr_err rc = mm_pwrite_all(&e, w->fd, w->path, &ns, sizeof ns, at);
+    if (rc != MMARR_OK) { /* a torn slot fails its checksum: readers keep the old one */
+        w->failed = true;
+        w->err = e;
+        return rc;
+    }
+    w->committed = true; /* visible now: never cut back */
+    if (sync && fdatasync(w->fd) != 0)
+        rc = mm_set_syserr(&w->err, MMARR_E_IO, errno,
+                           "%s: generation %llu is published but fdatasync failed: it may not "
+                           "survive a power loss",
+                           w->path, (unsigned long long)ns.generation);
+    mm_w_append_abandon(w);
+    return rc;
+}
+
+void mm_w_append_abandon(mmarr_writer *w)
+{
+    if (!w->app.on)
+        return;
+    if (!w->committed && ftruncate(w->fd, (off_t)w->app.old_length) != 0) {
+        /* the bytes stay past every generation's end: dead space, never read */
+    }
+    close(w->fd); /* drops the writer lock */
+    w->fd = -1;
+    w->app.on = false;
+}
+
 void mmarr_reserved_release(void *ptr, uint64_t nbytes)
 {
     if (!ptr || !nbytes)
@@ -715,6 +795,7 @@ void mmarr_writer_free(mmarr_writer *w)
     if (!w)
         return;
     release_reservations(w, false);
+    mm_w_append_abandon(w);
     mm_tmp_close(&w->tmp);
     for (size_t i = 0; i < w->nmeta; i++) {
         free(w->meta[i].key);

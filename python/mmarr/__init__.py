@@ -24,10 +24,10 @@ from ._pickle import MappedArray, _rebuild, release_handles
 from ._ragged import Ragged
 from ._share import Shared, _default_share_dir, share  # noqa: F401 (used by examples)
 from ._stage import StagingError, stage
-from ._writer import Stream, Writer, save
+from ._writer import Appender, Stream, Writer, save
 
 __all__ = [
-    "open", "File", "MappedArray", "Writer", "save", "share", "Shared", "Error",
+    "open", "File", "MappedArray", "Writer", "Appender", "save", "share", "Shared", "Error",
     "FileChangedError", "NotZeroCopyError", "release_handles", "dtype_text", "dtype_from_text",
     "cache_dir", "cache_list", "cache_clear", "Stream", "stage", "StagingError", "Ragged",
 ]
@@ -36,8 +36,8 @@ FORMAT_VERSION = (_mmarr.FORMAT_VERSION_MAJOR, _mmarr.FORMAT_VERSION_MINOR)
 
 # The public names (and the functions pickles name) live in the package's namespace, as
 # mmarr.<name>: pickles made by earlier versions name mmarr._rebuild and mmarr._reopen.
-for _obj in (File, MappedArray, Writer, Stream, Shared, open, save, share, release_handles,
-             dtype_text, dtype_from_text, cache_dir, cache_list, cache_clear, stage,
+for _obj in (File, MappedArray, Writer, Appender, Stream, Shared, open, save, share,
+             release_handles, dtype_text, dtype_from_text, cache_dir, cache_list, cache_clear, stage,
              StagingError, Ragged, _rebuild, _reopen):
     _obj.__module__ = __name__
 del _obj

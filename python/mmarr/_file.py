@@ -25,9 +25,13 @@ def _reopen(path, mode, ident):
 
 def open(path, mode="r", **options):  # noqa: A001 (mirrors the builtin, as np.load does)
     """Open an mmarr file: mode "r" (read-only views), "r+" (writable views of hot arrays,
-    changes reach the file and every process at once) or "c" (copy-on-write, as np.memmap's:
-    writable views whose changes stay in this process; the file is never written). See File
-    for the options."""
+    changes reach the file and every process at once), "c" (copy-on-write, as np.memmap's:
+    writable views whose changes stay in this process; the file is never written), or "a"
+    (an Appender: add arrays and metadata in place, published as the file's next
+    generation at the end of its with block). See File and Appender for the options."""
+    if mode == "a":
+        from ._writer import Appender
+        return Appender(path, **options)
     return File(path, mode, **options)
 
 
@@ -57,7 +61,8 @@ class File(collections.abc.Mapping):
     def __init__(self, path, mode="r", *, verify=False, populate=False, chunk_verify=True,
                  cache_dir=None, cache_max=0):
         if mode not in ("r", "r+", "c"):
-            raise ValueError(f'mode must be "r", "r+" or "c", not {mode!r}')
+            raise ValueError(f'mode must be "r", "r+" or "c" (or "a" with mmarr.open), not '
+                             f'{mode!r}')
         path = os.fsdecode(os.fspath(path))
         flags = ((_mmarr.OPEN_VERIFY if verify else 0) |
                  (_mmarr.OPEN_POPULATE if populate else 0) |
@@ -69,10 +74,11 @@ class File(collections.abc.Mapping):
         h = _open_handle(path, mode, flags)
         if cache_dir is not None or cache_max:
             h.set_cache(_path_or_none(cache_dir), cache_max)
-        self._init(h, path, mode)
+        self._init(h, path, mode, flags)
 
-    def _init(self, h, path, mode):
+    def _init(self, h, path, mode, flags=0):
         self._h = h
+        self._flags = flags  # as opened: refresh() opens the newest generation the same way
         self.path = path
         self.mode = mode
         self._rag = None  # {values name: (offsets name, count, kind)}, on first use
@@ -148,6 +154,37 @@ class File(collections.abc.Mapping):
 
     def __exit__(self, *exc):
         self.close()
+
+    # -- generations (files that grow: spec.md §4.4)
+    @property
+    def generation(self):
+        """The generation this File holds: 1 for a file as written, one more for each
+        append published since. It changes only by refresh()."""
+        return self._handle().file_info()["generation"]
+
+    def refresh(self):
+        """Move to the file's newest generation, if an appender published one since this
+        File was opened or refreshed; returns whether it moved. Arrays obtained before keep
+        the generation they came from (their memory stays valid); names, info and arrays
+        obtained after describe the new one."""
+        h = self._handle()
+        if self.mode != "r":
+            raise ValueError(f'refresh() is for mode "r" Files, not {self.mode!r}: open the '
+                             f'file again')
+        if not h.wait(0):
+            return False
+        n = _open_handle(self.path, self.mode, self._flags)
+        if n.file_info()["generation"] <= h.file_info()["generation"]:
+            return False  # the newer generation is damaged: this one stays
+        self._init(n, self.path, self.mode, self._flags)
+        return True
+
+    def wait(self, timeout=None):
+        """Block until the file has a newer generation than this File holds (an appender
+        published one), or `timeout` seconds pass (None: no limit); returns whether there
+        is one. It does not refresh: call refresh() next. Sleeps on inotify, not a loop."""
+        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        return self._handle().wait(ms)
 
     def _handle(self):
         if self._h is None:

@@ -3,6 +3,7 @@
  * _mmarr_file.c — Handle, one open mmarr_file: open, name lookup, array and file facts,
  * metadata, reads, verify and flush. Views of its arrays are made in _mmarr_view.c.
  */
+#include <limits.h>
 #include "_mmarr.h"
 
 #include <string.h>
@@ -445,6 +446,21 @@ static PyObject *handle_verify(HandleObject *self, PyObject *args)
     return mmpy_none_or_raise(rc, &e);
 }
 
+/* wait(timeout_ms): whether a newer generation appeared (the GIL released meanwhile). */
+static PyObject *handle_wait(HandleObject *self, PyObject *arg)
+{
+    const long ms = PyLong_AsLong(arg);
+    if (ms == -1 && PyErr_Occurred())
+        return NULL;
+    int newer = 0;
+    mmarr_error e;
+    mmarr_err rc;
+    const int t = ms < 0 ? -1 : ms > INT_MAX ? INT_MAX : (int)ms;
+    Py_BEGIN_ALLOW_THREADS rc = mmarr_file_wait(self->f, t, &newer, &e);
+    Py_END_ALLOW_THREADS if (rc != MMARR_OK) return mmpy_raise(&e);
+    return PyBool_FromLong(newer);
+}
+
 /*
  * flush(flags). A rehash turns the handle's memory read-only (mmarr.h), so a write through a
  * view made before would fault: it is refused while any view of this handle is alive.
@@ -509,6 +525,7 @@ static PyMethodDef handle_methods[] = {
     {"write", (PyCFunction)handle_write, METH_VARARGS, "write(index, byte_offset, src)"},
     {"verify", (PyCFunction)handle_verify, METH_VARARGS, "verify(index=-1)"},
     {"flush", (PyCFunction)handle_flush, METH_VARARGS, "flush(flags)"},
+    {"wait", (PyCFunction)handle_wait, METH_O, "wait(timeout_ms): a newer generation came"},
     {"set_cache", (PyCFunction)mmpy_handle_set_cache, METH_VARARGS, "set_cache(dir, max_bytes)"},
     {"set_threads", (PyCFunction)mmpy_handle_set_threads, METH_O, "set_threads(n)"},
     {"prefetch", (PyCFunction)mmpy_handle_prefetch, METH_VARARGS, "prefetch(index=-1)"},

@@ -125,12 +125,13 @@ static mmarr_err writer_nogil(WriterObject *self, mmarr_err (*fn)(mmarr_writer *
 
 static PyObject *writer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"path", "alignment", "pack_threshold", "flags", NULL};
+    static char *kwlist[] = {"path", "alignment", "pack_threshold", "flags", "append", NULL};
     PyObject *path;
     unsigned int alignment = 0, flags = 0;
     unsigned long long pack = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "U|IKI:Writer", kwlist, &path, &alignment,
-                                     &pack, &flags))
+    int append = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "U|IKIp:Writer", kwlist, &path, &alignment, &pack,
+                                     &flags, &append))
         return NULL;
     PyObject *bytes = PyUnicode_EncodeFSDefault(path);
     if (!bytes)
@@ -149,8 +150,8 @@ static PyObject *writer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     mmarr_error e;
     mmarr_err rc;
     const char *p = PyBytes_AS_STRING(bytes);
-    Py_BEGIN_ALLOW_THREADS
-    rc = mmarr_writer_create(p, &o, &w, &e);
+    Py_BEGIN_ALLOW_THREADS rc = append ? mmarr_writer_open_append(p, &o, &w, &e)
+                                       : mmarr_writer_create(p, &o, &w, &e);
     Py_END_ALLOW_THREADS
     Py_DECREF(bytes);
     if (rc != MMARR_OK)
@@ -422,6 +423,20 @@ static PyObject *writer_set_file_meta(WriterObject *self, PyObject *args)
     return writer_done(self, mmarr_writer_set_file_meta(self->w, key, val));
 }
 
+static PyObject *writer_delete(WriterObject *self, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "delete(name): name must be a str");
+        return NULL;
+    }
+    if (writer_usable(self))
+        return NULL;
+    const char *name = mmpy_utf8_arg(arg, "name");
+    if (!name)
+        return NULL;
+    return writer_done(self, mmarr_writer_delete(self->w, name));
+}
+
 static PyObject *writer_set_array_meta(WriterObject *self, PyObject *args)
 {
     PyObject *n, *k, *v;
@@ -468,6 +483,7 @@ static PyMethodDef writer_methods[] = {
     {"write", (PyCFunction)writer_write, METH_O, "write(buffer): append bytes to it"},
     {"end", (PyCFunction)writer_end, METH_NOARGS, "end(): finish it"},
     {"set_file_meta", (PyCFunction)writer_set_file_meta, METH_VARARGS, "set_file_meta(key, value)"},
+    {"delete", (PyCFunction)writer_delete, METH_O, "delete(name): remove an array"},
     {"set_array_meta", (PyCFunction)writer_set_array_meta, METH_VARARGS,
      "set_array_meta(name, key, value)"},
     {"ragged", (PyCFunction)writer_ragged, METH_VARARGS,

@@ -251,6 +251,62 @@ class Writer:
             self.abandon()
 
 
+class Appender(Writer):
+    """Add to an existing mmarr file in place: mmarr.open(path, "a").
+
+        with mmarr.open(path, "a") as w:
+            w.add("day-2", prices)              # as with Writer: add, reserve, stream, ...
+            w.set_metadata("updated", "2026-12-06")
+            w.delete("old")                     # its bytes stay until compaction
+            w.replace("latest", table)          # delete + add
+        # published here as the file's next generation; an exception abandons the append
+
+    New bytes go after the file's end; nothing already in it moves or changes, so readers
+    keep the generation they opened until they call File.refresh() (or open again). One
+    writer at a time: another appender (or an "r+" File) raises mmarr.Error with code_name
+    "MMARR_E_BUSY", unless wait=True, which waits for it. Options: sync (False: skip fsync),
+    wait, pack_threshold, compress (default for add() and stream()); the alignment is the
+    file's. An abandoned append leaves the file byte for byte as it was.
+    """
+
+    def __init__(self, path, *, sync=True, wait=False, pack_threshold=None, compress=None):
+        path = os.fsdecode(os.fspath(path))
+        pack = _mmarr.PACK_NONE if pack_threshold == 0 else int(pack_threshold or 0)
+        flags = ((0 if sync else _mmarr.WRITE_NO_SYNC) | (_mmarr.WRITE_WAIT if wait else 0))
+        self._w = _mmarr.Writer(path, 0, pack, flags, append=True)
+        self.path = path
+        self._compress = compress
+        self._stream = None
+
+    def delete(self, name):
+        """Remove array (or ragged item) `name` from the next generation; KeyError if the
+        file has no such array. Its bytes stay in the file as dead space."""
+        self._idle()
+        try:
+            self._w.delete(name)
+        except _mmarr.Error as e:
+            if getattr(e, "code_name", "") == "MMARR_E_NOTFOUND":
+                raise KeyError(name) from None
+            raise
+
+    def replace(self, name, array, **options):
+        """delete(name) if it exists, then add(name, array, **options)."""
+        try:
+            self.delete(name)
+        except KeyError:
+            pass
+        self.add(name, array, **options)
+
+    def commit(self):
+        """Publish the additions as the file's next generation (fsync unless sync=False)."""
+        self._idle()
+        self._w.commit()
+
+    def abandon(self):
+        """Discard the additions; the file is left byte for byte as it was."""
+        self._w.abandon()
+
+
 class ReservedArray(np.ndarray):
     """The ndarray Writer.reserve() returns (and its views): memory of a file that is not
     published yet, so pickling it is refused rather than sending a copy that workers would

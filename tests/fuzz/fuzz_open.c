@@ -42,8 +42,9 @@ static int known_code(mmarr_err rc)
     case MMARR_E_NOSPACE: case MMARR_E_BADMAGIC: case MMARR_E_VERSION: case MMARR_E_CORRUPT:
     case MMARR_E_CHECKSUM: case MMARR_E_TRUNCATED: case MMARR_E_UNSUPPORTED: case MMARR_E_STALE:
     case MMARR_E_NOTFOUND: case MMARR_E_DTYPE: case MMARR_E_EXISTS: case MMARR_E_RANGE:
-    case MMARR_E_READONLY: case MMARR_E_STATE:
-        return 1;
+    case MMARR_E_READONLY:
+    case MMARR_E_BUSY:
+    case MMARR_E_STATE: return 1;
     }
     return 0;
 }
@@ -448,7 +449,8 @@ static void exercise(const unsigned char *img, size_t size, unsigned flags)
     rc = mmarr_file_verify(f, &e);
     check_err(rc, &e);
     FUZZ_CHECK(rc == MMARR_OK || rc == MMARR_E_CHECKSUM || rc == MMARR_E_STALE ||
-               rc == MMARR_E_CORRUPT || rc == MMARR_E_NOMEM);
+               rc == MMARR_E_CORRUPT || rc == MMARR_E_NOMEM ||
+               (rc == MMARR_E_TRUNCATED && fi.damaged_generation)); /* spec.md §4.4 */
     if (fi.inactive_slot_damaged)
         FUZZ_CHECK(rc == MMARR_E_CHECKSUM);
     mmarr_error last;

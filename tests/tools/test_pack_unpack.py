@@ -832,3 +832,27 @@ def test_unpack_ragged_items_as_values_and_offsets(tools, tmp_path):
     r = tools.run("mmarr-unpack", RAGGED, "tokens", "-o", tmp_path / "t.npy", rc=1)
     assert "is a ragged item" in r.err and "-o DIR/" in r.err
     assert not (tmp_path / "t.npy").exists()
+
+
+def test_pack_append_adds_and_replaces(tools, tmp_path):
+    """--append: the inputs join the existing file as its next generation; an input named
+    like an array of the file replaces it; --force and --alignment do not mix with it."""
+    a, b, b2 = rand_array("<f4", (50, 3)), rand_array("<i8", (7,), seed=1), np.arange(4)
+    for name, x in (("a", a), ("b", b)):
+        np.save(tmp_path / f"{name}.npy", x)
+    out = tmp_path / "out.mmarr"
+    pack(tools, out, tmp_path / "a.npy")
+    pack(tools, out, tmp_path / "b.npy", opts=("-q", "--append"))
+    got = arrays_of(out)
+    assert sorted(got) == ["a", "b"]
+    np.save(tmp_path / "b.npy", b2)
+    pack(tools, out, tmp_path / "b.npy", opts=("-q", "--append"))
+    info = json.loads(tools.run("mmarr-info", "--json", out).out)
+    assert info["generation"] == 3
+    got = arrays_of(out)
+    assert sorted(got) == ["a", "b"] and got["b"]["shape"] == [4]
+    r = pack(tools, out, tmp_path / "b.npy", opts=("-q", "--append", "--force"), rc=2)
+    assert "--append" in r.err
+    r = pack(tools, tmp_path / "missing.mmarr", tmp_path / "b.npy", opts=("-q", "--append"),
+             rc=1)
+    assert "cannot append" in r.err

@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: MIT
+"""Files that grow (issue #19): mmarr.open(path, "a") adds arrays, metadata and deletions as
+the file's next generation; Files keep their generation until refresh(); wait() sleeps until
+an appender publishes; one writer at a time; an abandoned append leaves the file as it was."""
+import multiprocessing
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import mmarr
+
+
+@pytest.fixture
+def base(shm):
+    path = shm / "grow.mmarr"
+    mmarr.save(path, {"a": np.arange(10), "b": np.ones((3, 4), "<f4")},
+               metadata={"owner": "test"}, sync=False)
+    return path
+
+
+def test_append__arrays_metadata_delete_replace(base):
+    f = mmarr.open(base)
+    a = f["a"]
+    assert f.generation == 1
+    with mmarr.open(base, "a", sync=False) as w:
+        assert len(w) == 2
+        w.add("c", np.arange(5.0), metadata={"unit": "s"})
+        w.add("cold", np.arange(100000), compress=3)
+        w.add_ragged("words", ["x", "yy", "zzz"])
+        w.set_metadata("owner", "changed")
+        w.delete("b")
+        w.replace("a", np.arange(3))
+        with pytest.raises(KeyError):
+            w.delete("nope")
+    assert f.generation == 1 and list(f) == ["a", "b"]  # until refresh
+    assert f.metadata["owner"] == "test"
+    assert f.refresh() is True and f.generation == 2
+    assert f.refresh() is False
+    assert sorted(f) == ["a", "c", "cold", "words"]
+    assert np.array_equal(f["a"], np.arange(3))
+    assert np.array_equal(a, np.arange(10))  # obtained before: still generation 1's
+    assert f.array_metadata("c") == {"unit": "s"}
+    assert f.metadata["owner"] == "changed"
+    assert np.array_equal(f.read("cold"), np.arange(100000))
+    assert list(f["words"]) == ["x", "yy", "zzz"]
+    f.verify()
+    g = mmarr.open(base, verify=True)
+    assert g.generation == 2 and sorted(g) == sorted(f)
+
+
+def test_append__abandon_and_one_writer(base):
+    before = base.read_bytes()
+    with pytest.raises(ZeroDivisionError):
+        with mmarr.open(base, "a") as w:
+            w.add("big", np.zeros(1 << 20))
+            1 / 0
+    assert base.read_bytes() == before
+    w = mmarr.open(base, "a")
+    with pytest.raises(mmarr.Error) as e:
+        mmarr.open(base, "a")
+    assert e.value.code_name == "MMARR_E_BUSY"
+    with pytest.raises(mmarr.Error):
+        mmarr.open(base, "r+")
+    assert list(mmarr.open(base)) == ["a", "b"]  # readers never wait
+    done = []
+
+    def second():
+        with mmarr.open(base, "a", wait=True, sync=False) as w2:
+            w2.add("second", np.arange(2))
+        done.append(True)
+
+    t = threading.Thread(target=second)
+    t.start()
+    time.sleep(0.2)
+    assert not done  # waiting for the first
+    w.add("first", np.arange(1))
+    w.commit()
+    t.join(10)
+    assert done
+    f = mmarr.open(base)
+    assert f.generation == 3 and list(f) == ["a", "b", "first", "second"]
+
+
+def _producer(path, n):
+    for i in range(n):
+        time.sleep(0.02)
+        with mmarr.open(path, "a", sync=False) as w:
+            w.add(f"day{i}", np.full(1000, i))
+
+
+def test_append__consumer_waits_for_producer(base):
+    ctx = multiprocessing.get_context("spawn")
+    p = ctx.Process(target=_producer, args=(str(base), 5))
+    f = mmarr.open(base)
+    assert f.wait(0) is False
+    p.start()
+    seen = set()
+    deadline = time.monotonic() + 60
+    while len(seen) < 5 and time.monotonic() < deadline:
+        if f.wait(5):
+            assert f.refresh()
+        for name in f:
+            if name.startswith("day"):
+                i = int(name[3:])
+                assert np.array_equal(f[name], np.full(1000, i))
+                seen.add(i)
+    p.join(30)
+    assert p.exitcode == 0 and seen == set(range(5))
+    assert f.generation == 6
+
+
+def test_append__modes(base):
+    with pytest.raises(ValueError):
+        mmarr.File(base, "a")
+    f = mmarr.open(base, "c")
+    with pytest.raises(ValueError):
+        f.refresh()
+    assert isinstance(mmarr.open(base, "a"), mmarr.Appender)
+    assert os.path.exists(base)

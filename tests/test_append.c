@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_append.c — files that grow (spec.md §4.4, issue #19) through the public API: arrays,
+ * metadata and deletions appended as new generations; readers that keep their generation
+ * until they refresh, and wait for a newer one; one writer at a time; an abandoned append
+ * leaving the file byte for byte; a damaged newest generation opening at the one before;
+ * appenders killed at random moments (every image opens at the old or the new generation,
+ * never torn); readers in other processes during a storm of appends.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "mmarr.h"
+#include "mmarr_format.h"
+#include "testutil.h"
+
+#define NOSYNC ((mmarr_writer_options){.flags = MMARR_WRITE_NO_SYNC})
+
+/* Array "a<k>": n int64 values k * 1000003 + i, so any reader can check any array. */
+static int64_t *values(uint64_t k, uint64_t n)
+{
+    int64_t *v = malloc(n * sizeof *v + 1);
+    for (uint64_t i = 0; i < n; i++)
+        v[i] = (int64_t)(k * 1000003 + i);
+    return v;
+}
+
+static void add_k(mmarr_writer *w, uint64_t k, uint64_t n, int cold)
+{
+    char name[32];
+    snprintf(name, sizeof name, "a%llu", (unsigned long long)k);
+    int64_t *v = values(k, n);
+    mmarr_compress_options c = {.level = 1, .chunk_size = 4096};
+    mmarr_err rc = cold ? mmarr_writer_add_cold(w, name, "<i8", 1, &n, MMARR_ORDER_C, v, &c)
+                        : mmarr_writer_add(w, name, "<i8", 1, &n, MMARR_ORDER_C, v);
+    if (rc)
+        print_error("%s\n", mmarr_writer_error(w)->message);
+    assert_int_equal(rc, MMARR_OK);
+    free(v);
+}
+
+/* Every array of f is an "a<k>" array with its values; returns how many there are. */
+static size_t check_all(mmarr_file *f)
+{
+    mmarr_file_info fi;
+    mmarr_file_get_info(f, &fi);
+    for (size_t i = 0; i < fi.count; i++) {
+        mmarr_array_info a;
+        mmarr_error e;
+        assert_int_equal(mmarr_file_array(f, i, &a, &e), MMARR_OK);
+        unsigned long long k;
+        assert_int_equal(sscanf(a.name, "a%llu", &k), 1);
+        int64_t *want = values(k, a.nitems), *got = malloc(a.nbytes + 1);
+        assert_int_equal(mmarr_file_read(f, i, 0, got, a.nbytes, &e), MMARR_OK);
+        assert_memory_equal(got, want, a.nbytes);
+        if (a.data)
+            assert_memory_equal(a.data, want, a.nbytes);
+        free(want);
+        free(got);
+    }
+    return fi.count;
+}
+
+static uint64_t generation(mmarr_file *f)
+{
+    mmarr_file_info fi;
+    mmarr_file_get_info(f, &fi);
+    return fi.generation;
+}
+
+static char *make_base(void **state, uint64_t arrays)
+{
+    char *path = tu_path(*state, "g.mmarr");
+    mmarr_writer_options o = NOSYNC;
+    mmarr_writer *w;
+    assert_int_equal(mmarr_writer_create(path, &o, &w, NULL), MMARR_OK);
+    for (uint64_t k = 0; k < arrays; k++)
+        add_k(w, k, 100 + k * 700, (int)(k % 3 == 2));
+    assert_int_equal(mmarr_writer_set_file_meta(w, "owner", "test"), MMARR_OK);
+    assert_int_equal(mmarr_writer_set_array_meta(w, "a0", "unit", "m"), MMARR_OK);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    return path;
+}
+
+static void test_append__arrays_metadata_and_readers(void **state)
+{
+    char *path = make_base(state, 4);
+    mmarr_error e;
+    mmarr_file *old;
+    assert_int_equal(mmarr_open(path, 0, &old, &e), MMARR_OK);
+    mmarr_array_info a0;
+    assert_int_equal(mmarr_file_find_array(old, "a0", &a0, &e), MMARR_OK);
+    const void *a0_data = a0.data;
+
+    mmarr_writer_options o = NOSYNC;
+    mmarr_writer *w;
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    assert_int_equal(mmarr_writer_count(w), 4);
+    add_k(w, 10, 5000, 0);
+    add_k(w, 11, 3000, 1);
+    add_k(w, 12, 3, 0); /* packed */
+    assert_int_equal(mmarr_writer_set_file_meta(w, "owner", "changed"), MMARR_OK);
+    assert_int_equal(mmarr_writer_set_file_meta(w, "day", "2"), MMARR_OK);
+    assert_int_equal(mmarr_writer_set_array_meta(w, "a10", "unit", "s"), MMARR_OK);
+    assert_int_equal(mmarr_writer_delete(w, "a1"), MMARR_OK);
+    assert_int_equal(mmarr_writer_delete(w, "a1"), MMARR_E_NOTFOUND);
+    assert_int_equal(mmarr_writer_delete(w, "a2"), MMARR_OK); /* cold */
+    add_k(w, 2, 77, 0);                                       /* replaced, hot now */
+    int newer = -1;
+    assert_int_equal(mmarr_file_wait(old, 0, &newer, &e), MMARR_OK);
+    assert_int_equal(newer, 0);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+
+    /* the old handle still holds generation 1, unchanged */
+    assert_int_equal(generation(old), 1);
+    assert_int_equal(check_all(old), 4);
+    assert_string_equal(mmarr_file_meta_get(old, "owner"), "test");
+    assert_int_equal(mmarr_file_wait(old, 1000, &newer, &e), MMARR_OK);
+    assert_int_equal(newer, 1);
+    int changed = -1;
+    assert_int_equal(mmarr_file_refresh(old, &changed, &e), MMARR_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(generation(old), 2);
+    assert_int_equal(check_all(old), 6);            /* a0 a3 a10 a11 a12 a2 */
+    assert_memory_equal(a0_data, a0.data, 100 * 8); /* old pointers stay valid */
+    assert_string_equal(mmarr_file_meta_get(old, "owner"), "changed");
+    assert_string_equal(mmarr_file_meta_get(old, "day"), "2");
+    mmarr_array_info a;
+    assert_int_equal(mmarr_file_find_array(old, "a1", &a, &e), MMARR_E_NOTFOUND);
+    assert_int_equal(mmarr_file_find_array(old, "a2", &a, &e), MMARR_OK);
+    assert_int_equal(a.nitems, 77);
+    assert_int_equal(a.storage, MMARR_STORAGE_RAW);
+    assert_int_equal(mmarr_file_find_array(old, "a10", &a, &e), MMARR_OK);
+    assert_string_equal(mmarr_array_meta_get(old, a.index, "unit"), "s");
+    assert_int_equal(mmarr_file_find_array(old, "a0", &a, &e), MMARR_OK);
+    assert_string_equal(mmarr_array_meta_get(old, a.index, "unit"), "m");
+    assert_int_equal(a.offset, a0.offset); /* not moved */
+    assert_int_equal(mmarr_file_refresh(old, &changed, &e), MMARR_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(mmarr_file_verify(old, &e), MMARR_OK);
+    mmarr_close(old);
+
+    /* a fresh open sees generation 2; a third append goes to slot A again */
+    mmarr_file *f;
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+    assert_int_equal(generation(f), 2);
+    mmarr_close(f);
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    add_k(w, 20, 10, 0);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+    assert_int_equal(generation(f), 3);
+    assert_int_equal(check_all(f), 7);
+    mmarr_close(f);
+    free(path);
+}
+
+static void test_append__one_writer_and_abandon(void **state)
+{
+    char *path = make_base(state, 2);
+    mmarr_error e;
+    size_t size0;
+    unsigned char *before = tu_read_file(path, &size0);
+    mmarr_writer_options o = NOSYNC;
+    mmarr_writer *w, *w2;
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w2, &e), MMARR_E_BUSY);
+    assert_non_null(strstr(e.message, "one writer at a time"));
+    mmarr_file *rw;
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_RDWR, &rw, &e), MMARR_E_BUSY);
+    mmarr_file *ro; /* readers never wait */
+    assert_int_equal(mmarr_open(path, 0, &ro, &e), MMARR_OK);
+    mmarr_close(ro);
+    add_k(w, 5, 200000, 0);
+    add_k(w, 6, 100000, 1);
+    assert_int_equal(mmarr_writer_add(w, "a5", "<i8", 0, NULL, MMARR_ORDER_C, "12345678"),
+                     MMARR_E_EXISTS);
+    mmarr_writer_free(w); /* abandoned: the file is as it was */
+    size_t size1;
+    unsigned char *after = tu_read_file(path, &size1);
+    assert_int_equal(size1, size0);
+    assert_memory_equal(after, before, size0);
+    free(after);
+    /* the lock went with it; a read-write handle keeps appenders out */
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_RDWR, &rw, &e), MMARR_OK);
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_E_BUSY);
+    mmarr_close(rw);
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    mmarr_writer_free(w);
+    free(before);
+    free(path);
+}
+
+/* The newest generation damaged after its slot was written: its index (a flipped byte) or
+ * its tail (the file cut short): open gives the one before, verify says what was lost. */
+static void test_append__damaged_newest_generation(void **state)
+{
+    char *path = make_base(state, 3);
+    mmarr_error e;
+    mmarr_writer_options o = NOSYNC;
+    mmarr_writer *w;
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    add_k(w, 9, 1000, 0);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    size_t size;
+    unsigned char *img = tu_read_file(path, &size);
+    const mmarr_disk_slot *b = (const mmarr_disk_slot *)(img + MMARR_SLOT_B_OFFSET);
+    assert_int_equal(b->generation, 2);
+    const uint64_t ioff = b->index_offset;
+    for (int how = 0; how < 3; how++) {
+        unsigned char *copy = malloc(size);
+        memcpy(copy, img, size);
+        size_t n = size;
+        if (how == 0)
+            copy[ioff + 40] ^= 1; /* index checksum */
+        else if (how == 1)
+            n = (size_t)ioff + 100; /* tail cut short */
+        else
+            copy[MMARR_SLOT_B_OFFSET + 3] ^= 1; /* torn slot */
+        assert_int_equal(tu_write_file(path, copy, n), 0);
+        mmarr_file *f;
+        assert_int_equal(mmarr_open(path, 0, &f, &e), MMARR_OK);
+        assert_int_equal(generation(f), 1);
+        assert_int_equal(check_all(f), 3);
+        mmarr_file_info fi;
+        mmarr_file_get_info(f, &fi);
+        assert_int_equal(fi.damaged_generation, how < 2 ? 2 : 0);
+        mmarr_err rc = mmarr_file_verify(f, &e);
+        assert_true(rc == MMARR_E_CHECKSUM || rc == MMARR_E_TRUNCATED);
+        if (how < 2)
+            assert_non_null(strstr(e.message, "generation 2 is damaged"));
+        mmarr_close(f);
+        /* the next append builds on generation 1 and replaces the damaged one */
+        assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+        add_k(w, 30, 10, 0);
+        assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+        mmarr_writer_free(w);
+        assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+        assert_int_equal(generation(f), 2);
+        assert_int_equal(check_all(f), 4);
+        mmarr_close(f);
+        free(copy);
+    }
+    free(img);
+    free(path);
+}
+
+static void test_append__ragged_delete(void **state)
+{
+    char *path = tu_path(*state, "r.mmarr");
+    mmarr_writer_options o = NOSYNC;
+    mmarr_writer *w;
+    mmarr_error e;
+    assert_int_equal(mmarr_writer_create(path, &o, &w, NULL), MMARR_OK);
+    const uint64_t nv = 6, no = 4;
+    const int64_t v[6] = {0, 1, 2, 3, 4, 5};
+    const uint64_t off[4] = {0, 1, 3, 6};
+    assert_int_equal(mmarr_writer_add(w, "v", "<i8", 1, &nv, MMARR_ORDER_C, v), MMARR_OK);
+    assert_int_equal(mmarr_writer_add(w, "v.off", "<u8", 1, &no, MMARR_ORDER_C, off), MMARR_OK);
+    assert_int_equal(mmarr_writer_ragged(w, "v", "v.off", MMARR_RAGGED_ARRAYS), MMARR_OK);
+    add_k(w, 1, 10, 0);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    assert_int_equal(mmarr_writer_delete(w, "v.off"), MMARR_E_INVAL);
+    add_k(w, 2, 10, 0);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    mmarr_file *f;
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+    assert_int_equal(mmarr_file_ragged_count(f), 1);
+    mmarr_close(f);
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    assert_int_equal(mmarr_writer_delete(w, "v"), MMARR_OK);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+    assert_int_equal(mmarr_file_ragged_count(f), 0);
+    assert_int_equal(check_all(f), 2);
+    mmarr_close(f);
+    free(path);
+}
+
+/* A child appends (with fsync) and is killed at a random moment; every time the file must
+ * open at the generation before or the one after, with every array intact. */
+static void test_append__killed_appenders(void **state)
+{
+    char *path = make_base(state, 2);
+    uint64_t gen = 1, k = 100;
+    srand(7);
+    int saw_old = 0, saw_new = 0;
+    for (int round = 0; round < 60; round++, k++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            mmarr_writer_options o = {0};
+            mmarr_writer *w;
+            if (mmarr_writer_open_append(path, &o, &w, NULL))
+                _exit(3);
+            for (uint64_t j = 0; j < 4; j++)
+                add_k(w, k * 10 + j, 20000 + j * 5000, (int)(j == 2));
+            _exit(mmarr_writer_commit(w) ? 4 : 0);
+        }
+        struct timespec t = {0, (long)(rand() % 6000) * 1000};
+        nanosleep(&t, NULL);
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        assert_true(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+        mmarr_file *f;
+        mmarr_error e;
+        assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+        const uint64_t g = generation(f);
+        assert_true(g == gen || g == gen + 1);
+        saw_old += g == gen;
+        saw_new += g == gen + 1;
+        gen = g;
+        check_all(f);
+        mmarr_close(f);
+    }
+    assert_true(saw_old > 0);
+    assert_true(saw_new > 0);
+    free(path);
+}
+
+/* Readers in other processes, opening and refreshing, while this process appends: every
+ * generation they see verifies, and they see it grow. */
+static void test_append__readers_during_appends(void **state)
+{
+    char *path = make_base(state, 1);
+    enum { READERS = 3, APPENDS = 150 };
+    pid_t kids[READERS];
+    for (int r = 0; r < READERS; r++) {
+        kids[r] = fork();
+        assert_true(kids[r] >= 0);
+        if (kids[r] == 0) {
+            mmarr_file *f;
+            if (mmarr_open(path, 0, &f, NULL))
+                _exit(2);
+            uint64_t last = 0;
+            int seen = 0;
+            for (;;) {
+                int changed;
+                if (mmarr_file_refresh(f, &changed, NULL))
+                    _exit(3);
+                const uint64_t g = generation(f);
+                if (g < last)
+                    _exit(4);
+                seen += g > last;
+                last = g;
+                mmarr_file_info fi;
+                mmarr_file_get_info(f, &fi);
+                if (check_all(f) != fi.count)
+                    _exit(5);
+                if (fi.count >= 1 + APPENDS)
+                    break;
+                if (r == 0) { /* one reader waits instead of spinning */
+                    int newer;
+                    mmarr_file_wait(f, 2000, &newer, NULL);
+                }
+            }
+            mmarr_close(f);
+            _exit(seen > 1 ? 0 : 6);
+        }
+    }
+    mmarr_writer_options o = NOSYNC;
+    for (uint64_t k = 1; k <= APPENDS; k++) {
+        mmarr_writer *w;
+        mmarr_error e;
+        assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+        add_k(w, 1000 + k, 1000 + (k % 7) * 3000, (int)(k % 5 == 0));
+        assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+        mmarr_writer_free(w);
+    }
+    for (int r = 0; r < READERS; r++) {
+        int status;
+        waitpid(kids[r], &status, 0);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    free(path);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_dir, tu_teardown_dir)
+    const struct CMUnitTest tests[] = {
+        T(test_append__arrays_metadata_and_readers),
+        T(test_append__one_writer_and_abandon),
+        T(test_append__damaged_newest_generation),
+        T(test_append__ragged_delete),
+        T(test_append__killed_appenders),
+        T(test_append__readers_during_appends),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
