@@ -22,7 +22,7 @@
 
 /* spec.md §4.1, §13 — format version written by this code. */
 #define MMARR_FORMAT_MAJOR 1
-#define MMARR_FORMAT_MINOR 1 /* the highest; a file gets the lowest that describes it (§13) */
+#define MMARR_FORMAT_MINOR 2 /* the highest; a file gets the lowest that describes it (§13) */
 
 /* spec.md §3 — fixed geometry. */
 #define MMARR_SUPERBLOCK_SIZE 512u       /* prologue + slot A + slot B + reserved */
@@ -66,7 +66,8 @@ typedef struct mmarr_disk_slot {
 
 /* spec.md §5 — feature bits. */
 #define MMARR_FEAT_REQ_COLD_ZSTD (1ull << 0) /* some entry has storage kind ZSTD_CHUNKED */
-#define MMARR_FEAT_REQ_KNOWN (MMARR_FEAT_REQ_COLD_ZSTD)
+#define MMARR_FEAT_REQ_GROWABLE (1ull << 1)  /* 1.2: the index has a growable section (§7.8) */
+#define MMARR_FEAT_REQ_KNOWN (MMARR_FEAT_REQ_COLD_ZSTD | MMARR_FEAT_REQ_GROWABLE)
 #define MMARR_FEAT_OPT_RAGGED (1ull << 0) /* 1.1: the index has a ragged section (§7.7) */
 #define MMARR_FEAT_OPT_KNOWN (MMARR_FEAT_OPT_RAGGED)
 /* spec.md §4.2 — state flags. */
@@ -100,7 +101,10 @@ typedef struct mmarr_disk_index_header {
     uint32_t file_meta_count; /* 156 */
     uint64_t ragged_offset;   /* 160 (1.1): ragged_count x mmarr_disk_ragged, after the heap */
     uint64_t ragged_count;    /* 168 (1.1): 0 unless MMARR_FEAT_OPT_RAGGED */
-    uint8_t reserved[16];     /* 176: zero */
+    uint64_t growable_offset; /* 176 (1.2): growable_count x mmarr_disk_growable, then
+                                 block_total u64 block checksums (§7.8) */
+    uint32_t growable_count;  /* 184 (1.2): 0 unless MMARR_FEAT_REQ_GROWABLE */
+    uint32_t block_total;     /* 188 (1.2): block checksums after the records */
 } mmarr_disk_index_header;
 
 /* spec.md §7.2 "Entry" — 48 bytes per array, in data order. */
@@ -167,6 +171,20 @@ typedef struct mmarr_disk_ragged {
 #define MMARR_RAGGED_KIND_BYTES 2u  /* items are byte strings (values |u1, 1-d) */
 #define MMARR_RAGGED_KIND_MAX 2u
 
+/* spec.md §7.8 "Growable record" (1.2) — 32 bytes, by increasing `entry`: a hot array whose
+ * first dimension may grow in place up to `capacity` rows, its data checksummed by blocks. */
+typedef struct mmarr_disk_growable {
+    uint32_t entry;        /* 0: entry number */
+    uint32_t block_count;  /* 4: ceil(data_size / 2^block_shift) */
+    uint64_t capacity;     /* 8: rows the reserved region holds, >= the first dimension */
+    uint32_t block_shift;  /* 16: block size 2^block_shift raw bytes, 12..30 */
+    uint32_t blocks_first; /* 20: first of its block checksums (after all the records) */
+    uint64_t reserved;     /* 24: zero */
+} mmarr_disk_growable;
+
+#define MMARR_GROWABLE_MIN_SHIFT 12u
+#define MMARR_GROWABLE_MAX_SHIFT 30u
+
 /* spec.md §10.1 "Cold descriptor" — 32 bytes. */
 typedef struct mmarr_disk_cold {
     uint64_t chunk_size;  /* 0: raw bytes per chunk (the last chunk may be shorter) */
@@ -198,6 +216,8 @@ _Static_assert(sizeof(mmarr_disk_slot) == 128, "spec.md §4.2: slot is 128 bytes
 _Static_assert(offsetof(mmarr_disk_slot, state_flags) == 56, "spec.md §4.2");
 _Static_assert(offsetof(mmarr_disk_slot, checksum) == 120, "spec.md §4.2");
 _Static_assert(sizeof(mmarr_disk_index_header) == 192, "spec.md §7.1: index header");
+_Static_assert(offsetof(mmarr_disk_index_header, growable_offset) == 176, "spec.md §7.1");
+_Static_assert(sizeof(mmarr_disk_growable) == 32, "spec.md §7.8: growable record");
 _Static_assert(offsetof(mmarr_disk_index_header, file_meta_first) == 152, "spec.md §7.1");
 _Static_assert(sizeof(mmarr_disk_entry) == 48, "spec.md §7.2: entry is 48 bytes");
 _Static_assert(sizeof(mmarr_disk_ameta) == 12, "spec.md §7.4: array metadata record");

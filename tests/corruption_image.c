@@ -184,13 +184,24 @@ static void mark(image *im, uint64_t beg, uint64_t end, enum role r, uint32_t ow
 }
 
 /* Roles inside the active index (offsets from spec.md §7, §10). */
-static void mark_index(image *im, uint64_t io, uint64_t is)
+static void mark_index(image *im, uint64_t io, uint64_t is, int growable)
 {
     const unsigned char *ix = im->orig + io;
     mmarr_disk_index_header h;
     memcpy(&h, ix, sizeof h);
     mark(im, io, io + is, R_IDX_IGNORED, 0); /* gaps and unused heap, until claimed below */
     mark(im, io, io + 160, R_IDX_OTHER, 0);  /* header fields; 160..191 reserved */
+    if (growable) { /* 1.2 (spec.md §7.8): bytes 176..191, records, then block checksums */
+        mark(im, io + 176, io + 192, R_IDX_OTHER, 0);
+        const uint64_t g0 = io + h.growable_offset, b0 = g0 + 32ull * h.growable_count;
+        mark(im, g0, b0, R_IDX_OTHER, 0);
+        for (uint32_t k = 0; k < h.growable_count; k++) {
+            mmarr_disk_growable g;
+            memcpy(&g, im->orig + g0 + 32ull * k, sizeof g);
+            mark(im, b0 + 8ull * g.blocks_first, b0 + 8ull * (g.blocks_first + g.block_count),
+                 R_IDX_ENTRY_SUM, g.entry); /* data checksums: caught by verify */
+        }
+    }
     for (uint64_t i = 0; i < h.entry_count; i++) {
         const uint64_t e = io + h.entries_offset + i * sizeof(mmarr_disk_entry);
         mark(im, e, e + 43, R_IDX_OTHER, (uint32_t)i); /* 43..47 reserved */
@@ -309,10 +320,11 @@ void image_init(image *im, const char *name, unsigned char *buf, size_t size)
         if (a.storage == MMARR_STORAGE_COLD)
             im->has_cold = 1;
         mark(im, a.offset, end, a.storage == MMARR_STORAGE_HOT ? R_HOT : R_COLD, (uint32_t)i);
-        if (a.stored_bytes)
+        if (a.stored_bytes && !a.capacity) /* a growable region past the data: no meaning */
             mark(im, end, pend, R_PAD, (uint32_t)i);
     }
-    mark_index(im, fi.index_offset, fi.index_size);
+    im->has_growable = (fi.required_features & MMARR_FEAT_REQ_GROWABLE) != 0;
+    mark_index(im, fi.index_offset, fi.index_size, im->has_growable);
     mmarr_close(f);
 }
 

@@ -37,6 +37,7 @@ typedef struct image {
     uint64_t desc;       /* description of the intact file */
     uint64_t fallback_desc;
     int has_cold;
+    int has_growable; /* 1.2: the required feature GROWABLE */
     int stale;
     size_t count;
 } image;

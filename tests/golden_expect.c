@@ -118,6 +118,7 @@ typedef struct expect {
     mmarr_file_info fi;
     mmarr_array_info a; /* the current array */
     int have;           /* a holds the current array */
+    uint64_t capacity;  /* its "capacity" line (spec.md §7.8), 0 without one */
     size_t cur;         /* current array number + 1 */
     size_t fmeta;       /* file metadata entries seen */
     size_t ameta;       /* metadata entries of the current array seen */
@@ -269,6 +270,7 @@ static void ex_array(expect *x)
     x->have = 0;
     x->ameta = 0;
     x->field = 0;
+    x->capacity = 0;
     memset(a, 0, sizeof *a);
     mmarr_error e;
     mmarr_err rc = mmarr_file_array(x->f, index, a, &e);
@@ -435,6 +437,9 @@ static void ex_packed(expect *x)
           x->a.index, x->a.packed, x->tok[1]);
 }
 
+/* growable arrays (format 1.2, spec.md §7.8): the rows the region holds */
+static void ex_capacity(expect *x) { x->capacity = u64_of(x->tok[1], 10); }
+
 static void ex_offset(expect *x)
 {
     const mmarr_array_info *a = &x->a;
@@ -544,6 +549,8 @@ static void ex_end(expect *x)
           a->meta_count, x->ameta);
     CHECK(c, mmarr_array_meta_get(x->f, a->index, "no such key \x01") == NULL,
           "array %zu: meta_get of a missing key is not NULL", a->index);
+    CHECK(c, a->capacity == x->capacity, "array %zu: capacity %" PRIu64 ", expected %" PRIu64,
+          a->index, a->capacity, x->capacity);
     if (a->dtype && mmarr_dtype_kind(a->dtype) == MMARR_KIND_STRUCT)
         CHECK(c, x->field == mmarr_dtype_nfields(a->dtype),
               "array %zu: %zu fields described, dtype has %zu", a->index, x->field,
@@ -887,6 +894,7 @@ static const struct expect_key {
     {"strides", 2, S_ARRAY, ex_strides},
     {"order", 2, S_ARRAY, ex_order},
     {"packed", 2, S_ARRAY, ex_packed},
+    {"capacity", 2, S_ARRAY, ex_capacity},
     {"offset", 2, S_ARRAY, ex_offset},
     {"stored", 2, S_ARRAY, ex_stored},
     {"checksum", 2, S_ARRAY, ex_checksum},

@@ -400,6 +400,113 @@ static void test_append__readers_during_appends(void **state)
     free(path);
 }
 
+/* Growable arrays (spec.md §7.8): rows appended in place across generations; readers of an
+ * older generation keep their rows; the region costs no space until written; capacity
+ * enforced; an abandoned append of rows leaves the published rows and checksums; deletion;
+ * in-place writes and a rehash keep the block checksums truthful. */
+static void rows_of(int64_t *v, uint64_t from, uint64_t n)
+{
+    for (uint64_t r = 0; r < n; r++)
+        for (int c = 0; c < 3; c++)
+            v[r * 3 + c] = (int64_t)((from + r) * 10 + (uint64_t)c);
+}
+
+static void check_rows(mmarr_file *f, uint64_t want_rows)
+{
+    mmarr_array_info a;
+    mmarr_error e;
+    assert_int_equal(mmarr_file_find_array(f, "g", &a, &e), MMARR_OK);
+    assert_int_equal(a.shape[0], want_rows);
+    assert_int_equal(a.shape[1], 3);
+    assert_int_equal(a.capacity, 100000);
+    int64_t *want = malloc(want_rows * 24 + 1);
+    rows_of(want, 0, want_rows);
+    assert_memory_equal(a.data, want, want_rows * 24);
+    assert_int_equal(mmarr_file_verify_array(f, a.index, &e), MMARR_OK);
+    free(want);
+}
+
+static void test_append__growable_rows(void **state)
+{
+    char *path = tu_path(*state, "grow.mmarr");
+    mmarr_writer_options o = NOSYNC;
+    mmarr_writer *w;
+    mmarr_error e;
+    int64_t *buf = malloc(100000 * 24);
+    rows_of(buf, 0, 10);
+    const uint64_t shape[2] = {10, 3};
+    assert_int_equal(mmarr_writer_create(path, &o, &w, NULL), MMARR_OK);
+    assert_int_equal(mmarr_writer_add_growable(w, "g", "<i8", 2, shape, 100000, buf), MMARR_OK);
+    add_k(w, 1, 50, 0);
+    assert_int_equal(mmarr_writer_append_rows(w, "a1", buf, 1, 8), MMARR_E_INVAL);
+    assert_int_equal(mmarr_writer_append_rows(w, "g", buf, 1, 16), MMARR_E_INVAL); /* 24 */
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 100000 * 24);               /* the region is in the file ... */
+    assert_true((uint64_t)st.st_blocks * 512 < 1 << 20); /* ... as a hole */
+    mmarr_file *old;
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &old, &e), MMARR_OK);
+    mmarr_file_info fi;
+    mmarr_file_get_info(old, &fi);
+    assert_int_equal(fi.format_minor, 2);
+    assert_true(fi.required_features & MMARR_FEAT_REQ_GROWABLE);
+    check_rows(old, 10);
+
+    uint64_t rows = 10;
+    for (int gen = 0; gen < 3; gen++) { /* 3 appends, the middle one across blocks */
+        const uint64_t add = gen == 1 ? 60000 : 7;
+        assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+        rows_of(buf, rows, add);
+        assert_int_equal(mmarr_writer_append_rows(w, "g", buf, add, add * 24), MMARR_OK);
+        assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+        mmarr_writer_free(w);
+        rows += add;
+    }
+    check_rows(old, 10); /* the old generation: its rows, its checksums */
+    int changed;
+    assert_int_equal(mmarr_file_refresh(old, &changed, &e), MMARR_OK);
+    check_rows(old, rows);
+    assert_int_equal(mmarr_file_verify(old, &e), MMARR_OK);
+
+    /* past the capacity; an abandoned append of rows */
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    assert_int_equal(mmarr_writer_append_rows(w, "g", buf, 100000 - rows + 1, 0), MMARR_E_RANGE);
+    rows_of(buf, rows, 5000);
+    assert_int_equal(mmarr_writer_append_rows(w, "g", buf, 5000, 5000 * 24), MMARR_OK);
+    mmarr_writer_free(w);
+    mmarr_file *f;
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+    check_rows(f, rows);
+    mmarr_close(f);
+
+    /* in place through a read-write handle, then a rehash: blocks recomputed */
+    mmarr_close(old);
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_RDWR, &f, &e), MMARR_OK);
+    mmarr_array_info a;
+    assert_int_equal(mmarr_file_find_array(f, "g", &a, &e), MMARR_OK);
+    int64_t v = -1;
+    assert_int_equal(mmarr_file_write(f, a.index, 8 * 3 * 40000, &v, 8, &e), MMARR_OK);
+    assert_int_equal(mmarr_file_verify_array(f, a.index, &e), MMARR_E_STALE);
+    assert_int_equal(mmarr_file_flush(f, MMARR_FLUSH_REHASH, &e), MMARR_OK);
+    assert_int_equal(mmarr_file_verify(f, &e), MMARR_OK);
+    mmarr_close(f);
+
+    /* deleted in a later generation: the rest stays */
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    assert_int_equal(mmarr_writer_delete(w, "g"), MMARR_OK);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+    mmarr_file_get_info(f, &fi);
+    assert_false(fi.required_features & MMARR_FEAT_REQ_GROWABLE);
+    assert_int_equal(check_all(f), 1);
+    mmarr_close(f);
+    free(buf);
+    free(path);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_dir, tu_teardown_dir)
@@ -410,6 +517,7 @@ int main(void)
         T(test_append__ragged_delete),
         T(test_append__killed_appenders),
         T(test_append__readers_during_appends),
+        T(test_append__growable_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -358,6 +358,18 @@ static void check_resealed_superblock(const image *im, unsigned char *b)
                         assert_code_where(where, rc, MMARR_OK, e.message);
                         mmarr_close(f);
                         counts[C_RS_SLOT_ACCEPTED]++;
+                    } else if (fo == 40 && bit == 1 && !im->has_growable) { /* GROWABLE (1.2)
+                                                     set without a growable section */
+                        mmarr_close(f);
+                        refused_or_older(im, b, MMARR_E_CORRUPT, im->other_valid, im->fallback_desc,
+                                         where);
+                    } else if (fo == 40 && bit == 1) { /* cleared: the growable section is
+                                                        * reserved bytes, and the entries'
+                                                        * checksums no longer match */
+                        assert_code_where(where, rc, MMARR_OK, e.message);
+                        assert_true(mmarr_file_verify(f, &e) == MMARR_E_CHECKSUM);
+                        mmarr_close(f);
+                        counts[C_RS_SLOT_ACCEPTED]++;
                     } else {
                         assert_code_where(where, rc, MMARR_E_UNSUPPORTED, e.message);
                         counts[C_RS_SLOT_REFUSED]++;
@@ -591,6 +603,8 @@ IMAGE_TEST(gen2_slot_b, "gen2_slot_b")      /* both slots valid, a superseded in
 IMAGE_TEST(packed_mixed, "packed_mixed")    /* packed and paged arrays, padding, a 2-page array */
 IMAGE_TEST(zero_d_and_empty, "zero_d_and_empty") /* 0-d, empty and 64-d arrays */
 IMAGE_TEST(struct_complex, "struct_complex")     /* structured dtypes */
+IMAGE_TEST(growable_basic, "growable_basic")     /* 1.2: a growable array, its blocks */
+IMAGE_TEST(growable_grown, "growable_grown")     /* 1.2: rows appended in a 2nd generation */
 
 static void test_corruption__cold(void **state)
 {
@@ -627,6 +641,8 @@ int main(void)
         cmocka_unit_test(test_corruption__packed_mixed),
         cmocka_unit_test(test_corruption__zero_d_and_empty),
         cmocka_unit_test(test_corruption__struct_complex),
+        cmocka_unit_test(test_corruption__growable_basic),
+        cmocka_unit_test(test_corruption__growable_grown),
         cmocka_unit_test(test_corruption__cold),
         cmocka_unit_test(test_corruption__totals),
     };

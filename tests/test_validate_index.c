@@ -60,9 +60,17 @@ CORRUPT_CASE(index, heap_size_past_index, MMARR_E_CORRUPT)
     im->hdr->heap_size = im->slot->index_size;
 }
 
+/* bytes 176..191 are reserved unless GROWABLE is set (spec.md §7.1, §7.8) */
 CORRUPT_CASE(index, reserved_header_fields_ignored, MMARR_OK)
 {
-    memset(im->hdr->reserved, 0x77, sizeof im->hdr->reserved);
+    im->hdr->growable_offset = 0x7777777777777777ull;
+    im->hdr->growable_count = 0x77777777u;
+    im->hdr->block_total = 0x77777777u;
+}
+
+CORRUPT_CASE(index, growable_bit_without_records, MMARR_E_CORRUPT)
+{
+    im->slot->required_features |= MMARR_FEAT_REQ_GROWABLE;
 }
 
 static void test_index__flipped_index_bits_fail_checksum(void **state)
@@ -347,6 +355,7 @@ int main(void)
         T(test_index__sections_out_of_order),
         T(test_index__heap_size_past_index),
         T(test_index__reserved_header_fields_ignored),
+        T(test_index__growable_bit_without_records),
         T(test_index__flipped_index_bits_fail_checksum),
         T(test_index__overlapping_data_ranges),
         T(test_index__misaligned_data_offset),

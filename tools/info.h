@@ -68,6 +68,9 @@ enum { INFO_IDENTITY_BUF = 5 * 21 };
 const char *info_identity(const mmarr_file_info *fi, char buf[INFO_IDENTITY_BUF]);
 /* raw / stored; 1 when nothing is stored (an empty array is not compressed). */
 double info_ratio(const mmarr_array_info *a);
+/* Bytes the active generation uses (superblock, arrays with their padding or reserved
+ * region, index); the rest of file_size is dead space: deleted arrays, earlier indexes. */
+uint64_t info_live_bytes(mmarr_file *f, const mmarr_file_info *fi);
 const char *info_tier_name(const mmarr_array_info *a);  /* "hot", "cold" */
 const char *info_order_name(const mmarr_array_info *a); /* "C", "F" */
 /* Ragged items (spec.md §7.7): the kind's name ("arrays", "str", "bytes"), and what an item

@@ -16,6 +16,19 @@ const char *info_identity(const mmarr_file_info *fi, char buf[INFO_IDENTITY_BUF]
     return buf;
 }
 
+uint64_t info_live_bytes(mmarr_file *f, const mmarr_file_info *fi)
+{
+    uint64_t live = 512 + fi->index_size;
+    for (size_t i = 0; i < fi->count; i++) {
+        const mmarr_array_info a = info_array(f, i);
+        const uint64_t al = a.packed ? 256 : fi->alignment;
+        const uint64_t row = a.ndim && a.shape[0] ? a.nbytes / a.shape[0] : 0;
+        uint64_t n = a.capacity ? (row ? row * a.capacity : a.nbytes) : a.stored_bytes;
+        live += (n + al - 1) / al * al;
+    }
+    return live < fi->file_size ? live : fi->file_size;
+}
+
 double info_ratio(const mmarr_array_info *a)
 {
     return a->stored_bytes ? (double)a->nbytes / (double)a->stored_bytes : 1.0;

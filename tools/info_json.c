@@ -66,6 +66,10 @@ static void j_file_head(json_obj *w, mmarr_file *f, const mmarr_file_info *fi)
     json_u64(w, "optional_features", fi->optional_features);
     json_bool(w, "checksums_stale", fi->checksums_stale);
     json_bool(w, "inactive_slot_damaged", fi->inactive_slot_damaged);
+    json_u64(w, "damaged_generation", fi->damaged_generation);
+    const uint64_t live = info_live_bytes(f, fi);
+    json_u64(w, "live_bytes", live);
+    json_u64(w, "dead_bytes", fi->file_size - live);
     json_u64(w, "array_count", fi->count);
     static const char *const kinds[] = {"unknown", "tmpfs_small_pages", "tmpfs_huge_pages",
                                         "page_cache"};
@@ -217,6 +221,8 @@ static void j_array(mmarr_file *f, const mmarr_array_info *a, array_extras *x)
     snprintf(hex, sizeof hex, "%016" PRIx64, a->checksum);
     json_str(&w, "checksum", hex);
     json_bool(&w, "packed", a->packed);
+    if (a->capacity)
+        json_u64(&w, "capacity", a->capacity);
     j_ragged(&w, f, a->index);
     j_cold(&w, f, a, x);
     j_meta_object(&w, "metadata", f, a->index, a->meta_count);

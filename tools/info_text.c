@@ -111,6 +111,17 @@ static void print_file_header(mmarr_file *f, const mmarr_file_info *fi)
         printf("checksums:   stale (opened for writing since the last rehash)\n");
     if (fi->inactive_slot_damaged)
         printf("superblock:  the inactive slot is damaged (the active one is intact)\n");
+    if (fi->damaged_generation)
+        printf("damaged:     generation %" PRIu64 " could not be read; this is generation %" PRIu64
+               " (--verify says why)\n",
+               fi->damaged_generation, fi->generation);
+    const uint64_t live = info_live_bytes(f, fi);
+    if (fi->generation > 1 || live < fi->file_size) {
+        char lb[MM_SIZE_BUF];
+        printf("space:       %s live, %s dead (deleted arrays, earlier indexes; "
+               "mmarr-pack -o NEW.mmarr THIS.mmarr compacts)\n",
+               mm_format_size(live, lb), mm_format_size(fi->file_size - live, hb));
+    }
     print_meta(f, MMARR_ALL, fi->meta_count);
     mm_sb_free(&sb);
 }
@@ -444,6 +455,9 @@ static void print_array(mmarr_file *f, const mmarr_array_info *a, array_extras *
     printf("ratio:       %.2f\n", info_ratio(a));
     printf("checksum:    %016" PRIx64 " (XXH3-64)\n", a->checksum);
     printf("packed:      %s\n", a->packed ? "yes" : "no");
+    if (a->capacity)
+        printf("capacity:    %" PRIu64 " rows (growable; %" PRIu64 " used)\n", a->capacity,
+               a->ndim ? a->shape[0] : 0);
     mmarr_ragged_info r;
     if (mmarr_file_ragged(f, a->index, &r)) {
         mm_sb_clear(&sb);

@@ -379,7 +379,12 @@ static int copy_mmarr_array(packer *k, mmarr_file *f, const source *s, const ite
         int rc = copy_hot_to_cold(k, f, &a, it);
         return rc ? rc : copy_meta(k, f, it);
     }
-    if (it->nbytes <= PACK_PIECE) {
+    if (a.capacity) { /* growable (format 1.2): stays growable, with its capacity */
+        if (mmarr_writer_add_growable(k->w, it->name, it->dtype, it->ndim, item_shape(k->p, it),
+                                      a.capacity, a.data) != MMARR_OK)
+            return writer_fail(k);
+        cli_progress_add(&k->prog, it->nbytes);
+    } else if (it->nbytes <= PACK_PIECE) {
         if (mmarr_writer_add(k->w, it->name, it->dtype, it->ndim, item_shape(k->p, it),
                              it->order, a.data) != MMARR_OK)
             return writer_fail(k);

@@ -47,6 +47,7 @@ bytes ("-" for the empty string). Lines, in this order:
     strides <ndim> <strides...>           (only when the array has at least one element)
     order <C|F>
     packed <0|1>
+    capacity <rows>                       (growable arrays only, format 1.2, spec §7.8)
     offset <data_offset>
     stored <data_size>
     checksum <16 hex digits>              (as recorded in the entry)
@@ -96,7 +97,7 @@ import numpy as np
 
 from golden_encode import (
     Arr, BASE_META, KIND_ARRAYS, KIND_BYTES, KIND_UTF8, MANIFEST, OPT_RAGGED, OUT, SLOT_A,
-    SLOT_B, STATE_STALE, WRITTEN, align_up, base, base_arrays, describe, emit_valid,
+    REQ_GROWABLE, SLOT_B, STATE_STALE, WRITTEN, align_up, base, base_arrays, describe, emit_valid,
     index_bytes, npa, pack_slot, plan, ragged, ragged_base, serialize, write, write_slot, xxh,
 )
 from golden_invalid import gen_invalid
@@ -537,7 +538,9 @@ def grow(buf, arrays, file_meta, slot, generation):
     ioff = align_up(len(buf), 64)
     buf += bytes(ioff - len(buf)) + idx
     write_slot(buf, slot, generation=generation, file_size=len(buf), index_offset=ioff,
-               index_size=len(idx), index_checksum=xxh(idx))
+               index_size=len(idx), index_checksum=xxh(idx),
+               required=REQ_GROWABLE if im.growables else 0,
+               optional=OPT_RAGGED if im.raggeds else 0)
     im.file_size, im.index_off, im.index_size = len(buf), ioff, len(idx)
     return im
 
@@ -595,12 +598,52 @@ def gen_grown_valid():
                "but no slot refers to them; readers open generation 2 and ignore the tail")
 
 
+def growable_base():
+    """A growable array 'g' (1000 x 3 int32 = 12000 bytes in 4 KiB blocks, capacity 5000
+    rows) between two plain arrays."""
+    return [npa("head", np.arange(5, dtype="<i2")),
+            Arr("g", "<i4", (1000, 3), np.arange(3000, dtype="<i4").tobytes(), capacity=5000),
+            npa("tail", np.array([1.0, 2.0], "<f8"), packed=False)]
+
+
+def gen_growable_valid():
+    simple(plan(growable_base()), "growable_basic",
+           "format 1.2: a growable array (1000 x 3 <i4, capacity 5000 rows, 4 KiB blocks: 3 "
+           "block checksums) whose reserved region of 60000 bytes comes before the next "
+           "array; its entry checksum is the XXH3 of its block checksums (spec.md §7.8)")
+    simple(plan([Arr("e", "<f8", (0, 2), b"", capacity=100)]), "growable_empty",
+           "a growable array with no rows yet (block_count 0, capacity 100 rows of 16 bytes)")
+    im = plan(growable_base())
+    buf = serialize(im)
+    at = im.entries[1]["data_offset"]
+    buf[at + 5000] ^= 0x10  # in block 1
+    emit_valid("growable_block_damaged", buf,
+               describe(im, verify="MMARR_E_CHECKSUM", averify={1: "MMARR_E_CHECKSUM"},
+                        data_override={1: bytes(buf[at:at + 12000])}),
+               "growable_basic with a flipped byte in block 1 of 'g': opens; verify of 'g' "
+               "fails (MMARR_E_CHECKSUM)")
+    # rows appended in a second generation: the same region, more rows, more blocks
+    im1 = plan(growable_base())
+    buf = serialize(im1)
+    offs = [e["data_offset"] for e in im1.entries]
+    more = np.arange(3000 + 2100 * 3, dtype="<i4")  # 1000 + 2100 rows
+    kept = [fixed(npa("head", np.arange(5, dtype="<i2")), offs[0]),
+            fixed(Arr("g", "<i4", (3100, 3), more.tobytes(), capacity=5000), offs[1]),
+            fixed(npa("tail", np.array([1.0, 2.0], "<f8"), packed=False), offs[2])]
+    im2 = grow(buf, kept, [], SLOT_B, 2)
+    emit_valid("growable_grown", buf, describe(im2, generation=2),
+               "growable_basic, then 2100 rows appended in place in a second generation "
+               "(slot B): 'g' has 3100 rows and 10 block checksums; its first 12000 bytes and "
+               "the other arrays did not move")
+
+
 # --------------------------------------------------------------------------------------------
 
 
 def main():
     gen_valid()
     gen_grown_valid()
+    gen_growable_valid()
     gen_invalid()
     lines = ["%s\t%s\t%s\n" % m for m in MANIFEST]
     for rel, _, purpose in MANIFEST:

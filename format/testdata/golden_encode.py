@@ -44,6 +44,8 @@ DTYPE = struct.Struct("<II")  # §7.3
 META = struct.Struct("<4I")  # §7.4
 COLD = struct.Struct("<QIIBBHiQ")  # §10.1
 RAGGED = struct.Struct("<IIB7s")  # §7.7 (1.1)
+GROWABLE = struct.Struct("<IIQIIQ")  # §7.8 (1.2): entry, block_count, capacity, shift, first, 0
+GROWABLE_FIELDS = struct.Struct("<QII")  # §7.1 bytes 176..191 (1.2)
 RAGGED_FIELDS = struct.Struct("<QQ")  # §7.1 bytes 160..175 (1.1): ragged_offset, ragged_count
 CHUNK = struct.Struct("<QIIQ")  # §10.2
 U32 = struct.Struct("<I")
@@ -53,6 +55,7 @@ assert (DTYPE.size, META.size, COLD.size, CHUNK.size, NAME.size) == (8, 16, 32, 
 assert RAGGED.size == 16
 
 OPT_RAGGED = 1 << 0  # §5: optional feature bit 0
+REQ_GROWABLE = 1 << 1  # §5: required feature bit 1 (1.2)
 KIND_ARRAYS, KIND_UTF8, KIND_BYTES = 0, 1, 2  # §7.7
 KIND_NAMES = {KIND_ARRAYS: "ARRAYS", KIND_UTF8: "UTF8", KIND_BYTES: "BYTES"}
 
@@ -134,7 +137,7 @@ class Arr:
     """One array as a writer would be asked to store it."""
 
     def __init__(self, name, dtype, shape, data, order="C", packed=None, meta=(),
-                 checksum=None, itemsize=None, sort_meta=True):
+                 checksum=None, itemsize=None, sort_meta=True, capacity=None, block_shift=12):
         self.name = u8(name)
         self.dtype = dtype
         self.shape = tuple(int(d) for d in shape)
@@ -146,7 +149,26 @@ class Arr:
         self.meta = sorted(pairs) if sort_meta else pairs
         self.checksum = xxh(self.data) if checksum is None else checksum
         self.itemsize = itemsize
-        self.offset = None  # forced data_offset (invalid vectors only)
+        self.offset = None  # forced data_offset (invalid vectors, kept arrays of appends)
+        # growable (§7.8): rows its region holds, and the block size; None: not growable
+        self.capacity = capacity
+        self.block_shift = block_shift
+        if capacity is not None:
+            self.packed = False
+            if checksum is None:
+                self.checksum = xxh(b"".join(U64.pack(b) for b in self.blocks()))
+
+    def blocks(self):
+        """§7.8: the XXH3 of each block of 2^block_shift bytes."""
+        bs = 1 << self.block_shift
+        return [xxh(self.data[k:k + bs]) for k in range(0, len(self.data), bs)]
+
+    def region(self):
+        """Bytes of the reserved region: capacity rows of itemsize x the inner dimensions."""
+        row = dtype_facts(self.dtype)[0]
+        for d in self.shape[1:]:
+            row *= d
+        return row * self.capacity
 
 
 def npa(name, arr, order="C", **kw):
@@ -249,6 +271,8 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=F
         al = PACKED_ALIGN if a.packed else alignment
         off = a.offset if a.offset is not None else align_up(cur, al)
         cur = max(cur, align_up(off + len(a.data), al))
+        if a.capacity is not None:  # §7.8: the reserved region, not only the data
+            cur = max(cur, align_up(off + a.region(), al))
         blobs.append((off, a.data))
         if a.dtype not in dtype_ids:
             dtype_ids[a.dtype] = len(dtypes)
@@ -288,6 +312,20 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=F
         im.minor = 1
         im.slots["A"]["optional"] = OPT_RAGGED
         im.section_order.append("ragged")
+    # Growable records (§7.8), in entry order, their block checksums one after the other.
+    im.growables, first = [], 0
+    for i, a in enumerate(arrays):
+        if a.capacity is None:
+            continue
+        blocks = a.blocks()
+        im.growables.append(dict(entry=i, block_count=len(blocks), capacity=a.capacity,
+                                 block_shift=a.block_shift, blocks_first=first, reserved=0,
+                                 blocks=blocks))
+        first += len(blocks)
+    if im.growables:  # §5, §13: GROWABLE and format 1.2 exactly when there are records
+        im.minor = 2
+        im.slots["A"]["required"] = REQ_GROWABLE
+        im.section_order.append("growable")
     return im
 
 
@@ -311,6 +349,10 @@ def index_bytes(im):
         "heap": bytes(im.heap),
         "ragged": b"".join(RAGGED.pack(r["values"], r["offsets"], r["kind"], r["reserved"])
                            for r in im.raggeds),
+        "growable": b"".join(GROWABLE.pack(g["entry"], g["block_count"], g["capacity"],
+                                           g["block_shift"], g["blocks_first"], g["reserved"])
+                             for g in im.growables) +
+                    b"".join(U64.pack(b) for g in im.growables for b in g["blocks"]),
     }
     pos = HEADER.size
     offs = {}
@@ -331,7 +373,11 @@ def index_bytes(im):
              heap_offset=offs["heap"], heap_size=len(im.heap),
              file_meta_first=im.file_meta_first, file_meta_count=im.file_meta_count,
              ragged_offset=offs.get("ragged", 0),
-             ragged_count=len(im.raggeds) if "ragged" in offs else 0)
+             ragged_count=len(im.raggeds) if "ragged" in offs else 0,
+             growable_offset=offs.get("growable", 0),
+             growable_count=len(im.growables) if "growable" in offs else 0,
+             block_total=sum(g["block_count"] for g in im.growables) if "growable" in offs
+             else 0)
     for k, v in im.header_over.items():
         assert k in h, k
         h[k] = v
@@ -339,6 +385,11 @@ def index_bytes(im):
     tail = im.header_reserved
     if "ragged" in offs or "ragged_offset" in im.header_over or "ragged_count" in im.header_over:
         tail = RAGGED_FIELDS.pack(h["ragged_offset"], h["ragged_count"]) + tail[16:]
+    # Bytes 176..191: the growable fields (1.2) in files that have them.
+    if "growable" in offs or any(k in im.header_over for k in
+                                 ("growable_offset", "growable_count", "block_total")):
+        tail = tail[:16] + GROWABLE_FIELDS.pack(h["growable_offset"], h["growable_count"],
+                                                h["block_total"])
     buf[0:HEADER.size] = HEADER.pack(
         im.index_magic, h["entry_count"], h["entries_offset"], h["order_offset"],
         h["names_offset"],
@@ -465,7 +516,7 @@ def describe(im, *, generation=1, file_size=None, index=None, features=None, sta
     file_size = im.file_size if file_size is None else file_size
     index = (im.index_off, im.index_size) if index is None else index
     if features is None:
-        features = (0, OPT_RAGGED if im.raggeds else 0)
+        features = (REQ_GROWABLE if im.growables else 0, OPT_RAGGED if im.raggeds else 0)
     averify = dict(averify or {})
     rfacts = [ragged_facts(im, r) for r in im.raggeds]
     for r, rf in zip(im.raggeds, rfacts):
@@ -522,6 +573,9 @@ def describe(im, *, generation=1, file_size=None, index=None, features=None, sta
             x.append("strides %d%s" % (len(st), "".join(" %d" % s for s in st)))
         x.append("order %s" % a.order)
         x.append("packed %d" % int(a.packed))
+        if a.capacity is not None:  # §7.8 (1.2); absent: not growable
+            ja["capacity"] = a.capacity
+            x.append("capacity %d" % a.capacity)
         x.append("offset %d" % e["data_offset"])
         x.append("stored %d" % e["data_size"])
         x.append("checksum %s" % hex16(a.checksum))

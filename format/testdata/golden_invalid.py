@@ -177,8 +177,9 @@ def gen_invalid():
             "slot's file_size 4096 more than the file length (slot checksum recomputed)",
             slot_edit(file_size=lambda s: s["file_size"] + 4096))
     patched("required_feature_unknown", "MMARR_E_UNSUPPORTED",
-            "unknown required feature bit 1 (slot checksum recomputed)",
-            slot_edit(required=1 << 1))
+            "unknown required feature bit 2 (bit 1 is GROWABLE since 1.2; slot checksum "
+            "recomputed)",
+            slot_edit(required=1 << 2))
     patched("required_feature_bit63", "MMARR_E_UNSUPPORTED",
             "unknown required feature bit 63 (slot checksum recomputed)",
             slot_edit(required=1 << 63))
@@ -500,6 +501,7 @@ def gen_invalid():
                 sort_file_meta=False)
 
     gen_ragged_invalid()
+    gen_growable_invalid()
 
 
 # --------------------------------------------------------------------------------------------
@@ -673,4 +675,68 @@ def gen_ragged_invalid():
 def heap_offset(im):
     """heap_offset as index_bytes lays the index of `im` out (§7.1, bytes 136..143)."""
     return struct.unpack_from("<Q", index_bytes(im), 136)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Growable records and section (1.2, §7.8, §12 rule 9), from valid/growable_basic: entries
+# 0 'head', 1 'g' (1000 x 3 <i4, capacity 5000, 3 blocks of 4 KiB), 2 'tail'.
+
+
+def growable_arrays():
+    return [Arr("head", "<i2", (5,), np.arange(5, dtype="<i2").tobytes()),
+            Arr("g", "<i4", (1000, 3), np.arange(3000, dtype="<i4").tobytes(), capacity=5000),
+            Arr("tail", "<f8", (2,), np.array([1.0, 2.0], "<f8").tobytes(), packed=False)]
+
+
+def gen_growable_invalid():
+    C = "MMARR_E_CORRUPT"
+
+    def grow_vec(name, purpose, edit, arrays_edit=None, expect=C):
+        arrs = growable_arrays()
+        if arrays_edit:
+            arrays_edit(arrs)
+        im = plan(arrs)
+        edit(im)
+        emit_invalid(name, serialize(im), expect,
+                     "growable_basic with " + purpose + " (checksums recomputed)")
+
+    def rec(**kv):
+        return lambda im: im.growables[0].update(kv)
+
+    grow_vec("growable_capacity_below_rows", "capacity 999 < its 1000 rows", rec(capacity=999))
+    grow_vec("growable_block_count_wrong", "block_count 2 (the data need 3)",
+             rec(block_count=2))
+    grow_vec("growable_shift_11", "block_shift 11 (below 12)", rec(block_shift=11))
+    grow_vec("growable_shift_31", "block_shift 31 (above 30)", rec(block_shift=31))
+    grow_vec("growable_reserved_nonzero", "a non-zero reserved field", rec(reserved=1))
+    grow_vec("growable_entry_out_of_range", "entry 3 (there are 3 entries)", rec(entry=3))
+    grow_vec("growable_blocks_first_gap", "blocks_first 1 (must be 0)", rec(blocks_first=1))
+
+    def packed_entry(im):
+        im.entries[1]["flags"] |= ENTRY_PACKED
+    grow_vec("growable_entry_packed", "the entry of 'g' marked PACKED", packed_entry)
+
+    def region_overlap(arrs):
+        arrs[2].offset = align_up(512 + 256, 4096) + 4096 * 4  # inside g's region
+    grow_vec("growable_region_overlaps_next",
+             "'tail' placed inside the 60000-byte reserved region of 'g'", lambda im: None,
+             region_overlap)
+
+    def no_records(im):
+        im.growables = []
+    grow_vec("growable_bit_without_records", "GROWABLE set but no growable record", no_records)
+
+    def capacity_overflow(im):
+        im.growables[0]["capacity"] = 1 << 62
+    grow_vec("growable_capacity_overflow", "capacity 2^62 rows (x 12 bytes overflows)",
+             capacity_overflow)
+
+    def section_outside(im):
+        im.header_over["growable_offset"] = 1 << 40
+    grow_vec("growable_section_outside", "growable_offset 2^40, past the index",
+             section_outside)
+
+    def total_short(im):
+        im.header_over["block_total"] = 2
+    grow_vec("growable_block_total_short", "block_total 2 (the records use 3)", total_short)
 

@@ -71,7 +71,7 @@ extern "C" {
 /** Highest format version this library writes (a file gets the lowest that describes it:
  *  1.0 unless it has ragged items); it reads every 1.x file without unknown required features. */
 #define MMARR_FORMAT_VERSION_MAJOR 1
-#define MMARR_FORMAT_VERSION_MINOR 1
+#define MMARR_FORMAT_VERSION_MINOR 2
 
 /** Library version of the linked library, e.g. "0.1.0". Static string. */
 MMARR_API const char *mmarr_version_string(void);
@@ -228,6 +228,8 @@ typedef struct mmarr_array_info {
     size_t chunk_count;        /**< number of chunks (0 for an empty array) */
     int level;                 /**< zstd level the writer used (informational) */
     int shuffle;               /**< 1 if chunks are byte-shuffled by itemsize (spec.md §10.3) */
+    /* growable arrays (spec.md §7.8); zero for others */
+    uint64_t capacity; /**< rows (first dimension) its reserved region holds */
 } mmarr_array_info;
 
 /** File-wide facts, filled by mmarr_file_get_info(). */
@@ -892,6 +894,41 @@ MMARR_API mmarr_err mmarr_writer_commit(mmarr_writer *w);
 /** Abandon (if not committed), remove the temporary, and free. Accepts NULL. An appending
  * writer (mmarr_writer_open_append) gives back the space it took: the file is as before. */
 MMARR_API void mmarr_writer_free(mmarr_writer *w);
+
+/**
+ * Add a *growable* array (spec.md §7.8, format 1.2): `ndim` >= 1, C order, hot, whose first
+ * dimension may grow in place up to `capacity` rows (mmarr_writer_append_rows, now or by a
+ * later appender). Its region of capacity rows is reserved in the file as a sparse region: no
+ * disk or tmpfs pages until rows are written there. `data` holds shape[0] rows (may be NULL
+ * when there are none). Its data are checksummed by 1 MiB blocks, so an append hashes what it
+ * adds plus at most one block. @return as mmarr_writer_add(), and MMARR_E_INVAL (ndim 0,
+ * capacity < shape[0]), MMARR_E_RANGE (the capacity in bytes overflows).
+ */
+MMARR_API mmarr_err mmarr_writer_add_growable(mmarr_writer *w, const char *name, const char *dtype,
+                                              unsigned ndim, const uint64_t *shape,
+                                              uint64_t capacity, const void *data);
+
+/**
+ * Append `rows` rows (row = the product of the inner dimensions x itemsize bytes; `nbytes`, the
+ * size of `data`, must be rows x row: a guard against a buffer of another shape or dtype)
+ * to the growable array `name`, in place after its rows: nothing already written moves, and
+ * readers of earlier generations never see the new rows (their shape says otherwise). The
+ * space is reserved first (posix_fallocate): a full disk is MMARR_E_NOSPACE with nothing
+ * published. @return MMARR_OK, MMARR_E_NOTFOUND, MMARR_E_INVAL (not growable, NULL data),
+ * MMARR_E_RANGE (past the capacity), MMARR_E_NOSPACE, MMARR_E_IO, MMARR_E_STATE.
+ */
+MMARR_API mmarr_err mmarr_writer_append_rows(mmarr_writer *w, const char *name, const void *data,
+                                             uint64_t rows, uint64_t nbytes);
+
+/**
+ * What the writer holds as array `name` (one of an appended-to file, or added since): name,
+ * dtype_str, itemsize, ndim, shape, order, nbytes, storage, capacity (growable arrays) and
+ * index (its entry number in the writer) are filled; `dtype`, `data` and the cold fields are
+ * not. The strings and shape live until the writer's next call. @return MMARR_OK,
+ * MMARR_E_NOTFOUND, MMARR_E_INVAL.
+ */
+MMARR_API mmarr_err mmarr_writer_array_info(mmarr_writer *w, const char *name,
+                                            mmarr_array_info *out);
 
 /** Wait for the writer lock instead of failing with MMARR_E_BUSY (mmarr_writer_open_append). */
 #define MMARR_WRITE_WAIT 0x8u

@@ -483,7 +483,9 @@ static mmarr_err check_index(mmarr_file *f, mm_vjob *j, mmarr_error *err)
     }
     if (rc == MMARR_OK)
         rc = check_groups(f, err);
-    return rc != MMARR_OK ? rc : mm_ragged_load(f, err);
+    if (rc == MMARR_OK)
+        rc = mm_ragged_load(f, err);
+    return rc != MMARR_OK ? rc : mm_growable_load(f, err);
 }
 
 /* The generation of f->slot: its slot's ranges, then the whole index. */
@@ -535,6 +537,7 @@ mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
 void mm_index_unload(mmarr_file *f)
 {
     mm_ragged_unload(f);
+    mm_growable_unload(f);
     if (f->dtypes) {
         for (uint64_t i = 0; i < f->dtype_count; i++)
             mmarr_dtype_free(f->dtypes[i]);

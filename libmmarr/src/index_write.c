@@ -132,11 +132,20 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
         SECTION(ragged_offset, w->ragged_count * sizeof(mmarr_disk_ragged));
         qsort(w->ragged, w->ragged_count, sizeof *w->ragged, cmp_ragged);
     }
+    uint64_t block_total = 0;
+    for (size_t k = 0; k < w->growable_count; k++)
+        block_total += w->growable[k].nblocks;
+    if (w->growable_count) { /* 1.2 (spec.md §7.8): records, then their block checksums */
+        h.growable_count = (uint32_t)w->growable_count;
+        h.block_total = (uint32_t)block_total;
+        SECTION(growable_offset, w->growable_count * sizeof(mmarr_disk_growable) + block_total * 8);
+    }
 #undef SECTION
     h.file_meta_first = *fmeta_first;
     h.file_meta_count = *fmeta_count;
     const size_t size = (size_t)mm_align_up(off, MMARR_SECTION_ALIGNMENT);
-    if (w->dim_count > UINT32_MAX || nrec > UINT32_MAX || !(buf = calloc(1, size)))
+    if (w->dim_count > UINT32_MAX || nrec > UINT32_MAX || block_total > UINT32_MAX ||
+        w->growable_count > UINT32_MAX || !(buf = calloc(1, size)))
         goto done;
     memcpy(buf, &h, sizeof h);
     if (w->entry_count) {
@@ -160,6 +169,16 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
         memcpy(buf + h.heap_offset, oh.p, oh.len);
     if (w->ragged_count)
         memcpy(buf + h.ragged_offset, w->ragged, w->ragged_count * sizeof(mmarr_disk_ragged));
+    uint32_t first = 0;
+    for (size_t k = 0; k < w->growable_count; k++) {
+        const mm_wgrow *g = &w->growable[k];
+        const mmarr_disk_growable rec = {(uint32_t)g->entry, g->nblocks, g->capacity,
+                                         g->shift,           first,      0};
+        memcpy(buf + h.growable_offset + k * sizeof rec, &rec, sizeof rec);
+        memcpy(buf + h.growable_offset + w->growable_count * sizeof rec + first * 8ull, g->blocks,
+               g->nblocks * 8ull);
+        first += g->nblocks;
+    }
     *out = buf;
     *out_size = size;
 done: /* buf is NULL after a failure (out of memory, past the u32 limits) */

@@ -191,6 +191,13 @@ struct mmarr_file {
     uint64_t ragged_count;
     uint32_t *ragged_of;
     atomic_uchar *ragged_ok;
+    /* growable arrays (spec.md §7.8, growable.c): the records, the block checksums, per
+     * entry its record + 1 (0: not growable). NULL when there are none */
+    const mmarr_disk_growable *growable;
+    uint64_t growable_count;
+    const uint64_t *blocks;
+    uint64_t block_total;
+    uint32_t *growable_of;
 
     /* parsed dtypes, one per dtype record; owned */
     mmarr_dtype **dtypes;
@@ -267,7 +274,18 @@ typedef struct mm_index_parts {
     size_t chunk_count;
     mmarr_disk_ragged *ragged; /* sorted by values in place */
     size_t ragged_count;
+    const struct mm_wgrow *growable; /* in increasing entry order (spec.md §7.8) */
+    size_t growable_count;
 } mm_index_parts;
+/* A growable array as the writer holds it (spec.md §7.8). */
+typedef struct mm_wgrow {
+    size_t entry;
+    uint64_t capacity; /* rows */
+    uint32_t shift;    /* block size 2^shift */
+    uint64_t *blocks;  /* block checksums, owned */
+    uint32_t nblocks, blocks_cap;
+    uint64_t base_size; /* appending: its data_size in the generation appended to */
+} mm_wgrow;
 /* Serialise the index (spec.md §7) into a new malloc'd buffer; false when out of memory or
  * past the format's u32 limits. */
 bool mm_index_encode(mm_index_parts *p, unsigned char **out, size_t *out_size);
@@ -420,6 +438,17 @@ mmarr_err mm_open_fd(const char *path, int fd, unsigned flags, mmarr_file **out,
 /* Keep the arrays mapped from the shared cache until close, but out of later lookups by array
  * number (which a refresh changes). cache_map.c. */
 void mm_cache_retire(mmarr_file *f);
+
+/* growable.c (spec.md §7.8): load and check the growable section (after the ragged one);
+ * forget it; the record of entry `index` or NULL; its capacity in bytes; verify its blocks;
+ * the entry checksum of a block checksum table. */
+mmarr_err mm_growable_load(mmarr_file *f, mmarr_error *err);
+void mm_growable_unload(mmarr_file *f);
+const mmarr_disk_growable *mm_growable_of(const mmarr_file *f, size_t index);
+uint64_t mm_growable_capacity_bytes(const mmarr_file *f, const mmarr_disk_entry *e,
+                                    const mmarr_disk_growable *g);
+mmarr_err mm_growable_verify(mmarr_file *f, size_t index, mmarr_error *err);
+uint64_t mm_growable_sum(const uint64_t *blocks, uint32_t count);
 
 /* The byte of the file whose OFD lock makes one writer at a time (spec.md §4.4): in the
  * reserved bytes of the superblock, never written. */

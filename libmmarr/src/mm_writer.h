@@ -69,6 +69,12 @@ struct mmarr_writer {
     mmarr_disk_chunk *chunks;
     size_t nchunks, chcap;
 
+    /* growable arrays (spec.md §7.8, writer_growable.c), in entry order; `growing` while
+     * one is being placed (never packed, its capacity reserved) */
+    mm_wgrow *grow;
+    size_t ngrow, growcap;
+    bool growing;
+
     /* ragged items (spec.md §7.7): values/offsets entry numbers, kind (writer_ragged.c) */
     mmarr_disk_ragged *rag;
     size_t nrag, ragcap;
@@ -130,6 +136,10 @@ mmarr_writer *mm_w_alloc(const char *path, const mmarr_writer_options *o);
 mmarr_err mm_w_publish_generation(mmarr_writer *w, uint64_t ioff, uint64_t isize, uint64_t isum);
 /* writer.c, for appends: give back what an abandoned append took, close the file. */
 void mm_w_append_abandon(mmarr_writer *w);
+/* writer_growable.c: the growable record of entry i, or NULL; drop the one of entry i and
+ * renumber those after it (a deletion). */
+mm_wgrow *mm_w_grow_of(mmarr_writer *w, size_t i);
+void mm_w_grow_remove(mmarr_writer *w, size_t i);
 /* Free the state of a streamed array (writer_stream.c fills it). */
 void mm_w_stream_reset(mmarr_writer *w);
 

@@ -98,6 +98,8 @@ static void fill_info(const mmarr_file *f, size_t index, mmarr_array_info *a)
     a->shuffle = 0;
     if (e->storage != MMARR_STORAGE_RAW)
         mm_cold_fill_info(f, e, a);
+    const mmarr_disk_growable *g = mm_growable_of(f, index);
+    a->capacity = g ? g->capacity : 0;
     /* numpy's rule: a zero-length dimension does not scale the strides */
     int64_t s = (int64_t)dt->itemsize;
     for (unsigned k = 0; k < e->ndim; k++) {
@@ -216,6 +218,8 @@ static mmarr_err verify_array(mmarr_file *f, size_t index, mmarr_error *e)
             e->code = rc = MMARR_E_STALE; /* cold data cannot change in place, but be exact */
         return rc == MMARR_OK ? mm_ragged_verify(f, index, e) : rc;
     }
+    if (mm_growable_of(f, index)) /* checksummed by blocks (spec.md §7.8) */
+        return mm_growable_verify(f, index, e);
     uint64_t sum;
     MM_TRY(mm_file_hash(f, en->data_offset, en->data_size, &sum, e));
     if (sum == en->checksum)
@@ -247,6 +251,8 @@ mmarr_err mmarr_file_verify_array(mmarr_file *f, size_t index, mmarr_error *err)
 /* spec.md §9.1: padding inside each padded range is zero. */
 static mmarr_err verify_padding(const mmarr_file *f, size_t index, mmarr_error *e)
 {
+    if (mm_growable_of(f, index)) /* its reserved region holds later generations' rows */
+        return MMARR_OK;
     const mmarr_disk_entry *en = &f->entries[index];
     const uint64_t a = (en->flags & MMARR_ENTRY_PACKED) ? MMARR_PACKED_ALIGNMENT : f->alignment;
     const uint64_t end = en->data_offset + en->data_size, pend = mm_align_up(end, a);

@@ -47,6 +47,7 @@ static mmarr_err adopt(mmarr_file *f, mmarr_file *n, mmarr_error *e)
     f->dtypes = NULL;
     f->dtype_count = 0;
     mm_ragged_unload(f);
+    mm_growable_unload(f);
     mm_cache_retire(f);
     f->base = n->base;
     f->size = n->size;
@@ -76,6 +77,12 @@ static mmarr_err adopt(mmarr_file *f, mmarr_file *n, mmarr_error *e)
     f->ragged_ok = n->ragged_ok;
     f->dtypes = n->dtypes;
     f->dtype_count = n->dtype_count;
+    f->growable = n->growable;
+    f->growable_count = n->growable_count;
+    f->blocks = n->blocks;
+    f->block_total = n->block_total;
+    f->growable_of = n->growable_of;
+    n->growable_of = NULL;
     n->ragged_of = NULL;
     n->ragged_ok = NULL;
     n->dtypes = NULL;

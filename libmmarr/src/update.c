@@ -101,8 +101,23 @@ static mmarr_err rehash(mmarr_file *f, mmarr_error *e)
     mmarr_disk_entry *ents = (mmarr_disk_entry *)(buf + f->ih->entries_offset);
     mmarr_err rc = MMARR_OK;
     for (uint64_t i = 0; i < f->entry_count && rc == MMARR_OK; i++)
-        if (ents[i].storage == MMARR_STORAGE_RAW)
+        if (ents[i].storage == MMARR_STORAGE_RAW && !mm_growable_of(f, (size_t)i))
             rc = mm_file_hash(f, ents[i].data_offset, ents[i].data_size, &ents[i].checksum, e);
+    /* growable arrays: their block checksums (in the index copy), then the entry's (§7.8) */
+    uint64_t *blocks = f->growable_count ? (uint64_t *)(buf + f->ih->growable_offset +
+                                                        f->growable_count * sizeof *f->growable)
+                                         : NULL;
+    for (uint64_t k = 0; k < f->growable_count && rc == MMARR_OK; k++) {
+        const mmarr_disk_growable *g = &f->growable[k];
+        mmarr_disk_entry *en = &ents[g->entry];
+        const uint64_t bs = 1ull << g->block_shift;
+        for (uint32_t b = 0; b < g->block_count && rc == MMARR_OK; b++) {
+            const uint64_t beg = (uint64_t)b * bs;
+            const uint64_t n = en->data_size - beg < bs ? en->data_size - beg : bs;
+            rc = mm_file_hash(f, en->data_offset + beg, n, &blocks[g->blocks_first + b], e);
+        }
+        en->checksum = mm_growable_sum(blocks + g->blocks_first, g->block_count);
+    }
     if (rc != MMARR_OK)
         goto out;
     struct stat st;

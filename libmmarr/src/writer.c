@@ -14,6 +14,7 @@
 #include "mm_writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -400,8 +401,8 @@ mmarr_err mm_w_new_entry(mmarr_writer *w, const char *name, const char *dtype, u
     if (empty)
         nbytes = 0;
     /* cold arrays are never mapped as they are stored: 256-byte placement saves padding */
-    const bool packed = cold || (w->opt.pack_threshold != MMARR_PACK_NONE &&
-                                 nbytes < w->opt.pack_threshold);
+    const bool packed = !w->growing && (cold || (w->opt.pack_threshold != MMARR_PACK_NONE &&
+                                                 nbytes < w->opt.pack_threshold));
     const uint64_t a = packed ? MMARR_PACKED_ALIGNMENT : w->opt.alignment;
     uint64_t off = mm_align_up(w->cursor, a), end;
     if (mm_add_overflow(off, nbytes, &end) || end > (uint64_t)INT64_MAX - 2 * MMARR_MAX_ALIGNMENT)
@@ -674,12 +675,15 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
         .chunk_count = w->nchunks,
         .ragged = w->rag,
         .ragged_count = w->nrag,
+        .growable = w->grow,
+        .growable_count = w->ngrow,
     };
     if (!mm_index_encode(&parts, &index, &isize))
         return mm_w_nomem(w);
     const uint64_t ioff = mm_align_up(w->cursor, MMARR_INDEX_ALIGNMENT);
     const uint64_t fsize = ioff + isize;
-    mmarr_err rc = mm_w_ensure_space(w, fsize);
+    /* an append writes its index past the end: pwrite reports a full disk (ENOSPC) */
+    mmarr_err rc = w->app.on ? MMARR_OK : mm_w_ensure_space(w, fsize);
     if (rc == MMARR_OK) {
         mmarr_error e;
         rc = mm_pwrite_all(&e, w->fd, w->tmp_path, index, isize, ioff);
@@ -689,7 +693,8 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
     uint64_t isum = mm_xxh3(index, isize);
     free(index);
     MM_TRY(rc);
-    if (ftruncate(w->fd, (off_t)fsize) != 0)
+    /* cut what the reservations took past the index (none for an append of rows only) */
+    if ((!w->app.on || w->reserved_end > fsize) && ftruncate(w->fd, (off_t)fsize) != 0)
         return sys_fail(w, errno, "cannot set the file size");
     if (w->app.on)
         return mm_w_publish_generation(w, ioff, isize, isum);
@@ -701,10 +706,15 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
         .index_offset = ioff,
         .index_size = isize,
         .index_checksum = isum,
-        .required_features = w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0,
+        .required_features = (w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0) |
+                             (w->ngrow ? MMARR_FEAT_REQ_GROWABLE : 0),
         .optional_features = w->nrag ? MMARR_FEAT_OPT_RAGGED : 0,
     };
-    mm_superblock_encode(sb, w->opt.alignment, w->nrag ? 1 : 0, &slot); /* spec.md §13 */
+    mm_superblock_encode(sb, w->opt.alignment,
+                         w->ngrow  ? 2
+                         : w->nrag ? 1
+                                   : 0, /* §13 */
+                         &slot);
     mmarr_error e;
     rc = mm_pwrite_all(&e, w->fd, w->tmp_path, sb, sizeof sb, 0);
     if (rc != MMARR_OK)
@@ -737,7 +747,8 @@ mmarr_err mm_w_publish_generation(mmarr_writer *w, uint64_t ioff, uint64_t isize
         .index_offset = ioff,
         .index_size = isize,
         .index_checksum = isum,
-        .required_features = w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0,
+        .required_features = (w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0) |
+                             (w->ngrow ? MMARR_FEAT_REQ_GROWABLE : 0),
         .optional_features = w->nrag ? MMARR_FEAT_OPT_RAGGED : 0,
         /* in-place writes before this generation stay unaccounted for (spec.md §11.2) */
         .state_flags = w->app.slot.state_flags & MMARR_STATE_CHECKSUMS_STALE,
@@ -761,10 +772,30 @@ mmarr_err mm_w_publish_generation(mmarr_writer *w, uint64_t ioff, uint64_t isize
     return rc;
 }
 
+/* An abandoned append: the rows it appended to growable arrays lie in holes of their reserved
+ * regions (writer_growable.c): punch them out again, whole pages past the published end. */
+static void give_back_rows(mmarr_writer *w)
+{
+    /* a failed punch leaves dead bytes past the published end, never read */
+    for (size_t k = 0; k < w->ngrow; k++) {
+        const mm_wgrow *g = &w->grow[k];
+        const mmarr_disk_entry *e = &w->ents[g->entry];
+        if (e->data_size <= g->base_size)
+            continue;
+        const uint64_t beg = mm_align_up(e->data_offset + g->base_size, 4096);
+        const uint64_t end = mm_align_up(e->data_offset + e->data_size, 4096);
+        if (end > beg)
+            fallocate(w->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)beg,
+                      (off_t)(end - beg));
+    }
+}
+
 void mm_w_append_abandon(mmarr_writer *w)
 {
     if (!w->app.on)
         return;
+    if (!w->committed)
+        give_back_rows(w);
     if (!w->committed && ftruncate(w->fd, (off_t)w->app.old_length) != 0) {
         /* the bytes stay past every generation's end: dead space, never read */
     }
@@ -810,6 +841,9 @@ void mmarr_writer_free(mmarr_writer *w)
     free(w->colds);
     free(w->chunks);
     free(w->rag);
+    for (size_t k = 0; k < w->ngrow; k++)
+        free(w->grow[k].blocks);
+    free(w->grow);
     free(w->ents);
     free(w->wnames);
     free(w->dims);

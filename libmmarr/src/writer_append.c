@@ -100,6 +100,21 @@ static mmarr_err import_file(mmarr_writer *w, mmarr_file *f)
         }
         MM_TRY(mm_w_add_meta(w, SIZE_MAX, key, value));
     }
+    for (uint64_t k = 0; k < f->growable_count; k++) {
+        const mmarr_disk_growable *g = &f->growable[k];
+        if (!mm_w_grow((void **)&w->grow, &w->growcap, w->ngrow + 1, sizeof *w->grow))
+            return mm_w_nomem(w);
+        mm_wgrow *d = &w->grow[w->ngrow];
+        *d = (mm_wgrow){.entry = g->entry,
+                        .capacity = g->capacity,
+                        .shift = g->block_shift,
+                        .base_size = f->entries[g->entry].data_size};
+        if (g->block_count && !(d->blocks = malloc(g->block_count * sizeof *d->blocks)))
+            return mm_w_nomem(w);
+        memcpy(d->blocks, f->blocks + g->blocks_first, g->block_count * sizeof *d->blocks);
+        d->nblocks = d->blocks_cap = g->block_count;
+        w->ngrow++;
+    }
     if (f->ragged_count) {
         if (!mm_w_grow((void **)&w->rag, &w->ragcap, (size_t)f->ragged_count, sizeof *w->rag))
             return mm_w_nomem(w);
@@ -244,6 +259,7 @@ static void remove_entry(mmarr_writer *w, size_t i)
     }
     for (size_t k = 0; k < w->nmaps; k++)
         w->maps[k].entry -= w->maps[k].entry > i;
+    mm_w_grow_remove(w, i);
 }
 
 mmarr_err mmarr_writer_delete(mmarr_writer *w, const char *name)

@@ -229,8 +229,10 @@ static PyObject *handle_ragged_check(HandleObject *self, PyObject *arg)
     mmarr_error e;
     mmarr_err rc;
     Py_BEGIN_ALLOW_THREADS /* a scan of count + 1 offsets */
-        rc = mmarr_file_ragged_offsets(self->f, index < 0 ? SIZE_MAX : (size_t)index, &p, &e);
-    Py_END_ALLOW_THREADS if (rc != MMARR_OK) return mmpy_raise(&e);
+    rc = mmarr_file_ragged_offsets(self->f, index < 0 ? SIZE_MAX : (size_t)index, &p, &e);
+    Py_END_ALLOW_THREADS
+    if (rc != MMARR_OK)
+        return mmpy_raise(&e);
     Py_RETURN_NONE;
 }
 
@@ -276,6 +278,8 @@ static PyObject *handle_info(HandleObject *self, PyObject *arg)
         mmpy_dict_put(d, "offset", PyLong_FromUnsignedLongLong(a.offset)) ||
         mmpy_dict_put(d, "checksum", PyLong_FromUnsignedLongLong(a.checksum)) ||
         mmpy_dict_put(d, "packed", PyBool_FromLong(a.packed)) ||
+        mmpy_dict_put(d, "capacity",
+                      a.capacity ? PyLong_FromUnsignedLongLong(a.capacity) : Py_NewRef(Py_None)) ||
         mmpy_dict_put(d, "mapped", src ? PyUnicode_FromString(src) : Py_NewRef(Py_None))) {
         Py_DECREF(d);
         return NULL;
@@ -423,9 +427,11 @@ static PyObject *handle_write(HandleObject *self, PyObject *args)
     }
     mmarr_error e;
     mmarr_err rc;
-    Py_BEGIN_ALLOW_THREADS rc = mmarr_file_write(self->f, (size_t)index, off, PyArray_DATA(src),
-                                                 (uint64_t)PyArray_NBYTES(src), &e);
-    Py_END_ALLOW_THREADS return mmpy_none_or_raise(rc, &e);
+    Py_BEGIN_ALLOW_THREADS
+    rc = mmarr_file_write(self->f, (size_t)index, off, PyArray_DATA(src),
+                          (uint64_t)PyArray_NBYTES(src), &e);
+    Py_END_ALLOW_THREADS
+    return mmpy_none_or_raise(rc, &e);
 }
 
 /* verify(index=-1): one array's checksum, or the whole file for -1. */
@@ -456,8 +462,11 @@ static PyObject *handle_wait(HandleObject *self, PyObject *arg)
     mmarr_error e;
     mmarr_err rc;
     const int t = ms < 0 ? -1 : ms > INT_MAX ? INT_MAX : (int)ms;
-    Py_BEGIN_ALLOW_THREADS rc = mmarr_file_wait(self->f, t, &newer, &e);
-    Py_END_ALLOW_THREADS if (rc != MMARR_OK) return mmpy_raise(&e);
+    Py_BEGIN_ALLOW_THREADS
+    rc = mmarr_file_wait(self->f, t, &newer, &e);
+    Py_END_ALLOW_THREADS
+    if (rc != MMARR_OK)
+        return mmpy_raise(&e);
     return PyBool_FromLong(newer);
 }
 

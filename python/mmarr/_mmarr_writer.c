@@ -150,8 +150,8 @@ static PyObject *writer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     mmarr_error e;
     mmarr_err rc;
     const char *p = PyBytes_AS_STRING(bytes);
-    Py_BEGIN_ALLOW_THREADS rc = append ? mmarr_writer_open_append(p, &o, &w, &e)
-                                       : mmarr_writer_create(p, &o, &w, &e);
+    Py_BEGIN_ALLOW_THREADS
+    rc = append ? mmarr_writer_open_append(p, &o, &w, &e) : mmarr_writer_create(p, &o, &w, &e);
     Py_END_ALLOW_THREADS
     Py_DECREF(bytes);
     if (rc != MMARR_OK)
@@ -258,6 +258,96 @@ static PyObject *writer_add(WriterObject *self, PyObject *args)
     Py_END_ALLOW_THREADS
     self->busy = 0;
     return writer_done(self, rc);
+}
+
+/* add_growable(name, dtype_text, array, capacity): a C-contiguous array whose first
+ * dimension may grow in place up to `capacity` rows (spec.md §7.8). */
+static PyObject *writer_add_growable(WriterObject *self, PyObject *args)
+{
+    PyObject *name_o, *dtype_o;
+    PyArrayObject *arr;
+    unsigned long long capacity;
+    if (!PyArg_ParseTuple(args, "UUO!K:add_growable", &name_o, &dtype_o, &PyArray_Type, &arr,
+                          &capacity))
+        return NULL;
+    if (writer_usable(self))
+        return NULL;
+    const char *name = mmpy_utf8_arg(name_o, "name"), *dtype = mmpy_utf8_arg(dtype_o, "dtype");
+    if (!name || !dtype || !storable_as("array", name, PyArray_DESCR(arr), "the array", dtype))
+        return NULL;
+    if (!PyArray_IS_C_CONTIGUOUS(arr) || PyArray_NDIM(arr) < 1) {
+        PyErr_Format(PyExc_ValueError,
+                     "growable array \"%s\" must be C-contiguous with at least one dimension",
+                     name);
+        return NULL;
+    }
+    const int nd = PyArray_NDIM(arr);
+    uint64_t shape[NPY_MAXDIMS];
+    for (int d = 0; d < nd; d++)
+        shape[d] = (uint64_t)PyArray_DIM(arr, d);
+    const void *data = PyArray_DATA(arr);
+    mmarr_err rc;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mmarr_writer_add_growable(self->w, name, dtype, (unsigned)nd, shape, capacity, data);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    return writer_done(self, rc);
+}
+
+/* append_rows(name, array): its rows after those of the growable array `name`; the array's
+ * dtype size and inner shape are checked by the caller (mmarr/_writer.py). */
+static PyObject *writer_append_rows(WriterObject *self, PyObject *args)
+{
+    PyObject *name_o;
+    PyArrayObject *arr;
+    if (!PyArg_ParseTuple(args, "UO!:append_rows", &name_o, &PyArray_Type, &arr))
+        return NULL;
+    if (writer_usable(self))
+        return NULL;
+    const char *name = mmpy_utf8_arg(name_o, "name");
+    if (!name)
+        return NULL;
+    if (!PyArray_IS_C_CONTIGUOUS(arr) || PyArray_NDIM(arr) < 1) {
+        PyErr_Format(PyExc_ValueError, "rows for \"%s\" must be C-contiguous, at least 1-d", name);
+        return NULL;
+    }
+    const uint64_t rows = (uint64_t)PyArray_DIM(arr, 0);
+    const void *data = PyArray_DATA(arr);
+    mmarr_err rc;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    const uint64_t nbytes = (uint64_t)PyArray_NBYTES(arr);
+    rc = mmarr_writer_append_rows(self->w, name, data, rows, nbytes);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    return writer_done(self, rc);
+}
+
+/* array_kind(name) -> (dtype_text, shape, capacity or None): what the writer holds as `name`
+ * (an array of the appended-to file, or one added since). */
+static PyObject *writer_array_kind(WriterObject *self, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "array_kind(name): name must be a str");
+        return NULL;
+    }
+    const char *name = mmpy_utf8_arg(arg, "name");
+    if (!name || writer_usable(self))
+        return NULL;
+    mmarr_array_info a;
+    if (mmarr_writer_array_info(self->w, name, &a) != MMARR_OK) {
+        if (mmarr_writer_error(self->w)->code == MMARR_E_NOTFOUND) {
+            PyErr_SetObject(PyExc_KeyError, arg);
+            return NULL;
+        }
+        return mmpy_raise(mmarr_writer_error(self->w));
+    }
+    PyObject *shape = mmpy_shape_tuple(a.ndim, a.shape);
+    if (!shape)
+        return NULL;
+    return Py_BuildValue("(sNO)", a.dtype_str, shape,
+                         a.capacity ? PyLong_FromUnsignedLongLong(a.capacity) : Py_None);
 }
 
 /*
@@ -484,6 +574,12 @@ static PyMethodDef writer_methods[] = {
     {"end", (PyCFunction)writer_end, METH_NOARGS, "end(): finish it"},
     {"set_file_meta", (PyCFunction)writer_set_file_meta, METH_VARARGS, "set_file_meta(key, value)"},
     {"delete", (PyCFunction)writer_delete, METH_O, "delete(name): remove an array"},
+    {"array_kind", (PyCFunction)writer_array_kind, METH_O,
+     "array_kind(name) -> (dtype_text, shape, capacity or None)"},
+    {"add_growable", (PyCFunction)writer_add_growable, METH_VARARGS,
+     "add_growable(name, dtype_text, array, capacity)"},
+    {"append_rows", (PyCFunction)writer_append_rows, METH_VARARGS,
+     "append_rows(name, array): rows after a growable array's"},
     {"set_array_meta", (PyCFunction)writer_set_array_meta, METH_VARARGS,
      "set_array_meta(name, key, value)"},
     {"ragged", (PyCFunction)writer_ragged, METH_VARARGS,

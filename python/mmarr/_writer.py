@@ -103,20 +103,61 @@ class Writer:
             raise RuntimeError(f'array "{self._stream.name}" is still being streamed: close '
                                f'its Stream first (or abandon the Writer)')
 
-    def add(self, name, array, *, metadata=None, compress=_WRITER_DEFAULT, dtype=None):
+    def add(self, name, array, *, metadata=None, compress=_WRITER_DEFAULT, dtype=None,
+            capacity=None):
         """Store a copy of `array` (anything np.asarray accepts; C- or Fortran-contiguous
         arrays are stored in their order without an extra copy, others are copied to C
         order). dtype: store under another dtype of the same itemsize (e.g. "bfloat16" for
-        uint16 bits). compress: None for hot, a level, or a dict; default: the Writer's."""
+        uint16 bits). compress: None for hot, a level, or a dict; default: the Writer's.
+        capacity: make it *growable* (format 1.2): its first dimension may grow in place up
+        to `capacity` rows, by append() of an Appender (mmarr.open(path, "a")) or of this
+        Writer; the room is reserved as a hole (no disk or memory until written). A growable
+        array is hot and C-ordered; like HDF5's and zarr's maxshape along the first axis."""
         self._idle()
         a = np.asarray(array)
         _refuse_objects(f'array "{name}"', a.dtype)
         text = dtype_text(a.dtype) if dtype is None else self._dtype_arg(dtype)[0]
         c = _compress_tuple(self._compress if compress is _WRITER_DEFAULT else compress)
         meta = _check_meta(f'array "{name}"', metadata)
-        self._add_checked(name, text, a, c)
+        if capacity is None:
+            self._add_checked(name, text, a, c)
+        else:
+            capacity = operator.index(capacity)
+            if c is not None and compress is not _WRITER_DEFAULT:
+                raise ValueError(f'array "{name}": a growable array is hot: compress must be '
+                                 f'None with capacity')
+            if a.ndim == 0 or capacity < a.shape[0]:
+                raise ValueError(f'array "{name}": capacity {capacity} needs at least one '
+                                 f'dimension and at least its {a.shape[0] if a.ndim else 0} '
+                                 f'rows')
+            self._w.add_growable(name, text, np.ascontiguousarray(a), capacity)
         for k, v in meta.items():
             self._w.set_array_meta(name, k, v)
+
+    def append(self, name, rows):
+        """Append `rows` (an array whose shape[1:] and dtype match the growable array
+        `name`'s; one row may be given without the leading dimension) after its rows, in
+        place. ValueError past the capacity (mmarr.Error with code_name MMARR_E_RANGE)."""
+        self._idle()
+        text, inner = self._growable_kind(name)
+        r = np.asarray(rows)
+        if r.shape == inner:
+            r = r[np.newaxis]
+        if dtype_text(r.dtype) != text or r.shape[1:] != inner:
+            raise ValueError(f'array "{name}" has rows of {inner} {text}: cannot append rows '
+                             f'of {r.shape[1:]} {dtype_text(r.dtype)}')
+        self._w.append_rows(name, np.ascontiguousarray(r))
+
+    def _growable_kind(self, name):
+        """(dtype text, row shape) of the growable array `name` the writer holds."""
+        try:
+            text, shape, capacity = self._w.array_kind(name)
+        except KeyError:
+            raise KeyError(f'no array "{name}" in {self.path}') from None
+        if capacity is None:
+            raise KeyError(f'"{name}" is not a growable array of {self.path} (add it with '
+                           f'capacity=...)')
+        return text, shape[1:]
 
     def _add_checked(self, name, text, a, c):
         """The end of add(), arguments checked: C- or Fortran-contiguous arrays as they are,

@@ -120,3 +120,38 @@ def test_append__modes(base):
         f.refresh()
     assert isinstance(mmarr.open(base, "a"), mmarr.Appender)
     assert os.path.exists(base)
+
+
+def test_append__growable_rows(shm):
+    path = shm / "rows.mmarr"
+    with mmarr.Writer(path, sync=False) as w:
+        w.add("prices", np.zeros((0, 4), "<f8"), capacity=100_000)
+        w.add("ids", np.arange(3), capacity=10)
+        w.append("ids", 3)  # one row, without the leading dimension
+        with pytest.raises(ValueError):
+            w.append("ids", np.arange(2, dtype="<f4"))
+        with pytest.raises(ValueError):
+            w.add("bad", np.arange(5), capacity=4)
+    f = mmarr.open(path)
+    assert f.info("prices")["capacity"] == 100_000 and f["prices"].shape == (0, 4)
+    assert list(f["ids"]) == [0, 1, 2, 3] and f.info("ids")["capacity"] == 10
+    assert os.stat(path).st_blocks * 512 < 1 << 20  # 3.2 MB reserved as a hole
+    old = f["prices"]
+    total = 0
+    for day in range(5):
+        rows = np.full((1000 + day, 4), day, "<f8")
+        with mmarr.open(path, "a", sync=False) as w:
+            w.append("prices", rows)
+        total += len(rows)
+    assert old.shape == (0, 4) and f["prices"].shape == (0, 4)  # until refresh
+    f.refresh()
+    p = f["prices"]
+    assert p.shape == (total, 4) and p[0, 0] == 0 and p[-1, 0] == 4
+    f.verify()
+    with mmarr.open(path, "a", sync=False) as w:
+        with pytest.raises(mmarr.Error) as e:
+            w.append("ids", np.arange(7))  # 4 + 7 > 10
+        assert e.value.code_name == "MMARR_E_RANGE"
+    with pytest.raises(KeyError):
+        with mmarr.open(path, "a") as w:
+            w.append("nope", 1)

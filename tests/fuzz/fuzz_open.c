@@ -172,6 +172,14 @@ static void check_array(mmarr_file *f, const mmarr_file_info *fi, const unsigned
     FUZZ_CHECK(rc == MMARR_OK && found == i);
     FUZZ_CHECK(a.dtype && a.dtype_str && strcmp(a.dtype_str, mmarr_dtype_str(a.dtype)) == 0);
     FUZZ_CHECK(a.itemsize == mmarr_dtype_itemsize(a.dtype));
+    if (a.capacity) { /* growable (spec.md §7.8): hot, C order, its region inside the file */
+        FUZZ_CHECK(a.storage == MMARR_STORAGE_HOT && a.order == MMARR_ORDER_C && a.ndim >= 1 &&
+                   !a.packed && a.capacity >= a.shape[0]);
+        uint64_t row = a.itemsize;
+        for (unsigned d = 1; d < a.ndim; d++)
+            row *= a.shape[d];
+        FUZZ_CHECK(row == 0 || a.capacity <= (fi->file_size - a.offset) / row);
+    }
     walk_dtype(a.dtype, 0);
     FUZZ_CHECK(a.ndim <= MMARR_MAX_DIMS);
     uint64_t nitems = 1;
@@ -212,7 +220,9 @@ static void check_array(mmarr_file *f, const mmarr_file_info *fi, const unsigned
                vrc == MMARR_E_CORRUPT || vrc == MMARR_E_NOMEM);
     if (vrc == MMARR_E_STALE)
         FUZZ_CHECK(fi->checksums_stale);
-    if (a.storage == MMARR_STORAGE_HOT) {
+    if (a.capacity) { /* growable: checksummed by blocks the public API does not show */
+        FUZZ_CHECK(vrc != MMARR_E_CORRUPT);
+    } else if (a.storage == MMARR_STORAGE_HOT) {
         const int sum_ok = XXH3_64bits(a.data, (size_t)a.nbytes) == a.checksum;
         if (rag_values) /* the checksum first, then the offsets and text */
             FUZZ_CHECK(sum_ok ? vrc == MMARR_OK || vrc == MMARR_E_CORRUPT
@@ -429,7 +439,7 @@ static void exercise(const unsigned char *img, size_t size, unsigned flags)
     FUZZ_CHECK(fi.alignment >= 4096 && fi.alignment <= (2u << 20) &&
                !(fi.alignment & (fi.alignment - 1)));
     FUZZ_CHECK(fi.generation >= 1 && !fi.writable && fi.format_major == 1);
-    FUZZ_CHECK(!(fi.required_features & ~1ull));
+    FUZZ_CHECK(!(fi.required_features & ~3ull)); /* COLD_ZSTD, GROWABLE (1.2) */
     /* each array takes at least a 48-byte entry, a 4-byte order slot and an 8-byte name record */
     FUZZ_CHECK(fi.count <= fi.index_size / 60);
 

@@ -233,8 +233,9 @@ TOP_KEYS = {"schema_version", "file", "format_version", "format_major", "format_
             "file_size", "alignment", "generation", "index_offset", "index_size",
             "index_checksum", "identity",
             "required_features", "optional_features", "checksums_stale",
-            "inactive_slot_damaged", "array_count", "mapping", "mapping_fs_type",
-            "mapping_mount_point", "metadata", "arrays"}
+            "inactive_slot_damaged", "damaged_generation", "live_bytes", "dead_bytes",
+            "array_count", "mapping", "mapping_fs_type", "mapping_mount_point", "metadata",
+            "arrays"}
 ARRAY_KEYS = {"index", "name", "dtype", "kind", "itemsize", "shape", "strides", "order", "tier",
               "offset", "stored_bytes", "raw_bytes", "ratio", "checksum", "packed", "metadata"}
 COLD_KEYS = {"chunk_size", "chunk_count", "level", "shuffle"}
@@ -661,7 +662,7 @@ def test_help_and_version():
     assert out2 == out
     _, out, _ = run("--version", rc=0)
     assert re.fullmatch(r"mmarr-info \(mmarr\) \d+\.\d+\.\d+ — library \d+\.\d+\.\d+, "
-                        r"format 1\.1\n", out)
+                        r"format 1\.2\n", out)
 
 
 def test_man_page_documents_every_json_key(sample):

@@ -748,7 +748,7 @@ def test_help_version_usage(tools, tool):
     r = tools.run(tool, "-h")
     assert "Usage:" in r.out
     r = tools.run(tool, "--version")
-    assert r.out.startswith(tool + " ") and "format 1.1" in r.out
+    assert r.out.startswith(tool + " ") and "format 1.2" in r.out
     for args in (["--bogus"], ["-Z"], [], ["-o"]):
         r = tools.run(tool, *args, rc=2)
         assert r.out == "" and "Try '%s --help'" % tool in r.err
