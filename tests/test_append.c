@@ -507,6 +507,129 @@ static void test_append__growable_rows(void **state)
     free(path);
 }
 
+static mmarr_generation recorded(mmarr_file *f)
+{
+    mmarr_file_info fi;
+    mmarr_file_get_info(f, &fi);
+    return (mmarr_generation){fi.generation,       fi.file_size,      fi.index_offset,
+                              fi.index_size,       fi.index_checksum, fi.required_features,
+                              fi.optional_features};
+}
+
+static mmarr_generation newest(const char *path)
+{
+    mmarr_file *f;
+    assert_int_equal(mmarr_open(path, 0, &f, NULL), MMARR_OK);
+    const mmarr_generation g = recorded(f);
+    mmarr_close(f);
+    return g;
+}
+
+/* Older generations open as they were (spec.md §4.4 rule 8): arrays since deleted, a cold
+ * array whose feature bit the newest generation dropped, a growable array with the rows it
+ * had then (its last block's later bytes written since); not after the file is replaced. */
+static void test_append__recorded_generations(void **state)
+{
+    char *path = make_base(state, 4); /* a0..a3, a2 the only cold one */
+    mmarr_error e;
+    mmarr_writer_options o = NOSYNC;
+    mmarr_writer *w;
+    const mmarr_generation g1 = newest(path);
+    assert_true(g1.required_features & MMARR_FEAT_REQ_COLD_ZSTD);
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    assert_int_equal(mmarr_writer_delete(w, "a2"), MMARR_OK);
+    int64_t *v = values(20, 1100);
+    const uint64_t shape[1] = {100};
+    assert_int_equal(mmarr_writer_add_growable(w, "a20", "<i8", 1, shape, 100000, v), MMARR_OK);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    const mmarr_generation g2 = newest(path);
+    assert_int_equal(g2.generation, 2);
+    assert_false(g2.required_features & MMARR_FEAT_REQ_COLD_ZSTD);
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    assert_int_equal(mmarr_writer_append_rows(w, "a20", v + 100, 1000, 8000), MMARR_OK);
+    add_k(w, 9, 5000, 0);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    free(v);
+    const mmarr_generation g3 = newest(path);
+
+    mmarr_file *f;
+    const struct {
+        const mmarr_generation *g;
+        uint64_t arrays, rows20; /* rows of a20, 0 if absent */
+    } want[] = {{&g1, 4, 0}, {&g2, 4, 100}, {&g3, 5, 1100}};
+    for (int r = 0; r < 2; r++) /* twice: in either order of slots */
+        for (size_t i = 0; i < 3; i++) {
+            assert_int_equal(mmarr_open_generation(path, MMARR_OPEN_VERIFY, want[i].g, &f, &e),
+                             MMARR_OK);
+            assert_int_equal(generation(f), want[i].g->generation);
+            assert_int_equal(check_all(f), want[i].arrays);
+            mmarr_array_info a;
+            if (want[i].rows20) {
+                assert_int_equal(mmarr_file_find_array(f, "a20", &a, &e), MMARR_OK);
+                assert_int_equal(a.shape[0], want[i].rows20);
+            } else {
+                assert_int_equal(mmarr_file_find_array(f, "a2", &a, &e), MMARR_OK);
+                assert_int_equal(a.storage, MMARR_STORAGE_COLD);
+            }
+            if (i < 2) { /* refresh moves to the newest */
+                int changed = 0;
+                assert_int_equal(mmarr_file_refresh(f, &changed, &e), MMARR_OK);
+                assert_int_equal(changed, 1);
+                assert_int_equal(generation(f), 3);
+            }
+            mmarr_close(f);
+        }
+    /* not there: a later generation, a damaged record, a NULL one */
+    mmarr_generation g = g3;
+    g.generation = 9;
+    assert_int_equal(mmarr_open_generation(path, 0, &g, &f, &e), MMARR_E_NOTFOUND);
+    assert_non_null(strstr(e.message, "no generation 9"));
+    g = g1;
+    g.index_checksum ^= 1;
+    assert_int_equal(mmarr_open_generation(path, 0, &g, &f, &e), MMARR_E_NOTFOUND);
+    assert_non_null(strstr(e.message, "no longer in the file"));
+    g = g1;
+    g.index_offset += 64;
+    assert_int_equal(mmarr_open_generation(path, 0, &g, &f, &e), MMARR_E_NOTFOUND);
+    assert_int_equal(mmarr_open_generation(path, 0, NULL, &f, &e), MMARR_E_INVAL);
+    /* hostile records (a pickle is untrusted input): any field, any value, never a crash
+     * nor wrong data: an error, or a generation whose arrays all check */
+    srand(19);
+    for (int r = 0; r < 3000; r++) {
+        g = r % 3 == 0 ? g1 : r % 3 == 1 ? g2 : g3;
+        uint64_t *const fields[] = {&g.generation,       &g.file_size,      &g.index_offset,
+                                    &g.index_size,       &g.index_checksum, &g.required_features,
+                                    &g.optional_features};
+        uint64_t *field = fields[rand() % 7];
+        const uint64_t bit = 1ull << (rand() % 64);
+        *field = rand() % 4 == 0 ? (uint64_t)rand() : rand() % 2 ? *field ^ bit : *field + 64;
+        mmarr_err rc = mmarr_open_generation(path, 0, &g, &f, &e);
+        assert_true(rc == MMARR_OK || rc == MMARR_E_NOTFOUND || rc == MMARR_E_UNSUPPORTED);
+        if (rc == MMARR_OK) {
+            check_all(f);
+            mmarr_close(f);
+        }
+    }
+    /* in-place writes only through the newest */
+    assert_int_equal(mmarr_open_generation(path, MMARR_OPEN_RDWR, &g2, &f, &e), MMARR_E_INVAL);
+    assert_null(f);
+    assert_int_equal(mmarr_open_generation(path, MMARR_OPEN_RDWR, &g3, &f, &e), MMARR_OK);
+    mmarr_close(f);
+    /* which publishes the stale mark (generation 4): earlier generations are no longer
+     * vouched for while it stands */
+    assert_int_equal(mmarr_open_generation(path, 0, &g1, &f, &e), MMARR_E_NOTFOUND);
+    assert_non_null(strstr(e.message, "rewritten in place"));
+    /* the file replaced (compacted): its generation 1 is another one */
+    free(path);
+    path = make_base(state, 2);
+    assert_int_equal(mmarr_open_generation(path, 0, &g1, &f, &e), MMARR_E_NOTFOUND);
+    assert_int_equal(mmarr_open_generation(path, 0, &g2, &f, &e), MMARR_E_NOTFOUND);
+    assert_non_null(strstr(e.message, "another file or was rewritten"));
+    free(path);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_dir, tu_teardown_dir)
@@ -518,6 +641,7 @@ int main(void)
         T(test_append__killed_appenders),
         T(test_append__readers_during_appends),
         T(test_append__growable_rows),
+        T(test_append__recorded_generations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,10 @@
  *    runs out at each stage, through add, reserve (the pointer is never handed out without
  *    the space behind it: no SIGBUS), streamed and cold arrays and commit; also a rehash
  *    (mmarr_file_flush with MMARR_FLUSH_REHASH) that cannot append its index fails cleanly
- *    and leaves a file that still opens with its data.
+ *    and leaves a file that still opens with its data;
+ *  - appends (issue #19) on the small tmpfs, failing at each step (rows into a growable
+ *    array's hole, hot and cold arrays, the index): the file stays byte for byte and its
+ *    space is all given back (rows punched out of the hole, the tail cut back).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -425,13 +428,135 @@ static void test_diskfull__small_tmpfs(void **state)
     free(path);
 }
 
+/* Appends (issue #19) running out of space at each step: rows into a growable array's hole,
+ * a hot array, a cold one, the commit's index. Each failure is a clean MMARR_E_NOSPACE, and
+ * the file is left byte for byte (the rows written into the hole punched out again, the
+ * tail cut back), its space given back. */
+static void write_grow_old(const char *path)
+{
+    mmarr_writer_options o = {0};
+    o.flags = MMARR_WRITE_NO_SYNC;
+    mmarr_writer *w;
+    assert_int_equal(mmarr_writer_create(path, &o, &w, NULL), MMARR_OK);
+    unsigned char b[5000];
+    tu_fill(b, sizeof b, 7);
+    uint64_t s[1] = {sizeof b};
+    assert_int_equal(mmarr_writer_add_growable(w, "rows", "|u1", 1, s, 6u << 20, b), MMARR_OK);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_blocks * 512 < 64 * 1024); /* 6 MiB reserved, a hole */
+}
+
+static const char *const append_steps[] = {
+    "open_append",     "append 200 KB of rows", "add 300 KB", "append 600 KB of rows",
+    "add_cold 300 KB", "add 1000 small",        "commit"};
+
+static void append_some(const char *path, step_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->step = -1;
+    mmarr_writer_options o = {0};
+    o.flags = MMARR_WRITE_NO_SYNC;
+    mmarr_writer *w = NULL;
+    mmarr_error e;
+    unsigned char *buf = malloc(600000);
+    assert_non_null(buf);
+    tu_fill(buf, 600000, 3);
+    mmarr_err rc = mmarr_writer_open_append(path, &o, &w, &e);
+    int step = 0;
+    const uint64_t s[1] = {300000};
+    const mmarr_compress_options co = {.level = 1, .chunk_size = 65536, .threads = 1};
+    while (rc == MMARR_OK && ++step <= 6) {
+        switch (step) {
+        case 1: rc = mmarr_writer_append_rows(w, "rows", buf, 200000, 200000); break;
+        case 2: rc = mmarr_writer_add(w, "hot", "|u1", 1, s, MMARR_ORDER_C, buf); break;
+        case 3: rc = mmarr_writer_append_rows(w, "rows", buf, 600000, 600000); break;
+        case 4: rc = mmarr_writer_add_cold(w, "cold", "|u1", 1, s, MMARR_ORDER_C, buf, &co); break;
+        case 5: /* a large index for the commit to place */
+            for (int k = 0; k < 1000 && rc == MMARR_OK; k++) {
+                char small[32];
+                const uint64_t s8[1] = {8};
+                snprintf(small, sizeof small, "small/%04d", k);
+                rc = mmarr_writer_add(w, small, "<f8", 1, s8, MMARR_ORDER_C, buf);
+            }
+            break;
+        default: rc = mmarr_writer_commit(w); break;
+        }
+    }
+    if (rc != MMARR_OK) {
+        const mmarr_error *we = w ? mmarr_writer_error(w) : &e;
+        r->step = step;
+        r->code = rc;
+        r->sys_errno = we->sys_errno;
+        snprintf(r->message, sizeof r->message, "%s", we->message);
+    }
+    mmarr_writer_free(w);
+    free(buf);
+}
+
+static void test_diskfull__appends(void **state)
+{
+    mnt *m = *state;
+    if (!m->mounted) {
+        printf("  mounting a tmpfs is not permitted here: skipped\n");
+        skip();
+    }
+    char *path = tu_path(m->dir, "data.mmarr");
+    write_grow_old(path);
+    size_t old_size;
+    void *old = tu_read_file(path, &old_size);
+    assert_non_null(old);
+    /* free space from none to nearly what the append needs (~1.75 MB): failing at each step */
+    const uint64_t rooms[] = {0,       100000,  300000,  450000,  800000, 1100000,
+                              1300000, 1400000, 1500000, 1600000, 1700000};
+    int failed_steps[16] = {0};
+    for (size_t ri = 0; ri < sizeof rooms / sizeof rooms[0]; ri++) {
+        fill_to(m->dir, rooms[ri]);
+        const uint64_t before = free_bytes(m->dir);
+        step_result r;
+        append_some(path, &r);
+        printf("  tmpfs with %8llu bytes free: %s%s%s\n", (unsigned long long)before,
+               r.step < 0 ? "committed" : append_steps[r.step], r.step < 0 ? "" : " -> ",
+               r.step < 0 ? "" : r.message);
+        if (r.step < 0)
+            fail_msg("%llu bytes free: the append was meant to run out of space",
+                     (unsigned long long)before);
+        if (r.code != MMARR_E_NOSPACE)
+            fail_msg("%s: %s instead of MMARR_E_NOSPACE: %s", append_steps[r.step],
+                     mmarr_err_name(r.code), r.message);
+        assert_int_equal(r.sys_errno, ENOSPC);
+        failed_steps[r.step]++;
+        assert_int_equal(others_in(m->dir, "data.mmarr"), 0);
+        assert_true(free_bytes(m->dir) == before); /* rows punched out, the tail cut back */
+        assert_file_is(path, old, old_size);
+        mmarr_file *f;
+        assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, NULL), MMARR_OK);
+        mmarr_close(f);
+    }
+    const int distinct = distinct_steps(failed_steps);
+    printf("  %d cases: failures at %d different steps\n", (int)(sizeof rooms / sizeof rooms[0]),
+           distinct);
+    assert_true(distinct >= 4);
+    /* with the space back, the same append commits */
+    char *p2 = tu_path(m->dir, "filler");
+    unlink(p2);
+    free(p2);
+    step_result r;
+    append_some(path, &r);
+    assert_int_equal(r.step, -1);
+    free(old);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_diskfull__file_size_limit, tu_setup_dir,
                                         tu_teardown_dir),
-        cmocka_unit_test_setup_teardown(test_diskfull__small_tmpfs, setup_tmpfs,
-                                        teardown_tmpfs),
+        cmocka_unit_test_setup_teardown(test_diskfull__small_tmpfs, setup_tmpfs, teardown_tmpfs),
+        cmocka_unit_test_setup_teardown(test_diskfull__appends, setup_tmpfs, teardown_tmpfs),
     };
     return cmocka_run_group_tests_name("diskfull", tests, NULL, NULL);
 }

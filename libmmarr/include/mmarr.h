@@ -290,6 +290,35 @@ MMARR_API mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **ou
 MMARR_API mmarr_err mmarr_open_buffer(const void *data, size_t size, unsigned flags,
                                       mmarr_file **out, mmarr_error *err);
 
+/**
+ * A generation of a file as a reader held it: its content identity (spec.md §11.3) and the
+ * feature bits it needs. Fill it from mmarr_file_get_info() (same-named fields) to open the
+ * same generation again later, in this process or another, with mmarr_open_generation().
+ */
+typedef struct mmarr_generation {
+    uint64_t generation, file_size, index_offset, index_size, index_checksum;
+    uint64_t required_features, optional_features;
+} mmarr_generation;
+
+/**
+ * Open the generation `g` of a file (spec.md §4.4 rule 8): the one a superblock slot names,
+ * or an older one, which stays in the file however many generations follow (no byte an
+ * earlier generation refers to is ever rewritten) until the file is compacted or replaced.
+ * The handle then holds that generation as mmarr_open() would hold the newest: its arrays,
+ * names and metadata as they were; mmarr_file_refresh() moves it to the newest.
+ * Flags as mmarr_open(); MMARR_OPEN_RDWR only if `g` is the newest generation (in-place
+ * writes are published in the newest slot).
+ * An older generation is refused while the file's checksums are stale, or when one of its
+ * arrays was written in place and rehashed since (its bytes are no longer the recorded ones).
+ * @return as mmarr_open(), and MMARR_E_NOTFOUND if the file does not hold `g` (the message
+ *         says why: no such generation yet, its index is no longer there, or its arrays were
+ *         rewritten in place), MMARR_E_INVAL
+ *         for RDWR on an older generation.
+ */
+MMARR_API mmarr_err mmarr_open_generation(const char *path, unsigned flags,
+                                          const mmarr_generation *g, mmarr_file **out,
+                                          mmarr_error *err);
+
 /** Unmap and free. Every pointer obtained from the handle becomes invalid. Accepts NULL. */
 MMARR_API void mmarr_close(mmarr_file *f);
 

@@ -62,6 +62,7 @@ static mmarr_err finish_open(mmarr_file *f, unsigned flags, mmarr_file **out, mm
 {
     f->chunk_verify = !(flags & MMARR_OPEN_NO_CHUNK_VERIFY);
     mmarr_err rc = mm_index_load(f, e);
+    f->want = NULL; /* the caller's, valid during the open only */
     if (rc == MMARR_OK && f->writable)
         rc = mm_publish_stale(f, e);
     if (rc == MMARR_OK && (flags & MMARR_OPEN_VERIFY))
@@ -74,37 +75,8 @@ static mmarr_err finish_open(mmarr_file *f, unsigned flags, mmarr_file **out, mm
     return MMARR_OK;
 }
 
-mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_error *err)
-{
-    MM_ERR_OUT(e, err);
-    if (out)
-        *out = NULL;
-    if (!out || !path)
-        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_open: NULL argument");
-    if (flags & ~(MMARR_OPEN_RDWR | MMARR_OPEN_VERIFY | MMARR_OPEN_POPULATE |
-                  MMARR_OPEN_NO_CHUNK_VERIFY | MMARR_OPEN_COPY_ON_WRITE))
-        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown open flags 0x%x", path, flags);
-    const bool rw = flags & MMARR_OPEN_RDWR, cow = flags & MMARR_OPEN_COPY_ON_WRITE;
-    if (rw && cow)
-        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                "%s: MMARR_OPEN_RDWR (writes reach the file) and MMARR_OPEN_COPY_ON_WRITE "
-                "(writes stay in this process) exclude each other",
-                path);
-    int fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    if (fd < 0)
-        MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: cannot open%s", path,
-                    rw ? " for reading and writing" : "");
-    if (rw) { /* one writer at a time (spec.md §4.4): not while an appender works */
-        mmarr_err rc = mm_writer_lock(fd, path, false, false, e);
-        if (rc != MMARR_OK) {
-            close(fd);
-            return rc;
-        }
-    }
-    return mm_open_fd(path, fd, flags, out, e);
-}
-
-mmarr_err mm_open_fd(const char *path, int fd, unsigned flags, mmarr_file **out, mmarr_error *e)
+static mmarr_err open_fd(const char *path, int fd, unsigned flags, const mmarr_generation *want,
+                         mmarr_file **out, mmarr_error *e)
 {
     const bool rw = flags & MMARR_OPEN_RDWR, cow = flags & MMARR_OPEN_COPY_ON_WRITE;
     struct stat st;
@@ -150,7 +122,62 @@ mmarr_err mm_open_fd(const char *path, int fd, unsigned flags, mmarr_file **out,
         f->base = (const unsigned char *)"";
     }
     f->fd = fd; /* kept: rehash, and checksums read with pread (checksum.c) */
+    f->want = want;
     return finish_open(f, flags, out, e);
+}
+
+/* mmarr_open and mmarr_open_generation: the newest generation, or `want`. */
+static mmarr_err open_path(const char *path, unsigned flags, const mmarr_generation *want,
+                           mmarr_file **out, mmarr_error *e)
+{
+    if (out)
+        *out = NULL;
+    if (!out || !path)
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_open: NULL argument");
+    if (flags & ~(MMARR_OPEN_RDWR | MMARR_OPEN_VERIFY | MMARR_OPEN_POPULATE |
+                  MMARR_OPEN_NO_CHUNK_VERIFY | MMARR_OPEN_COPY_ON_WRITE))
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: unknown open flags 0x%x", path, flags);
+    const bool rw = flags & MMARR_OPEN_RDWR, cow = flags & MMARR_OPEN_COPY_ON_WRITE;
+    if (rw && cow)
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                "%s: MMARR_OPEN_RDWR (writes reach the file) and MMARR_OPEN_COPY_ON_WRITE "
+                "(writes stay in this process) exclude each other",
+                path);
+    int fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
+        MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: cannot open%s", path,
+                    rw ? " for reading and writing" : "");
+    if (rw) { /* one writer at a time (spec.md §4.4): not while an appender works */
+        mmarr_err rc = mm_writer_lock(fd, path, false, false, e);
+        if (rc != MMARR_OK) {
+            close(fd);
+            return rc;
+        }
+    }
+    return open_fd(path, fd, flags, want, out, e);
+}
+
+mmarr_err mmarr_open(const char *path, unsigned flags, mmarr_file **out, mmarr_error *err)
+{
+    MM_ERR_OUT(e, err);
+    return open_path(path, flags, NULL, out, e);
+}
+
+mmarr_err mmarr_open_generation(const char *path, unsigned flags, const mmarr_generation *g,
+                                mmarr_file **out, mmarr_error *err)
+{
+    MM_ERR_OUT(e, err);
+    if (!g) {
+        if (out)
+            *out = NULL;
+        MM_FAIL(e, MMARR_E_INVAL, MMARR_NO_OFFSET, "mmarr_open_generation: NULL generation");
+    }
+    return open_path(path, flags, g, out, e);
+}
+
+mmarr_err mm_open_fd(const char *path, int fd, unsigned flags, mmarr_file **out, mmarr_error *e)
+{
+    return open_fd(path, fd, flags, NULL, out, e);
 }
 
 mmarr_err mmarr_open_buffer(const void *data, size_t size, unsigned flags, mmarr_file **out,

@@ -507,11 +507,123 @@ static mmarr_err load_slot(mmarr_file *f, mmarr_error *err)
 /* spec.md §4.4: the newest generation whose index is damaged or cut short (a crash or damage
  * after its slot was written) gives way to the previous one, which is reported by verify.
  * Anything else (a required feature this library lacks, a limit) stands. */
+static bool same_generation(const mmarr_disk_slot *s, const mmarr_generation *g)
+{
+    return s->generation == g->generation && s->file_size == g->file_size &&
+           s->index_offset == g->index_offset && s->index_size == g->index_size &&
+           s->index_checksum == g->index_checksum && s->required_features == g->required_features &&
+           s->optional_features == g->optional_features;
+}
+
+/* In-place writes (§11.2) change arrays of every generation listing them, and a rehash then
+ * publishes their new checksums: an array of the recorded generation f holds that the newest
+ * generation `now` lists at the same place and size with another checksum was rewritten in
+ * place, and the recorded generation no longer describes the file. (Checked on the newest
+ * index's entries as they are in the mapping; it was validated when first published, and is
+ * read here only for offsets, sizes and checksums, each bounds-checked.) */
+static mmarr_err same_arrays_as(mmarr_file *f, const mmarr_disk_slot *now, mmarr_error *err)
+{
+    uint64_t end;
+    if (mm_add_overflow(now->index_offset, now->index_size, &end) || end > f->size ||
+        now->index_size < sizeof(mmarr_disk_index_header) || now->index_offset % 64)
+        return MMARR_OK; /* not readable: nothing to compare (the newest opens on its own) */
+    const mmarr_disk_index_header *h = (const mmarr_disk_index_header *)(f->base +
+                                                                         now->index_offset);
+    const uint64_t n = h->entry_count;
+    if (h->entries_offset % 8 || h->entries_offset > now->index_size ||
+        n > (now->index_size - h->entries_offset) / sizeof(mmarr_disk_entry))
+        return MMARR_OK;
+    const mmarr_disk_entry *ne = (const mmarr_disk_entry *)(f->base + now->index_offset +
+                                                            h->entries_offset);
+    uint64_t j = 0;
+    for (uint64_t i = 0; i < f->entry_count; i++) { /* both in increasing data_offset order */
+        const mmarr_disk_entry *e = &f->entries[i];
+        while (j < n && ne[j].data_offset < e->data_offset)
+            j++;
+        if (j < n && ne[j].data_offset == e->data_offset && ne[j].data_size == e->data_size &&
+            ne[j].storage == e->storage && ne[j].checksum != e->checksum)
+            MM_FAIL(err, MMARR_E_NOTFOUND, e->data_offset,
+                    "%s: generation %llu as recorded no longer describes the file: an array at "
+                    "offset %llu was rewritten in place since (generation %llu has another "
+                    "checksum for it)",
+                    f->path, (unsigned long long)f->slot.generation,
+                    (unsigned long long)e->data_offset, (unsigned long long)now->generation);
+    }
+    return MMARR_OK;
+}
+
+/* mmarr_open_generation (spec.md §4.4 rule 8): the generation f->want, which a slot names or
+ * which is older than the newest valid slot's, its index still in the file (or not: then
+ * MMARR_E_NOTFOUND, with why). choose_slot has put the newest valid slot in f->slot. */
+static mmarr_err load_recorded(mmarr_file *f, mmarr_error *err)
+{
+    const mmarr_generation *g = f->want;
+    const uint64_t newest = f->slot.generation;
+    for (unsigned i = 0; i < 2; i++) {
+        const mmarr_disk_slot *s =
+            (const mmarr_disk_slot *)(f->base + (i ? MMARR_SLOT_B_OFFSET : MMARR_SLOT_A_OFFSET));
+        if (mm_slot_checksum(s) == s->checksum && same_generation(s, g)) {
+            if (f->writable && g->generation != newest)
+                break;
+            f->other_slot_damaged = f->other_slot_damaged && i == f->active_slot;
+            f->active_slot = i;
+            memcpy(&f->slot, s, sizeof f->slot);
+            return load_slot(f, err);
+        }
+    }
+    if (f->writable && g->generation < newest)
+        MM_FAIL(err, MMARR_E_INVAL, MMARR_NO_OFFSET,
+                "%s: generation %llu is not the newest (%llu): it opens read-only or "
+                "copy-on-write, since in-place writes are published in the newest slot",
+                f->path, (unsigned long long)g->generation, (unsigned long long)newest);
+    if (g->generation >= newest)
+        MM_FAIL(err, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
+                "%s: no generation %llu as recorded (index at %llu, %llu bytes): the file's "
+                "newest is %llu, so it is another file or was rewritten since",
+                f->path, (unsigned long long)g->generation, (unsigned long long)g->index_offset,
+                (unsigned long long)g->index_size, (unsigned long long)newest);
+    if (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE)
+        MM_FAIL(err, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
+                "%s: generation %llu as recorded cannot be vouched for: the file is being "
+                "rewritten in place (its checksums are stale since generation %llu)",
+                f->path, (unsigned long long)g->generation, (unsigned long long)newest);
+    /* the newest generation's entries, to compare with the recorded one's (below) */
+    const mmarr_disk_slot now = f->slot;
+    memset(&f->slot, 0, sizeof f->slot);
+    f->slot.generation = g->generation;
+    f->slot.file_size = g->file_size;
+    f->slot.index_offset = g->index_offset;
+    f->slot.index_size = g->index_size;
+    f->slot.index_checksum = g->index_checksum;
+    f->slot.required_features = g->required_features;
+    f->slot.optional_features = g->optional_features;
+    mmarr_err rc = load_slot(f, err);
+    if (rc == MMARR_OK)
+        rc = same_arrays_as(f, &now, err);
+    if (rc == MMARR_E_CORRUPT || rc == MMARR_E_CHECKSUM || rc == MMARR_E_TRUNCATED) {
+        mm_index_unload(f);
+        const mmarr_error why = *err;
+        const size_t n = strlen(f->path);
+        const char *what = why.message; /* without its "path: " */
+        if (!strncmp(what, f->path, n) && what[n] == ':' && what[n + 1] == ' ')
+            what += n + 2;
+        MM_FAIL(err, MMARR_E_NOTFOUND, why.offset,
+                "%s: generation %llu as recorded is no longer in the file (compacted or "
+                "replaced since; the newest is %llu): %s",
+                f->path, (unsigned long long)g->generation, (unsigned long long)newest, what);
+    }
+    return rc;
+}
+
 mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
 {
     MM_TRY(check_prologue(f, err));
     int fallback = -1;
     MM_TRY(choose_slot(f, &fallback, err));
+    if (f->want) {
+        f->damaged_generation = 0;
+        return load_recorded(f, err);
+    }
     f->damaged_generation = 0;
     mmarr_err rc = load_slot(f, err);
     if (rc == MMARR_OK || fallback < 0 ||

@@ -175,8 +175,9 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
         const mmarr_disk_growable rec = {(uint32_t)g->entry, g->nblocks, g->capacity,
                                          g->shift,           first,      0};
         memcpy(buf + h.growable_offset + k * sizeof rec, &rec, sizeof rec);
-        memcpy(buf + h.growable_offset + w->growable_count * sizeof rec + first * 8ull, g->blocks,
-               g->nblocks * 8ull);
+        if (g->nblocks) /* an array with no rows yet has no blocks (and maybe no table) */
+            memcpy(buf + h.growable_offset + w->growable_count * sizeof rec + first * 8ull,
+                   g->blocks, g->nblocks * 8ull);
         first += g->nblocks;
     }
     *out = buf;

@@ -170,6 +170,7 @@ struct mmarr_file {
     bool other_slot_damaged;
     uint64_t damaged_generation; /* a newer generation that failed to load (spec.md §4.4) */
     mmarr_error damaged_why;     /* why */
+    const mmarr_generation *want; /* during mmarr_open_generation only: the one to load */
     uint32_t alignment;
     unsigned format_minor;
 
@@ -285,6 +286,9 @@ typedef struct mm_wgrow {
     uint64_t *blocks;  /* block checksums, owned */
     uint32_t nblocks, blocks_cap;
     uint64_t base_size; /* appending: its data_size in the generation appended to */
+    uint64_t touched;   /* appending: bytes from data_offset rows may have been written to
+                           (a failed pwrite may have written part), for an abandon to punch */
+    uint64_t region;    /* bytes of its reserved region (capacity rows) */
 } mm_wgrow;
 /* Serialise the index (spec.md §7) into a new malloc'd buffer; false when out of memory or
  * past the format's u32 limits. */

@@ -773,20 +773,41 @@ mmarr_err mm_w_publish_generation(mmarr_writer *w, uint64_t ioff, uint64_t isize
 }
 
 /* An abandoned append: the rows it appended to growable arrays lie in holes of their reserved
- * regions (writer_growable.c): punch them out again, whole pages past the published end. */
+ * regions (writer_growable.c): give [published end, touched end) back, whole pages punched
+ * out, the parts of pages at either end (shared with the published rows, or with the next
+ * array when the region does not end on a page) written with zeros again. */
+static void write_zeros(int fd, uint64_t from, uint64_t to)
+{
+    static const unsigned char zeros[4096];
+    while (from < to) {
+        const size_t n = to - from < sizeof zeros ? (size_t)(to - from) : sizeof zeros;
+        if (pwrite(fd, zeros, n, (off_t)from) <= 0)
+            return;
+        from += n;
+    }
+}
+
 static void give_back_rows(mmarr_writer *w)
 {
-    /* a failed punch leaves dead bytes past the published end, never read */
+    /* failures leave dead bytes past the published end, never read */
     for (size_t k = 0; k < w->ngrow; k++) {
         const mm_wgrow *g = &w->grow[k];
         const mmarr_disk_entry *e = &w->ents[g->entry];
-        if (e->data_size <= g->base_size)
+        if (g->touched <= g->base_size)
             continue;
-        const uint64_t beg = mm_align_up(e->data_offset + g->base_size, 4096);
-        const uint64_t end = mm_align_up(e->data_offset + e->data_size, 4096);
-        if (end > beg)
-            fallocate(w->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)beg,
-                      (off_t)(end - beg));
+        const uint64_t lo = e->data_offset + g->base_size, hi = e->data_offset + g->touched;
+        /* punched: whole pages from the one after the published end, to the one holding hi
+         * if the region (its rows only) covers that page */
+        const uint64_t beg = mm_align_up(lo, 4096), up = mm_align_up(hi, 4096);
+        const uint64_t end = up <= e->data_offset + g->region ? up : hi & ~(uint64_t)4095;
+        if (beg >= end) {
+            write_zeros(w->fd, lo, hi);
+            continue;
+        }
+        write_zeros(w->fd, lo, beg);
+        write_zeros(w->fd, end, hi); /* nothing when end >= hi */
+        fallocate(w->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)beg,
+                  (off_t)(end - beg));
     }
 }
 

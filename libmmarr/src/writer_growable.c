@@ -14,6 +14,7 @@
 #include "mm_writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -141,7 +142,13 @@ mmarr_err mmarr_writer_add_growable(mmarr_writer *w, const char *name, const cha
                 "%s: growable array \"%s\": capacity %llu rows overflows the file", w->path, name,
                 (unsigned long long)capacity);
     }
-    /* the region past the data stays a hole: only appended rows take space */
+    /* the region past the data stays a hole: only appended rows take space. What the writer
+     * reserved ahead over it (mm_w_ensure_space grows in steps) is given back. */
+    const uint64_t hole = mm_align_up(e->data_offset + nbytes, 4096);
+    const uint64_t ahead = (w->reserved_end < end ? w->reserved_end : end) & ~(uint64_t)4095;
+    if (ahead > hole)
+        fallocate(w->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)hole,
+                  (off_t)(ahead - hole));
     w->cursor = mm_align_up(end, w->opt.alignment);
     if (w->reserved_end < w->cursor)
         w->reserved_end = w->cursor;
@@ -150,7 +157,8 @@ mmarr_err mmarr_writer_add_growable(mmarr_writer *w, const char *name, const cha
     else if (nbytes)
         MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: array \"%s\": data is NULL", w->path,
                 name);
-    w->grow[w->ngrow] = (mm_wgrow){.entry = i, .capacity = capacity, .shift = MM_GROW_SHIFT};
+    w->grow[w->ngrow] = (mm_wgrow){
+        .entry = i, .capacity = capacity, .shift = MM_GROW_SHIFT, .region = cap_bytes};
     mm_wgrow *g = &w->grow[w->ngrow++];
     g->base_size = 0;
     return rehash_blocks(w, g, 0, data);
@@ -207,6 +215,8 @@ mmarr_err mmarr_writer_append_rows(mmarr_writer *w, const char *name, const void
         const uint64_t off = e->data_offset + e->data_size;
         mmarr_error err;
         MM_TRY(mm_w_stage_flush(w));
+        if (e->data_size + n > g->touched)
+            g->touched = e->data_size + n;
         /* pwrite into the hole: a full disk is ENOSPC (MMARR_E_NOSPACE), never a SIGBUS */
         mmarr_err rc = mm_pwrite_all(&err, w->fd, w->tmp_path, data, (size_t)n, off);
         if (rc != MMARR_OK) { /* unpublished bytes in the hole: punched at the abandon */

@@ -34,15 +34,25 @@ int mmpy_handle_index(HandleObject *self, Py_ssize_t index, mmarr_array_info *in
 }
 
 /*
- * open(path, flags) -> Handle. The identity pickles carry (st_dev, st_ino) is the one
- * mmarr_file_info reports: that of the descriptor the library mapped (mmarr.h).
+ * open(path, flags, generation=None) -> Handle. The identity pickles carry (st_dev, st_ino) is
+ * the one mmarr_file_info reports: that of the descriptor the library mapped (mmarr.h).
+ * generation: (generation, file_size, index_offset, index_size, index_checksum,
+ * required_features, optional_features), items 4..6, 2, 3 and 8, 9 of an identity(), to open
+ * that generation (mmarr_open_generation) rather than the newest.
  */
 PyObject *mmpy_open(PyObject *mod, PyObject *args)
 {
     (void)mod;
     PyObject *path;
     unsigned int flags;
-    if (!PyArg_ParseTuple(args, "UI:open", &path, &flags))
+    mmarr_generation g;
+    PyObject *gen = Py_None;
+    if (!PyArg_ParseTuple(args, "UI|O:open", &path, &flags, &gen))
+        return NULL;
+    if (gen != Py_None &&
+        !PyArg_ParseTuple(gen, "KKKKKKK:open generation", &g.generation, &g.file_size,
+                          &g.index_offset, &g.index_size, &g.index_checksum, &g.required_features,
+                          &g.optional_features))
         return NULL;
     PyObject *bytes = PyUnicode_EncodeFSDefault(path);
     if (!bytes)
@@ -57,7 +67,8 @@ PyObject *mmpy_open(PyObject *mod, PyObject *args)
     mmarr_error e;
     mmarr_err rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = mmarr_open(p, flags, &f, &e);
+    rc = gen != Py_None ? mmarr_open_generation(p, flags, &g, &f, &e)
+                        : mmarr_open(p, flags, &f, &e);
     Py_END_ALLOW_THREADS
     Py_DECREF(bytes);
     if (rc != MMARR_OK)
@@ -329,19 +340,23 @@ static PyObject *handle_file_info(HandleObject *self, PyObject *unused)
 }
 
 /* identity() -> (st_dev, st_ino, index_offset, index_size, generation, file_size,
- * index_checksum, checksums_stale): what a pickle of this file records. The first two name
- * the file on this machine; items 2..6 hold its content identity (spec.md §11.3), which
- * travels to other machines and copies; the last says whether that identity vouches for the
- * data. In-place writes through "r+" handles keep it; a rewrite or a rehash changes it. */
+ * index_checksum, checksums_stale, required_features, optional_features): what a pickle of
+ * this file records. The first two name the file on this machine; items 2..6 hold its content
+ * identity (spec.md §11.3), which travels to other machines and copies; item 7 says whether
+ * that identity vouches for the data; with items 8 and 9 (the generation's feature bits) the
+ * generation can be opened again after the file has grown (open(path, flags, generation)).
+ * In-place writes through "r+" handles keep it; a rewrite or a rehash changes it. */
 static PyObject *handle_identity(HandleObject *self, PyObject *unused)
 {
     (void)unused;
     mmarr_file_info fi;
     mmarr_file_get_info(self->f, &fi);
-    return Py_BuildValue("(KKKKKKKO)", self->dev, self->ino, (unsigned long long)fi.index_offset,
+    return Py_BuildValue("(KKKKKKKOKK)", self->dev, self->ino, (unsigned long long)fi.index_offset,
                          (unsigned long long)fi.index_size, (unsigned long long)fi.generation,
                          (unsigned long long)fi.file_size, (unsigned long long)fi.index_checksum,
-                         fi.checksums_stale ? Py_True : Py_False);
+                         fi.checksums_stale ? Py_True : Py_False,
+                         (unsigned long long)fi.required_features,
+                         (unsigned long long)fi.optional_features);
 }
 
 /* array_key(index) -> (offset, stored_bytes, nbytes, checksum, dtype, shape, order): what a
@@ -521,7 +536,8 @@ static PyMethodDef handle_methods[] = {
      "ragged_check(i): check the offsets of the ragged item whose values are array i"},
     {"array_meta", (PyCFunction)handle_array_meta, METH_O, "Metadata of array i (dict)."},
     {"identity", (PyCFunction)handle_identity, METH_NOARGS,
-     "(st_dev, st_ino, index_offset, index_size) of the mapped file."},
+     "(st_dev, st_ino, index_offset, index_size, generation, file_size, index_checksum, "
+     "checksums_stale, required_features, optional_features) of the generation held."},
     {"array_key", (PyCFunction)handle_array_key, METH_O,
      "What identifies array i's bytes: (offset, stored, nbytes, checksum, dtype, shape, "
      "order)."},

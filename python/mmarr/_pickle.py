@@ -103,19 +103,20 @@ def _mode(m):
     return m if isinstance(m, str) else ("r+" if m else "r")
 
 
-def _open_handle(path, mode, flags=0):
+def _open_handle(path, mode, flags=0, generation=None):
     # absolute: pickles name the file whatever the unpickling process's working directory
     mode = _mode(mode)
     path = os.path.abspath(path)
     lease = _lease.lock_shared(path)  # a share() file: locked before it is mapped
     try:
-        h = _mmarr.open(path, flags | _MODE_FLAGS[mode])
+        h = _mmarr.open(path, flags | _MODE_FLAGS[mode], generation)
     except BaseException:
         if lease is not None:
             os.close(lease)
         raise
     _lease.hold(path, h, lease)
-    _live[(h.st_dev, h.st_ino, mode)] = h
+    if generation is None:  # _live serves the newest generation; older ones stay pinned
+        _live[(h.st_dev, h.st_ino, mode)] = h
     return h
 
 
@@ -211,7 +212,7 @@ def _handle_for(path, mode, ident, what):
             _pinned.pop(key, None)
     local = None if mode == "r+" else _staged_path(path, ident)
     use = local or path
-    key = (use, mode)
+    key = (use, mode, ident[4] if len(ident) > 4 else None)  # generations of a file apart
     h = _pinned.get(key)
     if h is None or not _same_data(ident, h.identity()):
         now = _stat_id(use)
@@ -225,13 +226,29 @@ def _handle_for(path, mode, ident, what):
             except FileNotFoundError:
                 raise FileChangedError(f"cannot unpickle {what}: {path} is gone") from None
         if not _same_data(ident, h.identity()):
-            raise _mismatch(path, ident, h.identity(), what)
+            h = _recorded_generation(use, mode, ident, h, path, what)
         if local:
             _origin[h] = path
     _pinned.pop(key, None)
     _pinned[key] = h  # most recent last
     while len(_pinned) > _PINNED_MAX:
         _pinned.pop(next(iter(_pinned)), None)
+    return h
+
+
+def _recorded_generation(path, mode, ident, newest, shown, what):
+    """A handle on the earlier generation `ident` recorded, which the file holds until it is
+    compacted or replaced (spec.md §4.4 rule 8: appends never move or rewrite a byte of it),
+    or FileChangedError. Not for "r+": in-place writes go through the newest generation."""
+    now = newest.identity()
+    if len(ident) < 10 or mode == "r+" or ident[4] >= now[4]:
+        raise _mismatch(shown, ident, now, what)
+    try:
+        h = _open_handle(path, mode, generation=(*content_identity(ident), ident[8], ident[9]))
+    except _mmarr.Error as e:  # no longer in the file: say why, with the difference
+        raise FileChangedError(f"cannot unpickle {what}: {e}") from None
+    if not _same_data(ident, h.identity()):  # the same index bytes, another inode, stale
+        raise _mismatch(shown, ident, h.identity(), what)
     return h
 
 

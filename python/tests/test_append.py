@@ -155,3 +155,59 @@ def test_append__growable_rows(shm):
     with pytest.raises(KeyError):
         with mmarr.open(path, "a") as w:
             w.append("nope", 1)
+
+
+def _unpickle_and_sum(blob):
+    import pickle
+    return float(np.asarray(pickle.loads(blob)).sum())
+
+
+def test_append__pickles_keep_their_generation(shm):
+    """References pickled before appends keep serving the generation they were made from
+    (spec.md §4.4 rule 8), in this process and in a spawned one; an array deleted since
+    included; until the file is replaced."""
+    import pickle
+    path = shm / "gens.mmarr"
+    with mmarr.Writer(path, sync=False) as w:
+        w.add("rows", np.arange(100.0), capacity=10_000)
+        w.add("gone", np.full(50, 7, "<i4"), compress=1)  # the only cold array
+    f1 = mmarr.open(path)
+    rows1, file1 = pickle.dumps(f1["rows"]), pickle.dumps(f1)
+    gone1 = pickle.dumps(f1["gone"])
+    f1.close()
+    with mmarr.open(path, "a", sync=False) as w:
+        w.append("rows", np.arange(100.0, 1000.0))
+        w.delete("gone")
+    mmarr.release_handles()
+    r = pickle.loads(rows1)
+    assert r.shape == (100,) and r[-1] == 99.0
+    assert np.array_equal(pickle.loads(gone1), np.full(50, 7, "<i4"))
+    old = pickle.loads(file1)
+    assert old.generation == 1 and sorted(old) == ["gone", "rows"]
+    assert old.refresh() and old.generation == 2 and old["rows"].shape == (1000,)
+    now = mmarr.open(path)
+    assert now.generation == 2 and list(now) == ["rows"]
+    rows2 = pickle.dumps(now["rows"])
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        assert pool.apply(_unpickle_and_sum, (rows1,)) == float(np.arange(100.0).sum())
+        assert pool.apply(_unpickle_and_sum, (rows2,)) == float(np.arange(1000.0).sum())
+    # in-place writes go through the newest generation only, and while checksums are stale
+    # (an "r+" File published the mark) earlier generations are not vouched for
+    rw = mmarr.open(path, "r+")
+    ref_rw = pickle.dumps(rw["rows"])
+    mmarr.release_handles()
+    with pytest.raises(mmarr.FileChangedError, match="rewritten in place"):
+        pickle.loads(rows1)
+    rw.flush(rehash=True)  # nothing was written: the rows' checksums are what they were
+    rw.close()
+    with mmarr.open(path, "a", sync=False) as w:
+        w.append("rows", np.zeros(1))
+    mmarr.release_handles()
+    assert pickle.loads(rows1)[-1] == 99.0  # read-only ones work again
+    with pytest.raises(mmarr.FileChangedError):  # (its "r+" open publishes the mark again)
+        pickle.loads(ref_rw)
+    mmarr.save(path, {"rows": np.arange(3.0)}, sync=False)  # replaced: compaction's effect
+    mmarr.release_handles()
+    with pytest.raises(mmarr.FileChangedError):
+        pickle.loads(rows1)

@@ -197,13 +197,14 @@ def test_pickle__rewritten_file_refused_in_worker(shm):
     f = mmarr.open(path)
     blob = pickle.dumps(f["x"])
     g = mmarr.open(path, "r+")
-    g.flush(rehash=True)  # a new index: the file's identity changes
+    g["x"][3] = 30.0  # written in place ...
+    g.flush(rehash=True)  # ... and a new index: the recorded generation no longer holds
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
         kind, msg = pool.apply(_workers.load, (blob,))
     assert kind == "FileChangedError" and "rewritten" in msg
     with ctx.Pool(1) as pool:  # an unchanged file is accepted
-        assert pool.apply(_workers.load, (pickle.dumps(g["x"]),)) == ("ok", 45.0)
+        assert pool.apply(_workers.load, (pickle.dumps(g["x"]),)) == ("ok", 72.0)
 
 
 def test_pickle__handles_are_reused_and_released(shm):
