@@ -341,6 +341,31 @@ static void fill_to(const char *dir, uint64_t room)
     free(p);
 }
 
+/* A write on the small tmpfs that was meant to run out of space at some step: a clean
+ * MMARR_E_NOSPACE (ENOSPC, a message that says what to do), no temporary left, the space it
+ * took all back, and the file at `path` still old[0..old_size). Counts the step. */
+static void tmpfs_failed_cleanly(const char *dir, const char *path, const void *old,
+                                 size_t old_size, uint64_t before, const step_result *r,
+                                 const char *const *steps, int failed_steps[16])
+{
+    printf("  tmpfs with %8llu bytes free: %s%s%s\n", (unsigned long long)before,
+           r->step < 0 ? "committed" : steps[r->step], r->step < 0 ? "" : " -> ",
+           r->step < 0 ? "" : r->message);
+    if (r->step < 0)
+        fail_msg("%llu bytes free: the write was meant to run out of space",
+                 (unsigned long long)before);
+    if (r->code != MMARR_E_NOSPACE)
+        fail_msg("%s: %s instead of MMARR_E_NOSPACE: %s", steps[r->step], mmarr_err_name(r->code),
+                 r->message);
+    assert_int_equal(r->sys_errno, ENOSPC);
+    assert_non_null(strstr(r->message, "tmpfs"));
+    assert_non_null(strstr(r->message, "remount"));
+    failed_steps[r->step]++;
+    assert_int_equal(others_in(dir, "data.mmarr"), 0);
+    assert_true(free_bytes(dir) == before);
+    assert_file_is(path, old, old_size);
+}
+
 static void test_diskfull__small_tmpfs(void **state)
 {
     mnt *m = *state;
@@ -364,20 +389,8 @@ static void test_diskfull__small_tmpfs(void **state)
         const uint64_t before = free_bytes(m->dir);
         step_result r;
         write_file(path, too_big ? 16 : 1, &r);
-        printf("  tmpfs with %8llu bytes free: %s%s%s\n", (unsigned long long)before,
-               r.step < 0 ? "committed" : step_names[r.step], r.step < 0 ? "" : " -> ",
-               r.step < 0 ? "" : r.message);
-        assert_true(r.step >= 1); /* every case is meant to run out of space */
-        if (r.code != MMARR_E_NOSPACE)
-            fail_msg("%s: %s instead of MMARR_E_NOSPACE: %s", step_names[r.step],
-                     mmarr_err_name(r.code), r.message);
-        assert_int_equal(r.sys_errno, ENOSPC);
-        assert_non_null(strstr(r.message, "tmpfs"));
-        assert_non_null(strstr(r.message, "remount"));
-        failed_steps[r.step]++;
-        assert_int_equal(others_in(m->dir, "data.mmarr"), 0);
-        assert_true(free_bytes(m->dir) == before); /* the temporary's space is back */
-        assert_file_is(path, old, old_size);
+        assert_true(r.step >= 1); /* every case is meant to run out of space, after create */
+        tmpfs_failed_cleanly(m->dir, path, old, old_size, before, &r, step_names, failed_steps);
     }
     const int distinct = distinct_steps(failed_steps);
     printf("  %d cases: failures at %d different steps\n",
@@ -517,20 +530,8 @@ static void test_diskfull__appends(void **state)
         const uint64_t before = free_bytes(m->dir);
         step_result r;
         append_some(path, &r);
-        printf("  tmpfs with %8llu bytes free: %s%s%s\n", (unsigned long long)before,
-               r.step < 0 ? "committed" : append_steps[r.step], r.step < 0 ? "" : " -> ",
-               r.step < 0 ? "" : r.message);
-        if (r.step < 0)
-            fail_msg("%llu bytes free: the append was meant to run out of space",
-                     (unsigned long long)before);
-        if (r.code != MMARR_E_NOSPACE)
-            fail_msg("%s: %s instead of MMARR_E_NOSPACE: %s", append_steps[r.step],
-                     mmarr_err_name(r.code), r.message);
-        assert_int_equal(r.sys_errno, ENOSPC);
-        failed_steps[r.step]++;
-        assert_int_equal(others_in(m->dir, "data.mmarr"), 0);
-        assert_true(free_bytes(m->dir) == before); /* rows punched out, the tail cut back */
-        assert_file_is(path, old, old_size);
+        /* rows punched out of the hole, the tail cut back */
+        tmpfs_failed_cleanly(m->dir, path, old, old_size, before, &r, append_steps, failed_steps);
         mmarr_file *f;
         assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, NULL), MMARR_OK);
         mmarr_close(f);

@@ -142,30 +142,34 @@ uint64_t mm_growable_sum(const uint64_t *blocks, uint32_t count)
     return mm_xxh3(count ? (const void *)blocks : "", (size_t)count * 8);
 }
 
+mmarr_err mm_growable_hash_block(mmarr_file *f, const mmarr_disk_entry *e,
+                                 const mmarr_disk_growable *g, uint32_t k, uint64_t *sum,
+                                 mmarr_error *err)
+{
+    const uint64_t bs = 1ull << g->block_shift, beg = (uint64_t)k * bs;
+    const uint64_t n = e->data_size - beg < bs ? e->data_size - beg : bs;
+    return mm_file_hash(f, e->data_offset + beg, n, sum, err);
+}
+
 mmarr_err mm_growable_verify(mmarr_file *f, size_t index, mmarr_error *err)
 {
     const mmarr_disk_growable *g = mm_growable_of(f, index);
     const mmarr_disk_entry *e = &f->entries[index];
-    const uint64_t bs = 1ull << g->block_shift;
     const char *name = mm_entry_name(f, e);
     for (uint32_t k = 0; k < g->block_count; k++) {
-        const uint64_t beg = (uint64_t)k * bs;
-        const uint64_t n = e->data_size - beg < bs ? e->data_size - beg : bs;
         uint64_t sum;
-        if (f->fd >= 0 && !f->cow)
-            MM_TRY(mm_xxh3_fd(err, f->fd, f->path, e->data_offset + beg, n, &sum));
-        else
-            sum = mm_xxh3(f->base + e->data_offset + beg, (size_t)n);
-        if (sum != f->blocks[g->blocks_first + k])
+        MM_TRY(mm_growable_hash_block(f, e, g, k, &sum, err));
+        if (sum != f->blocks[g->blocks_first + k]) {
+            const uint64_t beg = e->data_offset + ((uint64_t)k << g->block_shift);
             MM_FAIL(err,
                     (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE) ? MMARR_E_STALE
                                                                         : MMARR_E_CHECKSUM,
-                    e->data_offset + beg,
-                    "%s: array \"%s\" (growable): block %u [%llu, +%llu) checksum mismatch "
+                    beg,
+                    "%s: array \"%s\" (growable): block %u at offset %llu checksum mismatch "
                     "(stored %016llx, computed %016llx)",
-                    f->path, name, k, (unsigned long long)(e->data_offset + beg),
-                    (unsigned long long)n, (unsigned long long)f->blocks[g->blocks_first + k],
-                    (unsigned long long)sum);
+                    f->path, name, k, (unsigned long long)beg,
+                    (unsigned long long)f->blocks[g->blocks_first + k], (unsigned long long)sum);
+        }
     }
     const uint64_t whole = mm_growable_sum(f->blocks + g->blocks_first, g->block_count);
     if (whole != e->checksum)

@@ -504,9 +504,6 @@ static mmarr_err load_slot(mmarr_file *f, mmarr_error *err)
     return rc;
 }
 
-/* spec.md §4.4: the newest generation whose index is damaged or cut short (a crash or damage
- * after its slot was written) gives way to the previous one, which is reported by verify.
- * Anything else (a required feature this library lacks, a limit) stands. */
 static bool same_generation(const mmarr_disk_slot *s, const mmarr_generation *g)
 {
     return s->generation == g->generation && s->file_size == g->file_size &&
@@ -525,7 +522,8 @@ static mmarr_err same_arrays_as(mmarr_file *f, const mmarr_disk_slot *now, mmarr
 {
     uint64_t end;
     if (mm_add_overflow(now->index_offset, now->index_size, &end) || end > f->size ||
-        now->index_size < sizeof(mmarr_disk_index_header) || now->index_offset % 64)
+        now->index_size < sizeof(mmarr_disk_index_header) ||
+        now->index_offset % MMARR_INDEX_ALIGNMENT)
         return MMARR_OK; /* not readable: nothing to compare (the newest opens on its own) */
     const mmarr_disk_index_header *h = (const mmarr_disk_index_header *)(f->base +
                                                                          now->index_offset);
@@ -615,16 +613,17 @@ static mmarr_err load_recorded(mmarr_file *f, mmarr_error *err)
     return rc;
 }
 
+/* spec.md §4.4: the newest generation whose index is damaged or cut short (a crash or damage
+ * after its slot was written) gives way to the previous one, which is reported by verify.
+ * Anything else (a required feature this library lacks, a limit) stands. */
 mmarr_err mm_index_load(mmarr_file *f, mmarr_error *err)
 {
     MM_TRY(check_prologue(f, err));
     int fallback = -1;
     MM_TRY(choose_slot(f, &fallback, err));
-    if (f->want) {
-        f->damaged_generation = 0;
-        return load_recorded(f, err);
-    }
     f->damaged_generation = 0;
+    if (f->want)
+        return load_recorded(f, err);
     mmarr_err rc = load_slot(f, err);
     if (rc == MMARR_OK || fallback < 0 ||
         (rc != MMARR_E_CORRUPT && rc != MMARR_E_CHECKSUM && rc != MMARR_E_TRUNCATED))

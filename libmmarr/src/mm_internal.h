@@ -445,13 +445,17 @@ void mm_cache_retire(mmarr_file *f);
 
 /* growable.c (spec.md §7.8): load and check the growable section (after the ragged one);
  * forget it; the record of entry `index` or NULL; its capacity in bytes; verify its blocks;
- * the entry checksum of a block checksum table. */
+ * the entry checksum of a block checksum table; hash one block. */
 mmarr_err mm_growable_load(mmarr_file *f, mmarr_error *err);
 void mm_growable_unload(mmarr_file *f);
 const mmarr_disk_growable *mm_growable_of(const mmarr_file *f, size_t index);
 uint64_t mm_growable_capacity_bytes(const mmarr_file *f, const mmarr_disk_entry *e,
                                     const mmarr_disk_growable *g);
 mmarr_err mm_growable_verify(mmarr_file *f, size_t index, mmarr_error *err);
+/* The checksum of block k of growable array e (record g) as the file holds it now. */
+mmarr_err mm_growable_hash_block(mmarr_file *f, const mmarr_disk_entry *e,
+                                 const mmarr_disk_growable *g, uint32_t k, uint64_t *sum,
+                                 mmarr_error *err);
 uint64_t mm_growable_sum(const uint64_t *blocks, uint32_t count);
 
 /* The byte of the file whose OFD lock makes one writer at a time (spec.md §4.4): in the

@@ -110,12 +110,8 @@ static mmarr_err rehash(mmarr_file *f, mmarr_error *e)
     for (uint64_t k = 0; k < f->growable_count && rc == MMARR_OK; k++) {
         const mmarr_disk_growable *g = &f->growable[k];
         mmarr_disk_entry *en = &ents[g->entry];
-        const uint64_t bs = 1ull << g->block_shift;
-        for (uint32_t b = 0; b < g->block_count && rc == MMARR_OK; b++) {
-            const uint64_t beg = (uint64_t)b * bs;
-            const uint64_t n = en->data_size - beg < bs ? en->data_size - beg : bs;
-            rc = mm_file_hash(f, en->data_offset + beg, n, &blocks[g->blocks_first + b], e);
-        }
+        for (uint32_t b = 0; b < g->block_count && rc == MMARR_OK; b++)
+            rc = mm_growable_hash_block(f, en, g, b, &blocks[g->blocks_first + b], e);
         en->checksum = mm_growable_sum(blocks + g->blocks_first, g->block_count);
     }
     if (rc != MMARR_OK)

@@ -772,10 +772,6 @@ mmarr_err mm_w_publish_generation(mmarr_writer *w, uint64_t ioff, uint64_t isize
     return rc;
 }
 
-/* An abandoned append: the rows it appended to growable arrays lie in holes of their reserved
- * regions (writer_growable.c): give [published end, touched end) back, whole pages punched
- * out, the parts of pages at either end (shared with the published rows, or with the next
- * array when the region does not end on a page) written with zeros again. */
 static void write_zeros(int fd, uint64_t from, uint64_t to)
 {
     static const unsigned char zeros[4096];
@@ -787,6 +783,10 @@ static void write_zeros(int fd, uint64_t from, uint64_t to)
     }
 }
 
+/* An abandoned append: the rows it appended to growable arrays lie in holes of their reserved
+ * regions (writer_growable.c): give [published end, touched end) back, whole pages punched
+ * out, the parts of pages at either end (shared with the published rows, or with the next
+ * array when the region does not end on a page) written with zeros again. */
 static void give_back_rows(mmarr_writer *w)
 {
     /* failures leave dead bytes past the published end, never read */

@@ -110,10 +110,11 @@ static mmarr_err import_file(mmarr_writer *w, mmarr_file *f)
                         .shift = g->block_shift,
                         .base_size = f->entries[g->entry].data_size,
                         .region = mm_growable_capacity_bytes(f, &f->entries[g->entry], g)};
-        if (g->block_count && !(d->blocks = malloc(g->block_count * sizeof *d->blocks)))
-            return mm_w_nomem(w);
-        if (g->block_count)
+        if (g->block_count) {
+            if (!(d->blocks = malloc(g->block_count * sizeof *d->blocks)))
+                return mm_w_nomem(w);
             memcpy(d->blocks, f->blocks + g->blocks_first, g->block_count * sizeof *d->blocks);
+        }
         d->nblocks = d->blocks_cap = g->block_count;
         w->ngrow++;
     }

@@ -159,9 +159,7 @@ mmarr_err mmarr_writer_add_growable(mmarr_writer *w, const char *name, const cha
                 name);
     w->grow[w->ngrow] = (mm_wgrow){
         .entry = i, .capacity = capacity, .shift = MM_GROW_SHIFT, .region = cap_bytes};
-    mm_wgrow *g = &w->grow[w->ngrow++];
-    g->base_size = 0;
-    return rehash_blocks(w, g, 0, data);
+    return rehash_blocks(w, &w->grow[w->ngrow++], 0, data);
 }
 
 mmarr_err mmarr_writer_append_rows(mmarr_writer *w, const char *name, const void *data,
@@ -177,7 +175,8 @@ mmarr_err mmarr_writer_append_rows(mmarr_writer *w, const char *name, const void
                 name);
     mmarr_disk_entry *e = &w->ents[i];
     const uint64_t nrows = w->dims[e->dims_first];
-    const uint64_t row = nrows ? e->data_size / nrows : 0;
+    /* the row size, from the region: capacity rows (0 rows: no row can be appended) */
+    const uint64_t rb = g->capacity ? g->region / g->capacity : 0;
     uint64_t n;
     if (rows > g->capacity - nrows)
         MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
@@ -189,19 +188,6 @@ mmarr_err mmarr_writer_append_rows(mmarr_writer *w, const char *name, const void
                 name);
     if (!mm_w_grow((void **)&w->dims, &w->dcap, w->ndims + e->ndim, sizeof *w->dims))
         return mm_w_nomem(w);
-    /* the row size of an array with no rows yet: from its dtype and inner dimensions */
-    uint64_t rb = row;
-    if (!nrows) {
-        mmarr_dtype *dt;
-        mmarr_error de;
-        if (mmarr_dtype_parse(w->heap.p + w->dtypes[e->dtype_id].str_offset, &dt, &de) !=
-            MMARR_OK) {
-            w->err = de;
-            return de.code;
-        }
-        rb = row_bytes(w, e, dt->itemsize);
-        mmarr_dtype_free(dt);
-    }
     if (mm_mul_overflow(rb, rows, &n))
         MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET, "%s: array \"%s\": too many rows", w->path,
                 name);

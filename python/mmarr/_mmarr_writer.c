@@ -213,6 +213,15 @@ static int compress_opts(PyObject *o, mmarr_compress_options *c)
     return 1;
 }
 
+/* The shape of arr as the C API takes it; returns ndim. */
+static int array_shape(PyArrayObject *arr, uint64_t shape[NPY_MAXDIMS])
+{
+    const int nd = PyArray_NDIM(arr);
+    for (int d = 0; d < nd; d++)
+        shape[d] = (uint64_t)PyArray_DIM(arr, d);
+    return nd;
+}
+
 /*
  * add(name, dtype_text, array, compress=None): store a C- or F-contiguous ndarray's bytes
  * under dtype_text, whose item size must equal the array's. compress: None (hot) or
@@ -245,10 +254,8 @@ static PyObject *writer_add(WriterObject *self, PyObject *args)
     const int cold = compress_opts(compress, &c);
     if (cold < 0)
         return NULL;
-    const int nd = PyArray_NDIM(arr);
     uint64_t shape[NPY_MAXDIMS];
-    for (int d = 0; d < nd; d++)
-        shape[d] = (uint64_t)PyArray_DIM(arr, d);
+    const int nd = array_shape(arr, shape);
     const void *data = PyArray_DATA(arr);
     mmarr_err rc;
     self->busy = 1;
@@ -281,10 +288,8 @@ static PyObject *writer_add_growable(WriterObject *self, PyObject *args)
                      name);
         return NULL;
     }
-    const int nd = PyArray_NDIM(arr);
     uint64_t shape[NPY_MAXDIMS];
-    for (int d = 0; d < nd; d++)
-        shape[d] = (uint64_t)PyArray_DIM(arr, d);
+    const int nd = array_shape(arr, shape);
     const void *data = PyArray_DATA(arr);
     mmarr_err rc;
     self->busy = 1;
@@ -312,12 +317,11 @@ static PyObject *writer_append_rows(WriterObject *self, PyObject *args)
         PyErr_Format(PyExc_ValueError, "rows for \"%s\" must be C-contiguous, at least 1-d", name);
         return NULL;
     }
-    const uint64_t rows = (uint64_t)PyArray_DIM(arr, 0);
+    const uint64_t rows = (uint64_t)PyArray_DIM(arr, 0), nbytes = (uint64_t)PyArray_NBYTES(arr);
     const void *data = PyArray_DATA(arr);
     mmarr_err rc;
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    const uint64_t nbytes = (uint64_t)PyArray_NBYTES(arr);
     rc = mmarr_writer_append_rows(self->w, name, data, rows, nbytes);
     Py_END_ALLOW_THREADS
     self->busy = 0;

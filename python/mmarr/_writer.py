@@ -137,7 +137,8 @@ class Writer:
     def append(self, name, rows):
         """Append `rows` (an array whose shape[1:] and dtype match the growable array
         `name`'s; one row may be given without the leading dimension) after its rows, in
-        place. ValueError past the capacity (mmarr.Error with code_name MMARR_E_RANGE)."""
+        place. Past the capacity: mmarr.Error with code_name "MMARR_E_RANGE"; rows of
+        another dtype or row shape: ValueError."""
         self._idle()
         text, inner = self._growable_kind(name)
         r = np.asarray(rows)
