@@ -58,10 +58,60 @@ void mmarr_close(mmarr_file *f)
     free(f);
 }
 
+/* Map [0, size) of f->fd (replacing f's mapping, if any) as `flags` ask. */
+static mmarr_err map_file(mmarr_file *f, uint64_t size, unsigned flags, mmarr_error *e)
+{
+    if (f->mapped)
+        munmap((void *)f->base, (size_t)f->size);
+    f->mapped = false;
+    f->base = (const unsigned char *)"";
+    f->size = 0;
+    if (size == 0)
+        return MMARR_OK;
+    if (size > SIZE_MAX)
+        MM_FAIL(e, MMARR_E_RANGE, MMARR_NO_OFFSET, "%s: too large to map on this host", f->path);
+    const int prot = PROT_READ | (f->writable || f->cow ? PROT_WRITE : 0);
+    const int mflags = (f->cow ? MAP_PRIVATE : MAP_SHARED) |
+                       ((flags & MMARR_OPEN_POPULATE) ? MAP_POPULATE : 0);
+    void *p = mmap(NULL, (size_t)size, prot, mflags, f->fd, 0);
+    if (p == MAP_FAILED)
+        MM_FAIL_SYS(e, MMARR_E_IO, errno, "%s: cannot map %llu bytes", f->path,
+                    (unsigned long long)size);
+    f->base = p;
+    f->size = size;
+    f->mapped = true;
+    return MMARR_OK;
+}
+
+/* Whether f's file is now longer than its mapping: appenders published generations between
+ * the fstat and the read of the slots, so the newest slot (or both) point past the mapping
+ * (spec.md §4.4: files only grow). Then f is mapped again at the new length: 1; not longer:
+ * 0; the new mapping failed: -1, with e set. */
+static int remap_longer(mmarr_file *f, unsigned flags, mmarr_error *e)
+{
+    struct stat st;
+    if (f->fd < 0 || fstat(f->fd, &st) != 0 || (uint64_t)st.st_size <= f->size)
+        return 0;
+    mm_index_unload(f);
+    return map_file(f, (uint64_t)st.st_size, flags, e) == MMARR_OK ? 1 : -1;
+}
+
 static mmarr_err finish_open(mmarr_file *f, unsigned flags, mmarr_file **out, mmarr_error *e)
 {
     f->chunk_verify = !(flags & MMARR_OPEN_NO_CHUNK_VERIFY);
-    mmarr_err rc = mm_index_load(f, e);
+    mmarr_err rc;
+    for (int tries = 0;; tries++) {
+        rc = mm_index_load(f, e);
+        const bool raced = rc == MMARR_E_TRUNCATED || (rc == MMARR_OK && f->damaged_generation &&
+                                                       f->damaged_why.code == MMARR_E_TRUNCATED);
+        if (!raced || tries == 8)
+            break;
+        const int r = remap_longer(f, flags, e);
+        if (r <= 0) {
+            rc = r < 0 ? e->code : rc;
+            break;
+        }
+    }
     f->want = NULL; /* the caller's, valid during the open only */
     if (rc == MMARR_OK && f->writable)
         rc = mm_publish_stale(f, e);
@@ -78,7 +128,6 @@ static mmarr_err finish_open(mmarr_file *f, unsigned flags, mmarr_file **out, mm
 static mmarr_err open_fd(const char *path, int fd, unsigned flags, const mmarr_generation *want,
                          mmarr_file **out, mmarr_error *e)
 {
-    const bool rw = flags & MMARR_OPEN_RDWR, cow = flags & MMARR_OPEN_COPY_ON_WRITE;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int se = errno;
@@ -94,34 +143,16 @@ static mmarr_err open_fd(const char *path, int fd, unsigned flags, const mmarr_g
         close(fd);
         MM_FAIL(e, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", path);
     }
-    f->size = (uint64_t)st.st_size;
+    f->fd = fd; /* kept: rehash, and checksums read with pread (checksum.c); closed with f */
     f->device = (uint64_t)st.st_dev;
     f->inode = (uint64_t)st.st_ino;
-    f->writable = rw;
-    f->cow = cow;
-    if (f->size > 0) {
-        if (f->size > SIZE_MAX) {
-            close(fd);
-            mmarr_close(f);
-            MM_FAIL(e, MMARR_E_RANGE, MMARR_NO_OFFSET, "%s: too large to map on this host", path);
-        }
-        int prot = PROT_READ | (rw || cow ? PROT_WRITE : 0);
-        int mflags = (cow ? MAP_PRIVATE : MAP_SHARED) |
-                     ((flags & MMARR_OPEN_POPULATE) ? MAP_POPULATE : 0);
-        void *p = mmap(NULL, (size_t)f->size, prot, mflags, fd, 0);
-        if (p == MAP_FAILED) {
-            int se = errno;
-            close(fd);
-            mmarr_close(f);
-            MM_FAIL_SYS(e, MMARR_E_IO, se, "%s: cannot map %llu bytes", path,
-                        (unsigned long long)st.st_size);
-        }
-        f->base = p;
-        f->mapped = true;
-    } else {
-        f->base = (const unsigned char *)"";
+    f->writable = flags & MMARR_OPEN_RDWR;
+    f->cow = flags & MMARR_OPEN_COPY_ON_WRITE;
+    mmarr_err rc = map_file(f, (uint64_t)st.st_size, flags, e);
+    if (rc != MMARR_OK) {
+        mmarr_close(f);
+        return rc;
     }
-    f->fd = fd; /* kept: rehash, and checksums read with pread (checksum.c) */
     f->want = want;
     return finish_open(f, flags, out, e);
 }
