@@ -69,7 +69,8 @@ const char *info_identity(const mmarr_file_info *fi, char buf[INFO_IDENTITY_BUF]
 /* raw / stored; 1 when nothing is stored (an empty array is not compressed). */
 double info_ratio(const mmarr_array_info *a);
 /* Bytes the active generation uses (superblock, arrays with their padding or reserved
- * region, index); the rest of file_size is dead space: deleted arrays, earlier indexes. */
+ * region, index); the rest of file_size is dead space: deleted arrays, earlier indexes
+ * (the gaps between its ranges larger than their alignment asks). */
 uint64_t info_live_bytes(mmarr_file *f, const mmarr_file_info *fi);
 const char *info_tier_name(const mmarr_array_info *a);  /* "hot", "cold" */
 const char *info_order_name(const mmarr_array_info *a); /* "C", "F" */

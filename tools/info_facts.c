@@ -16,17 +16,31 @@ const char *info_identity(const mmarr_file_info *fi, char buf[INFO_IDENTITY_BUF]
     return buf;
 }
 
+static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
 uint64_t info_live_bytes(mmarr_file *f, const mmarr_file_info *fi)
 {
-    uint64_t live = 512 + fi->index_size;
+    /* walk the generation's ranges in file order (arrays, then the index): a gap no larger
+     * than the padding the next range needs is the layout's own (spec.md §9.1); a larger
+     * one holds what earlier generations wrote */
+    uint64_t dead = 0, at = 512;
     for (size_t i = 0; i < fi->count; i++) {
         const mmarr_array_info a = info_array(f, i);
-        const uint64_t al = a.packed ? 256 : fi->alignment;
-        const uint64_t row = a.ndim && a.shape[0] ? a.nbytes / a.shape[0] : 0;
-        uint64_t n = a.capacity ? (row ? row * a.capacity : a.nbytes) : a.stored_bytes;
-        live += (n + al - 1) / al * al;
+        uint64_t n = a.stored_bytes;
+        if (a.capacity) { /* growable: its reserved region of capacity rows */
+            n = a.itemsize * a.capacity;
+            for (unsigned d = 1; d < a.ndim; d++)
+                n *= a.shape[d];
+        }
+        const uint64_t al = a.packed ? 256 : fi->alignment, start = align_up(at, al);
+        if (a.offset > start)
+            dead += a.offset - start;
+        if (align_up(a.offset + n, al) > at) /* its padded range (§9.1) */
+            at = align_up(a.offset + n, al);
     }
-    return live < fi->file_size ? live : fi->file_size;
+    if (fi->index_offset > align_up(at, 64))
+        dead += fi->index_offset - align_up(at, 64);
+    return dead < fi->file_size ? fi->file_size - dead : 0;
 }
 
 double info_ratio(const mmarr_array_info *a)
