@@ -102,9 +102,9 @@ typedef struct mmarr_disk_index_header {
     uint64_t ragged_offset;   /* 160 (1.1): ragged_count x mmarr_disk_ragged, after the heap */
     uint64_t ragged_count;    /* 168 (1.1): 0 unless MMARR_FEAT_OPT_RAGGED */
     uint64_t growable_offset; /* 176 (1.2): growable_count x mmarr_disk_growable, then
-                                 block_total u64 block checksums (§7.8) */
+                                 block_total u64 values, the block table (§7.8) */
     uint32_t growable_count;  /* 184 (1.2): 0 unless MMARR_FEAT_REQ_GROWABLE */
-    uint32_t block_total;     /* 188 (1.2): block checksums after the records */
+    uint32_t block_total;     /* 188 (1.2): u64 values of the block table */
 } mmarr_disk_index_header;
 
 /* spec.md §7.2 "Entry" — 48 bytes per array, in data order. */
@@ -171,14 +171,16 @@ typedef struct mmarr_disk_ragged {
 #define MMARR_RAGGED_KIND_BYTES 2u  /* items are byte strings (values |u1, 1-d) */
 #define MMARR_RAGGED_KIND_MAX 2u
 
-/* spec.md §7.8 "Growable record" (1.2) — 32 bytes, by increasing `entry`: a hot array whose
- * first dimension may grow in place up to `capacity` rows, its data checksummed by blocks. */
+/* spec.md §7.8 "Growable record" (1.2) — 32 bytes, by increasing `entry`: an array whose
+ * first dimension may grow by appends up to `capacity` rows. Hot: its region reserved, its
+ * data checksummed by blocks; cold: chunks gained after the file's end, in extents. */
 typedef struct mmarr_disk_growable {
     uint32_t entry;        /* 0: entry number */
-    uint32_t block_count;  /* 4: ceil(data_size / 2^block_shift) */
-    uint64_t capacity;     /* 8: rows the reserved region holds, >= the first dimension */
-    uint32_t block_shift;  /* 16: block size 2^block_shift raw bytes, 12..30 */
-    uint32_t blocks_first; /* 20: first of its block checksums (after all the records) */
+    uint32_t block_count;  /* 4: hot: ceil(data_size / 2^block_shift); cold: 2 x extra extents */
+    uint64_t capacity;     /* 8: rows it may hold (hot: its reserved region), >= the first dim */
+    uint32_t block_shift;  /* 16: hot: block size 2^block_shift raw bytes, 12..30; cold: 0 */
+    uint32_t blocks_first; /* 20: its first value in the block table (after all the records):
+                              hot, block checksums; cold, (offset, size) extent pairs */
     uint64_t reserved;     /* 24: zero */
 } mmarr_disk_growable;
 

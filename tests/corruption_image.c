@@ -198,8 +198,11 @@ static void mark_index(image *im, uint64_t io, uint64_t is, int growable)
         for (uint32_t k = 0; k < h.growable_count; k++) {
             mmarr_disk_growable g;
             memcpy(&g, im->orig + g0 + 32ull * k, sizeof g);
+            const unsigned char storage =
+                ix[h.entries_offset + (uint64_t)g.entry * sizeof(mmarr_disk_entry) + 41];
+            /* hot: block checksums, data checksums caught by verify; cold: extents */
             mark(im, b0 + 8ull * g.blocks_first, b0 + 8ull * (g.blocks_first + g.block_count),
-                 R_IDX_ENTRY_SUM, g.entry); /* data checksums: caught by verify */
+                 storage == MMARR_STORAGE_RAW ? R_IDX_ENTRY_SUM : R_IDX_OTHER, g.entry);
         }
     }
     for (uint64_t i = 0; i < h.entry_count; i++) {
@@ -319,6 +322,16 @@ void image_init(image *im, const char *name, unsigned char *buf, size_t size)
         const uint64_t pend = (end + al - 1) / al * al;
         if (a.storage == MMARR_STORAGE_COLD)
             im->has_cold = 1;
+        if (a.storage == MMARR_STORAGE_COLD && a.capacity) {
+            /* cold growable (spec.md §7.8): its frames, in its extents; the rest of them
+             * (superseded frames, earlier indexes) has no meaning */
+            for (size_t k = 0; k < a.chunk_count; k++) {
+                mmarr_chunk_info c;
+                assert_int_equal(mmarr_file_chunk(f, i, k, &c, NULL), MMARR_OK);
+                mark(im, c.stored_offset, c.stored_offset + c.stored_size, R_COLD, (uint32_t)i);
+            }
+            continue;
+        }
         mark(im, a.offset, end, a.storage == MMARR_STORAGE_HOT ? R_HOT : R_COLD, (uint32_t)i);
         if (a.stored_bytes && !a.capacity) /* a growable region past the data: no meaning */
             mark(im, end, pend, R_PAD, (uint32_t)i);
@@ -346,7 +359,8 @@ void load_golden(image *im, const char *name)
     image_init(im, name, buf, size);
 }
 
-/* A small file with cold arrays (none of the golden vectors has one), written here. */
+/* A small file with cold arrays, written here by the library (the golden cold vectors are
+ * smaller and hand-laid). */
 void make_cold(image *im)
 {
     char *dir = tu_mkdtemp();

@@ -65,7 +65,8 @@ void image_init(image *im, const char *name, unsigned char *buf, size_t size);
 void image_free(image *im);
 /* The image of format/testdata/valid/<name>.mmarr. */
 void load_golden(image *im, const char *name);
-/* A small file with cold arrays (none of the golden vectors has one), written here. */
+/* A small file with cold arrays, written here by the library (the golden cold vectors are
+ * smaller and hand-laid). */
 void make_cold(image *im);
 
 #endif

@@ -119,6 +119,16 @@ typedef struct expect {
     mmarr_array_info a; /* the current array */
     int have;           /* a holds the current array */
     uint64_t capacity;  /* its "capacity" line (spec.md §7.8), 0 without one */
+    /* a cold array (spec.md §10): its "cold" line was seen; its "offset" and "stored"
+     * lines; "chunk" lines seen; the extents of a cold growable array (spec.md §7.8: the
+     * first, then the extra ones) from its "extent" lines; its raw bytes, read once by
+     * array_bytes() (NULL when that failed) */
+    int cold;
+    uint64_t offset, stored;
+    size_t chunks, nextent;
+    uint64_t extent[16][2];
+    unsigned char *raw;
+    int raw_read;
     size_t cur;         /* current array number + 1 */
     size_t fmeta;       /* file metadata entries seen */
     size_t ameta;       /* metadata entries of the current array seen */
@@ -271,6 +281,12 @@ static void ex_array(expect *x)
     x->ameta = 0;
     x->field = 0;
     x->capacity = 0;
+    x->cold = 0;
+    x->offset = x->stored = 0;
+    x->chunks = x->nextent = 0;
+    free(x->raw);
+    x->raw = NULL;
+    x->raw_read = 0;
     memset(a, 0, sizeof *a);
     mmarr_error e;
     mmarr_err rc = mmarr_file_array(x->f, index, a, &e);
@@ -437,23 +453,118 @@ static void ex_packed(expect *x)
           x->a.index, x->a.packed, x->tok[1]);
 }
 
-/* growable arrays (format 1.2, spec.md §7.8): the rows the region holds */
+/* growable arrays (format 1.2, spec.md §7.8): the rows it may hold */
 static void ex_capacity(expect *x) { x->capacity = u64_of(x->tok[1], 10); }
+
+/* cold arrays (spec.md §10): cold <chunk_size> <chunk_count> <filter> <level> */
+static void ex_cold(expect *x)
+{
+    const mmarr_array_info *a = &x->a;
+    char **tok = x->tok;
+    x->cold = 1;
+    CHECK(x->c, a->chunk_size == u64_of(tok[1], 10) && a->chunk_count == u64_of(tok[2], 10),
+          "array %zu: chunk_size %" PRIu64 ", chunk_count %zu, expected %s, %s", a->index,
+          a->chunk_size, a->chunk_count, tok[1], tok[2]);
+    CHECK(x->c, a->shuffle == atoi(tok[3]) && a->level == atoi(tok[4]),
+          "array %zu: shuffle %d, level %d, expected filter %s, level %s", a->index, a->shuffle,
+          a->level, tok[3], tok[4]);
+}
 
 static void ex_offset(expect *x)
 {
     const mmarr_array_info *a = &x->a;
-    CHECK(x->c, a->offset == u64_of(x->tok[1], 10), "array %zu: offset %" PRIu64 ", expected %s",
-          a->index, a->offset, x->tok[1]);
-    CHECK(x->c, a->storage == MMARR_STORAGE_HOT, "array %zu: storage %d, expected hot",
-          a->index, (int)a->storage);
+    x->offset = u64_of(x->tok[1], 10);
+    CHECK(x->c, a->offset == x->offset, "array %zu: offset %" PRIu64 ", expected %s", a->index,
+          a->offset, x->tok[1]);
+    CHECK(x->c, a->storage == (x->cold ? MMARR_STORAGE_COLD : MMARR_STORAGE_HOT),
+          "array %zu: storage %d, expected %s", a->index, (int)a->storage,
+          x->cold ? "cold" : "hot");
 }
 
 static void ex_stored(expect *x)
 {
-    CHECK(x->c, x->a.stored_bytes == u64_of(x->tok[1], 10),
-          "array %zu: stored_bytes %" PRIu64 ", expected %s", x->a.index, x->a.stored_bytes,
-          x->tok[1]);
+    x->stored = u64_of(x->tok[1], 10);
+    CHECK(x->c, x->a.stored_bytes == x->stored, "array %zu: stored_bytes %" PRIu64 ", expected %s",
+          x->a.index, x->a.stored_bytes, x->tok[1]);
+}
+
+/* chunk <k> <raw_offset> <raw_size> <offset> <size> <checksum> <code>: chunk k of a cold
+ * array, where its frame lies in the file, and what reading it gives */
+static void ex_chunk(expect *x)
+{
+    ctx *c = x->c;
+    const mmarr_array_info *a = &x->a;
+    char **tok = x->tok;
+    const size_t k = (size_t)u64_of(tok[1], 10);
+    CHECK(c, k == x->chunks, "array %zu: chunk %zu, expected chunk %zu", a->index, k, x->chunks);
+    x->chunks++;
+    mmarr_err want;
+    if (code_from_name(tok[7], &want) != 0) {
+        report(c, "unknown code %s", tok[7]);
+        return;
+    }
+    mmarr_chunk_info ci;
+    mmarr_error e;
+    memset(&ci, 0, sizeof ci);
+    memset(&e, 0, sizeof e);
+    mmarr_err rc = mmarr_file_chunk(x->f, a->index, k, &ci, &e);
+    check_err(c, "mmarr_file_chunk", rc, &e, MMARR_OK);
+    if (rc != MMARR_OK)
+        return;
+    CHECK(c,
+          ci.index == k && ci.raw_offset == u64_of(tok[2], 10) &&
+              ci.raw_size == u64_of(tok[3], 10) && ci.stored_offset == u64_of(tok[4], 10) &&
+              ci.stored_size == u64_of(tok[5], 10) && ci.checksum == u64_of(tok[6], 16),
+          "array %zu chunk %zu: raw %" PRIu64 "+%" PRIu64 ", frame %" PRIu64 "+%" PRIu64
+          ", checksum %016" PRIx64 "; expected raw %s+%s, frame %s+%s, checksum %s",
+          a->index, k, ci.raw_offset, ci.raw_size, ci.stored_offset, ci.stored_size, ci.checksum,
+          tok[2], tok[3], tok[4], tok[5], tok[6]);
+    unsigned char *buf = malloc(ci.raw_size ? (size_t)ci.raw_size : 1);
+    assert_non_null(buf);
+    memset(&e, 0, sizeof e);
+    rc = mmarr_file_read_chunk(x->f, a->index, k, buf, &e);
+    check_err(c, "mmarr_file_read_chunk", rc, &e, want);
+    if (rc == MMARR_OK)
+        CHECK(c, XXH3_64bits(buf, (size_t)ci.raw_size) == ci.checksum,
+              "array %zu chunk %zu: the bytes read differ from its checksum", a->index, k);
+    free(buf);
+}
+
+/* extent <offset> <size>: an extent of a cold growable array (spec.md §7.8), checked at
+ * "end" against where the handle says the frames lie */
+static void ex_extent(expect *x)
+{
+    if (x->nextent == sizeof x->extent / sizeof x->extent[0]) {
+        report(x->c, "too many extent lines");
+        return;
+    }
+    x->extent[x->nextent][0] = u64_of(x->tok[1], 10);
+    x->extent[x->nextent][1] = u64_of(x->tok[2], 10);
+    x->nextent++;
+}
+
+/* The current array's raw bytes: a hot array's in the mapping, a cold one's read whole with
+ * mmarr_file_read() once (NULL, reported, when that fails). */
+static const void *array_bytes(expect *x)
+{
+    const mmarr_array_info *a = &x->a;
+    if (!x->cold)
+        return a->data;
+    if (!x->raw_read) {
+        x->raw_read = 1;
+        x->raw = malloc(a->nbytes ? (size_t)a->nbytes : 1);
+        assert_non_null(x->raw);
+        mmarr_error e;
+        memset(&e, 0, sizeof e);
+        mmarr_err rc = mmarr_file_read(x->f, a->index, 0, x->raw, a->nbytes, &e);
+        CHECK(x->c, rc == MMARR_OK, "array %zu: mmarr_file_read of its %" PRIu64 " bytes: %s (%s)",
+              a->index, a->nbytes, code_name(rc), rc != MMARR_OK ? e.message : "");
+        if (rc != MMARR_OK) {
+            free(x->raw);
+            x->raw = NULL;
+        }
+    }
+    return x->raw;
 }
 
 static void ex_checksum(expect *x)
@@ -471,10 +582,10 @@ static void ex_data(expect *x)
     CHECK(x->c, a->nbytes == n, "array %zu: nbytes %" PRIu64 ", expected %zu", a->index,
           a->nbytes, n);
     if (n > 0 && a->nbytes == n) {
-        CHECK(x->c, a->data != NULL, "array %zu: data is NULL", a->index);
-        if (a->data)
-            CHECK(x->c, memcmp(a->data, bytes, n) == 0, "array %zu: data bytes differ",
-                  a->index);
+        const void *data = array_bytes(x);
+        CHECK(x->c, data != NULL || x->cold, "array %zu: data is NULL", a->index);
+        if (data)
+            CHECK(x->c, memcmp(data, bytes, n) == 0, "array %zu: data bytes differ", a->index);
     }
     free(bytes);
 }
@@ -483,8 +594,9 @@ static void ex_xxh3(expect *x)
 {
     const mmarr_array_info *a = &x->a;
     uint64_t want = u64_of(x->tok[1], 16);
-    uint64_t got = a->data ? XXH3_64bits(a->data, (size_t)a->nbytes)
-                           : (a->nbytes == 0 ? XXH3_64bits("", 0) : ~want);
+    const void *data = array_bytes(x);
+    uint64_t got = data ? XXH3_64bits(data, (size_t)a->nbytes)
+                        : (a->nbytes == 0 && !x->cold ? XXH3_64bits("", 0) : ~want);
     CHECK(x->c, got == want, "array %zu: XXH3 of data %016" PRIx64 ", expected %s", a->index,
           got, x->tok[1]);
 }
@@ -551,6 +663,28 @@ static void ex_end(expect *x)
           "array %zu: meta_get of a missing key is not NULL", a->index);
     CHECK(c, a->capacity == x->capacity, "array %zu: capacity %" PRIu64 ", expected %" PRIu64,
           a->index, a->capacity, x->capacity);
+    if (x->cold) {
+        CHECK(c, x->chunks == a->chunk_count, "array %zu: %zu chunks described, it has %zu",
+              a->index, x->chunks, a->chunk_count);
+        /* every frame lies in an extent described (§7.8), or, without extent lines,
+         * inside [offset, offset + stored) (§10) */
+        if (x->nextent == 0) {
+            x->extent[0][0] = x->offset;
+            x->extent[0][1] = x->stored;
+        }
+        const size_t nextent = x->nextent ? x->nextent : 1;
+        for (size_t k = 0; k < a->chunk_count; k++) {
+            mmarr_chunk_info ci;
+            if (mmarr_file_chunk(x->f, a->index, k, &ci, NULL) != MMARR_OK)
+                continue;
+            int in = 0;
+            for (size_t j = 0; j < nextent && !in; j++)
+                in = ci.stored_offset >= x->extent[j][0] && ci.stored_size <= x->extent[j][1] &&
+                     ci.stored_offset - x->extent[j][0] <= x->extent[j][1] - ci.stored_size;
+            CHECK(c, in, "array %zu: the frame of chunk %zu (at %" PRIu64 ") is in no extent",
+                  a->index, k, ci.stored_offset);
+        }
+    }
     if (a->dtype && mmarr_dtype_kind(a->dtype) == MMARR_KIND_STRUCT)
         CHECK(c, x->field == mmarr_dtype_nfields(a->dtype),
               "array %zu: %zu fields described, dtype has %zu", a->index, x->field,
@@ -895,9 +1029,12 @@ static const struct expect_key {
     {"order", 2, S_ARRAY, ex_order},
     {"packed", 2, S_ARRAY, ex_packed},
     {"capacity", 2, S_ARRAY, ex_capacity},
+    {"cold", 5, S_ARRAY, ex_cold},
     {"offset", 2, S_ARRAY, ex_offset},
     {"stored", 2, S_ARRAY, ex_stored},
     {"checksum", 2, S_ARRAY, ex_checksum},
+    {"chunk", 8, S_ARRAY, ex_chunk},
+    {"extent", 3, S_ARRAY, ex_extent},
     {"data", 2, S_ARRAY, ex_data},
     {"xxh3", 2, S_ARRAY, ex_xxh3},
     {"averify", 2, S_ARRAY, ex_averify},
@@ -968,6 +1105,7 @@ void check_handle(ctx *c, mmarr_file *f, const char *expect_path, walk *w)
     CHECK(c, x.cur == x.count, "%zu arrays described, MANIFEST says %zu", x.cur, x.count);
     check_ragged_end(&x);
     free(x.members);
+    free(x.raw);
     free(line);
     fclose(fp);
 }

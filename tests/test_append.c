@@ -511,6 +511,137 @@ static void test_append__growable_rows(void **state)
     free(path);
 }
 
+/* Cold growable arrays (spec.md §7.8): chunks gained after the file's end; the last chunk,
+ * when not full, is compressed again with the new rows (decoded from the file, or kept by
+ * the writer between appends of one session); the frames extend the array's extent while
+ * nothing lies between, else start an extra extent; earlier generations keep their chunks. */
+static void check_cold_rows(mmarr_file *f, const char *name, uint64_t want_rows)
+{
+    mmarr_array_info a;
+    mmarr_error e;
+    assert_int_equal(mmarr_file_find_array(f, name, &a, &e), MMARR_OK);
+    assert_int_equal(a.storage, MMARR_STORAGE_COLD);
+    assert_int_equal(a.shape[0], want_rows);
+    assert_int_equal(a.capacity, 1000000);
+    int64_t *want = malloc(want_rows * 24 + 1), *got = malloc(want_rows * 24 + 1);
+    rows_of(want, 0, want_rows);
+    assert_int_equal(mmarr_file_read(f, a.index, 0, got, want_rows * 24, &e), MMARR_OK);
+    assert_memory_equal(got, want, want_rows * 24);
+    assert_int_equal(mmarr_file_verify_array(f, a.index, &e), MMARR_OK);
+    free(want);
+    free(got);
+}
+
+static uint64_t extents_of(mmarr_file *f, const char *name)
+{
+    /* distinct runs of frames: a gap between two frames larger than an index would be
+     * another extent; count the frames that do not follow the previous one closely */
+    mmarr_array_info a;
+    mmarr_error e;
+    assert_int_equal(mmarr_file_find_array(f, name, &a, &e), MMARR_OK);
+    uint64_t runs = 0, end = 0;
+    for (size_t k = 0; k < a.chunk_count; k++) {
+        mmarr_chunk_info c;
+        assert_int_equal(mmarr_file_chunk(f, a.index, k, &c, &e), MMARR_OK);
+        runs += k == 0 || c.stored_offset > end + 65536;
+        end = c.stored_offset + c.stored_size;
+    }
+    return runs;
+}
+
+static void test_append__growable_cold(void **state)
+{
+    char *path = tu_path(*state, "coldgrow.mmarr");
+    mmarr_writer_options o = NOSYNC;
+    mmarr_compress_options co = {.chunk_size = 4096, .shuffle = 1, .level = 1};
+    mmarr_writer *w;
+    mmarr_error e;
+    int64_t *buf = malloc(200000 * 24);
+    rows_of(buf, 0, 1000);
+    const uint64_t shape[2] = {1000, 3}, none[2] = {0, 3};
+    assert_int_equal(mmarr_writer_create(path, &o, &w, NULL), MMARR_OK);
+    assert_int_equal(mmarr_writer_add_growable_cold(w, "c", "<i8", 2, shape, 999, buf, &co),
+                     MMARR_E_INVAL); /* capacity below the rows */
+    assert_int_equal(mmarr_writer_add_growable_cold(w, "c", "<i8", 2, shape, 1000000, buf, &co),
+                     MMARR_OK);
+    assert_int_equal(mmarr_writer_add_growable_cold(w, "e", "<i8", 2, none, 1000000, NULL, NULL),
+                     MMARR_OK);
+    rows_of(buf, 1000, 100); /* in the same session: the tail decoded from the temporary */
+    assert_int_equal(mmarr_writer_append_rows(w, "c", buf, 100, 2400), MMARR_OK);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    mmarr_file *old;
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &old, &e), MMARR_OK);
+    assert_int_equal(mmarr_file_verify(old, &e), MMARR_OK);
+    check_cold_rows(old, "c", 1100);
+    check_cold_rows(old, "e", 0);
+
+    /* appends alone: the extent grows over the old index, one extent */
+    uint64_t rows = 1100;
+    for (int gen = 0; gen < 3; gen++) {
+        const uint64_t add = gen == 1 ? 5000 : 7;
+        assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+        rows_of(buf, rows, add);
+        assert_int_equal(mmarr_writer_append_rows(w, "c", buf, add, add * 24), MMARR_OK);
+        rows += add;
+        rows_of(buf, rows, 3); /* a second append of the session: the tail kept in memory */
+        assert_int_equal(mmarr_writer_append_rows(w, "c", buf, 3, 3 * 24), MMARR_OK);
+        rows += 3;
+        assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+        mmarr_writer_free(w);
+    }
+    mmarr_file *f;
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+    check_cold_rows(f, "c", rows);
+    assert_int_equal(extents_of(f, "c"), 1);
+    mmarr_close(f);
+
+    /* another array after it, then rows: an extra extent; the empty one gains rows too */
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    add_k(w, 1, 20000, 0);
+    rows_of(buf, rows, 20000);
+    assert_int_equal(mmarr_writer_append_rows(w, "c", buf, 20000, 20000 * 24), MMARR_OK);
+    rows_of(buf, 0, 10);
+    assert_int_equal(mmarr_writer_append_rows(w, "e", buf, 10, 240), MMARR_OK);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    rows += 20000;
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+    assert_int_equal(mmarr_file_verify(f, &e), MMARR_OK);
+    check_cold_rows(f, "c", rows);
+    check_cold_rows(f, "e", 10);
+    assert_true(extents_of(f, "c") >= 2);
+    mmarr_close(f);
+
+    /* the first generation still reads as it was, and refreshes to the newest */
+    check_cold_rows(old, "c", 1100);
+    int changed;
+    assert_int_equal(mmarr_file_refresh(old, &changed, &e), MMARR_OK);
+    check_cold_rows(old, "c", rows);
+    mmarr_close(old);
+
+    /* a damaged last chunk: rows cannot be appended after it, and nothing is published */
+    assert_int_equal(mmarr_open(path, 0, &f, &e), MMARR_OK);
+    mmarr_array_info a;
+    mmarr_chunk_info c;
+    assert_int_equal(mmarr_file_find_array(f, "c", &a, &e), MMARR_OK);
+    assert_int_equal(mmarr_file_chunk(f, a.index, a.chunk_count - 1, &c, &e), MMARR_OK);
+    mmarr_close(f);
+    if (c.raw_size < 4096) {
+        size_t size;
+        unsigned char *img = tu_read_file(path, &size);
+        img[c.stored_offset + c.stored_size / 2] ^= 0x55;
+        assert_int_equal(tu_write_file(path, img, size), 0);
+        free(img);
+        assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+        const mmarr_err rc = mmarr_writer_append_rows(w, "c", buf, 1, 24);
+        assert_true(rc == MMARR_E_CHECKSUM || rc == MMARR_E_CORRUPT);
+        mmarr_writer_free(w);
+    }
+    free(buf);
+    free(path);
+}
+
 static mmarr_generation recorded(mmarr_file *f)
 {
     mmarr_file_info fi;
@@ -645,6 +776,7 @@ int main(void)
         T(test_append__killed_appenders),
         T(test_append__readers_during_appends),
         T(test_append__growable_rows),
+        T(test_append__growable_cold),
         T(test_append__recorded_generations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 #include "info.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -18,26 +19,73 @@ const char *info_identity(const mmarr_file_info *fi, char buf[INFO_IDENTITY_BUF]
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
+typedef struct live_range {
+    uint64_t beg, end, align;
+} live_range;
+
+static int cmp_range(const void *x, const void *y)
+{
+    const live_range *a = x, *b = y;
+    return a->beg < b->beg ? -1 : a->beg > b->beg;
+}
+
+/* The ranges the generation uses: each array's stored bytes (the reserved region of a hot
+ * growable array; each frame of a cold growable one, whose frames may lie apart, spec.md
+ * §7.8), with the alignment its placement asks; NULL when out of memory. */
+static live_range *live_ranges(mmarr_file *f, const mmarr_file_info *fi, size_t *count)
+{
+    size_t n = 0, cap = fi->count + 1;
+    live_range *r = malloc(cap * sizeof *r);
+    for (size_t i = 0; r && i < fi->count; i++) {
+        const mmarr_array_info a = info_array(f, i);
+        const uint64_t al = a.packed ? 256 : fi->alignment;
+        const bool frames = a.capacity && a.storage == MMARR_STORAGE_COLD;
+        if (frames && n + a.chunk_count + 1 > cap) {
+            cap = (n + a.chunk_count + 1) * 2;
+            live_range *g = realloc(r, cap * sizeof *r);
+            if (!g) {
+                free(r);
+                return NULL;
+            }
+            r = g;
+        }
+        uint64_t size = a.stored_bytes;
+        if (a.capacity && a.storage == MMARR_STORAGE_HOT) { /* its reserved region */
+            size = a.itemsize * a.capacity;
+            for (unsigned d = 1; d < a.ndim; d++)
+                size *= a.shape[d];
+        }
+        mmarr_chunk_info c;
+        mmarr_error e;
+        for (size_t k = 0; frames && k < a.chunk_count; k++)
+            if (mmarr_file_chunk(f, i, k, &c, &e) == MMARR_OK)
+                r[n++] = (live_range){c.stored_offset, c.stored_offset + c.stored_size, al};
+        if (!frames || !a.chunk_count)
+            r[n++] = (live_range){a.offset, a.offset + size, al};
+    }
+    *count = n;
+    return r;
+}
+
 uint64_t info_live_bytes(mmarr_file *f, const mmarr_file_info *fi)
 {
     /* walk the generation's ranges in file order (arrays, then the index): a gap no larger
      * than the padding the next range needs is the layout's own (spec.md §9.1); a larger
      * one holds what earlier generations wrote */
+    size_t n;
+    live_range *r = live_ranges(f, fi, &n);
+    if (!r)
+        return fi->file_size; /* out of memory: no claim of dead space */
+    qsort(r, n, sizeof *r, cmp_range);
     uint64_t dead = 0, at = 512;
-    for (size_t i = 0; i < fi->count; i++) {
-        const mmarr_array_info a = info_array(f, i);
-        uint64_t n = a.stored_bytes;
-        if (a.capacity) { /* growable: its reserved region of capacity rows */
-            n = a.itemsize * a.capacity;
-            for (unsigned d = 1; d < a.ndim; d++)
-                n *= a.shape[d];
-        }
-        const uint64_t al = a.packed ? 256 : fi->alignment, start = align_up(at, al);
-        if (a.offset > start)
-            dead += a.offset - start;
-        if (align_up(a.offset + n, al) > at) /* its padded range (§9.1) */
-            at = align_up(a.offset + n, al);
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t start = align_up(at, r[i].align);
+        if (r[i].beg > start)
+            dead += r[i].beg - start;
+        if (align_up(r[i].end, r[i].align) > at) /* its padded range (§9.1) */
+            at = align_up(r[i].end, r[i].align);
     }
+    free(r);
     if (fi->index_offset > align_up(at, 64))
         dead += fi->index_offset - align_up(at, 64);
     return dead < fi->file_size ? fi->file_size - dead : 0;

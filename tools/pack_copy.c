@@ -353,6 +353,85 @@ static int copy_hot_to_cold(packer *k, mmarr_file *f, const mmarr_array_info *a,
     return rc ? rc : end_array(k);
 }
 
+/* Whether cold growable array a's checksum is that of its chunk checksums (spec.md §7.8):
+ * with each chunk checked against its own as it is read, the whole array is verified. */
+static int growable_chunks_ok(mmarr_file *f, const mmarr_array_info *a, const char *path)
+{
+    XXH3_state_t *xs = XXH3_createState();
+    if (!xs)
+        return cli_oom();
+    XXH3_64bits_reset(xs);
+    mmarr_error e;
+    for (size_t c = 0; c < a->chunk_count; c++) {
+        mmarr_chunk_info ci;
+        if (mmarr_file_chunk(f, a->index, c, &ci, &e) != MMARR_OK) {
+            XXH3_freeState(xs);
+            cli_error("%s", e.message);
+            return CLI_EXIT_DATA;
+        }
+        unsigned char le[8];
+        for (int b = 0; b < 8; b++)
+            le[b] = (unsigned char)(ci.checksum >> (8 * b));
+        XXH3_64bits_update(xs, le, 8);
+    }
+    const uint64_t sum = XXH3_64bits_digest(xs);
+    XXH3_freeState(xs);
+    if (sum == a->checksum)
+        return 0;
+    cli_error("%s: array \"%s\" (cold, growable): the checksum of its chunk checksums "
+              "mismatches (stored %016llx, computed %016llx)",
+              path, a->name, (unsigned long long)a->checksum, (unsigned long long)sum);
+    return CLI_EXIT_DATA;
+}
+
+/* A growable input array (format 1.2) stays growable, with its capacity, hot or cold as the
+ * plan says: added with no rows, then its rows appended a piece of whole rows at a time
+ * (from the mapping of a hot input, decompressed from a cold one). */
+static int copy_growable(packer *k, mmarr_file *f, const mmarr_array_info *a, const item *it)
+{
+    uint64_t shape[MMARR_MAX_DIMS];
+    memcpy(shape, item_shape(k->p, it), it->ndim * sizeof *shape);
+    const uint64_t rows = shape[0], row = rows ? it->nbytes / rows : 0;
+    shape[0] = 0;
+    const mmarr_err rc0 = it->cold
+                              ? mmarr_writer_add_growable_cold(k->w, it->name, it->dtype, it->ndim,
+                                                               shape, a->capacity, NULL, &it->copts)
+                              : mmarr_writer_add_growable(k->w, it->name, it->dtype, it->ndim,
+                                                          shape, a->capacity, NULL);
+    if (rc0 != MMARR_OK)
+        return writer_fail(k);
+    if (!rows || !row)
+        return 0;
+    /* whole rows, about a piece (several output chunks when cold) */
+    const uint64_t per = PACK_PIECE / row ? PACK_PIECE / row : 1;
+    int rc = it->in_cold ? reserve_buf(k, (size_t)(per * row)) : 0;
+    if (rc == 0 && it->in_cold && k->o->verify)
+        rc = growable_chunks_ok(f, a, k->p->src[it->source].path);
+    mmarr_file_advise(f, a->index, MMARR_ADVICE_SEQUENTIAL, NULL);
+    for (uint64_t r = 0; rc == 0 && r < rows; r += per) {
+        const uint64_t n = rows - r < per ? rows - r : per;
+        const unsigned char *src = (const unsigned char *)a->data + r * row;
+        mmarr_error e;
+        if (cli_interrupted()) {
+            rc = CLI_INTERRUPTED;
+            break;
+        }
+        if (it->in_cold) {
+            if (mmarr_file_read(f, a->index, r * row, k->buf, n * row, &e) != MMARR_OK) {
+                cli_error("%s", e.message); /* names the array, the chunk and its offset */
+                rc = CLI_EXIT_DATA;
+                break;
+            }
+            src = k->buf;
+        }
+        if (mmarr_writer_append_rows(k->w, it->name, src, n, n * row) != MMARR_OK)
+            rc = writer_fail(k);
+        else
+            cli_progress_add(&k->prog, n * row);
+    }
+    return rc;
+}
+
 static int copy_mmarr_array(packer *k, mmarr_file *f, const source *s, const item *it)
 {
     mmarr_error e;
@@ -367,7 +446,7 @@ static int copy_mmarr_array(packer *k, mmarr_file *f, const source *s, const ite
         return CLI_EXIT_DATA;
     }
     if (it->in_cold) {
-        int rc = copy_from_cold(k, f, &a, it);
+        int rc = a.capacity ? copy_growable(k, f, &a, it) : copy_from_cold(k, f, &a, it);
         return rc ? rc : copy_meta(k, f, it);
     }
     /* verify first: re-packing must not give damaged data a fresh, valid checksum */
@@ -375,16 +454,11 @@ static int copy_mmarr_array(packer *k, mmarr_file *f, const source *s, const ite
         cli_error("%s", e.message);
         return CLI_EXIT_DATA;
     }
-    if (it->cold) {
-        int rc = copy_hot_to_cold(k, f, &a, it);
+    if (it->cold || a.capacity) {
+        int rc = a.capacity ? copy_growable(k, f, &a, it) : copy_hot_to_cold(k, f, &a, it);
         return rc ? rc : copy_meta(k, f, it);
     }
-    if (a.capacity) { /* growable (format 1.2): stays growable, with its capacity */
-        if (mmarr_writer_add_growable(k->w, it->name, it->dtype, it->ndim, item_shape(k->p, it),
-                                      a.capacity, a.data) != MMARR_OK)
-            return writer_fail(k);
-        cli_progress_add(&k->prog, it->nbytes);
-    } else if (it->nbytes <= PACK_PIECE) {
+    if (it->nbytes <= PACK_PIECE) {
         if (mmarr_writer_add(k->w, it->name, it->dtype, it->ndim, item_shape(k->p, it),
                              it->order, a.data) != MMARR_OK)
             return writer_fail(k);

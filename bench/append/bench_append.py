@@ -9,7 +9,9 @@ in one run.
 
 rows: a growable float64 array of 128 columns (1 KiB rows) filled to each of --sizes-mib,
 then --appends appends of 1 MiB of rows (1,024 rows) each, timed from opening the appender to
-its commit returning, with fsync and without. Peers on the same directory, same rows:
+its commit returning, with fsync and without; "mmarr cold" is the same array stored cold
+(zstd 1, 1 MiB chunks: each append compresses one chunk after the file's end). Peers on the
+same directory, same rows:
   raw       a plain file opened O_APPEND, write(1 MiB), fsync (or not), close: the floor
   h5py      a chunked dataset with maxshape (None, 128): open, resize, write the rows, close
             (h5py cannot fsync; its fsync row adds os.fsync of the file after close)
@@ -103,11 +105,15 @@ def warm(fn, n=5):
         fn()
 
 
-def fill_growable(path, mib, capacity_rows):
-    """A growable array holding `mib` MiB of rows, written in 64 MiB appends of one writer."""
+COLD = {"level": 1, "chunk_size": MIB}  # a cold growable array: 1 MiB chunks, zstd 1
+
+
+def fill_growable(path, mib, capacity_rows, compress=None):
+    """A growable array holding `mib` MiB of rows, written in 64 MiB appends of one writer
+    (cold with `compress`)."""
     warm_memory(mib + 1024)
     with mmarr.Writer(path, sync=False) as w:
-        w.add("x", np.empty((0, COLS), "<f8"), capacity=capacity_rows)
+        w.add("x", np.empty((0, COLS), "<f8"), capacity=capacity_rows, compress=compress)
         done, step = 0, (64 * MIB) // ROW
         while done < mib * MIB // ROW:
             n = min(step, mib * MIB // ROW - done)
@@ -125,22 +131,25 @@ def bench_rows(d, sizes, appends, log):
     for mib in sizes:
         res = {False: {"part": "rows", "mib": mib, "fsync": False},
                True: {"part": "rows", "mib": mib, "fsync": True}}
-        # mmarr
-        p = os.path.join(d, f"rows-{mib}.mmarr")
-        n0 = fill_growable(p, mib, (mib * MIB + (2 * appends + 11) * MIB) // ROW)
-        for sync in (False, True):
-            def one():
-                with mmarr.open(p, "a", sync=sync) as w:
-                    w.append("x", add)
-            warm(one)
-            res[sync]["mmarr"] = [timed(one) for _ in range(appends)]
-            res[sync]["index_bytes"] = mmarr.open(p).info()["index_size"]
-        f = mmarr.open(p)
-        assert f["x"].shape == (n0 + (2 * appends + 10) * len(add), COLS)
-        assert f["x"][-1, 0] == add[-1, 0] and f["x"][n0 - 1, 0] == n0 - 1
-        f.verify("x")
-        del f
-        os.unlink(p)
+        # mmarr, hot (the region reserved) and cold (chunks gained after the end)
+        for key, compress in (("mmarr", None), ("mmarr cold", COLD)):
+            p = os.path.join(d, f"rows-{mib}.mmarr")
+            n0 = fill_growable(p, mib, (mib * MIB + (2 * appends + 11) * MIB) // ROW, compress)
+            for sync in (False, True):
+                def one():
+                    with mmarr.open(p, "a", sync=sync) as w:
+                        w.append("x", add)
+                warm(one)
+                res[sync][key] = [timed(one) for _ in range(appends)]
+                if compress is None:
+                    res[sync]["index_bytes"] = mmarr.open(p).info()["index_size"]
+            f = mmarr.open(p)
+            x = f["x"]
+            assert x.shape == (n0 + (2 * appends + 10) * len(add), COLS)
+            assert x[-1, 0] == add[-1, 0] and x[n0 - 1, 0] == n0 - 1
+            f.verify("x")
+            del f, x
+            os.unlink(p)
         # raw file
         p = os.path.join(d, f"rows-{mib}.raw")
         warm_memory(mib + 1024)
@@ -293,12 +302,12 @@ def report(runs, meta):
              "## Appending 1 MiB of rows (1,024 rows of 128 float64) to a growable array", "",
              "ms per append, median (min-max); mmarr/raw is the #19 target (<= 1.5x, flat "
              "across sizes).", "",
-             "| holds | fsync | mmarr | raw file | mmarr/raw | h5py | zarr | np.save rewrite | "
-             "index bytes |", "|---|---|---|---|---|---|---|---|---|"]
+             "| holds | fsync | mmarr | raw file | mmarr/raw | mmarr cold | h5py | zarr | "
+             "np.save rewrite | index bytes |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in (r for r in runs if r["part"] == "rows"):
         ratio = statistics.median(r["mmarr"]) / statistics.median(r["raw"])
         lines.append(f"| {r['mib']:,} MiB | {'yes' if r['fsync'] else 'no'} | {mr(r['mmarr'])} "
-                     f"| {mr(r['raw'])} | {ratio:.2f}x | "
+                     f"| {mr(r['raw'])} | {ratio:.2f}x | {mr(r['mmarr cold'])} | "
                      f"{mr(r['h5py']) if 'h5py' in r else '—'} | "
                      f"{mr(r['zarr']) if 'zarr' in r else '—'} | "
                      f"{mr(r['np.save']) if 'np.save' in r else '—'} | {r['index_bytes']:,} |")

@@ -10,7 +10,11 @@ Outputs (paths relative to this directory):
   valid/<name>.mmarr     files every reader must open
   valid/<name>.json      what each valid file decodes to: file facts, then every array in
                          file order (name, dtype, shape, order, packed, checksum, metadata,
-                         and the raw data as hex, or its XXH3-64 for larger arrays), then,
+                         and the raw data as hex, or its XXH3-64 for larger arrays; cold
+                         arrays add "storage": "cold", chunk_size, filter, level, "stored"
+                         (as the .expect stored line), "chunks" (as the .expect chunk lines)
+                         and, when growable, "extents" (as the .expect extent lines); a cold
+                         array with a chunk that cannot be read has no data), then,
                          in files with ragged items only, "ragged": every ragged item in
                          record order (name, values and offsets entry numbers, kind, count,
                          the offsets as stored and whether they are valid, and per item its
@@ -48,11 +52,27 @@ bytes ("-" for the empty string). Lines, in this order:
     order <C|F>
     packed <0|1>
     capacity <rows>                       (growable arrays only, format 1.2, spec §7.8)
+    cold <chunk_size> <chunk_count> <filter> <level>
+                                          (cold arrays only, spec §10; without it the array
+                                          is raw)
     offset <data_offset>
-    stored <data_size>
+    stored <bytes>                        (what its data occupy in the file: data_size; for
+                                          a cold array the sum of its frames' sizes, which
+                                          is data_size unless it is growable, §7.8)
     checksum <16 hex digits>              (as recorded in the entry)
-    data <hex or ->                       (raw bytes, arrays up to 1024 bytes; else absent)
-    xxh3 <16 hex digits>                  (XXH3-64 of the bytes actually in the file)
+    chunk <k> <raw_offset> <raw_size> <offset> <size> <checksum> <ok|MMARR_E_...>
+                                          (cold arrays only, one per chunk in chunk order:
+                                          the raw bytes it holds, the absolute file offset
+                                          and size of its frame, its checksum (16 hex
+                                          digits), and what reading it gives)
+    extent <offset> <size>                (cold growable arrays only: its first extent,
+                                          data_offset and data_size, then each extra extent
+                                          in record order, §7.8)
+    data <hex or ->                       (raw bytes, arrays up to 1024 bytes; else absent;
+                                          cold: the raw bytes its chunks decode to, absent
+                                          when a chunk cannot be read)
+    xxh3 <16 hex digits>                  (XXH3-64 of the bytes actually in the file; cold:
+                                          of the raw bytes, absent as data is)
     averify <ok|MMARR_E_...>[,<...>]      (what mmarr_file_verify_array returns; a comma
                                           list when the spec allows either)
     meta <key> <value>                    (zero or more, sorted by key)
@@ -96,9 +116,10 @@ import os
 import numpy as np
 
 from golden_encode import (
-    Arr, BASE_META, KIND_ARRAYS, KIND_BYTES, KIND_UTF8, MANIFEST, OPT_RAGGED, OUT, SLOT_A,
-    REQ_GROWABLE, SLOT_B, STATE_STALE, WRITTEN, align_up, base, base_arrays, describe, emit_valid,
-    index_bytes, npa, pack_slot, plan, ragged, ragged_base, serialize, write, write_slot, xxh,
+    Arr, BASE_META, FILTER_SHUFFLE, KIND_ARRAYS, KIND_BYTES, KIND_UTF8, MANIFEST, OPT_RAGGED, OUT,
+    PACKED_ALIGN, SLOT_A, SLOT_B, STATE_STALE, WRITTEN, align_up, base, base_arrays,
+    cold_extents_image, cold_growable_arrays, cold_rows, describe, emit_valid, index_bytes, npa,
+    pack_slot, plan, ragged, ragged_base, serialize, write, write_slot, xxh, zstd_first_raw_byte,
 )
 from golden_invalid import gen_invalid
 
@@ -521,26 +542,28 @@ def fixed(arr, offset):
 
 def grow(buf, arrays, file_meta, slot, generation):
     """Append a generation listing `arrays` (kept ones carry their offsets; new ones are
-    placed after the file's end) to buf, and publish it in `slot`. Returns its Image."""
-    cur = len(buf)
+    placed after the file's end, and after the frames cold_append placed there) to buf, and
+    publish it in `slot`. Returns its Image."""
+    cur = max([len(buf)] + [p + len(f) for a in arrays if a.cold and a.layout is not None
+                            for p, f in zip(a.frame_offsets(a.offset), a.frames())])
     for a in arrays:  # new arrays: past the end, as §4.4 step 2 says
         if a.offset is None:
             a.offset = align_up(cur, 256 if a.packed else 4096)
-            cur = a.offset + len(a.data)
+            cur = a.offset + a.data_size()
     im = plan(arrays, file_meta)
-    # the index starts after every padded range (§9.1): no array's padding holds it
-    end = max([len(buf)] + [align_up(off + len(d), 256 if a.packed else 4096)
-                            for a, (off, d) in zip(arrays, im.blobs)])
+    # the index starts after every padded range (§9.1; no array's padding holds it) and
+    # every extra extent (§7.8)
+    end = max(len(buf), im.data_end)
     buf += bytes(end - len(buf))
-    for off, d in im.blobs:
+    for off, d in im.blobs + im.extra:  # kept bytes are written again unchanged
         buf[off:off + len(d)] = d
     idx = index_bytes(im)
     ioff = align_up(len(buf), 64)
     buf += bytes(ioff - len(buf)) + idx
     write_slot(buf, slot, generation=generation, file_size=len(buf), index_offset=ioff,
                index_size=len(idx), index_checksum=xxh(idx),
-               required=REQ_GROWABLE if im.growables else 0,
-               optional=OPT_RAGGED if im.raggeds else 0)
+               required=im.slots["A"].get("required", 0),
+               optional=im.slots["A"].get("optional", 0))
     im.file_size, im.index_off, im.index_size = len(buf), ioff, len(idx)
     return im
 
@@ -638,12 +661,165 @@ def gen_growable_valid():
 
 
 # --------------------------------------------------------------------------------------------
+# Cold growable arrays (format 1.2, spec §7.8): chunks appended after the file's end, in
+# extents
+
+
+def padded_range(a):
+    """[data_offset, end of the padded range) of a placed Arr (§9.1)."""
+    return a.offset, align_up(a.offset + a.data_size(), PACKED_ALIGN if a.packed else 4096)
+
+
+def cold_append(prev, rows, at, others):
+    """Cold growable Arr `prev` (placed: its offset, and its layout if any, as the generation
+    before lists it) with `rows` rows of cold_rows appended (§7.8): its full chunks stay where
+    they are; its last chunk, if not full, and the new rows become new chunks whose frames lie
+    one after the other from `at` (the file's end) on. When no padded range of `others` (the
+    other arrays of the new generation, placed) lies between the end of its last extent and
+    `at`, that extent is extended over them (the SHOULD of §7.8; the first extent through
+    data_size), else they form a new extra extent."""
+    n0 = prev.shape[0]
+    new = Arr(prev.name, prev.dtype, (n0 + rows,) + prev.shape[1:],
+              prev.data + cold_rows(n0, n0 + rows), chunk_size=prev.chunk_size,
+              shuffle=prev.filter == FILTER_SHUFFLE, level=prev.level, capacity=prev.capacity,
+              packed=prev.packed)
+    new.offset = prev.offset
+    keep = len(prev.data) // prev.chunk_size  # its full chunks
+    assert new.frames()[:keep] == prev.frames()[:keep]
+    offsets = prev.frame_offsets(prev.offset)[:keep]
+    p = at
+    for f in new.frames()[keep:]:
+        offsets.append(p)
+        p += len(f)
+    data_size, extents = prev.data_size(), prev.extents()
+    last_end = extents[-1][0] + extents[-1][1] if extents else prev.offset + data_size
+    between = [o for o in others if o is not prev
+               and padded_range(o)[0] < at and padded_range(o)[1] > last_end]
+    if between:
+        extents.append((at, p - at))
+    elif extents:
+        extents[-1] = (extents[-1][0], p - extents[-1][0])
+    else:
+        data_size = p - prev.offset
+    new.layout = dict(data_size=data_size, at=offsets, extents=extents)
+    return new
+
+
+def cold_plain_arrays():
+    """Plain cold arrays (§10) beside a hot one: 'ints' (550 x 2 <i4, shuffled chunks of 1002
+    raw bytes, so each ends in 2 bytes the shuffle leaves in place; page-aligned), 'hot',
+    'floats' (40 <f8, unshuffled chunks of 256: 2 frames; packed), 'none' (empty: no chunk)."""
+    return [Arr("ints", "<i4", (550, 2), cold_rows(0, 550), chunk_size=1002, shuffle=True,
+                level=3, packed=False),
+            npa("hot", np.array([7, 8, 9], "<u2")),
+            Arr("floats", "<f8", (40,), (np.arange(40) / 8 - 2).astype("<f8").tobytes(),
+                chunk_size=256),
+            Arr("none", "<i8", (0, 4), b"", chunk_size=64, shuffle=True)]
+
+
+def gen_cold_growable_valid():
+    # -- plain cold arrays first: the chunk lines of the descriptions, on the arrays of §10
+    im = plan(cold_plain_arrays())
+    buf = serialize(im)
+    emit_valid("cold_basic", buf, describe(im),
+               "cold arrays (§10, COLD_ZSTD): <i4 (550, 2) in 5 byte-shuffled chunks of 1002 "
+               "raw bytes (each ends in 2 bytes the shuffle leaves in place), <f8 (40,) in 2 "
+               "unshuffled chunks, an empty one with no chunk; zstd frames of raw and RLE "
+               "blocks; each checksum is the XXH3 of the raw bytes")
+    chunk = im.coldinfo[0]["chunks"][3]
+    buf[chunk["offset"] + zstd_first_raw_byte(im.arrays[0].frames()[3])] ^= 0x01
+    emit_valid("cold_chunk_damaged", buf,
+               describe(im, verify="MMARR_E_CHECKSUM", averify={0: "MMARR_E_CHECKSUM"},
+                        chunk_read={0: {3: "MMARR_E_CHECKSUM"}}),
+               "cold_basic with a flipped byte in a raw block of frame 3 of 'ints' (the "
+               "frame still decodes, to bytes its chunk checksum does not match): opens; "
+               "reading chunk 3 and verifying 'ints' give MMARR_E_CHECKSUM")
+
+    im1 = plan(cold_growable_arrays())
+    buf = serialize(im1)
+    emit_valid("growable_cold_basic", buf, describe(im1),
+               "format 1.2: a cold growable array 'c' (300 x 2 <i4, capacity 1000 rows, "
+               "byte-shuffled chunks of 1000 raw bytes: 3 zstd frames of raw and RLE blocks, "
+               "one after the other in its first extent, no extra extent: block_shift 0, "
+               "block_count 0) between two hot arrays; its entry checksum is the XXH3 of its "
+               "3 chunk checksums (spec.md §7.8)")
+
+    d = bytearray(buf)
+    chunk = im1.coldinfo[1]["chunks"][1]
+    d[chunk["offset"] + zstd_first_raw_byte(im1.arrays[1].frames()[1])] ^= 0x01
+    emit_valid("growable_cold_chunk_damaged", d,
+               describe(im1, verify="MMARR_E_CHECKSUM", averify={1: "MMARR_E_CHECKSUM"},
+                        chunk_read={1: {1: "MMARR_E_CHECKSUM"}}),
+               "growable_cold_basic with a flipped byte in a raw block of frame 1 of 'c' (the "
+               "frame still decodes, to bytes its chunk checksum does not match): opens; "
+               "reading chunk 1 and verifying 'c' give MMARR_E_CHECKSUM, chunks 0 and 2 read")
+
+    im = plan([Arr("e", "<f8", (0, 3), b"", chunk_size=4096, capacity=100),
+               npa("after", np.array([1, 2, 3], "<i4"))])
+    simple(im, "growable_cold_empty",
+           "a cold growable array with no rows yet (shape (0, 3), capacity 100, chunk_count "
+           "0, data_size 0, no extra extent): its checksum is the XXH3 of empty input")
+
+    # -- appends: the file of growable_cold_basic grown by three generations
+    offs = [e["data_offset"] for e in im1.entries]
+    head, c, tail = cold_growable_arrays()
+    head.offset, c.offset, tail.offset = offs
+    n = Arr("n", "<f8", (40,), (np.arange(40) / 8 - 2).astype("<f8").tobytes(), chunk_size=256)
+    c2 = cold_append(c, 250, len(buf), [head, tail])  # tail lies between: extra extent E1
+    assert len(c2.extents()) == 1
+    im2 = grow(buf, [head, c2, tail, n], [], SLOT_B, 2)
+    emit_valid("growable_cold_grown_gen2", buf, describe(im2, generation=2),
+               "growable_cold_basic grown by 250 rows of 'c' in generation 2 (slot B): chunks "
+               "0-1 stay in its first extent, the old last chunk (400 bytes, its frame now "
+               "dead there) re-encoded with the new rows as chunks 2-4 in an extra extent "
+               "right after generation 1's index (not aligned); then a new plain cold array "
+               "'n' (2 unshuffled chunks, checksum of its raw bytes) after that extent")
+    c3 = cold_append(c2, 100, len(buf), [head, tail, n])  # n lies between: extra extent E2
+    assert len(c3.extents()) == 2
+    im3 = grow(buf, [head, c3, tail, n], [], SLOT_A, 3)
+    c4 = cold_append(c3, 150, len(buf), [head, tail, n])  # only an old index: E2 extended
+    assert len(c4.extents()) == 2 and c4.extents()[0] == c3.extents()[0]
+    assert im3.index_off > c4.extents()[1][0]
+    im4 = grow(buf, [head, c4, tail, n], [], SLOT_B, 4)
+    emit_valid("growable_cold_grown", buf, describe(im4, generation=4),
+               "growable_cold_grown_gen2 appended to twice more: generation 3 adds 100 rows "
+               "of 'c' (its last chunk re-encoded) in a second extra extent, as 'n' lies "
+               "between the first and the file's end; generation 4 (slot B; slot A holds 3) "
+               "adds 150 rows and extends that second extent over generation 3's index and "
+               "its new frames: 'c' has 800 rows in 7 chunks, in its first extent and two "
+               "extra extents that hold dead frames and an old index (spec.md §7.8)")
+
+    # -- the first extent extended: nothing but the old index after the array
+    im1 = plan(cold_growable_arrays()[:2])
+    buf = serialize(im1)
+    head, c = cold_growable_arrays()[:2]
+    head.offset, c.offset = [e["data_offset"] for e in im1.entries]
+    c2 = cold_append(c, 250, len(buf), [head])
+    assert c2.extents() == [] and c2.data_size() > c.data_size()
+    im2 = grow(buf, [head, c2], [], SLOT_B, 2)
+    emit_valid("growable_cold_grown_first_extent", buf, describe(im2, generation=2),
+               "'head' and a cold growable 'c' (300 rows) last in generation 1, then 250 rows "
+               "appended in generation 2 (slot B): nothing but generation 1's index between "
+               "c's data and the new frames, so its first extent grows (data_size covers its "
+               "padding, the old index and the dead old last frame); no extra extent")
+
+    im, _ = cold_extents_image()
+    simple(im, "growable_cold_extents",
+           "base of the growable_cold_* extent vectors, laid out by hand: 'c' (550 x 2 <i4, "
+           "packed, chunks of 1002 raw bytes: shuffled chunks end in 2 bytes left in place) "
+           "with frames 0-1 in its first extent, 2-3 in an extra extent 100 bytes after its "
+           "padded range, 4 in a second one after the index, which lies between the hot "
+           "array 'n' and that extent; generation 2 alone in slot A", generation=2)
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main():
     gen_valid()
     gen_grown_valid()
     gen_growable_valid()
+    gen_cold_growable_valid()
     gen_invalid()
     lines = ["%s\t%s\t%s\n" % m for m in MANIFEST]
     for rel, _, purpose in MANIFEST:

@@ -10,7 +10,14 @@ item, `plan(..., ragged=[...])` ties them together by name; a file with ragged r
 the ragged section after the heap (8-aligned, inside the index), `ragged_offset` and
 `ragged_count` at bytes 160..175 of the index header, optional feature bit 0 `RAGGED` in its
 slot and format_minor 1 (§5, §7.1, §13). Files without ragged records are laid out exactly
-as in 1.0 (bytes 160..175 hold `header_reserved`, as before)."""
+as in 1.0 (bytes 160..175 hold `header_reserved`, as before).
+
+Cold arrays (spec §10): an Arr with a `chunk_size` is stored in zstd frames that `zstd_frame`
+writes from RFC 8878 alone (raw and RLE blocks, so no compressor is needed), after the byte
+shuffle of §10.3 when `shuffle` is set; the file then has required feature bit 0 `COLD_ZSTD`.
+By default its frames lie one after the other from its data_offset; a cold *growable* array
+(§7.8, `capacity` given) may instead carry a `layout`: where each frame lies, the size of its
+first extent and its extra extents, as appends leave them (gen_golden.cold_append)."""
 
 import ast
 import json
@@ -55,7 +62,10 @@ assert (DTYPE.size, META.size, COLD.size, CHUNK.size, NAME.size) == (8, 16, 32, 
 assert RAGGED.size == 16
 
 OPT_RAGGED = 1 << 0  # §5: optional feature bit 0
+REQ_COLD_ZSTD = 1 << 0  # §5: required feature bit 0
 REQ_GROWABLE = 1 << 1  # §5: required feature bit 1 (1.2)
+CODEC_ZSTD = 1  # §10.1
+FILTER_NONE, FILTER_SHUFFLE = 0, 1  # §10.1, §10.3
 KIND_ARRAYS, KIND_UTF8, KIND_BYTES = 0, 1, 2  # §7.7
 KIND_NAMES = {KIND_ARRAYS: "ARRAYS", KIND_UTF8: "UTF8", KIND_BYTES: "BYTES"}
 
@@ -82,6 +92,70 @@ def zstd_raw_frame(raw):
     assert len(raw) < 256
     return (struct.pack("<IBB", 0xFD2FB528, 0x20, len(raw))
             + struct.pack("<I", 1 | (len(raw) << 3))[:3] + raw)
+
+
+ZSTD_MAGIC = 0xFD2FB528
+ZSTD_BLOCK_MAX = 128 * 1024  # RFC 8878 3.1.1.2.3: a block regenerates at most 128 KiB
+ZSTD_RLE_MIN = 8  # runs at least this long become RLE blocks
+ZSTD_RAW, ZSTD_RLE = 0, 1  # Block_Type
+
+
+def zstd_blocks(raw):
+    """(Block_Type, bytes) pieces of `raw`: runs of ZSTD_RLE_MIN or more equal bytes as RLE,
+    the rest raw, none longer than ZSTD_BLOCK_MAX."""
+    pieces, start, i = [], 0, 0
+    while i < len(raw):
+        j = i
+        while j < len(raw) and raw[j] == raw[i]:
+            j += 1
+        if j - i >= ZSTD_RLE_MIN:
+            if start < i:
+                pieces.append((ZSTD_RAW, raw[start:i]))
+            pieces.append((ZSTD_RLE, raw[i:j]))
+            start = j
+        i = j
+    if start < len(raw):
+        pieces.append((ZSTD_RAW, raw[start:]))
+    return [(t, p[k:k + ZSTD_BLOCK_MAX]) for t, p in pieces
+            for k in range(0, len(p), ZSTD_BLOCK_MAX)]
+
+
+def zstd_frame(raw):
+    """One zstd frame (RFC 8878) holding `raw` (1 byte or more): single segment, so no window
+    descriptor; the content size declared in the smallest Frame_Content_Size field that holds
+    it (1, 2 or 4 bytes); no dictionary, no content checksum; its blocks from zstd_blocks (an
+    RLE block stores one byte and regenerates Block_Size copies of it)."""
+    n = len(raw)
+    assert 1 <= n < 2 ** 32
+    if n < 256:
+        fcs_flag, fcs = 0, struct.pack("<B", n)
+    elif n < 65536 + 256:
+        fcs_flag, fcs = 1, struct.pack("<H", n - 256)
+    else:
+        fcs_flag, fcs = 2, struct.pack("<I", n)
+    out = bytearray(struct.pack("<IB", ZSTD_MAGIC, fcs_flag << 6 | 0x20) + fcs)
+    blocks = zstd_blocks(bytes(raw))
+    for k, (kind, piece) in enumerate(blocks):
+        last = 1 if k == len(blocks) - 1 else 0
+        out += struct.pack("<I", last | kind << 1 | len(piece) << 3)[:3]
+        out += piece if kind == ZSTD_RAW else piece[:1]
+    return bytes(out)
+
+
+def zstd_first_raw_byte(frame):
+    """Offset in a zstd_frame of the first content byte of its first block, which must be a
+    raw block (damaged vectors flip it: the frame stays valid, its content changes)."""
+    fcs_len = {0: 1, 1: 2, 2: 4, 3: 8}[frame[4] >> 6]
+    at = 5 + fcs_len
+    assert (frame[at] >> 1) & 3 == ZSTD_RAW
+    return at + 3
+
+
+def shuffle(raw, k):
+    """§10.3: the byte shuffle of one chunk with itemsize k; trailing bytes unchanged."""
+    n = len(raw) // k
+    planes = np.frombuffer(bytes(raw[:n * k]), dtype="|u1").reshape(n, k).T
+    return planes.tobytes() + bytes(raw[n * k:])
 
 
 def u8(s):
@@ -137,26 +211,81 @@ class Arr:
     """One array as a writer would be asked to store it."""
 
     def __init__(self, name, dtype, shape, data, order="C", packed=None, meta=(),
-                 checksum=None, itemsize=None, sort_meta=True, capacity=None, block_shift=12):
+                 checksum=None, itemsize=None, sort_meta=True, capacity=None, block_shift=12,
+                 chunk_size=None, shuffle=False, level=1):
         self.name = u8(name)
         self.dtype = dtype
         self.shape = tuple(int(d) for d in shape)
         self.data = bytes(data)
         self.order = order
+        # cold (§10): raw bytes per chunk, the filter and the level recorded; None: raw
+        self.chunk_size = chunk_size
+        self.filter = FILTER_SHUFFLE if shuffle else FILTER_NONE
+        self.level = level
+        self.layout = None  # cold growable: where its frames lie, when not from data_offset on
+        self._frames = None
         # The reference writer packs arrays under 2048 bytes (§9.2); do the same by default.
-        self.packed = len(self.data) < 2048 if packed is None else packed
+        stored = len(self.stored()) if self.cold else len(self.data)
+        self.packed = stored < 2048 if packed is None else packed
         pairs = [(u8(k), u8(v)) for k, v in meta]
         self.meta = sorted(pairs) if sort_meta else pairs
         self.checksum = xxh(self.data) if checksum is None else checksum
         self.itemsize = itemsize
         self.offset = None  # forced data_offset (invalid vectors, kept arrays of appends)
-        # growable (§7.8): rows its region holds, and the block size; None: not growable
+        # growable (§7.8): rows it may hold (hot: its region), and the block size of a hot
+        # one; None: not growable
         self.capacity = capacity
         self.block_shift = block_shift
-        if capacity is not None:
+        if capacity is not None and not self.cold:
             self.packed = False
             if checksum is None:
                 self.checksum = xxh(b"".join(U64.pack(b) for b in self.blocks()))
+        elif capacity is not None and checksum is None:  # §7.8: of its chunk checksums
+            self.checksum = xxh(b"".join(U64.pack(c) for c in self.chunk_sums()))
+
+    @property
+    def cold(self):
+        return self.chunk_size is not None
+
+    def raw_chunks(self):
+        """§10: the raw bytes of each chunk (the last may be shorter)."""
+        cs = self.chunk_size
+        return [self.data[k:k + cs] for k in range(0, len(self.data), cs)]
+
+    def chunk_sums(self):
+        """§10.2: the XXH3 of each chunk's raw bytes."""
+        return [xxh(r) for r in self.raw_chunks()]
+
+    def frames(self):
+        """§10: each chunk filtered (§10.3) and compressed into one zstd frame."""
+        if self._frames is None:
+            k = dtype_facts(self.dtype)[0]
+            self._frames = [zstd_frame(shuffle(r, k) if self.filter == FILTER_SHUFFLE else r)
+                            for r in self.raw_chunks()]
+        return self._frames
+
+    def stored(self):
+        """The frames one after the other: the first extent of a cold array without a layout."""
+        return b"".join(self.frames())
+
+    def data_size(self):
+        """The entry's data_size: raw bytes, or a cold array's first extent (§7.8)."""
+        if not self.cold:
+            return len(self.data)
+        return len(self.stored()) if self.layout is None else self.layout["data_size"]
+
+    def frame_offsets(self, offset):
+        """Absolute file offset of each frame, the array placed at `offset`."""
+        if self.layout is not None:
+            return list(self.layout["at"])
+        at = [offset]
+        for f in self.frames()[:-1]:
+            at.append(at[-1] + len(f))
+        return at[:len(self.frames())]
+
+    def extents(self):
+        """§7.8: the (offset, size) extra extents of a cold growable array."""
+        return [] if self.layout is None else list(self.layout["extents"])
 
     def blocks(self):
         """§7.8: the XXH3 of each block of 2^block_shift bytes."""
@@ -266,14 +395,20 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=F
     im.file_meta_first, im.file_meta_count = group(im.file_meta)
 
     dtypes, dtype_ids, dims, entries, blobs, ameta = [], {}, [], [], [], []
+    im.colds, im.chunks, im.coldinfo, im.extra = [], [], {}, []
     cur = 512
     for a in arrays:
         al = PACKED_ALIGN if a.packed else alignment
         off = a.offset if a.offset is not None else align_up(cur, al)
-        cur = max(cur, align_up(off + len(a.data), al))
-        if a.capacity is not None:  # §7.8: the reserved region, not only the data
+        cur = max(cur, align_up(off + a.data_size(), al))
+        if a.capacity is not None and not a.cold:  # §7.8: the reserved region, not the data
             cur = max(cur, align_up(off + a.region(), al))
-        blobs.append((off, a.data))
+        if a.cold:
+            cold_chunks(im, len(entries), a, off)
+        if a.cold and a.layout is not None:  # its frames are written one by one (im.extra)
+            blobs.append((off, b""))
+        else:
+            blobs.append((off, a.stored() if a.cold else a.data))
         if a.dtype not in dtype_ids:
             dtype_ids[a.dtype] = len(dtypes)
             dtypes.append(heap.add(u8(a.dtype)))
@@ -281,20 +416,22 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=F
         if mcount:
             ameta.append(dict(entry=len(entries), meta_first=mfirst, meta_count=mcount))
         entries.append(dict(
-            data_offset=off, data_size=len(a.data), checksum=a.checksum,
+            data_offset=off, data_size=a.data_size(), checksum=a.checksum,
             name_rank=rank[len(entries)], dtype_id=dtype_ids[a.dtype],
-            dims_first=len(dims), cold_id=NONE32,
-            ndim=len(a.shape), storage=0,
+            dims_first=len(dims), cold_id=len(im.colds) - 1 if a.cold else NONE32,
+            ndim=len(a.shape), storage=1 if a.cold else 0,
             flags=(ENTRY_FORTRAN if a.order == "F" else 0) | (ENTRY_PACKED if a.packed else 0),
             reserved=bytes(5)))
         dims.extend(a.shape)
     im.entries, im.blobs, im.dtypes, im.dims, im.metas = entries, blobs, dtypes, dims, metas
     im.ameta = ameta
     im.heap = heap.buf
-    im.colds, im.chunks = [], []
     im.names = [dict(entry=i, name_offset=name_ref[i][0], name_size=name_ref[i][1])
                 for i in order]  # §7.6
-    im.data_end = cur
+    # the index goes after the data and after every extra extent (§7.8)
+    im.data_end = max([cur] + [o + n for info in im.coldinfo.values()
+                               for o, n in info["extents"]])
+    im.file_end = 0  # serialize: the file is at least this long (data after the index)
     im.index_shift = 0
     im.index_offset = None
     im.section_order = list(SECTIONS)
@@ -312,21 +449,45 @@ def plan(arrays, file_meta=(), alignment=4096, sort_file_meta=True, share_meta=F
         im.minor = 1
         im.slots["A"]["optional"] = OPT_RAGGED
         im.section_order.append("ragged")
-    # Growable records (§7.8), in entry order, their block checksums one after the other.
+    # Growable records (§7.8), in entry order, their values one after the other: a hot
+    # array's block checksums, a cold one's extra extents as (offset, size) pairs.
     im.growables, first = [], 0
     for i, a in enumerate(arrays):
         if a.capacity is None:
             continue
-        blocks = a.blocks()
+        if a.cold:
+            blocks = [v for ext in a.extents() for v in ext]
+        else:
+            blocks = a.blocks()
         im.growables.append(dict(entry=i, block_count=len(blocks), capacity=a.capacity,
-                                 block_shift=a.block_shift, blocks_first=first, reserved=0,
-                                 blocks=blocks))
+                                 block_shift=0 if a.cold else a.block_shift,
+                                 blocks_first=first, reserved=0, blocks=blocks))
         first += len(blocks)
+    if im.colds:  # §5: COLD_ZSTD exactly when some entry is cold
+        im.slots["A"]["required"] = REQ_COLD_ZSTD
     if im.growables:  # §5, §13: GROWABLE and format 1.2 exactly when there are records
         im.minor = 2
-        im.slots["A"]["required"] = REQ_GROWABLE
+        im.slots["A"]["required"] = im.slots["A"].get("required", 0) | REQ_GROWABLE
         im.section_order.append("growable")
     return im
+
+
+def cold_chunks(im, entry, a, off):
+    """The cold descriptor (§10.1) and chunk records (§10.2) of cold Arr `a`, entry number
+    `entry` at data_offset `off`, appended to the Image; im.coldinfo[entry] keeps what the
+    descriptions state (each chunk with its frame's absolute offset, the extra extents)."""
+    raws, frames, at = a.raw_chunks(), a.frames(), a.frame_offsets(off)
+    assert len(at) == len(frames)
+    im.colds.append((a.chunk_size, len(im.chunks), len(frames), CODEC_ZSTD, a.filter, 0,
+                     a.level, 0))
+    info = dict(chunks=[], extents=a.extents())
+    for k, (raw, frame, pos) in enumerate(zip(raws, frames, at)):
+        im.chunks.append((pos - off, len(frame), 0, xxh(raw)))  # offset relative (§10.2)
+        info["chunks"].append(dict(raw_offset=k * a.chunk_size, raw_size=len(raw),
+                                   offset=pos, size=len(frame), checksum=xxh(raw)))
+        if a.layout is not None:
+            im.extra.append((pos, frame))
+    im.coldinfo[entry] = info
 
 
 def index_bytes(im):
@@ -434,10 +595,14 @@ def serialize(im):
     ioff = im.index_offset
     if ioff is None:
         ioff = align_up(im.data_end, 64) + im.index_shift
-    file_size = ioff + len(idx)
+    file_size = max(ioff + len(idx), im.file_end)
     buf = bytearray(file_size)
     for off, data in im.blobs:
         if off is not None and 512 <= off and off + len(data) <= ioff:
+            buf[off:off + len(data)] = data
+    for off, data in im.extra:  # frames placed one by one (cold growable layouts, §7.8)
+        if 512 <= off and off + len(data) <= file_size and (
+                off + len(data) <= ioff or off >= ioff + len(idx)):
             buf[off:off + len(data)] = data
     buf[ioff:ioff + len(idx)] = idx
     r0, r1, r2 = im.prologue_reserved
@@ -510,13 +675,43 @@ def ragged_facts(im, r):
                 verify_ok=whole_ok and text_ok, inner=list(v.shape[1:]))
 
 
+def describe_cold(ja, info, a, e, reads):
+    """The facts of cold array `a` (entry `e`, chunks and extents `info` from cold_chunks):
+    added to its JSON object `ja`; returned as .expect lines (the "cold" line, then the
+    "chunk" and "extent" lines), with whether its raw bytes can be read (no chunk in `reads`,
+    {chunk: code}, fails). Its raw bytes are then left out of `ja`."""
+    chunks = [dict(c, checksum=hex16(c["checksum"]), read=reads.get(k, "ok"))
+              for k, c in enumerate(info["chunks"])]
+    ja.update(storage="cold", chunk_size=a.chunk_size, filter=a.filter, level=a.level,
+              stored=sum(c["size"] for c in chunks), chunks=chunks)
+    lines = ["cold %d %d %d %d" % (a.chunk_size, len(chunks), a.filter, a.level)]
+    for k, c in enumerate(chunks):
+        lines.append("chunk %d %d %d %d %d %s %s" % (k, c["raw_offset"], c["raw_size"],
+                                                   c["offset"], c["size"], c["checksum"],
+                                                   c["read"]))
+    if a.capacity is not None:  # the first extent, then the extra ones (§7.8)
+        exts = [(e["data_offset"], e["data_size"])] + info["extents"]
+        ja["extents"] = [list(ext) for ext in exts]
+        lines += ["extent %d %d" % ext for ext in exts]
+    readable = not reads
+    if not readable:
+        ja.pop("data", None)
+        ja.pop("data_xxh3", None)
+    return lines, readable
+
+
 def describe(im, *, generation=1, file_size=None, index=None, features=None, stale=0,
-             inactive_damaged=0, verify="ok", averify=None, data_override=None):
-    """JSON object and .expect lines for a valid file whose active index is `im`."""
+             inactive_damaged=0, verify="ok", averify=None, data_override=None,
+             chunk_read=None):
+    """JSON object and .expect lines for a valid file whose active index is `im`.
+    chunk_read: {entry: {chunk: code}} for cold arrays whose chunks a reader must refuse
+    (their checksum fails); such an array's raw bytes are not described."""
     file_size = im.file_size if file_size is None else file_size
     index = (im.index_off, im.index_size) if index is None else index
     if features is None:
-        features = (REQ_GROWABLE if im.growables else 0, OPT_RAGGED if im.raggeds else 0)
+        features = ((REQ_COLD_ZSTD if im.colds else 0) | (REQ_GROWABLE if im.growables else 0),
+                    OPT_RAGGED if im.raggeds else 0)
+    chunk_read = chunk_read or {}
     averify = dict(averify or {})
     rfacts = [ragged_facts(im, r) for r in im.raggeds]
     for r, rf in zip(im.raggeds, rfacts):
@@ -576,12 +771,20 @@ def describe(im, *, generation=1, file_size=None, index=None, features=None, sta
         if a.capacity is not None:  # §7.8 (1.2); absent: not growable
             ja["capacity"] = a.capacity
             x.append("capacity %d" % a.capacity)
+        cold_lines, readable = [], True
+        if a.cold:  # §10; absent: raw
+            cold_lines, readable = describe_cold(ja, im.coldinfo[i], a, e,
+                                                 chunk_read.get(i, {}))
+            x.append(cold_lines.pop(0))
         x.append("offset %d" % e["data_offset"])
-        x.append("stored %d" % e["data_size"])
+        # the bytes its data occupy: data_size, or a cold array's frames (§10, §7.8)
+        x.append("stored %d" % (ja["stored"] if a.cold else e["data_size"]))
         x.append("checksum %s" % hex16(a.checksum))
-        if len(data) <= DATA_HEX_MAX:
+        x.extend(cold_lines)
+        if readable and len(data) <= DATA_HEX_MAX:
             x.append("data %s" % hx(data))
-        x.append("xxh3 %s" % hex16(xxh(data)))
+        if readable:
+            x.append("xxh3 %s" % hex16(xxh(data)))
         x.append("averify %s" % averify.get(i, "ok"))
         for k, v in a.meta:
             x.append("meta %s %s" % (hx(k), hx(v)))
@@ -690,3 +893,71 @@ RAGGED_META = [("title", "ragged base")]
 def ragged_base():
     arrs, recs = ragged_base_parts()
     return plan(arrs, RAGGED_META, ragged=recs)
+
+
+# --------------------------------------------------------------------------------------------
+# Cold growable arrays (format 1.2, spec §7.8): the files their vectors start from
+
+
+def cold_rows(start, stop):
+    """Rows [start, stop) of the cold growable arrays: pairs (r, r*r mod 1999 - 999) as <i4,
+    so that an array appended to holds the bytes of one written at once."""
+    r = np.arange(start, stop, dtype="<i8")
+    return np.stack([r, r * r % 1999 - 999], axis=1).astype("<i4").tobytes()
+
+
+def cold_growable(rows, capacity=1000, **kw):
+    """'c': `rows` x 2 <i4 cold growable, chunks of 1000 raw bytes (125 rows), shuffled."""
+    return Arr("c", "<i4", (rows, 2), cold_rows(0, rows), chunk_size=1000, shuffle=True,
+               capacity=capacity, **kw)
+
+
+def cold_growable_arrays(c=None):
+    """The arrays of valid/growable_cold_basic: 'head' (hot, packed, at 512), 'c' (300 rows:
+    chunks of 1000, 1000 and 400 raw bytes; page-aligned at 4096; or the Arr given) and
+    'tail' (hot, packed, at c's padded end)."""
+    return [npa("head", np.arange(5, dtype="<i2")),
+            cold_growable(300, packed=False) if c is None else c,
+            npa("tail", np.array([1.0, 2.0], "<f8"))]
+
+
+def cold_extents_image():
+    """valid/growable_cold_extents, laid out by hand (each call a fresh Image): 'head' (hot,
+    packed, 512); 'c', 550 x 2 <i4 cold growable (capacity 2000), packed at 768, in chunks of
+    1002 raw bytes (not a multiple of the itemsize: each shuffled chunk ends in 2 bytes
+    copied as they are, §10.3): frames 0-1 in its first extent, 2-3 in extra extent E1 that
+    starts 100 bytes after c's padded range, 4 in E2 that starts 40 bytes after the index;
+    'n' (hot, packed) 300 bytes or more after E1; the index between n and E2, so E2 ends the
+    file. Slot A alone holds it, as generation 2 (the gaps are what an earlier generation
+    left). Returns the Image and a dict of the offsets the invalid vectors edit."""
+    head = npa("head", np.arange(5, dtype="<i2"))
+    c = Arr("c", "<i4", (550, 2), cold_rows(0, 550), chunk_size=1002, shuffle=True,
+            capacity=2000, packed=True)
+    n = npa("n", np.arange(7, dtype="<u8") * 3)
+    f = [len(fr) for fr in c.frames()]
+    assert len(f) == 5 and n.packed
+    head.offset, c.offset = 512, 768
+    first_end = c.offset + f[0] + f[1]
+    pad_end = align_up(first_end, PACKED_ALIGN)
+    assert first_end < pad_end  # c has padding: an extent can start inside it
+    e1 = pad_end + 100
+    e1_end = e1 + f[2] + f[3]
+    n.offset = align_up(e1_end + 300, PACKED_ALIGN)
+    ioff = align_up(n.offset + len(n.data), PACKED_ALIGN)
+
+    def image(e2):
+        c.layout = dict(data_size=f[0] + f[1],
+                        at=[c.offset, c.offset + f[0], e1, e1 + f[2], e2],
+                        extents=[(e1, f[2] + f[3]), (e2, f[4])])
+        im = plan([head, c, n])
+        im.index_offset = ioff
+        return im
+
+    isize = len(index_bytes(image(1 << 40)))  # its size does not depend on the offsets
+    e2 = ioff + isize + 40
+    im = image(e2)
+    im.file_end = e2 + f[4]
+    im.slots["A"]["generation"] = 2
+    facts = dict(frames=f, data_size=f[0] + f[1], pad_end=pad_end, e1=e1, e1_end=e1_end,
+                 n=n.offset, index_end=ioff + isize, e2=e2, file_size=e2 + f[4])
+    return im, facts

@@ -9,9 +9,9 @@ import numpy as np
 
 from golden_encode import (
     Arr, BASE_META, ENTRY_PACKED, KIND_ARRAYS, KIND_BYTES, KIND_UTF8, RAGGED_META, SECTIONS,
-    SLOT_A, SLOT_B, align_up, base, base_arrays, emit_invalid, fix_prologue, fix_slot,
-    index_bytes, pack_slot, plan, ragged_base, ragged_base_parts, read_slot, serialize,
-    write_slot, xxh, zstd_raw_frame,
+    SLOT_A, SLOT_B, U64, align_up, base, base_arrays, cold_extents_image, cold_growable_arrays,
+    cold_rows, emit_invalid, fix_prologue, fix_slot, index_bytes, pack_slot, plan, ragged_base,
+    ragged_base_parts, read_slot, serialize, write_slot, xxh, zstd_raw_frame,
 )
 
 
@@ -502,6 +502,7 @@ def gen_invalid():
 
     gen_ragged_invalid()
     gen_growable_invalid()
+    gen_cold_growable_invalid()
 
 
 # --------------------------------------------------------------------------------------------
@@ -740,3 +741,119 @@ def gen_growable_invalid():
         im.header_over["block_total"] = 2
     grow_vec("growable_block_total_short", "block_total 2 (the records use 3)", total_short)
 
+
+
+# --------------------------------------------------------------------------------------------
+# Cold growable arrays (1.2, §7.8, §12 rule 9): from valid/growable_cold_basic ('c', entry 1,
+# one extent) and from valid/growable_cold_extents ('c', entry 1: frames 0-1 in its first
+# extent, 2-3 in extra extent E1, 4 in E2 after the index; 'n', entry 2, between E1 and the
+# index). Both have one slot in use, so a reader has no older generation to fall back to.
+
+
+def gen_cold_growable_invalid():
+    C = "MMARR_E_CORRUPT"
+
+    def basic(name, purpose, edit=None, c=None):
+        """growable_cold_basic with 'c' replaced by the Arr given and the Image edited."""
+        im = plan(cold_growable_arrays(c))
+        if edit:
+            edit(im)
+        emit_invalid(name, serialize(im), C,
+                     "growable_cold_basic with " + purpose + " (checksums recomputed)")
+
+    def rec(**kv):
+        return lambda im: im.growables[0].update(kv)
+
+    basic("growable_cold_shift_12",
+          "block_shift 12 (a valid hot block size) on the record of cold 'c': 0 for a cold "
+          "entry", rec(block_shift=12))
+    basic("growable_cold_capacity_below_rows", "capacity 299 < the 300 rows of cold 'c'",
+          rec(capacity=299))
+    basic("growable_cold_ndim_0",
+          "'c' a 0-d <i4 (one chunk of 4 bytes), capacity 1: a growable entry has ndim >= 1",
+          c=Arr("c", "<i4", (), cold_rows(0, 1)[:4], chunk_size=1000, shuffle=True,
+                capacity=1, packed=False))
+    basic("growable_cold_fortran",
+          "'c' (300, 2) in Fortran order (FORTRAN flag, bytes in F order): a growable entry "
+          "is in C order",
+          c=Arr("c", "<i4", (300, 2),
+                np.frombuffer(cold_rows(0, 300), "<i4").reshape(300, 2).tobytes(order="F"),
+                order="F", chunk_size=1000, shuffle=True, capacity=1000, packed=False))
+
+    def extents(name, purpose, edit):
+        """growable_cold_extents with its Image edited: edit(im, facts)."""
+        im, facts = cold_extents_image()
+        edit(im, facts)
+        emit_invalid(name, serialize(im), C,
+                     "growable_cold_extents with " + purpose + " (checksums recomputed)")
+
+    def values(make):
+        """Replace the extent values of 'c' by make(facts, [(offset, size), ...])."""
+        def edit(im, facts):
+            g = im.growables[0]
+            pairs = list(zip(g["blocks"][0::2], g["blocks"][1::2]))
+            g["blocks"] = [v for p in make(facts, pairs) for v in p]
+            g["block_count"] = len(g["blocks"])
+        return edit
+
+    def odd(im, facts):
+        g = im.growables[0]
+        g["blocks"].append(0)
+        g["block_count"] = 5
+    extents("growable_cold_block_count_odd",
+            "block_count 5: the two extents and a fifth value 0 (block_total 5)", odd)
+    extents("growable_cold_extent_size_zero",
+            "a third extra extent of size 0 at the end of the first one, between the two",
+            values(lambda f, p: [p[0], (f["e1_end"], 0), p[1]]))
+    extents("growable_cold_extent_in_first_padding",
+            "the first extra extent starting 1 byte before the end of c's padded range (after "
+            "its data_offset + data_size, ending where it did): it intersects c's own padded "
+            "range", values(lambda f, p: [(f["pad_end"] - 1, f["e1_end"] - f["pad_end"] + 1),
+                                          p[1]]))
+    extents("growable_cold_extents_out_of_order",
+            "its two extra extents listed in reverse order (each holds its frames)",
+            values(lambda f, p: [p[1], p[0]]))
+    extents("growable_cold_extents_overlap",
+            "a third extra extent [E1 end - 8, E1 end + 8) between the two: it starts after "
+            "the first one starts but before it ends",
+            values(lambda f, p: [p[0], (f["e1_end"] - 8, 16), p[1]]))
+    extents("growable_cold_extent_overlaps_entry",
+            "the first extra extent 1 byte longer than the gap after it: its last byte is the "
+            "first of hot 'n' (another entry's padded range)",
+            values(lambda f, p: [(f["e1"], f["n"] + 1 - f["e1"]), p[1]]))
+    extents("growable_cold_extent_overlaps_index",
+            "the second extra extent starting at the index's last byte (ending where it did)",
+            values(lambda f, p: [p[0], (f["index_end"] - 1,
+                                        f["file_size"] - f["index_end"] + 1)]))
+    extents("growable_cold_extent_past_file_size",
+            "the second extra extent, the last bytes of the file, 1 byte longer: it ends past "
+            "file_size", values(lambda f, p: [p[0], (f["e2"], f["file_size"] - f["e2"] + 1)]))
+    extents("growable_cold_extent_size_overflow",
+            "the second extra extent of size 2^64-1: its offset + size overflows u64",
+            values(lambda f, p: [p[0], (f["e2"], 2 ** 64 - 1)]))
+    fr = cold_extents_image()[1]["frames"]
+    extents("growable_cold_frame_outside_extents",
+            "the first extra extent only as long as frame 2: frame 3 lies just after it, in "
+            "no extent",
+            values(lambda f, p: [(f["e1"], f["frames"][2]), p[1]]))
+    extents("growable_cold_frame_straddles_extent",
+            "the first extra extent 1 byte short of the end of frame 3, its last frame",
+            values(lambda f, p: [(f["e1"], f["frames"][2] + f["frames"][3] - 1), p[1]]))
+
+    def first_short(im, facts):
+        im.entries[1]["data_size"] = facts["data_size"] - 1
+    extents("growable_cold_frame_straddles_first_extent",
+            "data_size of 'c' 1 byte short of the end of frame 1: its first extent holds "
+            "frame 0 and all of frame 1 but its last byte (%d + %d bytes)" % (fr[0], fr[1]),
+            first_short)
+
+    def swapped(im, facts):
+        first = im.colds[0][1]
+        ch = im.chunks
+        ch[first + 2], ch[first + 3] = ch[first + 3], ch[first + 2]
+        sums = b"".join(U64.pack(ch[first + k][3]) for k in range(im.colds[0][2]))
+        im.entries[1]["checksum"] = xxh(sums)
+    extents("growable_cold_chunks_out_of_order",
+            "chunk records 2 and 3 of 'c' swapped (both full chunks in the first extra "
+            "extent; the entry checksum recomputed over the swapped chunk checksums): chunk "
+            "offsets decrease", swapped)

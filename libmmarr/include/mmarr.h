@@ -218,7 +218,8 @@ typedef struct mmarr_array_info {
     uint64_t nbytes;           /**< raw bytes = nitems * itemsize */
     uint64_t stored_bytes;     /**< bytes in the file (compressed size for cold arrays) */
     uint64_t offset;           /**< file offset of the stored bytes */
-    uint64_t checksum;         /**< XXH3-64 of the raw bytes, as recorded */
+    uint64_t checksum;         /**< XXH3-64 of the raw bytes, as recorded (growable arrays:
+                                    of their block or chunk checksums, spec.md §7.8) */
     int packed;                /**< 1 if placed at 256-byte alignment in a shared page */
     size_t meta_count;         /**< number of metadata entries */
     void *data;                /**< hot: the bytes in the mapping; cold: NULL (see
@@ -229,7 +230,7 @@ typedef struct mmarr_array_info {
     int level;                 /**< zstd level the writer used (informational) */
     int shuffle;               /**< 1 if chunks are byte-shuffled by itemsize (spec.md §10.3) */
     /* growable arrays (spec.md §7.8); zero for others */
-    uint64_t capacity; /**< rows (first dimension) its reserved region holds */
+    uint64_t capacity; /**< rows (first dimension) it may hold (hot: its reserved region) */
 } mmarr_array_info;
 
 /** File-wide facts, filled by mmarr_file_get_info(). */
@@ -938,13 +939,33 @@ MMARR_API mmarr_err mmarr_writer_add_growable(mmarr_writer *w, const char *name,
                                               uint64_t capacity, const void *data);
 
 /**
+ * Add a *cold growable* array (spec.md §7.8): like mmarr_writer_add_growable() (`ndim` >= 1,
+ * C order, up to `capacity` rows), stored cold in zstd chunks as mmarr_writer_add_cold()
+ * with `opts` (NULL: the defaults). Nothing is reserved: appended rows become new chunks
+ * after the file's end, and the capacity only bounds them. Its checksum is that of its chunk
+ * checksums, so an append costs the appended bytes plus at most one chunk.
+ * @return as mmarr_writer_add_cold(), and MMARR_E_INVAL (ndim 0, capacity < shape[0]),
+ * MMARR_E_RANGE (the capacity in bytes overflows).
+ */
+MMARR_API mmarr_err mmarr_writer_add_growable_cold(mmarr_writer *w, const char *name,
+                                                   const char *dtype, unsigned ndim,
+                                                   const uint64_t *shape, uint64_t capacity,
+                                                   const void *data,
+                                                   const mmarr_compress_options *opts);
+
+/**
  * Append `rows` rows (row = the product of the inner dimensions x itemsize bytes; `nbytes`, the
  * size of `data`, must be rows x row: a guard against a buffer of another shape or dtype)
  * to the growable array `name`, in place after its rows: nothing already written moves, and
  * readers of earlier generations never see the new rows (their shape says otherwise). The
  * space is reserved first (posix_fallocate): a full disk is MMARR_E_NOSPACE with nothing
- * published. @return MMARR_OK, MMARR_E_NOTFOUND, MMARR_E_INVAL (not growable, NULL data),
- * MMARR_E_RANGE (past the capacity), MMARR_E_NOSPACE, MMARR_E_IO, MMARR_E_STATE.
+ * published. A cold growable array gains chunks after the file's end: the raw bytes of its
+ * last chunk, if it was not full, are decoded (once per writer) and compressed again with
+ * the new rows; the old last frame stays for earlier generations (dead space until the file
+ * is compacted), so appending whole chunks at a time wastes nothing.
+ * @return MMARR_OK, MMARR_E_NOTFOUND, MMARR_E_INVAL (not growable, NULL data),
+ * MMARR_E_RANGE (past the capacity), MMARR_E_NOSPACE, MMARR_E_IO, MMARR_E_STATE;
+ * MMARR_E_CHECKSUM or MMARR_E_CORRUPT when a cold array's last chunk is damaged.
  */
 MMARR_API mmarr_err mmarr_writer_append_rows(mmarr_writer *w, const char *name, const void *data,
                                              uint64_t rows, uint64_t nbytes);

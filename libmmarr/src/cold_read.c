@@ -61,6 +61,12 @@ static const mmarr_disk_chunk *cold_chunks(const mmarr_file *f, const mmarr_disk
 void mm_cold_fill_info(const mmarr_file *f, const mmarr_disk_entry *e, mmarr_array_info *a)
 {
     const mmarr_disk_cold *c = cold_desc(f, e);
+    if (mm_growable_of(f, a->index)) { /* its frames, wherever they lie (spec.md §7.8) */
+        const mmarr_disk_chunk *ch = cold_chunks(f, c);
+        a->stored_bytes = 0;
+        for (uint32_t k = 0; k < c->chunk_count; k++)
+            a->stored_bytes += ch[k].size;
+    }
     a->chunk_size = c->chunk_size;
     a->chunk_count = c->chunk_count;
     a->level = c->level;
@@ -408,13 +414,19 @@ mmarr_err mm_cold_verify(mmarr_file *f, size_t index, mmarr_error *err)
             XXH3_64bits_update(st, buf, (size_t)n);
     }
     if (rc == MMARR_OK) {
+        /* a growable one's checksum covers its chunk checksums (spec.md §7.8), which the
+         * reads just checked against the chunks */
         uint64_t sum = XXH3_64bits_digest(st);
-        if (sum != e->checksum)
+        if (mm_growable_of(f, index) &&
+            !mm_growable_chunks_sum(cold_chunks(f, c), c->chunk_count, &sum))
+            rc = mm_set_error(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
+        else if (sum != e->checksum)
             rc = mm_set_error(err, MMARR_E_CHECKSUM, e->data_offset,
-                              "%s: array \"%s\" (cold): checksum of the decompressed array "
-                              "mismatch (stored %016llx, computed %016llx)",
-                              f->path, mm_entry_name(f, e), (unsigned long long)e->checksum,
-                              (unsigned long long)sum);
+                              "%s: array \"%s\" (cold): checksum of the %s mismatch "
+                              "(stored %016llx, computed %016llx)",
+                              f->path, mm_entry_name(f, e),
+                              mm_growable_of(f, index) ? "chunk checksums" : "decompressed array",
+                              (unsigned long long)e->checksum, (unsigned long long)sum);
     }
 out:
     XXH3_freeState(st);

@@ -300,16 +300,22 @@ static mmarr_err check_cold(mmarr_file *f, const mmarr_disk_entry *e, uint64_t i
                 (unsigned long long)h->chunk_count);
     const mmarr_disk_chunk *ch = (const mmarr_disk_chunk *)(f->index + h->chunks_offset) +
                                  c->chunk_first;
+    /* the frames of a cold growable array may lie in extra extents (§7.8): with GROWABLE,
+     * within the file here, in their extents once the growable section is read (growable.c) */
+    const uint64_t fsize = f->slot.file_size;
+    const uint64_t limit = !(f->slot.required_features & MMARR_FEAT_REQ_GROWABLE) ? e->data_size
+                           : e->data_offset < fsize ? fsize - e->data_offset
+                                                    : 0;
     uint64_t prev = 0;
     for (uint32_t k = 0; k < c->chunk_count; k++) {
         uint64_t end;
         if (ch[k].size == 0 || ch[k].offset < prev ||
-            mm_add_overflow(ch[k].offset, ch[k].size, &end) || end > e->data_size)
+            mm_add_overflow(ch[k].offset, ch[k].size, &end) || end > limit)
             MM_FAIL(err, MMARR_E_CORRUPT, e->data_offset + ch[k].offset,
-                    "%s: array \"%s\": chunk %u [%llu, +%u) overlaps or lies outside the "
-                    "array's %llu stored bytes",
+                    "%s: array \"%s\": chunk %u [%llu, +%u) is empty, out of order, overlaps "
+                    "the one before or lies outside the %llu bytes it may use",
                     f->path, mm_vjob_entry_name(j, e), k, (unsigned long long)ch[k].offset,
-                    ch[k].size, (unsigned long long)e->data_size);
+                    ch[k].size, (unsigned long long)limit);
         prev = end;
     }
     return MMARR_OK;
@@ -539,7 +545,8 @@ static mmarr_err same_arrays_as(mmarr_file *f, const mmarr_disk_slot *now, mmarr
         while (j < n && ne[j].data_offset < e->data_offset)
             j++;
         if (j < n && ne[j].data_offset == e->data_offset && ne[j].data_size == e->data_size &&
-            ne[j].storage == e->storage && ne[j].checksum != e->checksum)
+            e->storage == MMARR_STORAGE_RAW && ne[j].storage == e->storage &&
+            ne[j].checksum != e->checksum)
             MM_FAIL(err, MMARR_E_NOTFOUND, e->data_offset,
                     "%s: generation %llu as recorded no longer describes the file: an array at "
                     "offset %llu was rewritten in place since (generation %llu has another "

@@ -288,7 +288,11 @@ typedef struct mm_wgrow {
     uint64_t base_size; /* appending: its data_size in the generation appended to */
     uint64_t touched;   /* appending: bytes from data_offset rows may have been written to
                            (a failed pwrite may have written part), for an abandon to punch */
-    uint64_t region;    /* bytes of its reserved region (capacity rows) */
+    uint64_t region;    /* bytes of its reserved region (capacity rows; cold: not reserved) */
+    /* cold (shift 0: blocks are its extra extents, offset/size pairs): the raw bytes of its
+     * last chunk when not full, once an append needed them (writer_growable.c) */
+    unsigned char *tail;
+    size_t tail_len;
 } mm_wgrow;
 /* Serialise the index (spec.md §7) into a new malloc'd buffer; false when out of memory or
  * past the format's u32 limits. */
@@ -457,6 +461,9 @@ mmarr_err mm_growable_hash_block(mmarr_file *f, const mmarr_disk_entry *e,
                                  const mmarr_disk_growable *g, uint32_t k, uint64_t *sum,
                                  mmarr_error *err);
 uint64_t mm_growable_sum(const uint64_t *blocks, uint32_t count);
+/* The checksum of a cold growable array: the XXH3 of its chunks' checksums (spec.md §7.8);
+ * false when out of memory. */
+bool mm_growable_chunks_sum(const mmarr_disk_chunk *chunks, size_t count, uint64_t *sum);
 
 /* The byte of the file whose OFD lock makes one writer at a time (spec.md §4.4): in the
  * reserved bytes of the superblock, never written. */

@@ -110,6 +110,8 @@ static mmarr_err rehash(mmarr_file *f, mmarr_error *e)
     for (uint64_t k = 0; k < f->growable_count && rc == MMARR_OK; k++) {
         const mmarr_disk_growable *g = &f->growable[k];
         mmarr_disk_entry *en = &ents[g->entry];
+        if (en->storage != MMARR_STORAGE_RAW)
+            continue; /* cold: never written in place; its values are extents */
         for (uint32_t b = 0; b < g->block_count && rc == MMARR_OK; b++)
             rc = mm_growable_hash_block(f, en, g, b, &blocks[g->blocks_first + b], e);
         en->checksum = mm_growable_sum(blocks + g->blocks_first, g->block_count);

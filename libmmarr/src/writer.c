@@ -862,8 +862,10 @@ void mmarr_writer_free(mmarr_writer *w)
     free(w->colds);
     free(w->chunks);
     free(w->rag);
-    for (size_t k = 0; k < w->ngrow; k++)
+    for (size_t k = 0; k < w->ngrow; k++) {
         free(w->grow[k].blocks);
+        free(w->grow[k].tail);
+    }
     free(w->grow);
     free(w->ents);
     free(w->wnames);

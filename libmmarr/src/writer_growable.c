@@ -1,15 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * writer_growable.c — growable arrays on the writer's side (spec.md §7.8, issue #19): an
- * array added with a capacity of rows, its region reserved but left sparse (no disk or tmpfs
- * pages until written), and rows appended in place by a later writer (or this one).
+ * array added with a capacity of rows, and rows appended in place by a later writer (or this
+ * one), hot or cold.
  *
- * Appending costs the appended bytes plus one block: the rows are written with pwrite (a
- * full disk is ENOSPC, a clean MMARR_E_NOSPACE, never a SIGBUS as a store through a mapping
- * would be), then the blocks from the one that held the old end are hashed again: the new
- * bytes from the caller's buffer, the older part of that block read back; blocks before it
- * keep their checksums. The entry's checksum is the XXH3 of the
- * block checksums (§7.8), a hash of MiB-sized hashes, so it too costs nothing per byte.
+ * Hot: the region of capacity rows is reserved but left sparse (no disk or tmpfs pages until
+ * written). Appending costs the appended bytes plus one block: the rows are written with
+ * pwrite (a full disk is ENOSPC, a clean MMARR_E_NOSPACE, never a SIGBUS as a store through
+ * a mapping would be), then the blocks from the one that held the old end are hashed again:
+ * the new bytes from the caller's buffer, the older part of that block read back; blocks
+ * before it keep their checksums. The entry's checksum is the XXH3 of the block checksums
+ * (§7.8), a hash of MiB-sized hashes, so it too costs nothing per byte.
+ *
+ * Cold: nothing is reserved. An append compresses the raw bytes of the last chunk, when it
+ * was not full (decoded from the file once, then kept), followed by the new rows into frames
+ * written at the cursor, past everything any generation refers to; the old last frame stays
+ * for the generations that list it. The frames extend the array's last extent when nothing
+ * lies between, or start an extra one (kept as offset/size pairs in place of block
+ * checksums). The entry's checksum is the XXH3 of the chunk checksums.
  */
 #include "mm_writer.h"
 
@@ -17,6 +25,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <zstd.h>
 
 #define MM_GROW_SHIFT 20u /* 1 MiB blocks: an append re-hashes at most 1 MiB it did not write */
 
@@ -35,6 +44,7 @@ void mm_w_grow_remove(mmarr_writer *w, size_t i)
         mm_wgrow g = w->grow[k];
         if (g.entry == i) {
             free(g.blocks);
+            free(g.tail);
             continue;
         }
         g.entry -= g.entry > i;
@@ -50,6 +60,17 @@ static uint64_t row_bytes(const mmarr_writer *w, const mmarr_disk_entry *e, uint
     for (unsigned d = 1; d < e->ndim; d++)
         row *= w->dims[e->dims_first + d];
     return row;
+}
+
+/* The itemsize of entry e's dtype (checked when the array was added). */
+static uint64_t itemsize_of(const mmarr_writer *w, const mmarr_disk_entry *e)
+{
+    mmarr_dtype *dt;
+    if (mmarr_dtype_parse(w->heap.p + w->dtypes[e->dtype_id].str_offset, &dt, NULL) != MMARR_OK)
+        return 0;
+    const uint64_t n = dt->itemsize;
+    mmarr_dtype_free(dt);
+    return n;
 }
 
 /* XXH3 of the entry's bytes [beg, end), where [from, data_size) are also at `fresh` (just
@@ -110,9 +131,10 @@ static mmarr_err rehash_blocks(mmarr_writer *w, mm_wgrow *g, uint64_t from,
     return MMARR_OK;
 }
 
-mmarr_err mmarr_writer_add_growable(mmarr_writer *w, const char *name, const char *dtype,
-                                    unsigned ndim, const uint64_t *shape, uint64_t capacity,
-                                    const void *data)
+/* The checks both kinds of growable array share before their entry is made, and room for
+ * its record. */
+static mmarr_err check_new_growable(mmarr_writer *w, const char *name, unsigned ndim,
+                                    const uint64_t *shape, uint64_t capacity)
 {
     MM_TRY(mm_w_check_usable(w));
     if (ndim == 0 || !shape)
@@ -125,6 +147,14 @@ mmarr_err mmarr_writer_add_growable(mmarr_writer *w, const char *name, const cha
                 name ? name : "(null)", (unsigned long long)capacity, (unsigned long long)shape[0]);
     if (!mm_w_grow((void **)&w->grow, &w->growcap, w->ngrow + 1, sizeof *w->grow))
         return mm_w_nomem(w);
+    return MMARR_OK;
+}
+
+mmarr_err mmarr_writer_add_growable(mmarr_writer *w, const char *name, const char *dtype,
+                                    unsigned ndim, const uint64_t *shape, uint64_t capacity,
+                                    const void *data)
+{
+    MM_TRY(check_new_growable(w, name, ndim, shape, capacity));
     size_t i;
     uint64_t nbytes, itemsize;
     w->growing = true;
@@ -162,6 +192,235 @@ mmarr_err mmarr_writer_add_growable(mmarr_writer *w, const char *name, const cha
     return rehash_blocks(w, &w->grow[w->ngrow++], 0, data);
 }
 
+mmarr_err mmarr_writer_add_growable_cold(mmarr_writer *w, const char *name, const char *dtype,
+                                         unsigned ndim, const uint64_t *shape, uint64_t capacity,
+                                         const void *data, const mmarr_compress_options *opts)
+{
+    MM_TRY(check_new_growable(w, name, ndim, shape, capacity));
+    const mmarr_compress_options defaults = {0};
+    MM_TRY(mmarr_writer_begin(w, name, dtype, ndim, shape, MMARR_ORDER_C, opts ? opts : &defaults));
+    const size_t i = w->st.entry;
+    const uint64_t row = row_bytes(w, &w->ents[i], itemsize_of(w, &w->ents[i]));
+    uint64_t cap_bytes;
+    if (mm_mul_overflow(row, capacity, &cap_bytes) || cap_bytes > (uint64_t)INT64_MAX) {
+        mm_w_stream_reset(w);
+        w->failed = true; /* the entry is in: the writer cannot go on */
+        MM_FAIL(&w->err, MMARR_E_RANGE, MMARR_NO_OFFSET,
+                "%s: growable array \"%s\": capacity %llu rows overflows", w->path, name,
+                (unsigned long long)capacity);
+    }
+    if (w->st.nbytes && !data) {
+        mm_w_stream_reset(w);
+        w->failed = true;
+        MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET, "%s: array \"%s\": data is NULL", w->path,
+                name);
+    }
+    MM_TRY(mmarr_writer_write(w, data, (size_t)w->st.nbytes));
+    MM_TRY(mmarr_writer_end(w));
+    mmarr_disk_entry *e = &w->ents[i];
+    const mmarr_disk_cold *cd = &w->colds[e->cold_id];
+    w->grow[w->ngrow] = (mm_wgrow){.entry = i, .capacity = capacity, .region = cap_bytes};
+    if (!mm_growable_chunks_sum(w->chunks + cd->chunk_first, cd->chunk_count, &e->checksum))
+        return mm_w_nomem(w);
+    w->ngrow++;
+    return MMARR_OK;
+}
+
+/* The raw bytes of the last chunk of cold growable array g when it is not full, into g->tail
+ * (decoded from the file the first time, its checksum checked). */
+static mmarr_err cold_tail(mmarr_writer *w, mm_wgrow *g, uint64_t nbytes)
+{
+    const mmarr_disk_entry *e = &w->ents[g->entry];
+    const mmarr_disk_cold *cd = &w->colds[e->cold_id];
+    const size_t want = (size_t)(nbytes % cd->chunk_size);
+    if (g->tail || !want)
+        return MMARR_OK;
+    const mmarr_disk_chunk ch = w->chunks[cd->chunk_first + cd->chunk_count - 1];
+    const char *name = w->heap.p + w->wnames[g->entry].off;
+    const uint64_t at = e->data_offset + ch.offset;
+    const uint64_t itemsize = itemsize_of(w, e);
+    unsigned char *frame = malloc(ch.size), *raw = malloc(want), *tail = malloc(cd->chunk_size);
+    mmarr_err rc = MMARR_OK;
+    if (!frame || !raw || !tail) {
+        rc = mm_w_nomem(w);
+        goto out;
+    }
+    if ((rc = mm_w_stage_flush(w)) != MMARR_OK ||
+        (rc = mm_pread_all(&w->err, w->fd, w->tmp_path, frame, ch.size, at)) != MMARR_OK)
+        goto out;
+    const size_t r = ZSTD_decompress(cd->filter == MMARR_FILTER_SHUFFLE ? raw : tail, want, frame,
+                                     ch.size);
+    if (ZSTD_isError(r) || r != want ||
+        ZSTD_getFrameContentSize(frame, ch.size) != (unsigned long long)want) {
+        rc = mm_set_error(&w->err, MMARR_E_CORRUPT, at,
+                          "%s: growable array \"%s\": its last chunk at offset %llu does not "
+                          "decode to its %zu bytes",
+                          w->path, name, (unsigned long long)at, want);
+        goto out;
+    }
+    if (cd->filter == MMARR_FILTER_SHUFFLE)
+        mm_unshuffle(tail, raw, want, (size_t)itemsize);
+    if (mm_xxh3(tail, want) != ch.checksum) {
+        rc = mm_set_error(&w->err, MMARR_E_CHECKSUM, at,
+                          "%s: growable array \"%s\": its last chunk at offset %llu does not "
+                          "match its checksum: rows cannot be appended after it",
+                          w->path, name, (unsigned long long)at);
+        goto out;
+    }
+    g->tail = tail;
+    g->tail_len = want;
+    tail = NULL;
+out:
+    free(frame);
+    free(raw);
+    free(tail);
+    return rc;
+}
+
+/* Move the chunk records of cold array c to the end of the table, so that it can gain
+ * chunks (each array's records are one run, spec.md §10.1). */
+static void chunks_to_end(mmarr_writer *w, mmarr_disk_cold *c)
+{
+    const size_t first = c->chunk_first, count = c->chunk_count;
+    if (first + count == w->nchunks)
+        return;
+    memcpy(w->chunks + w->nchunks, w->chunks + first, count * sizeof *w->chunks); /* room: caller */
+    memmove(w->chunks + first, w->chunks + first + count, (w->nchunks - first) * sizeof *w->chunks);
+    for (size_t k = 0; k < w->ncolds; k++)
+        if (w->colds[k].chunk_first > first)
+            w->colds[k].chunk_first -= (uint32_t)count;
+    c->chunk_first = (uint32_t)(w->nchunks - count);
+}
+
+/* Whether anything of the generation being written lies in [beg, end): an array's range
+ * (the region of a hot growable one), or another cold growable array's extra extent. */
+static bool anything_in(const mmarr_writer *w, size_t self, uint64_t beg, uint64_t end)
+{
+    for (size_t k = 0; k < w->n; k++) {
+        if (k == self)
+            continue;
+        const mmarr_disk_entry *e = &w->ents[k];
+        const mm_wgrow *g = mm_w_grow_of((mmarr_writer *)w, k);
+        const uint64_t size = g && e->storage == MMARR_STORAGE_RAW ? g->region : e->data_size;
+        if (e->data_offset < end && (e->data_offset >= beg || e->data_offset + size > beg))
+            return true;
+        for (uint32_t x = 0; g && e->storage != MMARR_STORAGE_RAW && x + 1 < g->nblocks; x += 2)
+            if (g->blocks[x] < end && g->blocks[x] + g->blocks[x + 1] > beg)
+                return true;
+    }
+    return false;
+}
+
+/* Append n raw bytes (whole rows) to cold growable array g (spec.md §7.8): the last chunk's
+ * raw bytes, if it was not full, and the new ones compressed into frames at the cursor. */
+static mmarr_err cold_append(mmarr_writer *w, mm_wgrow *g, const unsigned char *data, uint64_t n,
+                             uint64_t old_nbytes)
+{
+    mmarr_disk_entry *e = &w->ents[g->entry];
+    mmarr_disk_cold *cd = &w->colds[e->cold_id];
+    if (!n)
+        return MMARR_OK;
+    MM_TRY(cold_tail(w, g, old_nbytes));
+    const size_t cs = (size_t)cd->chunk_size, tl = g->tail ? g->tail_len : 0;
+    const uint64_t total = tl + n, nnew = total / cs + (total % cs != 0);
+    if (w->nchunks + cd->chunk_count + nnew >= UINT32_MAX ||
+        !mm_w_grow((void **)&w->chunks, &w->chcap, w->nchunks + cd->chunk_count + nnew,
+                   sizeof *w->chunks))
+        return mm_w_nomem(w);
+    mm_zwriter *z = mm_zwriter_new(cd->level, cs, (size_t)itemsize_of(w, e),
+                                   cd->filter == MMARR_FILTER_SHUFFLE, 0, total);
+    if (!z)
+        return mm_w_nomem(w);
+    chunks_to_end(w, cd);
+    const size_t kept = cd->chunk_count - (tl ? 1 : 0); /* the last one, if not full, goes */
+    w->nchunks = cd->chunk_first + kept;
+    /* at the cursor, past an empty array placed there (no entry may start in an extent) */
+    uint64_t beg = w->cursor;
+    for (size_t k = w->n; k-- > 0 && w->ents[k].data_offset >= beg;)
+        if (k != g->entry)
+            beg = mm_align_up(w->ents[k].data_offset + 1, MMARR_PACKED_ALIGNMENT);
+    uint64_t at = beg;
+    mmarr_err rc = MMARR_OK;
+    /* the first chunk from the tail and the first new bytes, then the rest from the caller,
+     * a batch of chunks at a time */
+    if (tl) {
+        const size_t take = (size_t)(n < cs - tl ? n : cs - tl);
+        memcpy(g->tail + tl, data, take);
+        data += take;
+        n -= take;
+    }
+    const size_t batch = mm_zwriter_batch_chunks(z) * cs;
+    for (bool head = tl != 0; rc == MMARR_OK && (head || n);) {
+        const unsigned char *src = head ? g->tail : data;
+        const size_t len = head ? (size_t)(total - n < cs ? total - n : cs)
+                                : (size_t)(n < batch ? n : batch);
+        size_t count;
+        mmarr_error ze;
+        if ((rc = mm_zwriter_run(z, src, len, &count, &ze)) != MMARR_OK) {
+            w->err = ze;
+            break;
+        }
+        for (size_t k = 0; k < count && rc == MMARR_OK; k++) {
+            size_t size;
+            uint64_t sum;
+            const unsigned char *out = mm_zwriter_out(z, k, &size, &sum);
+            if ((rc = mm_w_ensure_space(w, at + size)) == MMARR_OK &&
+                (rc = mm_w_put_bytes(w, at, out, size)) == MMARR_OK) {
+                w->chunks[w->nchunks++] = (mmarr_disk_chunk){
+                    .offset = at - e->data_offset, .size = (uint32_t)size, .checksum = sum};
+                at += size;
+            }
+        }
+        if (!head) {
+            data += len;
+            n -= len;
+        }
+        head = false;
+    }
+    mm_zwriter_free(z);
+    if (rc != MMARR_OK) { /* frames past the published end: given back at the abandon */
+        w->failed = true;
+        return rc;
+    }
+    cd->chunk_count = (uint32_t)(w->nchunks - cd->chunk_first);
+    /* the new last chunk's raw bytes, if it is not full, for the next append */
+    const size_t left = (size_t)((old_nbytes + (total - tl)) % cs);
+    if (left) {
+        if (!g->tail && !(g->tail = malloc(cs)))
+            return mm_w_nomem(w);
+        if (nnew > 1 || !tl) /* the last chunk's bytes end the caller's data */
+            memcpy(g->tail, data - left, left);
+        g->tail_len = left;
+    } else {
+        free(g->tail);
+        g->tail = NULL;
+        g->tail_len = 0;
+    }
+    /* the frames extend the last extent when nothing lies between, else start one */
+    const bool extra = g->nblocks >= 2;
+    const uint64_t lo = extra ? g->blocks[g->nblocks - 2] : e->data_offset;
+    const uint64_t hi = extra ? lo + g->blocks[g->nblocks - 1] : e->data_offset + e->data_size;
+    if (!anything_in(w, g->entry, hi, at)) {
+        if (extra)
+            g->blocks[g->nblocks - 1] = at - lo;
+        else
+            e->data_size = at - lo;
+    } else {
+        size_t cap = g->blocks_cap;
+        if (g->nblocks + 2 > UINT32_MAX ||
+            !mm_w_grow((void **)&g->blocks, &cap, g->nblocks + 2, sizeof *g->blocks))
+            return mm_w_nomem(w);
+        g->blocks_cap = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
+        g->blocks[g->nblocks++] = beg;
+        g->blocks[g->nblocks++] = at - beg;
+    }
+    w->cursor = mm_align_up(at, MMARR_PACKED_ALIGNMENT);
+    MM_TRY(mm_w_ensure_space(w, w->cursor));
+    if (!mm_growable_chunks_sum(w->chunks + cd->chunk_first, cd->chunk_count, &e->checksum))
+        return mm_w_nomem(w);
+    return MMARR_OK;
+}
+
 mmarr_err mmarr_writer_append_rows(mmarr_writer *w, const char *name, const void *data,
                                    uint64_t rows, uint64_t nbytes)
 {
@@ -197,7 +456,10 @@ mmarr_err mmarr_writer_append_rows(mmarr_writer *w, const char *name, const void
                 "%llu given (another row shape or dtype?)",
                 w->path, name, (unsigned long long)rows, (unsigned long long)rb,
                 (unsigned long long)n, (unsigned long long)nbytes);
-    if (n) {
+    const bool cold = e->storage != MMARR_STORAGE_RAW;
+    if (cold) /* new chunks; its data_size is its first extent, not its rows */
+        MM_TRY(cold_append(w, g, data, n, nrows * rb));
+    else if (n) {
         const uint64_t off = e->data_offset + e->data_size;
         mmarr_error err;
         MM_TRY(mm_w_stage_flush(w));
@@ -216,6 +478,8 @@ mmarr_err mmarr_writer_append_rows(mmarr_writer *w, const char *name, const void
     w->dims[w->ndims] = nrows + rows;
     e->dims_first = (uint32_t)w->ndims;
     w->ndims += e->ndim;
+    if (cold)
+        return MMARR_OK;
     const uint64_t from = e->data_size;
     e->data_size += n;
     return rehash_blocks(w, g, from, data);

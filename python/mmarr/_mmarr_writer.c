@@ -267,15 +267,20 @@ static PyObject *writer_add(WriterObject *self, PyObject *args)
     return writer_done(self, rc);
 }
 
-/* add_growable(name, dtype_text, array, capacity): a C-contiguous array whose first
- * dimension may grow in place up to `capacity` rows (spec.md §7.8). */
+/* add_growable(name, dtype_text, array, capacity, compress=None): a C-contiguous array
+ * whose first dimension may grow in place up to `capacity` rows (spec.md §7.8); hot, or cold
+ * with compress as add()'s. */
 static PyObject *writer_add_growable(WriterObject *self, PyObject *args)
 {
-    PyObject *name_o, *dtype_o;
+    PyObject *name_o, *dtype_o, *compress = Py_None;
     PyArrayObject *arr;
     unsigned long long capacity;
-    if (!PyArg_ParseTuple(args, "UUO!K:add_growable", &name_o, &dtype_o, &PyArray_Type, &arr,
-                          &capacity))
+    if (!PyArg_ParseTuple(args, "UUO!K|O:add_growable", &name_o, &dtype_o, &PyArray_Type, &arr,
+                          &capacity, &compress))
+        return NULL;
+    mmarr_compress_options c;
+    const int cold = compress_opts(compress, &c);
+    if (cold < 0)
         return NULL;
     if (writer_usable(self))
         return NULL;
@@ -294,7 +299,10 @@ static PyObject *writer_add_growable(WriterObject *self, PyObject *args)
     mmarr_err rc;
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    rc = mmarr_writer_add_growable(self->w, name, dtype, (unsigned)nd, shape, capacity, data);
+    rc = cold
+             ? mmarr_writer_add_growable_cold(self->w, name, dtype, (unsigned)nd, shape, capacity,
+                                              data, &c)
+             : mmarr_writer_add_growable(self->w, name, dtype, (unsigned)nd, shape, capacity, data);
     Py_END_ALLOW_THREADS
     self->busy = 0;
     return writer_done(self, rc);
@@ -581,7 +589,7 @@ static PyMethodDef writer_methods[] = {
     {"array_kind", (PyCFunction)writer_array_kind, METH_O,
      "array_kind(name) -> (dtype_text, shape, capacity or None)"},
     {"add_growable", (PyCFunction)writer_add_growable, METH_VARARGS,
-     "add_growable(name, dtype_text, array, capacity)"},
+     "add_growable(name, dtype_text, array, capacity, compress=None)"},
     {"append_rows", (PyCFunction)writer_append_rows, METH_VARARGS,
      "append_rows(name, array): rows after a growable array's"},
     {"set_array_meta", (PyCFunction)writer_set_array_meta, METH_VARARGS,

@@ -111,8 +111,10 @@ class Writer:
         uint16 bits). compress: None for hot, a level, or a dict; default: the Writer's.
         capacity: make it *growable* (format 1.2): its first dimension may grow in place up
         to `capacity` rows, by append() of an Appender (mmarr.open(path, "a")) or of this
-        Writer; the room is reserved as a hole (no disk or memory until written). A growable
-        array is hot and C-ordered; like HDF5's and zarr's maxshape along the first axis."""
+        Writer, like HDF5's and zarr's maxshape along the first axis; stored in C order.
+        Hot, its room is reserved as a hole (no disk or memory until written) and it stays
+        one mappable range; cold (compress), appended rows become new chunks after the
+        file's end (the last chunk, when not full, is compressed again with them)."""
         self._idle()
         a = np.asarray(array)
         _refuse_objects(f'array "{name}"', a.dtype)
@@ -123,14 +125,11 @@ class Writer:
             self._add_checked(name, text, a, c)
         else:
             capacity = operator.index(capacity)
-            if c is not None and compress is not _WRITER_DEFAULT:
-                raise ValueError(f'array "{name}": a growable array is hot: compress must be '
-                                 f'None with capacity')
             if a.ndim == 0 or capacity < a.shape[0]:
                 raise ValueError(f'array "{name}": capacity {capacity} needs at least one '
                                  f'dimension and at least its {a.shape[0] if a.ndim else 0} '
                                  f'rows')
-            self._w.add_growable(name, text, np.ascontiguousarray(a), capacity)
+            self._w.add_growable(name, text, np.ascontiguousarray(a), capacity, c)
         for k, v in meta.items():
             self._w.set_array_meta(name, k, v)
 

@@ -157,6 +157,34 @@ def test_append__growable_rows(shm):
             w.append("nope", 1)
 
 
+def test_append__growable_cold(shm):
+    """A cold growable array gains chunks (spec.md §7.8): small appends compress the last
+    chunk again with the new rows; readers of an older generation keep theirs; f[name]
+    decodes the newest rows; compaction keeps it cold and growable."""
+    path = shm / "coldrows.mmarr"
+    with mmarr.Writer(path, sync=False) as w:
+        w.add("ticks", np.arange(1000.0).reshape(500, 2), capacity=1_000_000,
+              compress={"level": 1, "chunk_size": 4096})
+    f = mmarr.open(path)
+    info = f.info("ticks")
+    assert info["storage"] == "cold" and info["capacity"] == 1_000_000
+    want = np.arange(1000.0).reshape(500, 2)
+    for day in range(4):
+        rows = np.arange(2 * (300 + day), dtype="<f8").reshape(-1, 2) + 1e6 * (day + 1)
+        with mmarr.open(path, "a", sync=False) as w:
+            w.append("ticks", rows)
+            w.add(f"day{day}", np.full(10, day))  # other arrays between its chunks
+        want = np.concatenate([want, rows])
+    assert f.read("ticks").shape == (500, 2)  # its generation, until refresh
+    f.refresh()
+    f.verify()
+    assert np.array_equal(f.read("ticks"), want)
+    assert np.array_equal(f["ticks"][-3:], want[-3:])
+    with mmarr.open(path, "a", sync=False) as w:
+        with pytest.raises(ValueError):
+            w.append("ticks", np.zeros((2, 3)))
+
+
 def _unpickle_and_sum(blob):
     import pickle
     return float(np.asarray(pickle.loads(blob)).sum())

@@ -119,10 +119,10 @@ static void check_meta(mmarr_file *f, const unsigned char *img, size_t size, siz
     FUZZ_CHECK(rc == MMARR_E_INVAL);
 }
 
-/* Cold chunks: descriptions stay inside the array's stored bytes; decoded chunks agree with
- * the full read (when it succeeded). */
+/* Cold chunks: descriptions stay inside the array's stored bytes (a cold growable array's:
+ * inside the file); decoded chunks agree with the full read (when it succeeded). */
 static void check_chunks(mmarr_file *f, const mmarr_array_info *a, const unsigned char *full,
-                         uint64_t *budget)
+                         uint64_t file_size, uint64_t *budget)
 {
     uint64_t raw_sum = 0;
     for (size_t k = 0; k < a->chunk_count && k < MAX_CHUNKS_WALKED; k++) {
@@ -134,8 +134,10 @@ static void check_chunks(mmarr_file *f, const mmarr_array_info *a, const unsigne
         FUZZ_CHECK(c.raw_offset == (uint64_t)k * a->chunk_size);
         FUZZ_CHECK(c.raw_size >= 1 && c.raw_size <= a->chunk_size);
         FUZZ_CHECK(c.raw_offset + c.raw_size <= a->nbytes);
+        /* a cold growable array's frames may lie apart, in its extents (spec.md §7.8) */
+        const uint64_t end = a->capacity ? file_size : a->offset + a->stored_bytes;
         FUZZ_CHECK(c.stored_size >= 1 && c.stored_offset >= a->offset &&
-                   c.stored_offset + c.stored_size <= a->offset + a->stored_bytes);
+                   c.stored_offset + c.stored_size <= end);
         raw_sum += c.raw_size;
         if (c.raw_size > *budget)
             continue;
@@ -152,6 +154,22 @@ static void check_chunks(mmarr_file *f, const mmarr_array_info *a, const unsigne
         FUZZ_CHECK(raw_sum == a->nbytes);
     mmarr_chunk_info c;
     FUZZ_CHECK(mmarr_file_chunk(f, a->index, a->chunk_count, &c, NULL) == MMARR_E_INVAL);
+}
+
+/* XXH3 of the chunk checksums of cold array a (a cold growable array's checksum). */
+static uint64_t chunk_sums(mmarr_file *f, const mmarr_array_info *a)
+{
+    XXH3_state_t *st = XXH3_createState();
+    FUZZ_CHECK(st);
+    XXH3_64bits_reset(st);
+    for (size_t k = 0; k < a->chunk_count; k++) {
+        mmarr_chunk_info c;
+        FUZZ_CHECK(mmarr_file_chunk(f, a->index, k, &c, NULL) == MMARR_OK);
+        XXH3_64bits_update(st, &c.checksum, 8);
+    }
+    const uint64_t sum = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return sum;
 }
 
 static void check_array(mmarr_file *f, const mmarr_file_info *fi, const unsigned char *img,
@@ -172,9 +190,14 @@ static void check_array(mmarr_file *f, const mmarr_file_info *fi, const unsigned
     FUZZ_CHECK(rc == MMARR_OK && found == i);
     FUZZ_CHECK(a.dtype && a.dtype_str && strcmp(a.dtype_str, mmarr_dtype_str(a.dtype)) == 0);
     FUZZ_CHECK(a.itemsize == mmarr_dtype_itemsize(a.dtype));
-    if (a.capacity) { /* growable (spec.md §7.8): hot, C order, its region inside the file */
-        FUZZ_CHECK(a.storage == MMARR_STORAGE_HOT && a.order == MMARR_ORDER_C && a.ndim >= 1 &&
-                   !a.packed && a.capacity >= a.shape[0]);
+    /* growable (spec.md §7.8): C order; hot, its region inside the file; cold, its frames
+     * anywhere in it (placement below) */
+    const int hot_growable = a.capacity && a.storage == MMARR_STORAGE_HOT;
+    const int cold_growable = a.capacity && a.storage == MMARR_STORAGE_COLD;
+    if (a.capacity)
+        FUZZ_CHECK(a.order == MMARR_ORDER_C && a.ndim >= 1 && a.capacity >= a.shape[0]);
+    if (hot_growable) {
+        FUZZ_CHECK(!a.packed);
         uint64_t row = a.itemsize;
         for (unsigned d = 1; d < a.ndim; d++)
             row *= a.shape[d];
@@ -220,7 +243,7 @@ static void check_array(mmarr_file *f, const mmarr_file_info *fi, const unsigned
                vrc == MMARR_E_CORRUPT || vrc == MMARR_E_NOMEM);
     if (vrc == MMARR_E_STALE)
         FUZZ_CHECK(fi->checksums_stale);
-    if (a.capacity) { /* growable: checksummed by blocks the public API does not show */
+    if (hot_growable) { /* checksummed by blocks the public API does not show */
         FUZZ_CHECK(vrc != MMARR_E_CORRUPT);
     } else if (a.storage == MMARR_STORAGE_HOT) {
         const int sum_ok = XXH3_64bits(a.data, (size_t)a.nbytes) == a.checksum;
@@ -256,8 +279,10 @@ static void check_array(mmarr_file *f, const mmarr_file_info *fi, const unsigned
         /* never wrong data: an array that verifies reads back to its checksum */
         if (vrc == MMARR_OK && chunk_verify)
             FUZZ_CHECK_MSG(rc == MMARR_OK, "verified cold array read fails: %s", e.message);
-        if (vrc == MMARR_OK && rc == MMARR_OK)
+        if (vrc == MMARR_OK && rc == MMARR_OK && !cold_growable)
             FUZZ_CHECK(XXH3_64bits(full, (size_t)a.nbytes) == a.checksum);
+        if (vrc == MMARR_OK && cold_growable) /* the checksum of its chunk checksums */
+            FUZZ_CHECK(chunk_sums(f, &a) == a.checksum);
         if (rc == MMARR_OK && chunk_verify && !rag_values)
             FUZZ_CHECK(vrc != MMARR_E_CORRUPT); /* the same frames decode for verify */
     }
@@ -279,7 +304,7 @@ static void check_array(mmarr_file *f, const mmarr_file_info *fi, const unsigned
     }
 
     if (a.storage == MMARR_STORAGE_COLD) {
-        check_chunks(f, &a, full_ok ? full : NULL, budget);
+        check_chunks(f, &a, full_ok ? full : NULL, fi->file_size, budget);
         if (a.nbytes <= *budget) {
             *budget -= a.nbytes;
             const void *p = NULL;
