@@ -60,7 +60,9 @@ typedef struct mmarr_disk_slot {
     uint64_t required_features; /* 40: unknown bit set -> reader refuses (spec.md §5) */
     uint64_t optional_features; /* 48: unknown bit set -> reader ignores */
     uint64_t state_flags;       /* 56: MMARR_STATE_* */
-    uint8_t reserved[56];       /* 64: zero */
+    uint64_t rehash_generation; /* 64 (1.2): 0, or the generation the last rehash published:
+                                   earlier ones may list arrays written in place since */
+    uint8_t reserved[48];       /* 72: zero */
     uint64_t checksum;          /* 120: XXH3-64 (seed 0) of bytes 0..119 of this slot */
 } mmarr_disk_slot;
 
@@ -216,6 +218,7 @@ _Static_assert(offsetof(mmarr_disk_prologue, alignment) == 16, "spec.md §4.1");
 _Static_assert(offsetof(mmarr_disk_prologue, checksum) == 56, "spec.md §4.1");
 _Static_assert(sizeof(mmarr_disk_slot) == 128, "spec.md §4.2: slot is 128 bytes");
 _Static_assert(offsetof(mmarr_disk_slot, state_flags) == 56, "spec.md §4.2");
+_Static_assert(offsetof(mmarr_disk_slot, rehash_generation) == 64, "spec.md §4.2");
 _Static_assert(offsetof(mmarr_disk_slot, checksum) == 120, "spec.md §4.2");
 _Static_assert(sizeof(mmarr_disk_index_header) == 192, "spec.md §7.1: index header");
 _Static_assert(offsetof(mmarr_disk_index_header, growable_offset) == 176, "spec.md §7.1");

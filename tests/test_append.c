@@ -756,6 +756,30 @@ static void test_append__recorded_generations(void **state)
      * vouched for while it stands */
     assert_int_equal(mmarr_open_generation(path, 0, &g1, &f, &e), MMARR_E_NOTFOUND);
     assert_non_null(strstr(e.message, "rewritten in place"));
+    /* written in place, rehashed (generation 5), then the array deleted (6): the earlier
+     * generations that list it stay refused (spec.md §4.2 rehash_generation), the rehashed
+     * one and later open */
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_RDWR, &f, &e), MMARR_OK);
+    mmarr_array_info a0;
+    assert_int_equal(mmarr_file_find_array(f, "a0", &a0, &e), MMARR_OK);
+    const int64_t minus = -1;
+    assert_int_equal(mmarr_file_write(f, a0.index, 0, &minus, 8, &e), MMARR_OK);
+    assert_int_equal(mmarr_file_flush(f, MMARR_FLUSH_REHASH, &e), MMARR_OK);
+    mmarr_close(f);
+    const mmarr_generation g5 = newest(path);
+    assert_int_equal(g5.generation, 5);
+    assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+    assert_int_equal(mmarr_writer_delete(w, "a0"), MMARR_OK);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(mmarr_open_generation(path, 0, want[i].g, &f, &e), MMARR_E_NOTFOUND);
+        assert_non_null(strstr(e.message, "written in place and rehashed since (generation 5)"));
+    }
+    assert_int_equal(mmarr_open_generation(path, MMARR_OPEN_VERIFY, &g5, &f, &e), MMARR_OK);
+    assert_int_equal(mmarr_file_find_array(f, "a0", &a0, &e), MMARR_OK);
+    assert_int_equal(((const int64_t *)a0.data)[0], -1);
+    mmarr_close(f);
     /* the file replaced (compacted): its generation 1 is another one */
     free(path);
     path = make_base(state, 2);

@@ -309,8 +309,10 @@ typedef struct mmarr_generation {
  * names and metadata as they were; mmarr_file_refresh() moves it to the newest.
  * Flags as mmarr_open(); MMARR_OPEN_RDWR only if `g` is the newest generation (in-place
  * writes are published in the newest slot).
- * An older generation is refused while the file's checksums are stale, or when one of its
- * arrays was written in place and rehashed since (its bytes are no longer the recorded ones).
+ * An older generation is refused while the file's checksums are stale, or when the file was
+ * written in place and rehashed since it was published (its arrays may no longer hold the
+ * recorded bytes, even arrays deleted since; files whose writer did not record rehashes:
+ * when one of its arrays has another checksum in the newest generation).
  * @return as mmarr_open(), and MMARR_E_NOTFOUND if the file does not hold `g` (the message
  *         says why: no such generation yet, its index is no longer there, or its arrays were
  *         rewritten in place), MMARR_E_INVAL

@@ -592,7 +592,14 @@ static mmarr_err load_recorded(mmarr_file *f, mmarr_error *err)
                 "%s: generation %llu as recorded cannot be vouched for: the file is being "
                 "rewritten in place (its checksums are stale since generation %llu)",
                 f->path, (unsigned long long)g->generation, (unsigned long long)newest);
-    /* the newest generation's entries, to compare with the recorded one's (below) */
+    if (g->generation < f->slot.rehash_generation)
+        MM_FAIL(err, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
+                "%s: generation %llu as recorded cannot be vouched for: the file was written in "
+                "place and rehashed since (generation %llu), which may have changed its arrays",
+                f->path, (unsigned long long)g->generation,
+                (unsigned long long)f->slot.rehash_generation);
+    /* the newest generation's entries, to compare with the recorded one's (below; what a
+     * writer that does not record rehashes leaves to check) */
     const mmarr_disk_slot now = f->slot;
     memset(&f->slot, 0, sizeof f->slot);
     f->slot.generation = g->generation;

@@ -118,6 +118,9 @@ static mmarr_err rehash(mmarr_file *f, mmarr_error *e)
     }
     if (rc != MMARR_OK)
         goto out;
+    bool changed = false; /* did in-place writes change an array (as far as XXH3 tells)? */
+    for (uint64_t i = 0; i < f->entry_count; i++)
+        changed |= ents[i].checksum != f->entries[i].checksum;
     struct stat st;
     if (fstat(f->fd, &st) != 0) {
         rc = mm_set_syserr(e, MMARR_E_IO, errno, "%s: cannot stat", f->path);
@@ -136,6 +139,8 @@ static mmarr_err rehash(mmarr_file *f, mmarr_error *e)
     ns.index_offset = off;
     ns.index_checksum = mm_xxh3(buf, isz);
     ns.state_flags &= ~MMARR_STATE_CHECKSUMS_STALE;
+    if (changed) /* earlier generations may list arrays that changed (spec.md §4.2, §11.2) */
+        ns.rehash_generation = f->slot.generation + 1;
     if ((rc = publish_slot(f, &ns, e)) != MMARR_OK)
         goto out;
     rc = remap(f, off + isz, e);

@@ -752,6 +752,7 @@ mmarr_err mm_w_publish_generation(mmarr_writer *w, uint64_t ioff, uint64_t isize
         .optional_features = w->nrag ? MMARR_FEAT_OPT_RAGGED : 0,
         /* in-place writes before this generation stay unaccounted for (spec.md §11.2) */
         .state_flags = w->app.slot.state_flags & MMARR_STATE_CHECKSUMS_STALE,
+        .rehash_generation = w->app.slot.rehash_generation,
     };
     ns.checksum = mm_slot_checksum(&ns);
     const uint64_t at = w->app.active_slot ? MMARR_SLOT_A_OFFSET : MMARR_SLOT_B_OFFSET;

@@ -202,7 +202,7 @@ def test_pickle__rewritten_file_refused_in_worker(shm):
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
         kind, msg = pool.apply(_workers.load, (blob,))
-    assert kind == "FileChangedError" and "rewritten" in msg
+    assert kind == "FileChangedError" and "written in place and rehashed" in msg
     with ctx.Pool(1) as pool:  # an unchanged file is accepted
         assert pool.apply(_workers.load, (pickle.dumps(g["x"]),)) == ("ok", 72.0)
 
