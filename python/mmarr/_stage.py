@@ -16,7 +16,9 @@ rehashed) are not staged: their content identity does not vouch for their data.
 Unpickling a read-only reference (a MappedArray, a File, a task of mmarr.dask) stages
 through this module when the environment variable MMARR_STAGE_DIR names a directory in that
 process (mmarr.dask.Stage sets it on dask workers), and maps the shared path if staging
-fails, with a warning that says why.
+fails, with a warning that says why. A reference to an earlier generation of a file that
+grew since (spec.md §4.4) is served from the copy of its newest generation, which holds the
+earlier one byte for byte (checked to open at it; verified when this process made the copy).
 """
 import errno
 import fcntl
@@ -95,7 +97,9 @@ def stage(path, dir=None, *, verify=True):  # noqa: A002 (as tempfile's dir=)
 def _stage(path, dir=None, *, verify=True, expect=None):  # noqa: A002
     """stage(), returning (copy's path, whether this call made the copy). With `expect` (a
     Handle.identity() tuple), an existing copy of that content is used without opening
-    `path`, and a source of other content is refused."""
+    `path`, and a source of other content is refused, unless `expect` names an earlier
+    generation the source still holds (spec.md §4.4 rule 8): then the copy is the source's
+    newest generation, which holds the earlier one too, checked to open at it."""
     src = os.path.abspath(os.fsdecode(os.fspath(path)))
     dest_dir = os.path.abspath(os.fsdecode(os.fspath(dir if dir is not None else default_dir())))
     if expect is not None:
@@ -104,16 +108,19 @@ def _stage(path, dir=None, *, verify=True, expect=None):  # noqa: A002
             return final, False
     h = _mmarr.open(src, 0)
     ident = h.identity()
+    earlier = None  # the earlier generation `expect` names, if it does
     if expect is not None and content_identity(ident) != content_identity(expect):
-        raise FileChangedError(f"cannot stage {src}: it holds other data than the reference "
-                               f"names: {identity_difference(expect, ident)}")
+        if len(expect) < 10 or expect[4] >= ident[4]:
+            raise FileChangedError(f"cannot stage {src}: it holds other data than the "
+                                   f"reference names: {identity_difference(expect, ident)}")
+        earlier = (*content_identity(expect), expect[8], expect[9])
     if ident[7]:
         raise StagingError(f"cannot stage {src}: its checksums are stale (it was written in "
                            f"place through mode 'r+' and not rehashed), so a copy could not "
                            f"be verified; flush(rehash=True) makes it stageable")
     final = os.path.join(dest_dir, staged_name(src, ident))
     if _usable(final, ident):
-        return final, False
+        return _holding(final, earlier, src, verify=False), False
     try:
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
         dfd = os.open(dest_dir, os.O_RDONLY | os.O_DIRECTORY)
@@ -123,12 +130,25 @@ def _stage(path, dir=None, *, verify=True, expect=None):  # noqa: A002
     try:
         fcntl.flock(dfd, fcntl.LOCK_EX)  # one copier per directory; the others wait here
         if _usable(final, ident):
-            return final, False
+            return _holding(final, earlier, src, verify=False), False
         _remove_leftovers(dest_dir, os.path.basename(final))
         _copy_verified(src, ident, dest_dir, final, dfd, verify)
-        return final, True
+        return _holding(final, earlier, src, verify=verify), True
     finally:
         os.close(dfd)  # releases the lock
+
+
+def _holding(final, earlier, src, verify):
+    """`final`, checked to hold the earlier generation `earlier` (None: nothing to check):
+    its index, and its data too when `verify` (the copy was just made, and its verification
+    covered the newest generation's arrays, not those deleted since)."""
+    if earlier is not None:
+        try:
+            _mmarr.open(final, _mmarr.OPEN_VERIFY if verify else 0, earlier)
+        except _mmarr.Error as e:
+            raise FileChangedError(f"cannot stage generation {earlier[0]} of {src}: {e}") \
+                from None
+    return final
 
 
 def _usable(final, ident):

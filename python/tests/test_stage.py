@@ -295,6 +295,28 @@ def test_failed_staging_falls_back_to_the_shared_path(src, stage_dir, monkeypatc
     assert caplog.text.count("full") == 1
 
 
+def test_earlier_generation_served_from_the_staged_newest(src, stage_dir, monkeypatch, caplog):
+    """A reference taken before appends stages the newest generation, which holds the earlier
+    one (appends never rewrite a byte): mapped from the node-local copy, with its rows and an
+    array deleted since; no warning, one copy."""
+    on_other_filesystem(src, stage_dir)
+    with mmarr.open(src) as f:
+        x_blob, c_blob = pickle.dumps(f["x"][:2]), pickle.dumps(f["c"])
+        want_x, want_c = np.array(f["x"][:2]), f.read("c")
+    with mmarr.open(src, "a") as w:
+        w.delete("c")
+        w.add("y", np.ones(10))
+    monkeypatch.setenv(_stage.ENV, str(stage_dir))
+    with caplog.at_level(logging.WARNING, logger="mmarr"):
+        x = pickle.loads(x_blob)
+        np.testing.assert_array_equal(x, want_x)
+        np.testing.assert_array_equal(np.asarray(pickle.loads(c_blob)), want_c)
+    assert "mapping" not in caplog.text
+    h = _pickle._mapping_of(x).handle
+    assert os.path.dirname(h.path) == str(stage_dir) and h.identity()[4] == 1
+    assert os.listdir(stage_dir) == [_stage.staged_name(str(src), identity(src))]
+
+
 def test_writable_references_are_never_staged(src, stage_dir, monkeypatch):
     on_other_filesystem(src, stage_dir)
     with mmarr.open(src, "r+") as f:
