@@ -12,12 +12,16 @@ static PyTypeObject HandleType;
 
 static void handle_dealloc(HandleObject *self)
 {
+    /* closed before the weak references' callbacks run: the last lease of a share() file
+     * (mmarr/_lease.py) unlinks it from one, which an "r+" handle's own shared flock would
+     * otherwise prevent */
+    mmarr_close(self->f);
+    self->f = NULL;
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
     for (size_t i = 0; i < self->ndescrs; i++)
         Py_XDECREF(self->descrs[i]);
     PyMem_Free(self->descrs);
-    mmarr_close(self->f);
     Py_XDECREF(self->path);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }

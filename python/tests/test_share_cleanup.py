@@ -122,6 +122,24 @@ def test_share_cleanup__creator_views_keep_it(shm):
     assert not os.path.exists(s.path)
 
 
+def test_share_cleanup__writable_goes_too(shm):
+    """A writable share() ("r+": its handle holds a shared flock of its own) goes with its
+    last user like a read-only one."""
+    s = mmarr.share({"x": np.ones(10)}, dir=shm, writable=True)
+    s["x"][0] = 5
+    path = s.path
+    s.close()
+    gc.collect()
+    mmarr.release_handles()
+    assert not os.path.exists(path)
+    e = mmarr.share(empty={"y": ((4, 4), "<f8")}, dir=shm, writable=True)
+    path = e.path
+    e.close()
+    gc.collect()
+    mmarr.release_handles()
+    assert not os.path.exists(path)
+
+
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
 def test_share_cleanup__multiprocessing_worker_is_the_last_user(shm, tmp_path, method):
     """multiprocessing's workers end with os._exit (no atexit): they give up their leases
