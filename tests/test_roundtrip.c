@@ -282,6 +282,35 @@ static void test_roundtrip__reserve_fills_in_place(void **state)
 /* MMARR_WRITE_KEEP_RESERVED: reserved memory outlives the writer, as the caller's. After a
  * commit it reads the committed bytes and writes to it stay private (the file and its
  * checksums unchanged); after an abandon it holds zeros. The file's identity is its inode. */
+/* A large reserved array mostly never written: its unwritten parts are holes of the file,
+ * hashed as zeros without being read (checksum.c); the checksum must be that of its bytes,
+ * with data at its start, in its middle, across a hole's edge and at its very end. */
+static void test_roundtrip__reserve_mostly_holes(void **state)
+{
+    char *path = tu_path(*state, "holes.mmarr");
+    const uint64_t n = 24u << 20, shape[1] = {n};
+    mmarr_writer *w = writer_new(path, NULL);
+    unsigned char *r = reserve_ok(w, "r", "|u1", 1, shape, MMARR_ORDER_C);
+    const uint64_t at[] = {0, 1, 4095, 4096, (5u << 20) + 17, (12u << 20) - 1, 12u << 20,
+                           (20u << 20) + 3000, n - 1};
+    for (size_t k = 0; k < sizeof at / sizeof *at; k++)
+        r[at[k]] = (unsigned char)(k * 37 + 1);
+    unsigned char *want = calloc(n, 1);
+    assert_non_null(want);
+    for (size_t k = 0; k < sizeof at / sizeof *at; k++)
+        want[at[k]] = (unsigned char)(k * 37 + 1);
+    commit_ok(w);
+    mmarr_file *f = open_ok(path, 0);
+    mmarr_array_info a;
+    assert_int_equal(mmarr_file_find_array(f, "r", &a, NULL), MMARR_OK);
+    assert_int_equal(a.checksum, XXH3_64bits(want, n)); /* hashed in memory, no file */
+    assert_memory_equal(a.data, want, n);
+    verify_ok(f);
+    mmarr_close(f);
+    free(want);
+    free(path);
+}
+
 static void test_roundtrip__keep_reserved_after_commit_and_abandon(void **state)
 {
     char *path = tu_path(*state, "keep.mmarr");
@@ -575,6 +604,7 @@ int main(void)
         T(test_roundtrip__zero_size_arrays),
         T(test_roundtrip__fortran_and_c_strides),
         T(test_roundtrip__reserve_fills_in_place),
+        T(test_roundtrip__reserve_mostly_holes),
         T(test_roundtrip__keep_reserved_after_commit_and_abandon),
         T(test_roundtrip__file_and_array_metadata),
         T(test_roundtrip__ten_thousand_arrays),
