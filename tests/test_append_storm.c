@@ -77,19 +77,6 @@ static void fill(int64_t *v, uint64_t seed, uint64_t from, uint64_t n)
         v[i] = value(seed, from + i);
 }
 
-static unsigned long env_count(const char *name, unsigned long dflt)
-{
-    const char *s = getenv(name);
-    return s && *s ? strtoul(s, NULL, 10) : dflt;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- what generation G holds (G = 1 + the appends before it) ---- */
 
 typedef struct storm {
@@ -501,8 +488,8 @@ static void storm_run(const char *dir)
     mmarr_pages_info pi;
     if (mmarr_pages_of(dir, &pi, NULL) != MMARR_OK)
         memset(&pi, 0, sizeof pi);
-    const uint64_t n = env_count("MMARR_STORM_APPENDS", 10000);
-    unsigned long readers = env_count("MMARR_STORM_READERS", 8);
+    const uint64_t n = tu_env_count("MMARR_STORM_APPENDS", 10000);
+    unsigned long readers = tu_env_count("MMARR_STORM_READERS", 8);
     if (readers > MAX_READERS)
         readers = MAX_READERS;
     assert_true(n >= 1);
@@ -515,7 +502,7 @@ static void storm_run(const char *dir)
            (unsigned long long)S.rows[n + 1], COLS);
     make_base(&S);
 
-    const double t0 = now();
+    const double t0 = tu_now();
     int fds[MAX_READERS];
     const pid_t parent = getpid();
     nkids = 0;
@@ -551,7 +538,7 @@ static void storm_run(const char *dir)
     wtally wt = {0};
     for (uint64_t k = 1; k <= n; k++)
         append(&S, k, &wt);
-    const double t_write = now() - t0;
+    const double t_write = tu_now() - t0;
 
     /* the last generation, checked here too */
     mmarr_file *f;
@@ -610,7 +597,7 @@ static void storm_run(const char *dir)
             failed = 1;
         }
     }
-    const double t_all = now() - t0;
+    const double t_all = tu_now() - t0;
     for (unsigned long r = 0; r < readers && !failed; r++) {
         const report *p = &reps[r];
         printf("  reader %lu (%s): %llu views checked, %llu distinct generations, %llu opens, "

@@ -43,12 +43,6 @@
 #include "mmarr.h"
 #include "testutil.h"
 
-static unsigned long env_count(const char *name, unsigned long dflt)
-{
-    const char *s = getenv(name);
-    return s && *s ? strtoul(s, NULL, 10) : dflt;
-}
-
 /* A test directory on /dev/shm if there is one. */
 static int setup_shm_dir(void **state)
 {
@@ -236,8 +230,8 @@ static int reader_main(const char *path, int stop, int out)
 static void test_concurrency__republish_under_readers(void **state)
 {
     char *path = tu_path(*state, "shared.mmarr");
-    const unsigned long n = env_count("MMARR_REPUBLISHES", 1000);
-    const unsigned long nreaders = env_count("MMARR_READERS", 4);
+    const unsigned long n = tu_env_count("MMARR_REPUBLISHES", 1000);
+    const unsigned long nreaders = tu_env_count("MMARR_READERS", 4);
     assert_true(nreaders >= 1 && nreaders <= 64);
     assert_int_equal(write_version(path, 1), 0);
     int stop[2], rep[2];
@@ -330,7 +324,7 @@ static int rdwr_main(const char *path, unsigned p)
 static void test_concurrency__rdwr_disjoint_regions(void **state)
 {
     char *path = tu_path(*state, "rw.mmarr");
-    const unsigned long procs = env_count("MMARR_RDWR_PROCS", 4);
+    const unsigned long procs = tu_env_count("MMARR_RDWR_PROCS", 4);
     assert_true(procs >= 1 && procs <= 64);
     {
         mmarr_writer *w;

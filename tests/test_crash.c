@@ -49,13 +49,6 @@ static uint64_t rng(void)
     return z ^ (z >> 31);
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Array k of version v: its size and its bytes. */
 static uint64_t array_bytes(unsigned k)
 {
@@ -237,27 +230,21 @@ static void check_temps(const char *dir, const char *base, uint64_t next, tally 
     closedir(d);
 }
 
-static unsigned long env_count(const char *name, unsigned long dflt)
-{
-    const char *s = getenv(name);
-    return s && *s ? strtoul(s, NULL, 10) : dflt;
-}
-
 static void test_crash__sigkill_writer_at_random_points(void **state)
 {
     const char *dir = *state;
     char *path = tu_path(dir, "data.mmarr");
-    const unsigned long images = env_count("MMARR_CRASH_IMAGES", 200);
-    rng_state = env_count("MMARR_CRASH_SEED", (unsigned long)time(NULL));
+    const unsigned long images = tu_env_count("MMARR_CRASH_IMAGES", 200);
+    rng_state = tu_env_count("MMARR_CRASH_SEED", (unsigned long)time(NULL));
     printf("crash injection: %lu images, seed %llu (MMARR_CRASH_SEED)\n", images,
            (unsigned long long)rng_state);
 
     /* the old file, and how long one commit takes here (to spread the kills over a few) */
     assert_int_equal(write_version(path, 1, 0), 0);
-    double t0 = now();
+    double t0 = tu_now();
     for (int i = 0; i < 3; i++)
         assert_int_equal(write_version(path, 1, 0), 0);
-    const double per_commit = (now() - t0) / 3;
+    const double per_commit = (tu_now() - t0) / 3;
     uint64_t cur = 1;
     tally t = {0};
     char why[600];

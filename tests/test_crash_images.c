@@ -77,19 +77,6 @@ static uint64_t mix64(uint64_t z)
 static uint64_t rng(void) { return mix64(rng_state += 0x9E3779B97F4A7C15ull); }
 static uint64_t rng_below(uint64_t n) { return n ? rng() % n : 0; }
 
-static unsigned long env_count(const char *name, unsigned long dflt)
-{
-    const char *s = getenv(name);
-    return s && *s ? strtoul(s, NULL, 10) : dflt;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- the model: what every generation holds ---- */
 
 /* Byte i of an array with this seed: a function of the position only, so rows appended later
@@ -807,12 +794,12 @@ static void test_crash_images__every_state_of_an_append(void **state)
     const char *dir = *state;
     char *path = tu_path(dir, "chain.mmarr");
     char *ipath = tu_path(dir, "image.mmarr");
-    const unsigned long images = env_count("MMARR_CRASH_IMAGES", 3000);
-    const uint64_t seed = env_count("MMARR_CRASH_SEED", (unsigned long)time(NULL));
+    const unsigned long images = tu_env_count("MMARR_CRASH_IMAGES", 3000);
+    const uint64_t seed = tu_env_count("MMARR_CRASH_SEED", (unsigned long)time(NULL));
     rng_state = seed;
     printf("crash images: %lu images, seed %llu (MMARR_CRASH_SEED)\n", images,
            (unsigned long long)seed);
-    const double t0 = now();
+    const double t0 = tu_now();
 
     model m;
     make_base(path, &m);
@@ -838,7 +825,7 @@ static void test_crash_images__every_state_of_an_append(void **state)
         const int k = (int)(n % KINDS), c = pick_class();
         check_image(ipath, &steps[k], c, n, seed, img, &t);
     }
-    const double secs = now() - t0;
+    const double secs = tu_now() - t0;
 
     printf("  %-18s", "images by class:");
     for (int c = 0; c < CLASSES; c++)

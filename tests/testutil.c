@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -124,6 +125,19 @@ int tu_write_file(const char *path, const void *data, size_t size)
     if (fclose(fp) != 0)
         rc = -1;
     return rc;
+}
+
+unsigned long tu_env_count(const char *name, unsigned long dflt)
+{
+    const char *s = getenv(name);
+    return s && *s ? strtoul(s, NULL, 10) : dflt;
+}
+
+double tu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 void tu_fill(void *buf, size_t n, uint64_t seed)

@@ -39,6 +39,11 @@ char *tu_path(const char *dir, const char *name);
 void *tu_read_file(const char *path, size_t *size);
 /* Write a whole file; 0 on success. */
 int tu_write_file(const char *path, const void *data, size_t size);
+/* The number in environment variable `name` (the long modes of the hardening tests), or dflt
+ * when it is unset or empty. */
+unsigned long tu_env_count(const char *name, unsigned long dflt);
+/* CLOCK_MONOTONIC in seconds. */
+double tu_now(void);
 /* Deterministic pseudo-random bytes (splitmix64 of seed). */
 void tu_fill(void *buf, size_t n, uint64_t seed);
 /* cmocka fixtures: a fresh temp dir in *state, removed afterwards. */
