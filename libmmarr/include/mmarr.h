@@ -934,7 +934,7 @@ MMARR_API void mmarr_writer_free(mmarr_writer *w);
  * disk or tmpfs pages until rows are written there. `data` holds shape[0] rows (may be NULL
  * when there are none). Its data are checksummed by 1 MiB blocks, so an append hashes what it
  * adds plus at most one block. @return as mmarr_writer_add(), and MMARR_E_INVAL (ndim 0,
- * capacity < shape[0]), MMARR_E_RANGE (the capacity in bytes overflows).
+ * capacity < shape[0] or 0), MMARR_E_RANGE (the capacity in bytes overflows).
  */
 MMARR_API mmarr_err mmarr_writer_add_growable(mmarr_writer *w, const char *name, const char *dtype,
                                               unsigned ndim, const uint64_t *shape,
@@ -946,8 +946,8 @@ MMARR_API mmarr_err mmarr_writer_add_growable(mmarr_writer *w, const char *name,
  * with `opts` (NULL: the defaults). Nothing is reserved: appended rows become new chunks
  * after the file's end, and the capacity only bounds them. Its checksum is that of its chunk
  * checksums, so an append costs the appended bytes plus at most one chunk.
- * @return as mmarr_writer_add_cold(), and MMARR_E_INVAL (ndim 0, capacity < shape[0]),
- * MMARR_E_RANGE (the capacity in bytes overflows).
+ * @return as mmarr_writer_add_cold(), and MMARR_E_INVAL (ndim 0, capacity < shape[0] or
+ * 0), MMARR_E_RANGE (the capacity in bytes overflows).
  */
 MMARR_API mmarr_err mmarr_writer_add_growable_cold(mmarr_writer *w, const char *name,
                                                    const char *dtype, unsigned ndim,

@@ -141,10 +141,11 @@ static mmarr_err check_new_growable(mmarr_writer *w, const char *name, unsigned 
         MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET,
                 "%s: growable array \"%s\" needs at least one dimension (the one that grows)",
                 w->path, name ? name : "(null)");
-    if (capacity < shape[0])
+    if (capacity < shape[0] || capacity == 0)
         MM_FAIL(&w->err, MMARR_E_INVAL, MMARR_NO_OFFSET,
-                "%s: growable array \"%s\": capacity %llu rows is less than its %llu rows", w->path,
-                name ? name : "(null)", (unsigned long long)capacity, (unsigned long long)shape[0]);
+                "%s: growable array \"%s\": capacity %llu rows is less than its %llu rows or 1",
+                w->path, name ? name : "(null)", (unsigned long long)capacity,
+                (unsigned long long)shape[0]);
     if (!mm_w_grow((void **)&w->grow, &w->growcap, w->ngrow + 1, sizeof *w->grow))
         return mm_w_nomem(w);
     return MMARR_OK;
@@ -220,7 +221,9 @@ mmarr_err mmarr_writer_add_growable_cold(mmarr_writer *w, const char *name, cons
     mmarr_disk_entry *e = &w->ents[i];
     const mmarr_disk_cold *cd = &w->colds[e->cold_id];
     w->grow[w->ngrow] = (mm_wgrow){.entry = i, .capacity = capacity, .region = cap_bytes};
-    if (!mm_growable_chunks_sum(w->chunks + cd->chunk_first, cd->chunk_count, &e->checksum))
+    /* no chunk yet (no rows): the table may not exist */
+    if (!mm_growable_chunks_sum(cd->chunk_count ? w->chunks + cd->chunk_first : NULL,
+                                cd->chunk_count, &e->checksum))
         return mm_w_nomem(w);
     w->ngrow++;
     return MMARR_OK;

@@ -3,7 +3,9 @@
  * fuzz_roundtrip.c — the writer from fuzzer-chosen inputs: writer options, up to 8 arrays
  * with dtypes from a table (plain, aliases, structured with padding, subarrays and nesting),
  * shapes (0-d, empty, up to 64 dimensions), C/Fortran order, stored hot (add, reserve,
- * streamed) or cold (add_cold, streamed; zstd levels, chunk sizes, shuffle, threads), names
+ * streamed) or cold (add_cold, streamed; zstd levels, chunk sizes, shuffle, threads), or
+ * growable, hot or cold (spec.md §7.8: created with some rows and a capacity, the rest
+ * appended in fuzzer-chosen pieces, a cold one's last chunk compressed again), names
  * and metadata from the table or from raw fuzzer bytes (valid UTF-8 or not), duplicates,
  * overflowing shapes. The file is committed into a temporary directory (tmpfs by default:
  * $MMARR_FUZZ_TMPDIR, else /dev/shm, else /tmp), reopened from the file (verified at open or
@@ -133,6 +135,7 @@ typedef struct expect_array {
     uint64_t shape[MMARR_MAX_DIMS];
     mmarr_order order;
     int cold;
+    uint64_t capacity; /* growable: rows it may hold; 0 otherwise */
     uint64_t nbytes;
     unsigned char *data;
     kv meta[MAX_META];
@@ -289,10 +292,11 @@ static void check_file(mmarr_file *f, const expect *x, const unsigned char *img,
     mmarr_file_get_info(f, &fi);
     FUZZ_CHECK(fi.count == x->n && fi.alignment == x->alignment);
     FUZZ_CHECK(fi.generation == 1 && !fi.checksums_stale && !fi.inactive_slot_damaged);
-    int any_cold = 0;
+    int any_cold = 0, any_growable = 0;
     for (size_t i = 0; i < x->n; i++) {
         const expect_array *ea = &x->a[i];
         any_cold |= ea->cold;
+        any_growable |= ea->capacity != 0;
         mmarr_array_info a;
         mmarr_error e;
         FUZZ_CHECK(mmarr_file_array(f, i, &a, &e) == MMARR_OK);
@@ -303,10 +307,15 @@ static void check_file(mmarr_file *f, const expect *x, const unsigned char *img,
         FUZZ_CHECK(a.ndim == 0 || !memcmp(a.shape, ea->shape, a.ndim * sizeof a.shape[0]));
         FUZZ_CHECK(a.order == ea->order && a.nbytes == ea->nbytes);
         FUZZ_CHECK(a.storage == (ea->cold ? MMARR_STORAGE_COLD : MMARR_STORAGE_HOT));
-        FUZZ_CHECK(a.checksum == XXH3_64bits(ea->data, (size_t)ea->nbytes));
+        FUZZ_CHECK(a.capacity == ea->capacity);
+        if (!ea->capacity) /* a growable array's covers its block or chunk checksums */
+            FUZZ_CHECK(a.checksum == XXH3_64bits(ea->data, (size_t)ea->nbytes));
         const int packed = ea->cold || (x->pack_threshold != MMARR_PACK_NONE &&
-                                        ea->nbytes < x->pack_threshold);
-        FUZZ_CHECK(a.packed == packed);
+                                        ea->nbytes < x->pack_threshold && !ea->capacity);
+        FUZZ_CHECK_MSG(a.packed == packed,
+                       "\"%s\": packed %d, want %d (cold %d, capacity %llu, %llu bytes)", ea->name,
+                       a.packed, packed, ea->cold, (unsigned long long)ea->capacity,
+                       (unsigned long long)ea->nbytes);
         FUZZ_CHECK(a.offset % (packed ? 256 : x->alignment) == 0);
         size_t idx;
         FUZZ_CHECK(mmarr_file_find(f, ea->name, &idx, NULL) == MMARR_OK && idx == i);
@@ -328,7 +337,7 @@ static void check_file(mmarr_file *f, const expect *x, const unsigned char *img,
         memcpy(g, ea->meta, sizeof g);
         check_group(f, i, 0, g, ea->nmeta);
     }
-    FUZZ_CHECK(fi.required_features == (any_cold ? 1u : 0u));
+    FUZZ_CHECK(fi.required_features == (any_cold ? 1u : 0u) + (any_growable ? 2u : 0u));
     FUZZ_CHECK(fi.meta_count == x->nmeta);
     kv g[MAX_META];
     memcpy(g, x->meta, sizeof g);
@@ -371,6 +380,51 @@ static void add_meta(mmarr_writer *w, fuzz_src *s, expect_array *ea, kv *g, size
                    mmarr_err_name(rc));
     if (valid)
         FUZZ_CHECK(kv_set(g, n, key, value));
+}
+
+/* A growable array (spec.md §7.8): its first rows given when it is added, the others appended
+ * in fuzzer-chosen pieces (all given at once when it is to be refused: `whole`); hot (its
+ * region reserved) or cold (co). What adding it returns; *invalid: whether it must be
+ * MMARR_E_INVAL before anything else is checked (no dimension, a capacity of 0 rows). */
+static mmarr_err add_growable(mmarr_writer *w, fuzz_src *s, expect_array *ea,
+                              const mmarr_compress_options *co, int whole, int *invalid)
+{
+    ea->order = MMARR_ORDER_C; /* growable arrays are in C order */
+    *invalid = ea->ndim == 0;
+    if (ea->ndim == 0)
+        return ea->cold
+                   ? mmarr_writer_add_growable_cold(w, ea->name, ea->dt->text, 0, NULL, 1, ea->data,
+                                                    co)
+                   : mmarr_writer_add_growable(w, ea->name, ea->dt->text, 0, NULL, 1, ea->data);
+    const uint64_t rows = ea->shape[0], row = rows ? ea->nbytes / rows : 0;
+    uint64_t first[MMARR_MAX_DIMS];
+    memcpy(first, ea->shape, ea->ndim * sizeof *first);
+    first[0] = whole ? rows : fuzz_below(s, (uint32_t)(rows < 1000 ? rows + 1 : 1000));
+    ea->capacity = rows + fuzz_below(s, 100);
+    *invalid = ea->capacity == 0; /* a capacity of at least 1 row */
+    const mmarr_err rc = ea->cold
+                             ? mmarr_writer_add_growable_cold(w, ea->name, ea->dt->text, ea->ndim,
+                                                              first, ea->capacity, ea->data, co)
+                             : mmarr_writer_add_growable(w, ea->name, ea->dt->text, ea->ndim, first,
+                                                         ea->capacity, ea->data);
+    if (rc != MMARR_OK) {
+        ea->capacity = 0;
+        return rc;
+    }
+    for (uint64_t done = first[0]; done < rows;) {
+        uint64_t n = 1 + fuzz_below(s, 64);
+        if (n > rows - done)
+            n = rows - done;
+        FUZZ_CHECK_MSG(mmarr_writer_append_rows(w, ea->name, ea->data + done * row, n, n * row) ==
+                           MMARR_OK,
+                       "append %llu rows to \"%s\": %s", (unsigned long long)n, ea->name,
+                       mmarr_writer_error(w)->message);
+        done += n;
+    }
+    if (rows < ea->capacity) /* past the capacity: refused, the writer still usable */
+        FUZZ_CHECK(mmarr_writer_append_rows(w, ea->name, ea->data, ea->capacity - rows + 1, 0) ==
+                   MMARR_E_RANGE);
+    return MMARR_OK;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -435,8 +489,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ea->data = malloc(ea->nbytes ? (size_t)ea->nbytes : 1);
         FUZZ_CHECK(ea->data);
         fill(&s, ea->data, (size_t)ea->nbytes);
-        const unsigned how = fuzz_u8(&s) % 5;
-        ea->cold = how >= 3;
+        const unsigned how = fuzz_u8(&s) % 7; /* 5, 6: growable, hot and cold */
+        ea->cold = how == 3 || how == 4 || how == 6;
         mmarr_compress_options co = {0};
         if (ea->cold) {
             static const int levels[] = {0, 1, -3, 5, 9};
@@ -450,8 +504,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 co.chunk_size = ea->nbytes / MAX_CHUNKS + 1;
         }
         mmarr_err rc;
+        int invalid = 0; /* growable: refused before anything else */
         const uint64_t *shape = ea->ndim ? ea->shape : NULL;
-        if (how == 0) {
+        if (how >= 5) {
+            rc = add_growable(w, &s, ea, &co, want != MMARR_OK, &invalid);
+        } else if (how == 0) {
             rc = mmarr_writer_add(w, ea->name, ea->dt->text, ea->ndim, shape, ea->order, ea->data);
         } else if (how == 1) {
             void *p = NULL;
@@ -471,8 +528,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (rc == MMARR_OK)
                 stream(w, &s, ea->data, ea->nbytes);
         }
-        FUZZ_CHECK_MSG(rc == want, "add \"%s\" %s: got %s, want %s: %s", ea->name, ea->dt->text,
-                       mmarr_err_name(rc), mmarr_err_name(want), mmarr_writer_error(w)->message);
+        /* growable: no dimension is refused before anything else */
+        const mmarr_err want_here = invalid ? MMARR_E_INVAL : want;
+        FUZZ_CHECK_MSG(rc == want_here, "add \"%s\" %s: got %s, want %s: %s", ea->name,
+                       ea->dt->text, mmarr_err_name(rc), mmarr_err_name(want_here),
+                       mmarr_writer_error(w)->message);
         if (rc == MMARR_OK) {
             x->n++;
         } else {
