@@ -3,8 +3,9 @@
 """Example 1: a big array handed to a pool of workers.
 
 Naive: pool.map(work, [(arr, i), ...]) pickles the whole array into every task: each worker
-receives and holds its own copy. mmarr: mmarr.share() writes the array once to /dev/shm and
-hands out a mapped view; pickling it sends a reference (~300 bytes) and every worker maps
+receives and holds its own copy. mmarr: mmarr.share() writes the array once into a shared file
+(a disk's temporary directory, whose page cache maps large folios, or /dev/shm: see share())
+and hands out a mapped view; pickling it sends a reference (~300 bytes) and every worker maps
 the same pages. Each worker sums its quarter and scans the whole array (a max), so every
 worker touches every page.
 

@@ -7,8 +7,8 @@ The table is a numpy structured array: with pandas installed it is built as a Da
 and converted with df.to_records(index=False, column_dtypes={"sym": "S8"}) (string columns
 are Python objects in pandas and must become fixed-width bytes; mmarr refuses object columns
 instead of pickling them). Naive: the record array is pickled into each of the 4 spawned
-workers' tasks. mmarr: mmarr.save() packs it into /dev/shm once and the workers receive a
-reference to f["trades"].
+workers' tasks. mmarr: mmarr.save() packs it once into the directory share() would use and
+the workers receive a reference to f["trades"].
 
 Each worker sums price * qty per symbol over its quarter of the rows and the whole table's
 date range (it reads the datetime column everywhere).

@@ -4,7 +4,7 @@
 that the parent then reads.
 
 mmarr: mmarr.share(empty={"img": ((H, W), "<f4")}, writable=True) makes a zero-filled array
-in /dev/shm without building it in memory; each worker receives a reference to it and writes
+in a shared file (see share() for where) without building it in memory; each worker receives a reference to it and writes
 its band of rows in place; the parent reads the finished image through its own view, with no
 copy and nothing sent back. Naive: each worker returns its band (pickled back to the parent),
 and the parent assembles the image with np.concatenate (a second copy).

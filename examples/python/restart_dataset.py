@@ -3,8 +3,9 @@
 """Example 4: a read-only dataset reused across program restarts.
 
 The first run prepares a dataset (random unit vectors + ids, standing in for an expensive
-parse/preprocess step) and keeps it in an mmarr file (default on /dev/shm: it outlives the
-program, not a reboot; use --path for a disk). Every later start of the program — here 4
+parse/preprocess step) and keeps it in an mmarr file (default: the directory share() would
+use, a disk's temporary directory or /dev/shm; on /dev/shm it outlives the program, not a
+reboot; --path chooses). Every later start of the program — here 4
 fresh interpreters started at once, like restarted services or cron jobs — opens it in
 microseconds and answers a query (nearest vector to a probe: reads every page) straight from
 the shared pages. Naive: the same dataset saved with np.save and loaded with np.load at each
