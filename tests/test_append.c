@@ -642,6 +642,50 @@ static void test_append__growable_cold(void **state)
     free(path);
 }
 
+/* Names an append adds fall between and around the imported ones, whose name order the
+ * appender keeps from the index instead of sorting again (index_write.c): the new index's
+ * name order must hold them all, as the reader checks at open. */
+static void test_append__names_interleave(void **state)
+{
+    char *path = tu_path(*state, "names.mmarr");
+    mmarr_writer_options o = NOSYNC;
+    mmarr_writer *w;
+    mmarr_error e;
+    const uint64_t one[1] = {1};
+    const int64_t v = 7;
+    static const char *const first[] = {"m", "d", "x", "b", "q"}; /* not in name order */
+    static const char *const later[] = {"a", "c", "n", "zz", "m2", "e"};
+    assert_int_equal(mmarr_writer_create(path, &o, &w, NULL), MMARR_OK);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(mmarr_writer_add(w, first[i], "<i8", 1, one, MMARR_ORDER_C, &v), MMARR_OK);
+    assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+    mmarr_writer_free(w);
+    for (size_t round = 0; round < 2; round++) {
+        assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+        for (size_t i = round * 3; i < round * 3 + 3; i++)
+            assert_int_equal(mmarr_writer_add(w, later[i], "<i8", 1, one, MMARR_ORDER_C, &v),
+                             MMARR_OK);
+        assert_int_equal(mmarr_writer_delete(w, round ? "x" : "d"), MMARR_OK);
+        assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+        mmarr_writer_free(w);
+    }
+    mmarr_file *f;
+    assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+    static const char *const want[] = {"a", "b", "c", "e", "m", "m2", "n", "q", "zz"};
+    mmarr_file_info fi;
+    mmarr_file_get_info(f, &fi);
+    assert_int_equal(fi.count, 9);
+    for (size_t k = 0; k < 9; k++) {
+        size_t i;
+        assert_int_equal(mmarr_file_find(f, want[k], &i, &e), MMARR_OK);
+    }
+    size_t i;
+    assert_int_equal(mmarr_file_find(f, "d", &i, &e), MMARR_E_NOTFOUND);
+    assert_int_equal(mmarr_file_find(f, "x", &i, &e), MMARR_E_NOTFOUND);
+    mmarr_close(f);
+    free(path);
+}
+
 static mmarr_generation recorded(mmarr_file *f)
 {
     mmarr_file_info fi;
@@ -801,6 +845,7 @@ int main(void)
         T(test_append__readers_during_appends),
         T(test_append__growable_rows),
         T(test_append__growable_cold),
+        T(test_append__names_interleave),
         T(test_append__recorded_generations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,51 @@ static int cmp_ragged(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The entries of w in name order, into order[]. Entries [0, ranked) are placed by their
+ * name_rank (distinct, in name order among themselves: an appender imported them from a
+ * validated index, spec.md §7.6), in O(n); the others, the arrays an append adds, are sorted
+ * by name and merged in. So an append to a file of 100,000 arrays sorts only what it adds
+ * (without memory for that, or with ranks no import leaves, everything is sorted). */
+static void name_order(mm_index_parts *w, uint32_t *order)
+{
+    const size_t n = w->entry_count, m = w->ranked <= n ? w->ranked : n;
+    uint32_t top = 0;
+    for (size_t i = 0; i < m; i++)
+        top = w->entries[i].name_rank > top ? w->entries[i].name_rank : top;
+    uint32_t *byrank = m ? malloc(((size_t)top + 1) * sizeof *byrank) : NULL;
+    uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    bool ok = tmp && (!m || byrank);
+    if (ok && m) {
+        memset(byrank, 0xFF, ((size_t)top + 1) * sizeof *byrank);
+        for (size_t i = 0; i < m && ok; i++) {
+            ok = byrank[w->entries[i].name_rank] == UINT32_MAX;
+            byrank[w->entries[i].name_rank] = (uint32_t)i;
+        }
+    }
+    size_t a = 0;
+    if (ok && m) /* the ranked entries, in their order: tmp[0, m) */
+        for (size_t r = 0; r <= top; r++)
+            if (byrank[r] != UINT32_MAX)
+                tmp[a++] = byrank[r];
+    if (!ok || a != m) { /* ranks not what an import leaves (or no memory): sort them all */
+        for (size_t i = 0; i < n; i++)
+            order[i] = (uint32_t)i;
+        if (n)
+            qsort_r(order, n, sizeof *order, cmp_sorted, w);
+        free(byrank);
+        free(tmp);
+        return;
+    }
+    for (size_t i = m; i < n; i++) /* the others: tmp[m, n), sorted */
+        tmp[i] = (uint32_t)i;
+    if (n > m)
+        qsort_r(tmp + m, n - m, sizeof *tmp, cmp_sorted, w);
+    for (size_t k = 0, i = 0, j = m; k < n; k++) /* merged */
+        order[k] = j >= n || (i < m && cmp_sorted(&tmp[i], &tmp[j], w) < 0) ? tmp[i++] : tmp[j++];
+    free(byrank);
+    free(tmp);
+}
+
 bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
 {
     uint32_t fmeta_first_v = 0, fmeta_count_v = 0;
@@ -57,10 +102,7 @@ bool mm_index_encode(mm_index_parts *w, unsigned char **out, size_t *out_size)
     groups = malloc((w->meta_count ? w->meta_count : 1) * sizeof *groups);
     if (!order || !names || !dts || !recs || !groups)
         goto done;
-    for (size_t i = 0; i < w->entry_count; i++)
-        order[i] = (uint32_t)i;
-    if (w->entry_count)
-        qsort_r(order, w->entry_count, sizeof *order, cmp_sorted, w);
+    name_order(w, order);
     for (size_t k = 0; k < w->entry_count; k++) {
         const mm_strref *nm = &w->names[order[k]];
         uint32_t off = mm_heap_put(&oh, w->heap + nm->off, nm->len);

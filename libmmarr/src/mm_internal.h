@@ -263,6 +263,8 @@ typedef struct mm_index_parts {
     mmarr_disk_entry *entries; /* name_rank is set by mm_index_encode */
     const mm_strref *names;    /* the entries' names */
     size_t entry_count;
+    size_t ranked; /* entries [0, ranked) hold their name order among themselves in name_rank
+                      (an appender's, imported from a validated index): no need to sort them */
     const mmarr_disk_dtype *dtypes; /* str_offset/str_size into heap */
     size_t dtype_count;
     const uint64_t *dims;

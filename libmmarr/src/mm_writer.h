@@ -85,6 +85,8 @@ struct mmarr_writer {
         uint64_t old_length;  /* the file's length before: given back on abandon */
         mmarr_disk_slot slot; /* the generation appended to */
         unsigned active_slot; /* its slot: 0 = A, 1 = B; the commit writes the other */
+        size_t ranked;        /* entries [0, ranked) are imported ones, in name order by their
+                                 name_rank (mm_index_parts.ranked) */
     } app;
 
     /* the array begun by mmarr_writer_begin(), if any */

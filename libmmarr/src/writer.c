@@ -663,6 +663,7 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
         .entries = w->ents,
         .names = w->wnames,
         .entry_count = w->n,
+        .ranked = w->app.on ? w->app.ranked : 0,
         .dtypes = w->dtypes,
         .dtype_count = w->ndtypes,
         .dims = w->dims,

@@ -89,6 +89,7 @@ static mmarr_err import_file(mmarr_writer *w, mmarr_file *f)
 {
     for (size_t i = 0; i < f->entry_count; i++)
         MM_TRY(import_entry(w, f, i));
+    w->app.ranked = w->n; /* their name_rank, as the validated index has it */
     mmarr_file_info info;
     mmarr_file_get_info(f, &info);
     for (size_t k = 0; k < info.meta_count; k++) {
@@ -240,6 +241,7 @@ static void remove_entry(mmarr_writer *w, size_t i)
             if (w->ents[k].storage != MMARR_STORAGE_RAW && w->ents[k].cold_id > c)
                 w->ents[k].cold_id--;
     }
+    w->app.ranked -= i < w->app.ranked;
     memmove(w->ents + i, w->ents + i + 1, (w->n - i - 1) * sizeof *w->ents);
     memmove(w->wnames + i, w->wnames + i + 1, (w->n - i - 1) * sizeof *w->wnames);
     w->n--;
