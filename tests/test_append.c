@@ -642,6 +642,62 @@ static void test_append__growable_cold(void **state)
     free(path);
 }
 
+/* Chunk runs of the chunk table while a cold growable array gains chunks (moved to the
+ * table's end, its last chunk replaced) beside an empty cold array, whose run is empty: after
+ * a deletion, another cold array and a second append, every run is where the index needs it
+ * (found by review: an empty array's chunk_first wrapped to 2^32 - 1). */
+static void test_append__cold_chunk_runs(void **state)
+{
+    char *path = tu_path(*state, "runs.mmarr");
+    mmarr_writer_options o = NOSYNC;
+    mmarr_compress_options co = {.chunk_size = 36, .threads = 1}; /* 3 rows a chunk */
+    const uint64_t one[2] = {1, 3}, zero[2] = {0, 3};
+    unsigned char rows[10 * 12];
+    for (size_t i = 0; i < sizeof rows; i++)
+        rows[i] = (unsigned char)i;
+    for (int variant = 0; variant < 3; variant++) {
+        mmarr_writer *w;
+        mmarr_error e;
+        assert_int_equal(mmarr_writer_create(path, &o, &w, NULL), MMARR_OK);
+        assert_int_equal(mmarr_writer_add_growable_cold(w, "c", "<u4", 2, one, 100, rows, &co),
+                         MMARR_OK);
+        assert_int_equal(mmarr_writer_add_cold(w, "x", "<u4", 2, zero, MMARR_ORDER_C, NULL, &co),
+                         MMARR_OK);
+        if (variant == 2) { /* the rest in an appender */
+            assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+            mmarr_writer_free(w);
+            assert_int_equal(mmarr_writer_open_append(path, &o, &w, &e), MMARR_OK);
+        }
+        assert_int_equal(mmarr_writer_append_rows(w, "c", rows + 12, 5, 60), MMARR_OK);
+        if (variant == 0) {
+            assert_int_equal(mmarr_writer_delete(w, "c"), MMARR_OK);
+        } else {
+            assert_int_equal(mmarr_writer_add_cold(w, "y", "<u4", 2, one, MMARR_ORDER_C, rows, &co),
+                             MMARR_OK);
+            assert_int_equal(mmarr_writer_append_rows(w, "c", rows, 1, 12), MMARR_OK);
+        }
+        assert_int_equal(mmarr_writer_commit(w), MMARR_OK);
+        mmarr_writer_free(w);
+        mmarr_file *f;
+        assert_int_equal(mmarr_open(path, MMARR_OPEN_VERIFY, &f, &e), MMARR_OK);
+        mmarr_file_info fi;
+        mmarr_file_get_info(f, &fi);
+        assert_int_equal(fi.damaged_generation, 0);
+        assert_int_equal(fi.count, variant == 0 ? 1 : 3);
+        if (variant) {
+            mmarr_array_info a;
+            unsigned char got[7 * 12];
+            assert_int_equal(mmarr_file_find_array(f, "c", &a, &e), MMARR_OK);
+            assert_int_equal(a.shape[0], 7);
+            assert_int_equal(mmarr_file_read(f, a.index, 0, got, sizeof got, &e), MMARR_OK);
+            assert_memory_equal(got, rows, 6 * 12);
+            assert_memory_equal(got + 6 * 12, rows, 12);
+        }
+        mmarr_close(f);
+    }
+    free(path);
+}
+
 /* Names an append adds fall between and around the imported ones, whose name order the
  * appender keeps from the index instead of sorting again (index_write.c): the new index's
  * name order must hold them all, as the reader checks at open. */
@@ -846,6 +902,7 @@ int main(void)
         T(test_append__growable_rows),
         T(test_append__growable_cold),
         T(test_append__names_interleave),
+        T(test_append__cold_chunk_runs),
         T(test_append__recorded_generations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

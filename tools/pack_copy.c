@@ -392,7 +392,7 @@ static int copy_growable(packer *k, mmarr_file *f, const mmarr_array_info *a, co
     uint64_t shape[MMARR_MAX_DIMS];
     memcpy(shape, item_shape(k->p, it), it->ndim * sizeof *shape);
     const uint64_t rows = shape[0], row = rows ? it->nbytes / rows : 0;
-    shape[0] = 0;
+    shape[0] = row ? 0 : rows; /* rows of no bytes: all of them at once, nothing to append */
     const mmarr_err rc0 = it->cold
                               ? mmarr_writer_add_growable_cold(k->w, it->name, it->dtype, it->ndim,
                                                                shape, a->capacity, NULL, &it->copts)
@@ -402,8 +402,22 @@ static int copy_growable(packer *k, mmarr_file *f, const mmarr_array_info *a, co
         return writer_fail(k);
     if (!rows || !row)
         return 0;
-    /* whole rows, about a piece (several output chunks when cold) */
-    const uint64_t per = PACK_PIECE / row ? PACK_PIECE / row : 1;
+    /* whole rows, about a piece; cold, whole output chunks too, so that no append leaves a
+     * partial chunk the next one compresses again (dead space in a compacted file): a
+     * multiple of lcm(row, chunk) bytes, when that stays within 1 GiB */
+    uint64_t per = PACK_PIECE / row ? PACK_PIECE / row : 1;
+    if (it->cold) {
+        const uint64_t cs = it->copts.chunk_size ? it->copts.chunk_size : MMARR_DEFAULT_CHUNK_SIZE;
+        uint64_t x = row, y = cs;
+        while (y) {
+            const uint64_t t = x % y;
+            x = y;
+            y = t;
+        }
+        const uint64_t unit = cs / x; /* rows of lcm(row, cs) bytes */
+        if (unit <= (1ull << 30) / row)
+            per = per / unit ? per / unit * unit : unit;
+    }
     int rc = it->in_cold ? reserve_buf(k, (size_t)(per * row)) : 0;
     if (rc == 0 && it->in_cold && k->o->verify)
         rc = growable_chunks_ok(f, a, k->p->src[it->source].path);

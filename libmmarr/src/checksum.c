@@ -55,7 +55,9 @@ mmarr_err mm_xxh3_fd(mmarr_error *e, int fd, const char *path, uint64_t off, uin
             const off_t d = lseek(fd, (off_t)off, SEEK_DATA);
             const off_t h = d >= 0 ? lseek(fd, d, SEEK_HOLE) : -1;
             data = d >= 0 ? (uint64_t)d : errno == ENXIO ? UINT64_MAX : off;
-            hole = d >= 0 && h >= 0 ? (uint64_t)h : UINT64_MAX;
+            hole = d >= 0 && h > d ? (uint64_t)h : UINT64_MAX; /* no progress: all data */
+            if (data < off)
+                data = off;
         }
         size_t n = len < MM_HASH_BUF ? (size_t)len : MM_HASH_BUF;
         if (off < data) { /* a hole: zeros, never read */

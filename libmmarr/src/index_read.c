@@ -564,6 +564,19 @@ static mmarr_err load_recorded(mmarr_file *f, mmarr_error *err)
 {
     const mmarr_generation *g = f->want;
     const uint64_t newest = f->slot.generation;
+    /* an older generation, even one the inactive slot still names, is refused while in-place
+     * writes may have changed its arrays: checksums stale, or rehashed since */
+    if (g->generation < newest && (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE))
+        MM_FAIL(err, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
+                "%s: generation %llu as recorded cannot be vouched for: the file is being "
+                "rewritten in place (its checksums are stale since generation %llu)",
+                f->path, (unsigned long long)g->generation, (unsigned long long)newest);
+    if (g->generation < f->slot.rehash_generation)
+        MM_FAIL(err, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
+                "%s: generation %llu as recorded cannot be vouched for: the file was written in "
+                "place and rehashed since (generation %llu), which may have changed its arrays",
+                f->path, (unsigned long long)g->generation,
+                (unsigned long long)f->slot.rehash_generation);
     for (unsigned i = 0; i < 2; i++) {
         const mmarr_disk_slot *s =
             (const mmarr_disk_slot *)(f->base + (i ? MMARR_SLOT_B_OFFSET : MMARR_SLOT_A_OFFSET));
@@ -587,17 +600,6 @@ static mmarr_err load_recorded(mmarr_file *f, mmarr_error *err)
                 "newest is %llu, so it is another file or was rewritten since",
                 f->path, (unsigned long long)g->generation, (unsigned long long)g->index_offset,
                 (unsigned long long)g->index_size, (unsigned long long)newest);
-    if (f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE)
-        MM_FAIL(err, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
-                "%s: generation %llu as recorded cannot be vouched for: the file is being "
-                "rewritten in place (its checksums are stale since generation %llu)",
-                f->path, (unsigned long long)g->generation, (unsigned long long)newest);
-    if (g->generation < f->slot.rehash_generation)
-        MM_FAIL(err, MMARR_E_NOTFOUND, MMARR_NO_OFFSET,
-                "%s: generation %llu as recorded cannot be vouched for: the file was written in "
-                "place and rehashed since (generation %llu), which may have changed its arrays",
-                f->path, (unsigned long long)g->generation,
-                (unsigned long long)f->slot.rehash_generation);
     /* the newest generation's entries, to compare with the recorded one's (below; what a
      * writer that does not record rehashes leaves to check) */
     const mmarr_disk_slot now = f->slot;

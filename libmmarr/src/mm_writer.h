@@ -141,6 +141,9 @@ void mm_w_append_abandon(mmarr_writer *w);
 /* writer_growable.c: the growable record of entry i, or NULL; drop the one of entry i and
  * renumber those after it (a deletion). */
 mm_wgrow *mm_w_grow_of(mmarr_writer *w, size_t i);
+/* The chunk records [first, first + count) left the table: the runs after them move down
+ * (an empty array's run inside them moves to `first`). */
+void mm_w_chunks_removed(mmarr_writer *w, size_t first, size_t count);
 void mm_w_grow_remove(mmarr_writer *w, size_t i);
 /* Free the state of a streamed array (writer_stream.c fills it). */
 void mm_w_stream_reset(mmarr_writer *w);

@@ -41,6 +41,24 @@ static mmarr_err publish_slot(mmarr_file *f, mmarr_disk_slot *ns, mmarr_error *e
     return MMARR_OK;
 }
 
+/* Whether the active slot is the stale mark itself (§11.2) with nothing published since: the
+ * other slot valid, one generation older, not stale, naming the same index. Then the arrays
+ * that may have been written in place are exactly the ones this index lists, and a rehash
+ * that finds their checksums unchanged changed nothing; otherwise an appender published while
+ * the mark stood (it may have deleted arrays written in place), or the history is unknown. */
+static bool only_the_mark(const mmarr_file *f)
+{
+    if (!(f->slot.state_flags & MMARR_STATE_CHECKSUMS_STALE))
+        return true; /* nothing was written in place since the last publication */
+    const mmarr_disk_slot *o = (const mmarr_disk_slot *)(f->base + (f->active_slot
+                                                                        ? MMARR_SLOT_A_OFFSET
+                                                                        : MMARR_SLOT_B_OFFSET));
+    return mm_slot_checksum(o) == o->checksum && o->generation + 1 == f->slot.generation &&
+           !(o->state_flags & MMARR_STATE_CHECKSUMS_STALE) &&
+           o->index_offset == f->slot.index_offset && o->index_size == f->slot.index_size &&
+           o->index_checksum == f->slot.index_checksum;
+}
+
 mmarr_err mm_publish_stale(mmarr_file *f, mmarr_error *e)
 {
     if (flock(f->fd, LOCK_SH) != 0)
@@ -139,7 +157,8 @@ static mmarr_err rehash(mmarr_file *f, mmarr_error *e)
     ns.index_offset = off;
     ns.index_checksum = mm_xxh3(buf, isz);
     ns.state_flags &= ~MMARR_STATE_CHECKSUMS_STALE;
-    if (changed) /* earlier generations may list arrays that changed (spec.md §4.2, §11.2) */
+    if (changed || !only_the_mark(f)) /* earlier generations may list arrays written in place,
+                                        * some perhaps deleted since (spec.md §4.2, §11.2) */
         ns.rehash_generation = f->slot.generation + 1;
     if ((rc = publish_slot(f, &ns, e)) != MMARR_OK)
         goto out;

@@ -234,9 +234,7 @@ static void remove_entry(mmarr_writer *w, size_t i)
         w->nchunks -= cd.chunk_count;
         memmove(w->colds + c, w->colds + c + 1, (w->ncolds - c - 1) * sizeof *w->colds);
         w->ncolds--;
-        for (size_t k = 0; k < w->ncolds; k++)
-            if (w->colds[k].chunk_first > cd.chunk_first)
-                w->colds[k].chunk_first -= cd.chunk_count;
+        mm_w_chunks_removed(w, cd.chunk_first, cd.chunk_count);
         for (size_t k = 0; k < w->n; k++)
             if (w->ents[k].storage != MMARR_STORAGE_RAW && w->ents[k].cold_id > c)
                 w->ents[k].cold_id--;

@@ -280,6 +280,17 @@ out:
     return rc;
 }
 
+void mm_w_chunks_removed(mmarr_writer *w, size_t first, size_t count)
+{
+    for (size_t k = 0; k < w->ncolds; k++) {
+        uint32_t *f = &w->colds[k].chunk_first;
+        if (*f >= first + count)
+            *f -= (uint32_t)count;
+        else if (*f > first) /* an empty array's run, inside the removed records */
+            *f = (uint32_t)first;
+    }
+}
+
 /* Move the chunk records of cold array c to the end of the table, so that it can gain
  * chunks (each array's records are one run, spec.md §10.1). */
 static void chunks_to_end(mmarr_writer *w, mmarr_disk_cold *c)
@@ -289,9 +300,7 @@ static void chunks_to_end(mmarr_writer *w, mmarr_disk_cold *c)
         return;
     memcpy(w->chunks + w->nchunks, w->chunks + first, count * sizeof *w->chunks); /* room: caller */
     memmove(w->chunks + first, w->chunks + first + count, (w->nchunks - first) * sizeof *w->chunks);
-    for (size_t k = 0; k < w->ncolds; k++)
-        if (w->colds[k].chunk_first > first)
-            w->colds[k].chunk_first -= (uint32_t)count;
+    mm_w_chunks_removed(w, first, count); /* c's own run starts at `first`: untouched */
     c->chunk_first = (uint32_t)(w->nchunks - count);
 }
 
@@ -337,6 +346,9 @@ static mmarr_err cold_append(mmarr_writer *w, mm_wgrow *g, const unsigned char *
     chunks_to_end(w, cd);
     const size_t kept = cd->chunk_count - (tl ? 1 : 0); /* the last one, if not full, goes */
     w->nchunks = cd->chunk_first + kept;
+    for (size_t k = 0; k < w->ncolds; k++) /* empty arrays' runs: at most the table's end */
+        if (&w->colds[k] != cd && w->colds[k].chunk_first > cd->chunk_first)
+            w->colds[k].chunk_first = cd->chunk_first;
     /* at the cursor, past an empty array placed there (no entry may start in an extent) */
     uint64_t beg = w->cursor;
     for (size_t k = w->n; k-- > 0 && w->ents[k].data_offset >= beg;)
