@@ -424,7 +424,8 @@ static int copy_growable(packer *k, mmarr_file *f, const mmarr_array_info *a, co
     mmarr_file_advise(f, a->index, MMARR_ADVICE_SEQUENTIAL, NULL);
     for (uint64_t r = 0; rc == 0 && r < rows; r += per) {
         const uint64_t n = rows - r < per ? rows - r : per;
-        const unsigned char *src = (const unsigned char *)a->data + r * row;
+        /* hot: from the mapping; cold (no mapping: data is NULL), decompressed into buf */
+        const unsigned char *src = it->in_cold ? k->buf : (const unsigned char *)a->data + r * row;
         mmarr_error e;
         if (cli_interrupted()) {
             rc = CLI_INTERRUPTED;
@@ -436,7 +437,6 @@ static int copy_growable(packer *k, mmarr_file *f, const mmarr_array_info *a, co
                 rc = CLI_EXIT_DATA;
                 break;
             }
-            src = k->buf;
         }
         if (mmarr_writer_append_rows(k->w, it->name, src, n, n * row) != MMARR_OK)
             rc = writer_fail(k);
