@@ -61,12 +61,8 @@ static const mmarr_disk_chunk *cold_chunks(const mmarr_file *f, const mmarr_disk
 void mm_cold_fill_info(const mmarr_file *f, const mmarr_disk_entry *e, mmarr_array_info *a)
 {
     const mmarr_disk_cold *c = cold_desc(f, e);
-    if (mm_growable_of(f, a->index)) { /* its frames, wherever they lie (spec.md §7.8) */
-        const mmarr_disk_chunk *ch = cold_chunks(f, c);
-        a->stored_bytes = 0;
-        for (uint32_t k = 0; k < c->chunk_count; k++)
-            a->stored_bytes += ch[k].size;
-    }
+    if (mm_growable_of(f, a->index)) /* its frames, wherever they lie (spec.md §7.8) */
+        a->stored_bytes = mm_growable_stored(f, a->index);
     a->chunk_size = c->chunk_size;
     a->chunk_count = c->chunk_count;
     a->level = c->level;

@@ -21,6 +21,8 @@ void mm_growable_unload(mmarr_file *f)
 {
     free(f->growable_of);
     f->growable_of = NULL;
+    free(f->growable_stored);
+    f->growable_stored = NULL;
     f->growable = NULL;
     f->growable_count = 0;
     f->blocks = NULL;
@@ -30,6 +32,11 @@ void mm_growable_unload(mmarr_file *f)
 const mmarr_disk_growable *mm_growable_of(const mmarr_file *f, size_t index)
 {
     return f->growable_of && f->growable_of[index] ? &f->growable[f->growable_of[index] - 1] : NULL;
+}
+
+uint64_t mm_growable_stored(const mmarr_file *f, size_t index)
+{
+    return f->growable_stored[f->growable_of[index] - 1];
 }
 
 uint64_t mm_growable_capacity_bytes(const mmarr_file *f, const mmarr_disk_entry *e,
@@ -134,9 +141,9 @@ static int cmp_extent(const void *a, const void *b)
 }
 
 /* Why a frame of cold entry e lies outside its first extent and its nx extra extents (at v,
- * validated), or NULL (both in increasing order: one pass). */
+ * validated), or NULL (both in increasing order: one pass). *stored: the frames' bytes. */
 static const char *frames_problem(const mmarr_file *f, const mmarr_disk_entry *e, const uint64_t *v,
-                                  uint32_t nx)
+                                  uint32_t nx, uint64_t *stored)
 {
     const mmarr_disk_cold *c = (const mmarr_disk_cold *)(f->index + f->ih->cold_offset) +
                                e->cold_id;
@@ -144,7 +151,9 @@ static const char *frames_problem(const mmarr_file *f, const mmarr_disk_entry *e
                                  c->chunk_first;
     uint64_t xbeg = e->data_offset, xend = e->data_offset + e->data_size;
     uint32_t x = 0;
+    *stored = 0; /* disjoint frames inside the file: no overflow */
     for (uint32_t k = 0; k < c->chunk_count; k++) {
+        *stored += ch[k].size;
         /* offsets and sizes were checked against the file (index_read.c: check_cold) */
         const uint64_t beg = e->data_offset + ch[k].offset, end = beg + ch[k].size;
         while (beg >= xend && x < nx) {
@@ -162,7 +171,7 @@ static const char *frames_problem(const mmarr_file *f, const mmarr_disk_entry *e
 /* Why the extra extents of cold growable record g are misplaced, or NULL; they are added to
  * all[*n] for the check between arrays. */
 static const char *extents_problem(const mmarr_file *f, const mmarr_disk_growable *g,
-                                   mm_extent *all, size_t *n)
+                                   mm_extent *all, size_t *n, uint64_t *stored)
 {
     const mmarr_disk_entry *e = &f->entries[g->entry];
     const uint64_t *v = f->blocks + g->blocks_first;
@@ -180,7 +189,7 @@ static const char *extents_problem(const mmarr_file *f, const mmarr_disk_growabl
         all[(*n)++] = (mm_extent){beg, end, g->entry};
         prev = end;
     }
-    return frames_problem(f, e, v, g->block_count / 2);
+    return frames_problem(f, e, v, g->block_count / 2, stored);
 }
 
 /* §7.8, §9.1: hot regions before the next array; cold frames in their extents, which meet
@@ -200,14 +209,14 @@ static mmarr_err check_placement(mmarr_file *f, mmarr_error *err)
         const mmarr_disk_growable *g = &f->growable[k];
         i = g->entry;
         if (f->entries[i].storage != MMARR_STORAGE_RAW)
-            why = extents_problem(f, g, all, &n);
+            why = extents_problem(f, g, all, &n, &f->growable_stored[k]);
         else if (i + 1 < f->entry_count && f->entries[i + 1].data_offset < padded_end(f, i))
             why = "its reserved region overlaps the next array";
     }
     /* the other cold arrays' frames, checked within the file only so far (check_cold) */
     for (uint64_t j = 0; j < f->entry_count && !why; j++)
         if (f->entries[j].storage != MMARR_STORAGE_RAW && !mm_growable_of(f, (size_t)j))
-            why = frames_problem(f, &f->entries[(i = j)], NULL, 0);
+            why = frames_problem(f, &f->entries[(i = j)], NULL, 0, &(uint64_t){0});
     if (!why && n > 1) {
         qsort(all, n, sizeof *all, cmp_extent);
         for (size_t x = 1; x < n && !why; x++)
@@ -254,7 +263,8 @@ mmarr_err mm_growable_load(mmarr_file *f, mmarr_error *err)
     f->blocks = (const uint64_t *)(f->index + off + n * sizeof(mmarr_disk_growable));
     f->block_total = h->block_total;
     f->growable_of = calloc((size_t)f->entry_count + 1, sizeof *f->growable_of);
-    if (!f->growable_of)
+    f->growable_stored = calloc((size_t)n, sizeof *f->growable_stored);
+    if (!f->growable_of || !f->growable_stored)
         MM_FAIL(err, MMARR_E_NOMEM, MMARR_NO_OFFSET, "%s: out of memory", f->path);
     uint64_t next = 0;
     for (uint64_t k = 0; k < n; k++) {

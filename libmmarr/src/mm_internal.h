@@ -199,6 +199,7 @@ struct mmarr_file {
     const uint64_t *blocks;
     uint64_t block_total;
     uint32_t *growable_of;
+    uint64_t *growable_stored; /* per record: a cold one's frame bytes, summed at open */
 
     /* parsed dtypes, one per dtype record; owned */
     mmarr_dtype **dtypes;
@@ -455,6 +456,8 @@ void mm_cache_retire(mmarr_file *f);
 mmarr_err mm_growable_load(mmarr_file *f, mmarr_error *err);
 void mm_growable_unload(mmarr_file *f);
 const mmarr_disk_growable *mm_growable_of(const mmarr_file *f, size_t index);
+/* The compressed bytes of cold growable array `index` (its frames lie apart: §7.8). */
+uint64_t mm_growable_stored(const mmarr_file *f, size_t index);
 uint64_t mm_growable_capacity_bytes(const mmarr_file *f, const mmarr_disk_entry *e,
                                     const mmarr_disk_growable *g);
 mmarr_err mm_growable_verify(mmarr_file *f, size_t index, mmarr_error *err);

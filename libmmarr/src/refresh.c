@@ -83,6 +83,8 @@ static mmarr_err adopt(mmarr_file *f, mmarr_file *n, mmarr_error *e)
     f->block_total = n->block_total;
     f->growable_of = n->growable_of;
     n->growable_of = NULL;
+    f->growable_stored = n->growable_stored;
+    n->growable_stored = NULL;
     n->ragged_of = NULL;
     n->ragged_ok = NULL;
     n->dtypes = NULL;

@@ -640,6 +640,12 @@ static mmarr_err ragged_check(mmarr_writer *w)
     return rc;
 }
 
+/* The feature bits the index the writer holds calls for (spec.md §5). */
+static uint64_t required_features(const mmarr_writer *w)
+{
+    return (w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0) | (w->ngrow ? MMARR_FEAT_REQ_GROWABLE : 0);
+}
+
 mmarr_err mmarr_writer_commit(mmarr_writer *w)
 {
     MM_TRY(mm_w_check_usable(w));
@@ -707,8 +713,7 @@ mmarr_err mmarr_writer_commit(mmarr_writer *w)
         .index_offset = ioff,
         .index_size = isize,
         .index_checksum = isum,
-        .required_features = (w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0) |
-                             (w->ngrow ? MMARR_FEAT_REQ_GROWABLE : 0),
+        .required_features = required_features(w),
         .optional_features = w->nrag ? MMARR_FEAT_OPT_RAGGED : 0,
     };
     mm_superblock_encode(sb, w->opt.alignment,
@@ -748,8 +753,7 @@ mmarr_err mm_w_publish_generation(mmarr_writer *w, uint64_t ioff, uint64_t isize
         .index_offset = ioff,
         .index_size = isize,
         .index_checksum = isum,
-        .required_features = (w->ncolds ? MMARR_FEAT_REQ_COLD_ZSTD : 0) |
-                             (w->ngrow ? MMARR_FEAT_REQ_GROWABLE : 0),
+        .required_features = required_features(w),
         .optional_features = w->nrag ? MMARR_FEAT_OPT_RAGGED : 0,
         /* in-place writes before this generation stay unaccounted for (spec.md §11.2) */
         .state_flags = w->app.slot.state_flags & MMARR_STATE_CHECKSUMS_STALE,
