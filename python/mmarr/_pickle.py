@@ -239,7 +239,8 @@ def _handle_for(path, mode, ident, what):
 def _recorded_generation(path, mode, ident, newest, shown, what):
     """A handle on the earlier generation `ident` recorded, which the file holds until it is
     compacted or replaced, or written in place and rehashed (spec.md §4.4 rule 8: appends
-    never move or rewrite a byte of it), or FileChangedError. Not for "r+": in-place writes go through the newest generation."""
+    never move or rewrite a byte of it), or FileChangedError. Not for "r+": in-place writes
+    go through the newest generation."""
     now = newest.identity()
     if len(ident) < 10 or mode == "r+" or ident[4] >= now[4]:
         raise _mismatch(shown, ident, now, what)

@@ -125,10 +125,10 @@ class Writer:
             self._add_checked(name, text, a, c)
         else:
             capacity = operator.index(capacity)
-            if a.ndim == 0 or capacity < a.shape[0]:
+            if a.ndim == 0 or capacity < max(a.shape[0], 1):
                 raise ValueError(f'array "{name}": capacity {capacity} needs at least one '
                                  f'dimension and at least its {a.shape[0] if a.ndim else 0} '
-                                 f'rows')
+                                 f'rows, and 1')
             self._w.add_growable(name, text, np.ascontiguousarray(a), capacity, c)
         for k, v in meta.items():
             self._w.set_array_meta(name, k, v)

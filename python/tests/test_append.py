@@ -132,6 +132,8 @@ def test_append__growable_rows(shm):
             w.append("ids", np.arange(2, dtype="<f4"))
         with pytest.raises(ValueError):
             w.add("bad", np.arange(5), capacity=4)
+        with pytest.raises(ValueError):  # it could never grow
+            w.add("never", np.zeros((0, 2)), capacity=0)
     f = mmarr.open(path)
     assert f.info("prices")["capacity"] == 100_000 and f["prices"].shape == (0, 4)
     assert list(f["ids"]) == [0, 1, 2, 3] and f.info("ids")["capacity"] == 10
